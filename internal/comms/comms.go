@@ -1,0 +1,223 @@
+// Package comms is the domain of Dispatcher: scheduled communications, their
+// channels and lifecycle, companies and their settings, API keys, sender
+// resources, validation of what callers send, the sentinel errors every
+// adapter translates into, and the ports (interfaces) the use cases consume.
+//
+// It imports no AWS package and no storage driver: adapters depend on it,
+// never the other way round.
+package comms
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Channel is how a communication reaches its recipient.
+type Channel string
+
+// The channels Dispatcher delivers through.
+const (
+	ChannelEmail Channel = "email"
+	ChannelSMS   Channel = "sms"
+	ChannelVoice Channel = "voice_call"
+)
+
+// Valid reports whether c is one of the known channels.
+func (c Channel) Valid() bool {
+	return c == ChannelEmail || c == ChannelSMS || c == ChannelVoice
+}
+
+// Scope is the API-key scope a create or edit on this channel needs on top
+// of dispatcher:write.
+func (c Channel) Scope() Scope {
+	switch c {
+	case ChannelEmail:
+		return ScopeEmailSend
+	case ChannelSMS:
+		return ScopeSMSSend
+	case ChannelVoice:
+		return ScopeCallsInitiate
+	}
+	return ""
+}
+
+// DefaultMaxAttempts is how many delivery attempts (the first plus transient
+// retries) a row of this channel gets: email and SMS 3, voice 2.
+func (c Channel) DefaultMaxAttempts() int {
+	if c == ChannelVoice {
+		return 2
+	}
+	return 3
+}
+
+// Status is where a communication is in its lifecycle.
+type Status string
+
+// The lifecycle: pending → processing → sent | failed; pending → cancelled.
+const (
+	StatusPending    Status = "pending"
+	StatusProcessing Status = "processing"
+	StatusSent       Status = "sent"
+	StatusFailed     Status = "failed"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusProcessing, StatusSent, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether no further transition can leave s.
+func (s Status) Terminal() bool {
+	return s == StatusSent || s == StatusFailed || s == StatusCancelled
+}
+
+// Source says who created a row: a caller through the API, or the system
+// itself as the next attempt of a voice cadence.
+type Source string
+
+// The sources of a row.
+const (
+	SourceAPI     Source = "api"
+	SourceCadence Source = "cadence"
+)
+
+// Communication is one scheduled email, SMS or voice call: the row that the
+// API returns everywhere and that every store persists.
+type Communication struct {
+	ID                   string          `json:"id"`
+	CompanyID            string          `json:"-"`
+	Channel              Channel         `json:"channel"`
+	Status               Status          `json:"status"`
+	ScheduledFor         time.Time       `json:"scheduled_for"`
+	NextAttemptAt        time.Time       `json:"next_attempt_at"`
+	Timezone             string          `json:"timezone"`
+	RespectBusinessHours bool            `json:"respect_business_hours"`
+	Payload              json.RawMessage `json:"payload"`
+	ContactID            string          `json:"contact_id"`
+	CustomerID           string          `json:"customer_id"`
+	DealID               string          `json:"deal_id"`
+	RelatedEntityType    string          `json:"related_entity_type"`
+	RelatedEntityID      string          `json:"related_entity_id"`
+	CancelPolicy         json.RawMessage `json:"cancel_policy"`
+	AttemptCount         int             `json:"attempt_count"`
+	MaxAttempts          int             `json:"max_attempts"`
+	LastError            *LastError      `json:"last_error"`
+	Source               Source          `json:"source"`
+	Cadence              *Cadence        `json:"cadence"`
+	Outcome              *Outcome        `json:"outcome"`
+	ProviderMessageID    string          `json:"provider_message_id"`
+	CreatedAt            time.Time       `json:"created_at"`
+	UpdatedAt            time.Time       `json:"updated_at"`
+	SentAt               *time.Time      `json:"sent_at"`
+	CancelledAt          *time.Time      `json:"cancelled_at"`
+
+	// Token identifies the fire the row currently waits for; a fire that
+	// carries any other token is stale and is dropped.
+	Token string `json:"-"`
+	// LeaseUntil is when a processing claim expires (zero when unclaimed).
+	LeaseUntil time.Time `json:"-"`
+	// Version is bumped by every write; updates compare-and-swap on it.
+	Version int64 `json:"-"`
+}
+
+// LastError is the reason the last attempt did not succeed.
+type LastError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Cadence places a voice row in its multi-attempt cadence.
+type Cadence struct {
+	RootID      string `json:"root_id"`
+	Attempt     int    `json:"attempt"`
+	MaxAttempts int    `json:"max_attempts"`
+}
+
+// Outcome is what the voice provider reported about a call.
+type Outcome struct {
+	Connected   bool    `json:"connected"`
+	TalkSeconds float64 `json:"talk_seconds"`
+	EndedReason string  `json:"ended_reason"`
+}
+
+// Company is a tenant: it owns keys, rows, sender resources and a balance.
+type Company struct {
+	ID        string
+	Credits   int64
+	Settings  Settings
+	CreatedAt time.Time
+}
+
+// APIKey is a bearer key of one company. Only the SHA-256 of the secret is
+// ever stored.
+type APIKey struct {
+	ID        string
+	CompanyID string
+	// Hash is the lowercase hex SHA-256 of the full secret key.
+	Hash string
+	// Prefix is the first characters of the key, kept to recognise it in
+	// listings without revealing it.
+	Prefix    string
+	Scopes    []Scope
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// PhoneNumber is a sender number of a company, referenced by SMS rows and by
+// voice agents.
+type PhoneNumber struct {
+	ID           string    `json:"id"`
+	CompanyID    string    `json:"-"`
+	E164         string    `json:"e164"`
+	Capabilities []string  `json:"capabilities"`
+	Label        string    `json:"label"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// HasCapability reports whether the number can be used for c ("sms" or "voice").
+func (p PhoneNumber) HasCapability(c string) bool {
+	for _, x := range p.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// VoiceAgent is an outbound voice-AI configuration of a company: the
+// provider, its agent and the number it calls from.
+type VoiceAgent struct {
+	ID            string    `json:"id"`
+	CompanyID     string    `json:"-"`
+	Provider      string    `json:"provider"`
+	AgentID       string    `json:"agent_id"`
+	PhoneNumberID string    `json:"phone_number_id"`
+	Label         string    `json:"label"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// Idempotency remembers the first create made with an Idempotency-Key, so a
+// retry with the same key and body returns the same row and costs nothing.
+type Idempotency struct {
+	CompanyID string
+	Key       string
+	// RequestHash is the SHA-256 (hex) of the canonical request body.
+	RequestHash     string
+	CommunicationID string
+	// CreditsRemaining is the balance the first response reported; the
+	// store fills it in when it records the create.
+	CreditsRemaining int64
+	CreatedAt        time.Time
+	// ExpiresAt is when the key may be used again for a new request.
+	ExpiresAt time.Time
+}
+
+// IdempotencyTTL is how long an Idempotency-Key is remembered.
+const IdempotencyTTL = 24 * time.Hour

@@ -1,0 +1,91 @@
+package comms
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Adapters translate infrastructure errors into these (a
+// failed conditional write becomes ErrConflict), and the HTTP layer maps them
+// to status codes in one place.
+var (
+	// ErrNotFound: no such row, company, key or resource within the caller's company.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a compare-and-swap lost (the version moved on).
+	ErrConflict = errors.New("conflict")
+	// ErrAlreadyExists: a create collided with an existing id.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInsufficientCredits: the company's balance cannot pay for the write.
+	ErrInsufficientCredits = errors.New("insufficient credits")
+	// ErrNotPending: the row has left pending, so it can no longer be edited or cancelled.
+	ErrNotPending = errors.New("not pending")
+	// ErrIdempotencyKeyExists: the store already holds a live record for this key.
+	ErrIdempotencyKeyExists = errors.New("idempotency key exists")
+	// ErrIdempotencyKeyReused: the key was first used with a different body.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
+	// ErrUnauthenticated: no key, an unknown key or a revoked key.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrInvalidJSON: the body is not parseable JSON.
+	ErrInvalidJSON = errors.New("invalid json")
+)
+
+// FieldError names one offending field by its JSON path
+// (payload.follow_ups.follow_up_delays[1]) and says what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError carries every offending field of a request at once.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Error lists the offending fields.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("validation failed: ")
+	for i, f := range e.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field)
+		b.WriteString(": ")
+		b.WriteString(f.Message)
+	}
+	return b.String()
+}
+
+// Add records one offending field.
+func (e *ValidationError) Add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns e when it holds any field error, else nil.
+func (e *ValidationError) Err() error {
+	if e == nil || len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+// ScopeError says which scopes a request needed and did not have.
+type ScopeError struct {
+	// Needed lists the scopes the route requires; AnyOf lists alternatives
+	// of which one suffices (dispatcher:read or dispatcher:write).
+	Needed []Scope
+	AnyOf  bool
+}
+
+// Error names the scopes needed.
+func (e *ScopeError) Error() string {
+	parts := make([]string, len(e.Needed))
+	for i, s := range e.Needed {
+		parts[i] = string(s)
+	}
+	if e.AnyOf {
+		return "insufficient scope: this request needs one of the scopes " + strings.Join(parts, ", ")
+	}
+	return "insufficient scope: this request needs the scopes " + strings.Join(parts, ", ")
+}

@@ -1,0 +1,56 @@
+package comms
+
+// Weekdays are the keys of Settings.BusinessHours, Monday first.
+var Weekdays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+// Settings is a company's document of defaults: its timezone, weekly
+// business hours, holidays and default sender.
+type Settings struct {
+	// Timezone is the IANA zone used when a row names none.
+	Timezone string `json:"timezone"`
+	// BusinessHours maps mon…sun to [start, end) intervals in local wall
+	// time ("09:00", "17:00"; end may be "24:00"). Every weekday is present.
+	BusinessHours map[string][][2]string `json:"business_hours"`
+	// Holidays are local dates (YYYY-MM-DD) on which no window opens.
+	Holidays         []string `json:"holidays"`
+	DefaultFromEmail string   `json:"default_from_email"`
+	DefaultFromName  string   `json:"default_from_name"`
+}
+
+// DefaultSettings is what a company has before it PUTs its own: UTC,
+// Monday to Friday 09:00–17:00, no holidays, no default sender.
+func DefaultSettings() Settings {
+	bh := make(map[string][][2]string, 7)
+	for _, d := range Weekdays {
+		bh[d] = [][2]string{}
+	}
+	for _, d := range Weekdays[:5] {
+		bh[d] = [][2]string{{"09:00", "17:00"}}
+	}
+	return Settings{Timezone: "UTC", BusinessHours: bh, Holidays: []string{}}
+}
+
+// WithDefaults fills in what a stored document leaves empty.
+func (s Settings) WithDefaults() Settings {
+	d := DefaultSettings()
+	if s.Timezone == "" {
+		s.Timezone = d.Timezone
+	}
+	if s.BusinessHours == nil {
+		s.BusinessHours = d.BusinessHours
+	} else {
+		bh := make(map[string][][2]string, 7)
+		for _, day := range Weekdays {
+			iv := s.BusinessHours[day]
+			if iv == nil {
+				iv = [][2]string{}
+			}
+			bh[day] = iv
+		}
+		s.BusinessHours = bh
+	}
+	if s.Holidays == nil {
+		s.Holidays = []string{}
+	}
+	return s
+}
