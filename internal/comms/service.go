@@ -1,0 +1,427 @@
+package comms
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Principal is the authenticated caller: one key of one company.
+type Principal struct {
+	CompanyID string
+	KeyID     string
+	Scopes    []Scope
+}
+
+// Require returns a *ScopeError unless the caller holds every scope given.
+func (p Principal) Require(scopes ...Scope) error {
+	for _, s := range scopes {
+		if !HasScope(p.Scopes, s) {
+			return &ScopeError{Needed: scopes}
+		}
+	}
+	return nil
+}
+
+// RequireAny returns a *ScopeError unless the caller holds one of the scopes.
+func (p Principal) RequireAny(scopes ...Scope) error {
+	for _, s := range scopes {
+		if HasScope(p.Scopes, s) {
+			return nil
+		}
+	}
+	return &ScopeError{Needed: scopes, AnyOf: true}
+}
+
+// NotPendingError says a row cannot be edited or cancelled because it has
+// left pending. It matches ErrNotPending.
+type NotPendingError struct {
+	Action string
+	Status Status
+}
+
+// Error says what could not be done and why.
+func (e *NotPendingError) Error() string {
+	return fmt.Sprintf("cannot %s: the communication is %s; only pending communications can be changed", e.Action, e.Status)
+}
+
+// Unwrap makes errors.Is(err, ErrNotPending) hold.
+func (e *NotPendingError) Unwrap() error { return ErrNotPending }
+
+// Service is the scheduling use cases behind the API: create, read, list,
+// edit and cancel rows, and manage settings and sender resources.
+type Service struct {
+	store Store
+	now   func() time.Time
+	newID func() string
+}
+
+// NewService returns a service over store. now defaults to time.Now.
+func NewService(store Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now, newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// NewToken returns a fresh random fire token.
+func NewToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Created is the result of a create.
+type Created struct {
+	Row              Communication
+	CreditsRemaining int64
+	// Replayed is true when an Idempotency-Key matched an earlier create.
+	Replayed bool
+}
+
+// MaxIdempotencyKey is the longest Idempotency-Key accepted.
+const MaxIdempotencyKey = 255
+
+// Create validates a create body and stores the new row, debiting one
+// credit. With an idempotency key it replays the first create made with the
+// same key and body within 24 hours.
+func (s *Service) Create(ctx context.Context, p Principal, body []byte, idemKey string) (Created, error) {
+	if err := p.Require(ScopeWrite); err != nil {
+		return Created{}, err
+	}
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return Created{}, err
+	}
+	if ch, ok := ChannelOf(doc); ok {
+		if err := p.Require(ScopeWrite, ch.Scope()); err != nil {
+			return Created{}, err
+		}
+	}
+	if err := checkIdempotencyKey(idemKey); err != nil {
+		return Created{}, err
+	}
+	hash := hashDoc(doc)
+	if idemKey != "" {
+		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
+			return c, err
+		}
+	}
+	now := s.clock()
+	req, err := ValidateCreate(doc, now, ValidateOptions{})
+	if err != nil {
+		return Created{}, err
+	}
+	row := Communication{
+		ID:          s.newID(),
+		CompanyID:   p.CompanyID,
+		Status:      StatusPending,
+		MaxAttempts: req.Channel.DefaultMaxAttempts(),
+		Source:      SourceAPI,
+		CreatedAt:   now,
+	}
+	if err := s.apply(ctx, &row, req, now); err != nil {
+		return Created{}, err
+	}
+	var idem *Idempotency
+	if idemKey != "" {
+		idem = &Idempotency{CompanyID: p.CompanyID, Key: idemKey, RequestHash: hash, CommunicationID: row.ID,
+			CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL)}
+	}
+	credits, err := s.store.CreateCommunication(ctx, row, idem)
+	if errors.Is(err, ErrIdempotencyKeyExists) {
+		// A concurrent request with the same key won the race: answer as it did.
+		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
+			return c, err
+		}
+	}
+	if err != nil {
+		return Created{}, fmt.Errorf("store.CreateCommunication: %w", err)
+	}
+	row.Version = 1
+	return Created{Row: row, CreditsRemaining: credits}, nil
+}
+
+func checkIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKey {
+		return &ValidationError{Fields: []FieldError{{Field: "Idempotency-Key", Message: fmt.Sprintf("must be at most %d characters", MaxIdempotencyKey)}}}
+	}
+	for _, r := range k {
+		if r < 0x20 || r > 0x7e {
+			return &ValidationError{Fields: []FieldError{{Field: "Idempotency-Key", Message: "must be printable ASCII"}}}
+		}
+	}
+	return nil
+}
+
+// replay answers a create whose key was seen before: the same body gets the
+// first response's row and balance; another body is ErrIdempotencyKeyReused.
+func (s *Service) replay(ctx context.Context, companyID, key, hash string) (Created, bool, error) {
+	rec, err := s.store.GetIdempotency(ctx, companyID, key, s.clock())
+	if errors.Is(err, ErrNotFound) {
+		return Created{}, false, nil
+	}
+	if err != nil {
+		return Created{}, false, fmt.Errorf("store.GetIdempotency: %w", err)
+	}
+	if rec.RequestHash != hash {
+		return Created{}, false, ErrIdempotencyKeyReused
+	}
+	row, err := s.store.GetCommunication(ctx, companyID, rec.CommunicationID)
+	if err != nil {
+		return Created{}, false, fmt.Errorf("store.GetCommunication: %w", err)
+	}
+	return Created{Row: row, CreditsRemaining: rec.CreditsRemaining, Replayed: true}, true, nil
+}
+
+// hashDoc is the SHA-256 of a decoded body re-encoded canonically (sorted
+// keys, no white space), so formatting does not make two bodies differ.
+func hashDoc(doc any) string {
+	sum := sha256.Sum256(mustJSON(doc))
+	return hex.EncodeToString(sum[:])
+}
+
+// apply copies a validated request onto a row: resolves its sender
+// resources within the company, computes next_attempt_at from the
+// company's business hours, and issues a new fire token.
+func (s *Service) apply(ctx context.Context, row *Communication, req CreateRequest, now time.Time) error {
+	if err := s.checkRefs(ctx, row.CompanyID, req.Refs); err != nil {
+		return err
+	}
+	co, err := s.store.GetCompany(ctx, row.CompanyID)
+	if err != nil {
+		return fmt.Errorf("store.GetCompany: %w", err)
+	}
+	next, ok := NextAttemptAt(req.ScheduledFor, req.RespectBusinessHours, req.Timezone, co.Settings.WithDefaults())
+	if !ok {
+		return &ValidationError{Fields: []FieldError{{Field: "respect_business_hours",
+			Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
+	}
+	row.Channel = req.Channel
+	row.ScheduledFor = req.ScheduledFor
+	row.NextAttemptAt = next
+	row.Timezone = req.Timezone
+	row.RespectBusinessHours = req.RespectBusinessHours
+	row.Payload = req.Payload
+	row.ContactID, row.CustomerID, row.DealID = req.ContactID, req.CustomerID, req.DealID
+	row.RelatedEntityType, row.RelatedEntityID = req.RelatedEntityType, req.RelatedEntityID
+	row.CancelPolicy = req.CancelPolicy
+	row.Cadence = nil
+	if req.FollowUps != nil {
+		row.Cadence = &Cadence{RootID: row.ID, Attempt: 1, MaxAttempts: req.FollowUps.MaxAttempts}
+	}
+	row.UpdatedAt = now
+	row.Token = NewToken()
+	return nil
+}
+
+// checkRefs resolves each sender resource a payload names within the
+// company, reporting every missing one under its field.
+func (s *Service) checkRefs(ctx context.Context, companyID string, refs []ResourceRef) error {
+	var c checker
+	for _, r := range refs {
+		switch r.Kind {
+		case ResourcePhoneNumber:
+			pn, err := s.store.GetPhoneNumber(ctx, companyID, r.ID)
+			if errors.Is(err, ErrNotFound) {
+				c.add(r.Field, "names no phone number of this company; create it with PUT /v1/phone-numbers/%s", r.ID)
+			} else if err != nil {
+				return fmt.Errorf("store.GetPhoneNumber: %w", err)
+			} else if r.Capability != "" && !pn.HasCapability(r.Capability) {
+				c.add(r.Field, "names a phone number without the %s capability", r.Capability)
+			}
+		case ResourceVoiceAgent:
+			_, err := s.store.GetVoiceAgent(ctx, companyID, r.ID)
+			if errors.Is(err, ErrNotFound) {
+				c.add(r.Field, "names no voice agent of this company; create it with PUT /v1/voice-agents/%s", r.ID)
+			} else if err != nil {
+				return fmt.Errorf("store.GetVoiceAgent: %w", err)
+			}
+		}
+	}
+	return c.errs.Err()
+}
+
+// Get returns one row of the caller's company.
+func (s *Service) Get(ctx context.Context, p Principal, id string) (Communication, error) {
+	if err := p.RequireAny(ScopeRead, ScopeWrite); err != nil {
+		return Communication{}, err
+	}
+	return s.get(ctx, p.CompanyID, id)
+}
+
+func (s *Service) get(ctx context.Context, companyID, id string) (Communication, error) {
+	id, ok := UUIDString(id)
+	if !ok {
+		return Communication{}, fmt.Errorf("comms.Get: malformed id: %w", ErrNotFound)
+	}
+	row, err := s.store.GetCommunication(ctx, companyID, id)
+	if err != nil {
+		return Communication{}, fmt.Errorf("store.GetCommunication: %w", err)
+	}
+	return row, nil
+}
+
+// List returns a page of the caller's rows and the cursor of the next page
+// ("" on the last page).
+func (s *Service) List(ctx context.Context, p Principal, f ListFilter) ([]Communication, string, error) {
+	if err := p.RequireAny(ScopeRead, ScopeWrite); err != nil {
+		return nil, "", err
+	}
+	rows, more, err := s.store.ListCommunications(ctx, p.CompanyID, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("store.ListCommunications: %w", err)
+	}
+	next := ""
+	if more && len(rows) > 0 {
+		last := rows[len(rows)-1]
+		next = EncodeCursor(Cursor{ScheduledFor: last.ScheduledFor, ID: last.ID})
+	}
+	return rows, next, nil
+}
+
+// casAttempts bounds how often an edit retries after losing a race.
+const casAttempts = 5
+
+// Patch applies a JSON Merge Patch (RFC 7396) of the create body to a
+// pending row, validates the result as a create and stores it, debiting
+// one credit.
+func (s *Service) Patch(ctx context.Context, p Principal, id string, body []byte) (Communication, int64, error) {
+	if err := p.Require(ScopeWrite); err != nil {
+		return Communication{}, 0, err
+	}
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return Communication{}, 0, err
+	}
+	patch, ok := doc.(map[string]any)
+	if !ok {
+		return Communication{}, 0, &ValidationError{Fields: []FieldError{{Field: "body", Message: "must be a JSON object (a JSON Merge Patch of the create body)"}}}
+	}
+	for range casAttempts {
+		row, err := s.get(ctx, p.CompanyID, id)
+		if err != nil {
+			return Communication{}, 0, err
+		}
+		if err := p.Require(ScopeWrite, row.Channel.Scope()); err != nil {
+			return Communication{}, 0, err
+		}
+		if row.Status != StatusPending {
+			return Communication{}, 0, &NotPendingError{Action: "edit", Status: row.Status}
+		}
+		if ch, present := patch["channel"]; present && ch != string(row.Channel) {
+			return Communication{}, 0, &ValidationError{Fields: []FieldError{{Field: "channel", Message: "cannot be changed; cancel this communication and create a new one"}}}
+		}
+		now := s.clock()
+		_, moved := patch["scheduled_for"]
+		req, err := ValidateCreate(MergePatch(row.createDoc(), patch), now, ValidateOptions{SkipWindow: !moved})
+		if err != nil {
+			return Communication{}, 0, err
+		}
+		next := row
+		if err := s.apply(ctx, &next, req, now); err != nil {
+			return Communication{}, 0, err
+		}
+		if row.Cadence != nil && row.Source == SourceCadence {
+			next.Cadence = row.Cadence // a follow-up keeps its place in the cadence
+		}
+		stored, credits, err := s.store.UpdateCommunication(ctx, next, true)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Communication{}, 0, fmt.Errorf("store.UpdateCommunication: %w", err)
+		}
+		return stored, credits, nil
+	}
+	return Communication{}, 0, fmt.Errorf("comms.Patch: gave up after %d lost races: %w", casAttempts, ErrConflict)
+}
+
+// Cancel cancels a pending row. Cancelling a cancelled row returns it
+// unchanged; any other status is a *NotPendingError. It costs nothing.
+func (s *Service) Cancel(ctx context.Context, p Principal, id string) (Communication, error) {
+	if err := p.Require(ScopeWrite); err != nil {
+		return Communication{}, err
+	}
+	for range casAttempts {
+		row, err := s.get(ctx, p.CompanyID, id)
+		if err != nil {
+			return Communication{}, err
+		}
+		switch row.Status {
+		case StatusCancelled:
+			return row, nil
+		case StatusPending:
+		default:
+			return Communication{}, &NotPendingError{Action: "cancel", Status: row.Status}
+		}
+		now := s.clock()
+		row.Status = StatusCancelled
+		row.CancelledAt = &now
+		row.UpdatedAt = now
+		row.Token = NewToken()
+		stored, _, err := s.store.UpdateCommunication(ctx, row, false)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Communication{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+		}
+		return stored, nil
+	}
+	return Communication{}, fmt.Errorf("comms.Cancel: gave up after %d lost races: %w", casAttempts, ErrConflict)
+}
+
+// createDoc is the row written back as the create body it stands for, the
+// document a PATCH merges into.
+func (c Communication) createDoc() map[string]any {
+	doc := map[string]any{
+		"channel":                string(c.Channel),
+		"scheduled_for":          c.ScheduledFor.Format(time.RFC3339Nano),
+		"respect_business_hours": c.RespectBusinessHours,
+	}
+	if payload, err := DecodeJSON(c.Payload); err == nil {
+		doc["payload"] = payload
+	}
+	if len(c.CancelPolicy) > 0 {
+		if cp, err := DecodeJSON(c.CancelPolicy); err == nil {
+			doc["cancel_policy"] = cp
+		}
+	}
+	for k, v := range map[string]string{"timezone": c.Timezone, "contact_id": c.ContactID, "customer_id": c.CustomerID,
+		"deal_id": c.DealID, "related_entity_type": c.RelatedEntityType, "related_entity_id": c.RelatedEntityID} {
+		if v != "" {
+			doc[k] = v
+		}
+	}
+	return doc
+}
+
+// MergePatch applies an RFC 7396 JSON Merge Patch to target.
+func MergePatch(target, patch any) any {
+	pm, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	tm, _ := target.(map[string]any)
+	out := make(map[string]any, len(tm)+len(pm))
+	for k, v := range tm {
+		out[k] = v
+	}
+	for k, v := range pm {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = MergePatch(out[k], v)
+		}
+	}
+	return out
+}

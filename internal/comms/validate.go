@@ -1,0 +1,427 @@
+package comms
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Bounds of the create contract.
+const (
+	MaxPastSkew        = 60 * time.Second
+	MaxAhead           = 365 * 24 * time.Hour
+	MaxSMSChars        = 1600
+	MaxCancelPolicy    = 4 << 10
+	MaxFollowUpHours   = 720
+	MaxCadenceAttempts = 10
+)
+
+// CreateRequest is a validated create body: what a new row is built from.
+type CreateRequest struct {
+	Channel              Channel
+	ScheduledFor         time.Time
+	Timezone             string
+	RespectBusinessHours bool
+	// Payload is the accepted payload as canonical JSON.
+	Payload           json.RawMessage
+	ContactID         string
+	CustomerID        string
+	DealID            string
+	RelatedEntityType string
+	RelatedEntityID   string
+	CancelPolicy      json.RawMessage
+	// Refs are the sender resources the payload names, to be resolved
+	// within the company before anything is stored.
+	Refs []ResourceRef
+	// FollowUps is the voice cadence, if any.
+	FollowUps *FollowUps
+}
+
+// ResourceKind is the kind of sender resource a payload field points at.
+type ResourceKind string
+
+// The kinds of sender resources.
+const (
+	ResourcePhoneNumber ResourceKind = "phone_number"
+	ResourceVoiceAgent  ResourceKind = "voice_agent"
+)
+
+// ResourceRef is one field of a payload that names a sender resource.
+type ResourceRef struct {
+	Field string
+	Kind  ResourceKind
+	ID    string
+	// Capability the phone number must have ("sms"), if any.
+	Capability string
+}
+
+// FollowUps is the cadence of a voice call: how many calls in all and how
+// long after each call's start the next one is due.
+type FollowUps struct {
+	MaxAttempts                int               `json:"max_attempts"`
+	FollowUpDelays             []float64         `json:"follow_up_delays"`
+	VoiceAgentOutboundConfigID string            `json:"voice_agent_outbound_config_id"`
+	ToNumber                   string            `json:"to_number"`
+	RespectBusinessHours       bool              `json:"respect_business_hours,omitempty"`
+	DynamicVariables           map[string]string `json:"dynamic_variables,omitempty"`
+	ContactID                  string            `json:"contact_id,omitempty"`
+	CustomerID                 string            `json:"customer_id,omitempty"`
+	DealID                     string            `json:"deal_id,omitempty"`
+}
+
+// EmailPayload is the payload of an email row.
+type EmailPayload struct {
+	ToEmail      string   `json:"to_email"`
+	Subject      string   `json:"subject"`
+	HTMLBody     string   `json:"html_body"`
+	FromEmail    string   `json:"from_email,omitempty"`
+	SenderUserID string   `json:"sender_user_id,omitempty"`
+	Mode         string   `json:"mode,omitempty"`
+	ContactID    string   `json:"contact_id,omitempty"`
+	DealID       string   `json:"deal_id,omitempty"`
+	CustomerID   string   `json:"customer_id,omitempty"`
+	CC           []string `json:"cc,omitempty"`
+	ToName       string   `json:"to_name,omitempty"`
+}
+
+// SMSPayload is the payload of an SMS row.
+type SMSPayload struct {
+	PhoneNumberID string `json:"phone_number_id"`
+	ToNumber      string `json:"to_number"`
+	MessageBody   string `json:"message_body"`
+}
+
+// VoicePayload is the payload of a voice-call row.
+type VoicePayload struct {
+	VoiceAgentOutboundConfigID string            `json:"voice_agent_outbound_config_id"`
+	ToNumber                   string            `json:"to_number"`
+	DynamicVariables           map[string]string `json:"dynamic_variables,omitempty"`
+	Metadata                   map[string]any    `json:"metadata,omitempty"`
+	FollowUps                  *FollowUps        `json:"follow_ups,omitempty"`
+}
+
+var eventName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+
+var emailShape = shape{
+	fields: map[string]field{
+		"to_email":       emailField,
+		"subject":        text(1, 998, true),
+		"html_body":      text(1, 512<<10, false),
+		"from_email":     emailField,
+		"sender_user_id": uuidField,
+		"mode":           text(1, 64, true),
+		"contact_id":     uuidField,
+		"deal_id":        uuidField,
+		"customer_id":    uuidField,
+		"cc":             emailList(50),
+		"to_name":        text(1, 200, true),
+	},
+	required: []string{"to_email", "subject", "html_body"},
+}
+
+var smsShape = shape{
+	fields: map[string]field{
+		"phone_number_id": uuidField,
+		"to_number":       e164Field,
+		"message_body":    text(1, MaxSMSChars, false),
+	},
+	required: []string{"phone_number_id", "to_number", "message_body"},
+}
+
+var followUpsShape = shape{
+	fields: map[string]field{
+		"max_attempts":                   integer(1, MaxCadenceAttempts),
+		"follow_up_delays":               delays,
+		"voice_agent_outbound_config_id": uuidField,
+		"to_number":                      e164Field,
+		"respect_business_hours":         boolField,
+		"dynamic_variables":              stringMap(100),
+		"contact_id":                     uuidField,
+		"customer_id":                    uuidField,
+		"deal_id":                        uuidField,
+	},
+	required: []string{"max_attempts", "follow_up_delays", "voice_agent_outbound_config_id", "to_number"},
+}
+
+var voiceShape = shape{
+	fields: map[string]field{
+		"voice_agent_outbound_config_id": uuidField,
+		"to_number":                      e164Field,
+		"dynamic_variables":              stringMap(100),
+		"metadata":                       anyObject,
+		"follow_ups":                     followUpsField,
+	},
+	required: []string{"voice_agent_outbound_config_id", "to_number"},
+}
+
+func followUpsField(c *checker, path string, v any) (any, bool) {
+	m, ok := c.object(path, v, followUpsShape)
+	if !ok {
+		return nil, false
+	}
+	n, okN := m["max_attempts"].(json.Number)
+	d, okD := m["follow_up_delays"].([]any)
+	if okN && okD {
+		want, _ := strconv.Atoi(string(n))
+		if len(d) != want-1 {
+			c.add(join(path, "follow_up_delays"), "must have max_attempts - 1 = %d entries, has %d", want-1, len(d))
+			return nil, false
+		}
+	}
+	return m, true
+}
+
+func delays(c *checker, path string, v any) (any, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		c.add(path, "must be an array of hours, got %s", typeName(v))
+		return nil, false
+	}
+	good := true
+	for i, x := range a {
+		n, ok := x.(json.Number)
+		if !ok {
+			c.add(index(path, i), "must be a number of hours, got %s", typeName(x))
+			good = false
+			continue
+		}
+		f, err := n.Float64()
+		if err != nil || f <= 0 || f > MaxFollowUpHours {
+			c.add(index(path, i), "must be more than 0 and at most %d hours", MaxFollowUpHours)
+			good = false
+		}
+	}
+	return a, good
+}
+
+func emailList(max int) field {
+	return func(c *checker, path string, v any) (any, bool) {
+		a, ok := v.([]any)
+		if !ok {
+			c.add(path, "must be an array of e-mail addresses, got %s", typeName(v))
+			return nil, false
+		}
+		if len(a) > max {
+			c.add(path, "must have at most %d addresses", max)
+			return nil, false
+		}
+		good := true
+		seen := map[string]bool{}
+		for i, x := range a {
+			s, _ := x.(string)
+			if _, ok := emailField(c, index(path, i), x); !ok {
+				good = false
+			} else if seen[s] {
+				c.add(index(path, i), "repeats %s", s)
+				good = false
+			}
+			seen[s] = true
+		}
+		return a, good
+	}
+}
+
+func cancelPolicyField(c *checker, path string, v any) (any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.add(path, "must be an object, got %s", typeName(v))
+		return nil, false
+	}
+	good := true
+	if raw, _ := json.Marshal(m); len(raw) > MaxCancelPolicy {
+		c.add(path, "must be at most %d bytes of JSON, got %d", MaxCancelPolicy, len(raw))
+		good = false
+	}
+	if x, ok := m["max_delay_minutes"]; ok {
+		if n, ok := integer(1, 525600)(c, join(path, "max_delay_minutes"), x); ok {
+			m["max_delay_minutes"] = n
+		} else {
+			good = false
+		}
+	}
+	if x, ok := m["cancel_on"]; ok {
+		a, isArr := x.([]any)
+		switch {
+		case !isArr:
+			c.add(join(path, "cancel_on"), "must be an array of event names, got %s", typeName(x))
+			good = false
+		case len(a) == 0 || len(a) > 20:
+			c.add(join(path, "cancel_on"), "must list 1 to 20 event names")
+			good = false
+		default:
+			seen := map[string]bool{}
+			for i, e := range a {
+				s, isStr := e.(string)
+				if !isStr || !eventName.MatchString(s) || seen[s] {
+					c.add(index(join(path, "cancel_on"), i), "must be a distinct event name matching %s", eventName)
+					good = false
+				}
+				seen[s] = true
+			}
+		}
+	}
+	return m, good
+}
+
+func scheduledFor(c *checker, path string, v any) (any, bool) {
+	s, ok := v.(string)
+	if !ok {
+		c.add(path, "must be an RFC 3339 date-time string, got %s", typeName(v))
+		return nil, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		c.add(path, "must be an RFC 3339 date-time with an offset or Z, such as 2026-12-01T09:00:00+11:00")
+		return nil, false
+	}
+	return t, true
+}
+
+var topShape = shape{
+	fields: map[string]field{
+		"channel":                channelField,
+		"scheduled_for":          scheduledFor,
+		"payload":                anyObject,
+		"timezone":               timezoneField,
+		"respect_business_hours": boolField,
+		"contact_id":             uuidField,
+		"customer_id":            uuidField,
+		"deal_id":                uuidField,
+		"related_entity_id":      uuidField,
+		"related_entity_type":    text(1, 64, true),
+		"cancel_policy":          cancelPolicyField,
+	},
+	required: []string{"channel", "scheduled_for", "payload"},
+}
+
+func channelField(c *checker, path string, v any) (any, bool) {
+	s, _ := v.(string)
+	if ch := Channel(s); ch.Valid() {
+		return ch, true
+	}
+	c.add(path, "must be one of email, sms, voice_call")
+	return nil, false
+}
+
+// ChannelOf returns the channel a decoded create body names, if it names a
+// valid one (used to check the channel's scope before anything else).
+func ChannelOf(doc any) (Channel, bool) {
+	m, _ := doc.(map[string]any)
+	s, _ := m["channel"].(string)
+	return Channel(s), Channel(s).Valid()
+}
+
+// ValidateOptions tunes ValidateCreate.
+type ValidateOptions struct {
+	// SkipWindow leaves scheduled_for's 60-s-past / 365-day bounds unchecked
+	// (a PATCH that does not move the time of a row already held).
+	SkipWindow bool
+}
+
+// ValidateCreate checks a decoded create body against the contract and
+// returns the request, or a *ValidationError naming every offending field.
+func ValidateCreate(doc any, now time.Time, opts ValidateOptions) (CreateRequest, error) {
+	var c checker
+	top, ok := c.object("", doc, topShape)
+	if !ok {
+		return CreateRequest{}, c.errs.Err()
+	}
+	var req CreateRequest
+	if t, ok := top["scheduled_for"].(time.Time); ok {
+		req.ScheduledFor = t.UTC().Truncate(time.Millisecond)
+		if !opts.SkipWindow {
+			switch {
+			case t.Before(now.Add(-MaxPastSkew)):
+				c.add("scheduled_for", "must not be more than 60 seconds in the past")
+			case t.After(now.Add(MaxAhead)):
+				c.add("scheduled_for", "must be at most 365 days ahead")
+			}
+		}
+	}
+	req.Channel, _ = top["channel"].(Channel)
+	req.Timezone, _ = top["timezone"].(string)
+	req.RespectBusinessHours, _ = top["respect_business_hours"].(bool)
+	req.ContactID, _ = top["contact_id"].(string)
+	req.CustomerID, _ = top["customer_id"].(string)
+	req.DealID, _ = top["deal_id"].(string)
+	req.RelatedEntityID, _ = top["related_entity_id"].(string)
+	req.RelatedEntityType, _ = top["related_entity_type"].(string)
+	if cp, ok := top["cancel_policy"]; ok {
+		req.CancelPolicy = mustJSON(cp)
+	}
+	if p, ok := top["payload"].(map[string]any); ok && req.Channel != "" {
+		c.payload(&req, p)
+	}
+	if err := c.errs.Err(); err != nil {
+		return CreateRequest{}, err
+	}
+	return req, nil
+}
+
+// payload validates the channel's payload and fills the request's payload,
+// resource references and follow-ups.
+func (c *checker) payload(req *CreateRequest, p map[string]any) {
+	n := len(c.errs.Fields)
+	switch req.Channel {
+	case ChannelEmail:
+		out, _ := c.object("payload", p, emailShape)
+		req.Payload = mustJSON(out)
+		var e EmailPayload
+		_ = json.Unmarshal(req.Payload, &e)
+		req.ContactID = firstOf(req.ContactID, e.ContactID)
+		req.CustomerID = firstOf(req.CustomerID, e.CustomerID)
+		req.DealID = firstOf(req.DealID, e.DealID)
+	case ChannelSMS:
+		out, _ := c.object("payload", p, smsShape)
+		req.Payload = mustJSON(out)
+		if id, ok := out["phone_number_id"].(string); ok {
+			req.Refs = append(req.Refs, ResourceRef{Field: "payload.phone_number_id", Kind: ResourcePhoneNumber, ID: id, Capability: "sms"})
+		}
+	case ChannelVoice:
+		out, _ := c.object("payload", p, voiceShape)
+		req.Payload = mustJSON(out)
+		if id, ok := out["voice_agent_outbound_config_id"].(string); ok {
+			req.Refs = append(req.Refs, ResourceRef{Field: "payload.voice_agent_outbound_config_id", Kind: ResourceVoiceAgent, ID: id})
+		}
+		if f, ok := out["follow_ups"].(map[string]any); ok {
+			if id, ok := f["voice_agent_outbound_config_id"].(string); ok {
+				req.Refs = append(req.Refs, ResourceRef{Field: "payload.follow_ups.voice_agent_outbound_config_id", Kind: ResourceVoiceAgent, ID: id})
+			}
+		}
+		if len(c.errs.Fields) == n {
+			var v VoicePayload
+			if err := json.Unmarshal(req.Payload, &v); err != nil {
+				c.add("payload", "cannot be read: %v", err)
+			}
+			req.FollowUps = v.FollowUps
+		}
+	}
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// mustJSON marshals a value built from decoded JSON (which cannot fail).
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("comms: marshal decoded JSON: %v", err))
+	}
+	return b
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
