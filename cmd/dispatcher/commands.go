@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/auth"
+	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
+)
+
+func flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func required(fs *flag.FlagSet, names ...string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			return fmt.Errorf("%s: --%s is required", fs.Name(), n)
+		}
+	}
+	return nil
+}
+
+func parse(fs *flag.FlagSet, args []string, req ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%s: %w", fs.Name(), err)
+	}
+	return required(fs, req...)
+}
+
+func withStore(ctx context.Context, dataDir string, f func(*sqlite.Store) error) error {
+	store, err := app.OpenStore(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return f(store)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flags("serve")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	data := fs.String("data", ".data", "data directory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	return withStore(ctx, *data, func(store *sqlite.Store) error {
+		key, created, err := app.EnsureDevCompany(ctx, store, *data)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(stdout, "created company %q with %d credits\n", app.DevCompany, app.DevCompanyCredits)
+		}
+		if key != "" {
+			fmt.Fprintf(stdout, "dev API key (also in %s/%s): %s\n", *data, app.DevKeyFile, key)
+		}
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return fmt.Errorf("net.Listen: %w", err)
+		}
+		srv := &http.Server{
+			Handler:           app.Handler(store, log),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+		}
+		fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http.Serve: %w", err)
+		case <-ctx.Done():
+		}
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http.Shutdown: %w", err)
+		}
+		return nil
+	})
+}
+
+func companiesCreate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags("companies create")
+	data := fs.String("data", ".data", "data directory")
+	id := fs.String("id", "", "company id")
+	credits := fs.Int64("credits", 0, "starting balance")
+	tz := fs.String("timezone", "UTC", "default IANA timezone")
+	if err := parse(fs, args, "id", "credits"); err != nil {
+		return err
+	}
+	return withStore(ctx, *data, func(store *sqlite.Store) error {
+		if err := app.CreateCompany(ctx, store, *id, *credits, *tz); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created company %q with %d credits (timezone %s)\n", *id, *credits, *tz)
+		return nil
+	})
+}
+
+func keysCreate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags("keys create")
+	data := fs.String("data", ".data", "data directory")
+	company := fs.String("company", "", "company id")
+	scopeList := fs.String("scopes", "", "comma-separated scopes")
+	if err := parse(fs, args, "company", "scopes"); err != nil {
+		return err
+	}
+	scopes, err := auth.ParseScopes(*scopeList)
+	if err != nil {
+		return fmt.Errorf("keys create: %w", err)
+	}
+	return withStore(ctx, *data, func(store *sqlite.Store) error {
+		key, err := app.CreateKey(ctx, store, *company, scopes)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, key)
+		return nil
+	})
+}
+
+func keysRevoke(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags("keys revoke")
+	data := fs.String("data", ".data", "data directory")
+	company := fs.String("company", "", "company id")
+	id := fs.String("id", "", "key id (see keys list)")
+	if err := parse(fs, args, "company", "id"); err != nil {
+		return err
+	}
+	return withStore(ctx, *data, func(store *sqlite.Store) error {
+		if err := store.RevokeAPIKey(ctx, *company, *id, time.Now().UTC()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked key %s\n", *id)
+		return nil
+	})
+}
+
+func keysList(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flags("keys list")
+	data := fs.String("data", ".data", "data directory")
+	company := fs.String("company", "", "company id")
+	if err := parse(fs, args, "company"); err != nil {
+		return err
+	}
+	return withStore(ctx, *data, func(store *sqlite.Store) error {
+		keys, err := store.ListAPIKeys(ctx, *company)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPREFIX\tSCOPES\tCREATED\tREVOKED")
+		for _, k := range keys {
+			revoked := "-"
+			if k.RevokedAt != nil {
+				revoked = k.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s…\t%v\t%s\t%s\n", k.ID, k.Prefix, k.Scopes, k.CreatedAt.Format(time.RFC3339), revoked)
+		}
+		return tw.Flush()
+	})
+}

@@ -1,0 +1,115 @@
+// Package app wires Dispatcher's parts together: the store, the service,
+// authentication and the HTTP API. Mains call it once at start and do
+// nothing else.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/auth"
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
+)
+
+// DBFile is the SQLite file inside a data directory.
+const DBFile = "dispatcher.db"
+
+// DevKeyFile holds the dev company's API key inside a data directory.
+const DevKeyFile = "dev-api-key"
+
+// DevCompany is the company `serve` creates on first start.
+const (
+	DevCompany        = "dev"
+	DevCompanyCredits = 50000
+)
+
+// OpenStore opens (creating if needed) the embedded store of a data directory.
+func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("os.MkdirAll: %w", err)
+	}
+	s, err := sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite.Open: %w", err)
+	}
+	return s, nil
+}
+
+// Handler is the whole HTTP API over a store.
+func Handler(store comms.Store, log *slog.Logger) *httpapi.API {
+	return httpapi.New(comms.NewService(store, nil), auth.NewAuthenticator(store), log)
+}
+
+// CreateCompany creates a company with a balance and a default timezone.
+func CreateCompany(ctx context.Context, store comms.CompanyStore, id string, credits int64, timezone string) error {
+	if id == "" {
+		return errors.New("app.CreateCompany: an id is required")
+	}
+	if credits < 0 {
+		return errors.New("app.CreateCompany: credits cannot be negative")
+	}
+	if timezone == "" {
+		timezone = "UTC"
+	}
+	if _, err := comms.Timezone(timezone); err != nil {
+		return fmt.Errorf("app.CreateCompany: %w", err)
+	}
+	set := comms.DefaultSettings()
+	set.Timezone = timezone
+	err := store.CreateCompany(ctx, comms.Company{ID: id, Credits: credits, Settings: set, CreatedAt: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("store.CreateCompany: %w", err)
+	}
+	return nil
+}
+
+// CreateKey issues a key of a company and returns its secret.
+func CreateKey(ctx context.Context, store comms.Store, companyID string, scopes []comms.Scope) (string, error) {
+	if _, err := store.GetCompany(ctx, companyID); err != nil {
+		return "", fmt.Errorf("store.GetCompany %q: %w", companyID, err)
+	}
+	secret, key, err := auth.NewKey(companyID, scopes, time.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := store.CreateAPIKey(ctx, key); err != nil {
+		return "", fmt.Errorf("store.CreateAPIKey: %w", err)
+	}
+	return secret, nil
+}
+
+// EnsureDevCompany creates, on first start, the company "dev" with 50,000
+// credits and a key of every scope, written to <data>/dev-api-key. Later
+// starts return the key from that file; created says which happened.
+func EnsureDevCompany(ctx context.Context, store comms.Store, dataDir string) (key string, created bool, err error) {
+	path := filepath.Join(dataDir, DevKeyFile)
+	_, err = store.GetCompany(ctx, DevCompany)
+	switch {
+	case err == nil:
+		b, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return "", false, nil // the file was removed; the company still works with its keys
+		}
+		return string(b), false, nil
+	case !errors.Is(err, comms.ErrNotFound):
+		return "", false, fmt.Errorf("store.GetCompany: %w", err)
+	}
+	if err := CreateCompany(ctx, store, DevCompany, DevCompanyCredits, "UTC"); err != nil {
+		return "", false, err
+	}
+	key, err = CreateKey(ctx, store, DevCompany, comms.AllScopes)
+	if err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(path, []byte(key), 0o600); err != nil {
+		return "", false, fmt.Errorf("os.WriteFile: %w", err)
+	}
+	return key, true, nil
+}

@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+// Transport errors the handlers raise before the service sees a request.
+var (
+	errTooLarge     = errors.New("payload too large")
+	errMediaType    = errors.New("unsupported media type")
+	errRouteMissing = errors.New("route not found")
+)
+
+// apiError is the body of every error response.
+type apiError struct {
+	Code    string             `json:"code"`
+	Message string             `json:"message"`
+	Details []comms.FieldError `json:"details"`
+}
+
+// classify maps an error to its HTTP status and error body. It is the one
+// place that knows how domain errors become statuses.
+func classify(err error) (int, apiError) {
+	var (
+		ve *comms.ValidationError
+		se *comms.ScopeError
+		np *comms.NotPendingError
+		me *methodError
+	)
+	e := func(status int, code, msg string) (int, apiError) {
+		return status, apiError{Code: code, Message: msg, Details: []comms.FieldError{}}
+	}
+	switch {
+	case errors.As(err, &ve):
+		return http.StatusUnprocessableEntity, apiError{Code: "validation_failed",
+			Message: fmt.Sprintf("The request has %d invalid field(s); see details.", len(ve.Fields)), Details: ve.Fields}
+	case errors.Is(err, comms.ErrInvalidJSON):
+		return e(http.StatusBadRequest, "invalid_json", "The body is not valid JSON: "+after(err.Error(), comms.ErrInvalidJSON.Error()+": "))
+	case errors.Is(err, comms.ErrUnauthenticated):
+		return e(http.StatusUnauthorized, "unauthorized", "Send a valid, unrevoked API key as 'Authorization: Bearer dk_live_…'.")
+	case errors.As(err, &se):
+		return e(http.StatusForbidden, "insufficient_scope", "This API key lacks a scope: "+after(se.Error(), "insufficient scope: ")+".")
+	case errors.Is(err, comms.ErrInsufficientCredits):
+		return e(http.StatusPaymentRequired, "insufficient_credits", "The company has no credits left; nothing was written. Reading and cancelling stay free.")
+	case errors.Is(err, comms.ErrNotFound), errors.Is(err, errRouteMissing):
+		return e(http.StatusNotFound, "not_found", "No such resource.")
+	case errors.As(err, &me):
+		return e(http.StatusMethodNotAllowed, "method_not_allowed", "This path does not accept that method; it accepts "+me.allow+".")
+	case errors.As(err, &np):
+		return e(http.StatusConflict, "not_pending", strings.ToUpper(np.Error()[:1])+np.Error()[1:]+".")
+	case errors.Is(err, comms.ErrIdempotencyKeyReused):
+		return http.StatusUnprocessableEntity, apiError{Code: "idempotency_key_reused",
+			Message: "This Idempotency-Key was used with a different body in the last 24 hours; use a new key for a new request.",
+			Details: []comms.FieldError{{Field: "Idempotency-Key", Message: "was used with a different body"}}}
+	case errors.Is(err, comms.ErrConflict), errors.Is(err, comms.ErrIdempotencyKeyExists), errors.Is(err, comms.ErrAlreadyExists):
+		return e(http.StatusConflict, "conflict", "The resource changed while the request ran; retry it.")
+	case errors.Is(err, errTooLarge):
+		return e(http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("The body is larger than %d bytes.", maxBody))
+	case errors.Is(err, errMediaType):
+		return e(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.")
+	}
+	return e(http.StatusInternalServerError, "internal_error", "Something went wrong on our side; it has been logged. Retry with the same Idempotency-Key.")
+}
+
+// methodError is a request for a path that exists with another method.
+type methodError struct{ allow string }
+
+func (e *methodError) Error() string { return "method not allowed; allow " + e.allow }
+
+func after(s, prefix string) string {
+	if i := strings.Index(s, prefix); i >= 0 {
+		return s[i+len(prefix):]
+	}
+	return s
+}

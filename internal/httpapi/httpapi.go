@@ -1,0 +1,445 @@
+// Package httpapi is the HTTP transport of Dispatcher: routing (net/http),
+// authentication, request ids and JSON logs, body limits, the response
+// envelope, and the single mapping of errors to statuses. Use cases live in
+// comms.Service; this package only translates.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed" // the OpenAPI document
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPI returns the OpenAPI 3.1 document the API serves.
+func OpenAPI() []byte { return openAPIDoc }
+
+// maxBody is the largest request body accepted.
+const maxBody = 1 << 20
+
+// Authenticator turns an Authorization header into a principal.
+type Authenticator interface {
+	Authenticate(ctx context.Context, header string) (comms.Principal, error)
+}
+
+// Route is one operation of the API: what the router serves and what the
+// OpenAPI test compares with the document.
+type Route struct {
+	Method string
+	Path   string
+	// Public routes need no API key.
+	Public bool
+	// Scopes the key must hold (all of them, or one of them with AnyOf).
+	Scopes []comms.Scope
+	AnyOf  bool
+	handle func(w http.ResponseWriter, r *http.Request, p comms.Principal) error
+}
+
+// API serves the HTTP API.
+type API struct {
+	svc    *comms.Service
+	auth   Authenticator
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []Route
+}
+
+// New returns the API over svc, authenticating with auth and logging to log.
+func New(svc *comms.Service, auth Authenticator, log *slog.Logger) *API {
+	a := &API{svc: svc, auth: auth, log: log, mux: http.NewServeMux()}
+	read := []comms.Scope{comms.ScopeRead, comms.ScopeWrite}
+	write := []comms.Scope{comms.ScopeWrite}
+	a.routes = []Route{
+		{Method: "GET", Path: "/healthz", Public: true, handle: a.health},
+		{Method: "GET", Path: "/v1/openapi.json", Public: true, handle: a.openapi},
+		{Method: "POST", Path: "/v1/scheduled-communications", Scopes: write, handle: a.create},
+		{Method: "GET", Path: "/v1/scheduled-communications", Scopes: read, AnyOf: true, handle: a.list},
+		{Method: "GET", Path: "/v1/scheduled-communications/{id}", Scopes: read, AnyOf: true, handle: a.get},
+		{Method: "PATCH", Path: "/v1/scheduled-communications/{id}", Scopes: write, handle: a.patch},
+		{Method: "POST", Path: "/v1/scheduled-communications/{id}/cancel", Scopes: write, handle: a.cancel},
+		{Method: "GET", Path: "/v1/settings", Scopes: read, AnyOf: true, handle: a.getSettings},
+		{Method: "PUT", Path: "/v1/settings", Scopes: write, handle: a.putSettings},
+		{Method: "GET", Path: "/v1/phone-numbers", Scopes: read, AnyOf: true, handle: a.listPhoneNumbers},
+		{Method: "GET", Path: "/v1/phone-numbers/{id}", Scopes: read, AnyOf: true, handle: a.getPhoneNumber},
+		{Method: "PUT", Path: "/v1/phone-numbers/{id}", Scopes: write, handle: a.putPhoneNumber},
+		{Method: "DELETE", Path: "/v1/phone-numbers/{id}", Scopes: write, handle: a.deletePhoneNumber},
+		{Method: "GET", Path: "/v1/voice-agents", Scopes: read, AnyOf: true, handle: a.listVoiceAgents},
+		{Method: "GET", Path: "/v1/voice-agents/{id}", Scopes: read, AnyOf: true, handle: a.getVoiceAgent},
+		{Method: "PUT", Path: "/v1/voice-agents/{id}", Scopes: write, handle: a.putVoiceAgent},
+		{Method: "DELETE", Path: "/v1/voice-agents/{id}", Scopes: write, handle: a.deleteVoiceAgent},
+	}
+	for _, rt := range a.routes {
+		a.mux.Handle(rt.Method+" "+rt.Path, a.wrap(rt))
+	}
+	return a
+}
+
+// Routes lists every operation the API serves.
+func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+var goodRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// ServeHTTP assigns the request id, logs the request, recovers panics and
+// answers unknown paths and methods with the JSON error envelope.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !goodRequestID.MatchString(id) {
+		id = newRequestID()
+	}
+	w.Header().Set("X-Request-Id", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			a.log.ErrorContext(r.Context(), "panic", "request_id", id, "panic", v)
+			if rec.status == 0 {
+				a.writeError(rec, r, errors.New("panic"))
+			}
+		}
+		a.log.InfoContext(r.Context(), "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000, "company_id", rec.company)
+	}()
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		a.writeError(rec, r, a.unrouted(r))
+		return
+	}
+	a.mux.ServeHTTP(rec, r)
+}
+
+// unrouted tells a path that exists with other methods (405) from an
+// unknown path (404).
+func (a *API) unrouted(r *http.Request) error {
+	var allow []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := a.mux.Handler(probe); p != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return errRouteMissing
+	}
+	return &methodError{allow: strings.Join(allow, ", ")}
+}
+
+// wrap authenticates and authorizes a route, then runs it; any error it
+// returns becomes the error envelope.
+func (a *API) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p comms.Principal
+		if !rt.Public {
+			var err error
+			p, err = a.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+			if err == nil {
+				if rec, ok := w.(*statusRecorder); ok {
+					rec.company = p.CompanyID
+				}
+				if rt.AnyOf {
+					err = p.RequireAny(rt.Scopes...)
+				} else {
+					err = p.Require(rt.Scopes...)
+				}
+			}
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
+		if err := rt.handle(w, r, p); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := classify(err)
+	if status >= 500 {
+		a.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r), "error", err.Error())
+	}
+	var me *methodError
+	if errors.As(err, &me) {
+		w.Header().Set("Allow", me.allow)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dispatcher"`)
+	}
+	writeJSON(w, status, map[string]any{"error": body, "meta": map[string]any{"request_id": requestID(r)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// ok writes the success envelope; extra adds keys to meta.
+func ok(w http.ResponseWriter, r *http.Request, status int, data any, extra map[string]any) error {
+	meta := map[string]any{"request_id": requestID(r)}
+	for k, v := range extra {
+		meta[k] = v
+	}
+	writeJSON(w, status, map[string]any{"data": data, "meta": meta})
+	return nil
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// readBody returns the request body after checking its media type against
+// accepted ones and its size against maxBody.
+func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !contains(accepted, mt) {
+		return nil, errMediaType
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, errTooLarge
+	}
+	if err != nil {
+		return nil, comms.ErrInvalidJSON
+	}
+	return body, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// statusRecorder remembers the status written, for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status  int
+	company string
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+var jsonTypes = []string{"application/json"}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request, _ comms.Principal) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (a *API) openapi(w http.ResponseWriter, r *http.Request, _ comms.Principal) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(openAPIDoc)))
+	_, _ = w.Write(openAPIDoc)
+	return nil
+}
+
+func (a *API) create(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	body, err := readBody(w, r, jsonTypes...)
+	if err != nil {
+		return err
+	}
+	c, err := a.svc.Create(r.Context(), p, body, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/scheduled-communications/"+c.Row.ID)
+	if c.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	return ok(w, r, http.StatusCreated, view(c.Row), map[string]any{"credits_remaining": c.CreditsRemaining})
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	f, err := comms.ParseListQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	rows, next, err := a.svc.List(r.Context(), p, f)
+	if err != nil {
+		return err
+	}
+	out := make([]rowView, len(rows))
+	for i, c := range rows {
+		out[i] = view(c)
+	}
+	var cursor any
+	if next != "" {
+		cursor = next
+	}
+	return ok(w, r, http.StatusOK, out, map[string]any{"next_cursor": cursor})
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	c, err := a.svc.Get(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, view(c), nil)
+}
+
+func (a *API) patch(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	body, err := readBody(w, r, "application/json", "application/merge-patch+json")
+	if err != nil {
+		return err
+	}
+	c, credits, err := a.svc.Patch(r.Context(), p, r.PathValue("id"), body)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, view(c), map[string]any{"credits_remaining": credits})
+}
+
+func (a *API) cancel(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	c, err := a.svc.Cancel(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, view(c), nil)
+}
+
+func (a *API) getSettings(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	s, err := a.svc.Settings(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, s, nil)
+}
+
+func (a *API) putSettings(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	body, err := readBody(w, r, jsonTypes...)
+	if err != nil {
+		return err
+	}
+	s, err := a.svc.PutSettings(r.Context(), p, body)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, s, nil)
+}
+
+func (a *API) listPhoneNumbers(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	list, err := a.svc.PhoneNumbers(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, nonNil(list), nil)
+}
+
+func (a *API) getPhoneNumber(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	pn, err := a.svc.PhoneNumber(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, pn, nil)
+}
+
+func (a *API) putPhoneNumber(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	body, err := readBody(w, r, jsonTypes...)
+	if err != nil {
+		return err
+	}
+	pn, err := a.svc.PutPhoneNumber(r.Context(), p, r.PathValue("id"), body)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, pn, nil)
+}
+
+func (a *API) deletePhoneNumber(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if err := a.svc.DeletePhoneNumber(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listVoiceAgents(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	list, err := a.svc.VoiceAgents(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, nonNil(list), nil)
+}
+
+func (a *API) getVoiceAgent(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	va, err := a.svc.VoiceAgent(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, va, nil)
+}
+
+func (a *API) putVoiceAgent(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	body, err := readBody(w, r, jsonTypes...)
+	if err != nil {
+		return err
+	}
+	va, err := a.svc.PutVoiceAgent(r.Context(), p, r.PathValue("id"), body)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, va, nil)
+}
+
+func (a *API) deleteVoiceAgent(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if err := a.svc.DeleteVoiceAgent(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
