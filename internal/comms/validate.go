@@ -1,6 +1,7 @@
 package comms
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -408,13 +409,16 @@ func firstOf(a, b string) string {
 	return b
 }
 
-// mustJSON marshals a value built from decoded JSON (which cannot fail).
+// mustJSON marshals a value built from decoded JSON (which cannot fail),
+// leaving <, > and & as they are: payloads carry HTML.
 func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		panic(fmt.Sprintf("comms: marshal decoded JSON: %v", err))
 	}
-	return b
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func sortedKeys(m map[string]any) []string {
