@@ -1,0 +1,377 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+// commColumns are the columns of communications in the order commArgs gives
+// their values; version comes last.
+var commColumns = []string{
+	"company_id", "id", "channel", "status", "scheduled_for", "next_attempt_at", "lease_until",
+	"timezone", "respect_business_hours", "payload", "contact_id", "customer_id", "deal_id",
+	"related_entity_type", "related_entity_id", "cancel_policy", "attempt_count", "max_attempts",
+	"last_error", "source", "cadence", "cadence_root_id", "outcome", "provider_message_id", "token",
+	"created_at", "updated_at", "sent_at", "cancelled_at", "version",
+}
+
+var (
+	selectComm = "SELECT " + strings.Join(commColumns, ", ") + " FROM communications"
+	insertComm = "INSERT INTO communications (" + strings.Join(commColumns, ", ") +
+		") VALUES (?" + strings.Repeat(", ?", len(commColumns)-1) + ")"
+	// updateComm sets every column but the key and bumps version; its
+	// arguments are commArgs[2:], company_id, id and the expected version.
+	updateComm = "UPDATE communications SET " +
+		strings.Join(commColumns[2:len(commColumns)-1], " = ?, ") +
+		" = ?, version = version + 1 WHERE company_id = ? AND id = ? AND version = ?"
+)
+
+// The statements of the write transactions, prepared once on the writer
+// connection by Open.
+const (
+	idemExpires = `SELECT expires_at FROM idempotency WHERE company_id = ? AND key = ?`
+	putIdem     = `INSERT INTO idempotency (company_id, key, request_hash, communication_id, credits_remaining, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (company_id, key) DO UPDATE SET
+		  request_hash = excluded.request_hash, communication_id = excluded.communication_id,
+		  credits_remaining = excluded.credits_remaining,
+		  created_at = excluded.created_at, expires_at = excluded.expires_at`
+	debitCompany   = `UPDATE companies SET credits = credits - 1 WHERE id = ? AND credits > 0 RETURNING credits`
+	companyExists  = `SELECT EXISTS (SELECT 1 FROM companies WHERE id = ?)`
+	companyCredits = `SELECT credits FROM companies WHERE id = ?`
+	commExists     = `SELECT EXISTS (SELECT 1 FROM communications WHERE company_id = ? AND id = ?)`
+)
+
+// txStatements are prepared on the writer by Open; see Store.stmt.
+var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, companyCredits, commExists, insertComm, updateComm}
+
+// commArgs returns the values of every column but version, in commColumns order.
+func commArgs(c comms.Communication) ([]any, error) {
+	lastErr, err := jsonText(c.LastError)
+	if err != nil {
+		return nil, err
+	}
+	cadence, err := jsonText(c.Cadence)
+	if err != nil {
+		return nil, err
+	}
+	outcome, err := jsonText(c.Outcome)
+	if err != nil {
+		return nil, err
+	}
+	var rootID sql.NullString
+	if c.Cadence != nil && c.Cadence.RootID != "" {
+		rootID = sql.NullString{String: c.Cadence.RootID, Valid: true}
+	}
+	return []any{
+		c.CompanyID, c.ID, string(c.Channel), string(c.Status), ts(c.ScheduledFor), ts(c.NextAttemptAt), ts(c.LeaseUntil),
+		c.Timezone, c.RespectBusinessHours, rawText(c.Payload), c.ContactID, c.CustomerID, c.DealID,
+		c.RelatedEntityType, c.RelatedEntityID, rawText(c.CancelPolicy), c.AttemptCount, c.MaxAttempts,
+		lastErr, string(c.Source), cadence, rootID, outcome, c.ProviderMessageID, c.Token,
+		ts(c.CreatedAt), ts(c.UpdatedAt), tsPtr(c.SentAt), tsPtr(c.CancelledAt),
+	}, nil
+}
+
+// scanComm reads the columns of selectComm.
+func scanComm(row scanner) (comms.Communication, error) {
+	var (
+		c                                          comms.Communication
+		sched, next, lease, created, updated       int64
+		payload, policy, lastErr, cadence, outcome sql.NullString
+		rootID                                     sql.NullString // a copy of cadence's
+		sent, cancelled                            sql.NullInt64
+	)
+	err := row.Scan(
+		&c.CompanyID, &c.ID, &c.Channel, &c.Status, &sched, &next, &lease,
+		&c.Timezone, &c.RespectBusinessHours, &payload, &c.ContactID, &c.CustomerID, &c.DealID,
+		&c.RelatedEntityType, &c.RelatedEntityID, &policy, &c.AttemptCount, &c.MaxAttempts,
+		&lastErr, &c.Source, &cadence, &rootID, &outcome, &c.ProviderMessageID, &c.Token,
+		&created, &updated, &sent, &cancelled, &c.Version)
+	if err != nil {
+		return comms.Communication{}, err
+	}
+	c.ScheduledFor, c.NextAttemptAt, c.LeaseUntil = fromTS(sched), fromTS(next), fromTS(lease)
+	c.CreatedAt, c.UpdatedAt = fromTS(created), fromTS(updated)
+	c.SentAt, c.CancelledAt = fromTSPtr(sent), fromTSPtr(cancelled)
+	if payload.Valid {
+		c.Payload = json.RawMessage(payload.String)
+	}
+	if policy.Valid {
+		c.CancelPolicy = json.RawMessage(policy.String)
+	}
+	if err := fromJSONText(lastErr, &c.LastError); err != nil {
+		return comms.Communication{}, err
+	}
+	if err := fromJSONText(cadence, &c.Cadence); err != nil {
+		return comms.Communication{}, err
+	}
+	if err := fromJSONText(outcome, &c.Outcome); err != nil {
+		return comms.Communication{}, err
+	}
+	return c, nil
+}
+
+// asStored returns c as it reads back once stored at version.
+func asStored(c comms.Communication, version int64) comms.Communication {
+	c.ScheduledFor, c.NextAttemptAt, c.LeaseUntil = c.ScheduledFor.UTC(), c.NextAttemptAt.UTC(), c.LeaseUntil.UTC()
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	if c.SentAt != nil {
+		t := c.SentAt.UTC()
+		c.SentAt = &t
+	}
+	if c.CancelledAt != nil {
+		t := c.CancelledAt.UTC()
+		c.CancelledAt = &t
+	}
+	if len(c.Payload) == 0 {
+		c.Payload = nil
+	}
+	if len(c.CancelPolicy) == 0 {
+		c.CancelPolicy = nil
+	}
+	c.Version = version
+	return c
+}
+
+// CreateCommunication stores c at version 1, debits one credit from its
+// company and records idem (when non-nil), in one transaction.
+func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, idem *comms.Idempotency) (int64, error) {
+	args, err := commArgs(c)
+	if err != nil {
+		return 0, wrap("CreateCommunication", err)
+	}
+	var credits int64
+	err = inTx(ctx, s.w, func(tx *sql.Tx) error {
+		if idem != nil {
+			var expires int64
+			err := s.stmt(ctx, tx, idemExpires).QueryRowContext(ctx, c.CompanyID, idem.Key).Scan(&expires)
+			switch {
+			case err == nil && expires > ts(idem.CreatedAt):
+				return comms.ErrIdempotencyKeyExists
+			case err != nil && !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		if credits, err = s.debit(ctx, tx, c.CompanyID); err != nil {
+			return err
+		}
+		if _, err := s.stmt(ctx, tx, insertComm).ExecContext(ctx, append(args, int64(1))...); err != nil {
+			return err
+		}
+		if idem == nil {
+			return nil
+		}
+		_, err := s.stmt(ctx, tx, putIdem).ExecContext(ctx,
+			c.CompanyID, idem.Key, idem.RequestHash, c.ID, credits, ts(idem.CreatedAt), ts(idem.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return 0, wrap("CreateCommunication", err)
+	}
+	if idem != nil {
+		idem.CreditsRemaining = credits
+	}
+	return credits, nil
+}
+
+// debit takes one credit from the company and returns what is left:
+// ErrInsufficientCredits at 0, ErrNotFound if there is no such company.
+func (s *Store) debit(ctx context.Context, tx *sql.Tx, companyID string) (int64, error) {
+	var credits int64
+	err := s.stmt(ctx, tx, debitCompany).QueryRowContext(ctx, companyID).Scan(&credits)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return credits, err
+	}
+	var exists bool
+	if err := s.stmt(ctx, tx, companyExists).QueryRowContext(ctx, companyID).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if exists {
+		return 0, comms.ErrInsufficientCredits
+	}
+	return 0, comms.ErrNotFound
+}
+
+// GetCommunication returns a row of the company; ErrNotFound if absent.
+func (s *Store) GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error) {
+	c, err := scanComm(s.r.QueryRowContext(ctx, selectComm+` WHERE company_id = ? AND id = ?`, companyID, id))
+	if err != nil {
+		return comms.Communication{}, wrap("GetCommunication", err)
+	}
+	return c, nil
+}
+
+// maxLimit caps ListFilter.Limit; a Limit below 1 also means maxLimit.
+const maxLimit = 100
+
+// ListCommunications returns rows of the company matching f, ordered by
+// (scheduled_for, id), after f.After, at most f.Limit of them, and whether
+// more exist.
+func (s *Store) ListCommunications(ctx context.Context, companyID string, f comms.ListFilter) ([]comms.Communication, bool, error) {
+	var q strings.Builder
+	q.WriteString(selectComm + ` WHERE company_id = ?`)
+	args := []any{companyID}
+	eq := func(col, v string) {
+		if v != "" {
+			q.WriteString(" AND " + col + " = ?")
+			args = append(args, v)
+		}
+	}
+	eq("status", string(f.Status))
+	eq("channel", string(f.Channel))
+	eq("contact_id", f.ContactID)
+	eq("customer_id", f.CustomerID)
+	eq("deal_id", f.DealID)
+	eq("cadence_root_id", f.CadenceRootID)
+	if !f.ScheduledAfter.IsZero() {
+		q.WriteString(" AND scheduled_for >= ?")
+		args = append(args, ts(f.ScheduledAfter))
+	}
+	if !f.ScheduledBefore.IsZero() {
+		q.WriteString(" AND scheduled_for < ?")
+		args = append(args, ts(f.ScheduledBefore))
+	}
+	if f.After != nil {
+		q.WriteString(" AND (scheduled_for, id) > (?, ?)")
+		args = append(args, ts(f.After.ScheduledFor), f.After.ID)
+	}
+	limit := f.Limit
+	if limit < 1 || limit > maxLimit {
+		limit = maxLimit
+	}
+	q.WriteString(" ORDER BY scheduled_for, id LIMIT ?")
+	args = append(args, limit+1)
+
+	rows, err := s.r.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, false, wrap("ListCommunications", err)
+	}
+	cs, err := collect(rows, scanComm)
+	if err != nil {
+		return nil, false, wrap("ListCommunications", err)
+	}
+	if len(cs) > limit {
+		return cs[:limit], true, nil
+	}
+	return cs, false, nil
+}
+
+// UpdateCommunication replaces the row if its stored version is c.Version,
+// storing it as c.Version+1, and with debit takes one credit, in one
+// transaction.
+func (s *Store) UpdateCommunication(ctx context.Context, c comms.Communication, withDebit bool) (comms.Communication, int64, error) {
+	args, err := commArgs(c)
+	if err != nil {
+		return comms.Communication{}, 0, wrap("UpdateCommunication", err)
+	}
+	var credits int64
+	err = inTx(ctx, s.w, func(tx *sql.Tx) error {
+		res, err := s.stmt(ctx, tx, updateComm).ExecContext(ctx, append(args[2:], c.CompanyID, c.ID, c.Version)...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			var exists bool
+			err := s.stmt(ctx, tx, commExists).QueryRowContext(ctx, c.CompanyID, c.ID).Scan(&exists)
+			switch {
+			case err != nil:
+				return err
+			case exists:
+				return comms.ErrConflict
+			default:
+				return comms.ErrNotFound
+			}
+		}
+		if withDebit {
+			credits, err = s.debit(ctx, tx, c.CompanyID)
+			return err
+		}
+		return s.stmt(ctx, tx, companyCredits).QueryRowContext(ctx, c.CompanyID).Scan(&credits)
+	})
+	if err != nil {
+		return comms.Communication{}, 0, wrap("UpdateCommunication", err)
+	}
+	return asStored(c, c.Version+1), credits, nil
+}
+
+// GetIdempotency returns the record for key; ErrNotFound if there is none
+// or now is not before its ExpiresAt.
+func (s *Store) GetIdempotency(ctx context.Context, companyID, key string, now time.Time) (comms.Idempotency, error) {
+	r := comms.Idempotency{CompanyID: companyID, Key: key}
+	var created, expires int64
+	err := s.r.QueryRowContext(ctx,
+		`SELECT request_hash, communication_id, credits_remaining, created_at, expires_at
+		 FROM idempotency WHERE company_id = ? AND key = ? AND expires_at > ?`,
+		companyID, key, ts(now)).Scan(&r.RequestHash, &r.CommunicationID, &r.CreditsRemaining, &created, &expires)
+	if err != nil {
+		return comms.Idempotency{}, wrap("GetIdempotency", err)
+	}
+	r.CreatedAt, r.ExpiresAt = fromTS(created), fromTS(expires)
+	return r, nil
+}
+
+// dueComm selects the due rows of one status by the time column of that
+// status, in the order of its partial index; the arguments are the time and
+// the limit.
+func dueComm(status comms.Status, col string) string {
+	return "SELECT " + strings.Join(commColumns, ", ") + ", " + col + " AS due FROM communications" +
+		" WHERE status = '" + string(status) + "' AND " + col + " < ? ORDER BY " + col + ", company_id, id LIMIT ?"
+}
+
+var dueComms = "SELECT " + strings.Join(commColumns, ", ") + " FROM (" +
+	"SELECT * FROM (" + dueComm(comms.StatusPending, "next_attempt_at") + ") UNION ALL " +
+	"SELECT * FROM (" + dueComm(comms.StatusProcessing, "lease_until") + ")" +
+	") ORDER BY due, company_id, id LIMIT ?"
+
+// DueCommunications returns up to limit pending rows whose next_attempt_at,
+// and processing rows whose lease_until, is before t, of any company,
+// earliest first.
+func (s *Store) DueCommunications(ctx context.Context, t time.Time, limit int) ([]comms.Communication, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	at := ts(t)
+	rows, err := s.r.QueryContext(ctx, dueComms, at, limit, at, limit, limit)
+	if err != nil {
+		return nil, wrap("DueCommunications", err)
+	}
+	cs, err := collect(rows, scanComm)
+	return cs, wrap("DueCommunications", err)
+}
+
+// rawText stores raw JSON as given: NULL when empty.
+func rawText(m json.RawMessage) sql.NullString {
+	return sql.NullString{String: string(m), Valid: len(m) > 0}
+}
+
+// jsonText encodes v (a nil pointer gives NULL).
+func jsonText[T any](v *T) (sql.NullString, error) {
+	if v == nil {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return sql.NullString{}, err
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
+// fromJSONText decodes what jsonText encoded.
+func fromJSONText[T any](s sql.NullString, v **T) error {
+	if !s.Valid {
+		*v = nil
+		return nil
+	}
+	*v = new(T)
+	return json.Unmarshal([]byte(s.String), *v)
+}

@@ -1,0 +1,329 @@
+// Package sqlite is the embedded comms.Store: one SQLite file, opened through
+// modernc.org/sqlite (pure Go, no cgo), for the single-process mode of
+// Dispatcher and for tests.
+//
+// # Schema
+//
+// Open creates the schema, or brings an older file up to date, by running the
+// statements of migrations that PRAGMA user_version says have not run yet, in
+// one transaction. The tables are:
+//
+//   - companies (id, credits, settings JSON, created_at)
+//   - api_keys (id, company_id, hash UNIQUE, prefix, scopes JSON, created_at, revoked_at)
+//   - phone_numbers and voice_agents, keyed (company_id, id)
+//   - communications, keyed (company_id, id), with a real column for every
+//     field that is filtered or sorted on and JSON text for payload,
+//     cancel_policy, last_error, cadence and outcome
+//   - idempotency, keyed (company_id, key)
+//
+// Times are INTEGER unix nanoseconds in UTC: 0 for a zero time.Time, NULL for
+// a nil *time.Time. Times outside the years 1678–2262 cannot be stored. JSON
+// given as json.RawMessage is stored as TEXT exactly as given (NULL when empty)
+// and read back byte for byte. Listing uses the index (company_id,
+// scheduled_for, id); DueCommunications uses one partial index on
+// next_attempt_at of pending rows and one on lease_until of processing rows.
+//
+// # Concurrency
+//
+// The file is in WAL mode, so readers never block the writer nor the writer
+// readers. The Store holds two pools: a writer of exactly one connection,
+// whose transactions begin with BEGIN IMMEDIATE (so a transaction that reads
+// before it writes can never fail to upgrade its lock), and a pool of
+// read-only connections for queries. Writes of this process therefore queue in
+// database/sql for the one writer connection and run one at a time; another
+// process writing to the same file waits up to busy_timeout (10 s). Every
+// check-then-write (idempotency, credit debit, compare-and-swap on version) runs
+// inside one write transaction, which makes it atomic.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+var _ comms.Store = (*Store)(nil)
+
+// Store is a comms.Store on one SQLite file. It is safe for concurrent use.
+type Store struct {
+	w *sql.DB // the one writer connection
+	r *sql.DB // read-only connections
+	// prepared holds txStatements, prepared on w.
+	prepared map[string]*sql.Stmt
+}
+
+// readers is the size of the read pool.
+const readers = 4
+
+// pragmas apply to every connection; the writer adds _txlock=immediate and
+// the readers query_only.
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+
+// Open opens (creating it and its parent directory if missing) the database
+// file at path and migrates its schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite.Open: invalid database path %q", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite.Open: %w", err)
+	}
+	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite.Open: %w", err)
+	}
+	r, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite.Open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	s := &Store{w: w, r: r, prepared: make(map[string]*sql.Stmt, len(txStatements))}
+	if err := s.init(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite.Open: %w", err)
+	}
+	return s, nil
+}
+
+// init migrates the schema, prepares txStatements and connects a reader.
+func (s *Store) init(ctx context.Context) error {
+	if err := migrate(ctx, s.w); err != nil {
+		return err
+	}
+	for _, q := range txStatements {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		s.prepared[q] = st
+	}
+	// Readers connect only now that the writer has put the file in WAL mode.
+	return s.r.PingContext(ctx)
+}
+
+// stmt returns the prepared statement q, for use in tx. As the writer has one
+// connection, tx runs on the connection q was prepared on and database/sql
+// reuses it as is.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	return tx.StmtContext(ctx, s.prepared[q])
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	var errs []error
+	for _, st := range s.prepared {
+		errs = append(errs, st.Close())
+	}
+	errs = append(errs, s.r.Close(), s.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite.Close: %w", err)
+	}
+	return nil
+}
+
+// migrations are applied in order; PRAGMA user_version counts those applied.
+// Never edit one that has shipped: append a new one.
+var migrations = []string{
+	`
+CREATE TABLE companies (
+	id         TEXT    NOT NULL PRIMARY KEY,
+	credits    INTEGER NOT NULL,
+	settings   TEXT    NOT NULL,
+	created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE api_keys (
+	id         TEXT    NOT NULL PRIMARY KEY,
+	company_id TEXT    NOT NULL REFERENCES companies (id),
+	hash       TEXT    NOT NULL UNIQUE,
+	prefix     TEXT    NOT NULL,
+	scopes     TEXT    NOT NULL,
+	created_at INTEGER NOT NULL,
+	revoked_at INTEGER
+) STRICT;
+CREATE INDEX api_keys_by_company ON api_keys (company_id, created_at, id);
+
+CREATE TABLE phone_numbers (
+	company_id   TEXT    NOT NULL REFERENCES companies (id),
+	id           TEXT    NOT NULL,
+	e164         TEXT    NOT NULL,
+	capabilities TEXT    NOT NULL,
+	label        TEXT    NOT NULL,
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL,
+	PRIMARY KEY (company_id, id)
+) STRICT;
+
+CREATE TABLE voice_agents (
+	company_id      TEXT    NOT NULL REFERENCES companies (id),
+	id              TEXT    NOT NULL,
+	provider        TEXT    NOT NULL,
+	agent_id        TEXT    NOT NULL,
+	phone_number_id TEXT    NOT NULL,
+	label           TEXT    NOT NULL,
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL,
+	PRIMARY KEY (company_id, id)
+) STRICT;
+
+CREATE TABLE communications (
+	company_id             TEXT    NOT NULL REFERENCES companies (id),
+	id                     TEXT    NOT NULL,
+	channel                TEXT    NOT NULL,
+	status                 TEXT    NOT NULL,
+	scheduled_for          INTEGER NOT NULL,
+	next_attempt_at        INTEGER NOT NULL,
+	lease_until            INTEGER NOT NULL,
+	timezone               TEXT    NOT NULL,
+	respect_business_hours INTEGER NOT NULL,
+	payload                TEXT,
+	contact_id             TEXT    NOT NULL,
+	customer_id            TEXT    NOT NULL,
+	deal_id                TEXT    NOT NULL,
+	related_entity_type    TEXT    NOT NULL,
+	related_entity_id      TEXT    NOT NULL,
+	cancel_policy          TEXT,
+	attempt_count          INTEGER NOT NULL,
+	max_attempts           INTEGER NOT NULL,
+	last_error             TEXT,
+	source                 TEXT    NOT NULL,
+	cadence                TEXT,
+	cadence_root_id        TEXT,
+	outcome                TEXT,
+	provider_message_id    TEXT    NOT NULL,
+	token                  TEXT    NOT NULL,
+	created_at             INTEGER NOT NULL,
+	updated_at             INTEGER NOT NULL,
+	sent_at                INTEGER,
+	cancelled_at           INTEGER,
+	version                INTEGER NOT NULL,
+	PRIMARY KEY (company_id, id)
+) STRICT;
+CREATE INDEX communications_by_schedule ON communications (company_id, scheduled_for, id);
+CREATE INDEX communications_by_cadence ON communications (company_id, cadence_root_id, scheduled_for, id)
+	WHERE cadence_root_id IS NOT NULL;
+CREATE INDEX communications_due_pending ON communications (next_attempt_at, company_id, id)
+	WHERE status = 'pending';
+CREATE INDEX communications_due_processing ON communications (lease_until, company_id, id)
+	WHERE status = 'processing';
+
+CREATE TABLE idempotency (
+	company_id        TEXT    NOT NULL REFERENCES companies (id),
+	key               TEXT    NOT NULL,
+	request_hash      TEXT    NOT NULL,
+	communication_id  TEXT    NOT NULL,
+	credits_remaining INTEGER NOT NULL,
+	created_at        INTEGER NOT NULL,
+	expires_at        INTEGER NOT NULL,
+	PRIMARY KEY (company_id, key)
+) STRICT;
+`,
+}
+
+// migrate runs the migrations the file has not seen, in one write
+// transaction, so that concurrent Opens of one file migrate it once.
+func migrate(ctx context.Context, db *sql.DB) error {
+	return inTx(ctx, db, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("migrate: database schema version %d is newer than this binary's %d", v, len(migrations))
+		}
+		for i := v; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migrate: migration %d: %w", i+1, err)
+			}
+		}
+		if v == len(migrations) {
+			return nil
+		}
+		// PRAGMA takes no bound parameters; the value is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	})
+}
+
+// inTx runs fn in a transaction of db, committing if fn returns nil.
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// wrap names the method an error comes from and translates driver errors into
+// the sentinels of comms, keeping the driver's message after them.
+func wrap(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = comms.ErrNotFound
+	case errors.As(err, &se):
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			err = fmt.Errorf("%w: %v", comms.ErrAlreadyExists, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			// The only foreign keys point at companies.
+			err = fmt.Errorf("%w: no such company: %v", comms.ErrNotFound, err)
+		}
+	}
+	return fmt.Errorf("sqlite.%s: %w", method, err)
+}
+
+// ts encodes a time as unix nanoseconds, 0 for the zero time.
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// tsPtr encodes an optional time: NULL for nil.
+func tsPtr(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: ts(*t), Valid: true}
+}
+
+// fromTS decodes what ts encoded, in UTC.
+func fromTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// fromTSPtr decodes what tsPtr encoded.
+func fromTSPtr(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromTS(n.Int64)
+	return &t
+}
