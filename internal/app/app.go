@@ -44,7 +44,7 @@ func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
 
 // Handler is the whole HTTP API over a store.
 func Handler(store comms.Store, log *slog.Logger) *httpapi.API {
-	return httpapi.New(comms.NewService(store, nil), auth.NewAuthenticator(store), log)
+	return httpapi.New(comms.NewService(store, comms.WithLogger(log)), auth.NewAuthenticator(store), log)
 }
 
 // CreateCompany creates a company with a balance and a default timezone.

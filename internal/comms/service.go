@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,16 +59,43 @@ func (e *NotPendingError) Unwrap() error { return ErrNotPending }
 // edit and cancel rows, and manage settings and sender resources.
 type Service struct {
 	store Store
+	timer Timer
+	log   *slog.Logger
 	now   func() time.Time
 	newID func() string
 }
 
-// NewService returns a service over store. now defaults to time.Now.
-func NewService(store Store, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+// Option configures a Service.
+type Option func(*Service)
+
+// WithTimer arms a fire for every row created or rescheduled.
+func WithTimer(t Timer) Option { return func(s *Service) { s.timer = t } }
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLogger sets where the service reports what it cannot return.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// NewService returns a service over store.
+func NewService(store Store, opts ...Option) *Service {
+	s := &Service{store: store, now: time.Now, log: slog.New(slog.DiscardHandler),
+		newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
+	for _, o := range opts {
+		o(s)
 	}
-	return &Service{store: store, now: now, newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
+	return s
+}
+
+// arm asks the timer for the row's fire. The row is already stored, so a
+// timer that fails loses nothing: the sweeper fires overdue pending rows.
+func (s *Service) arm(ctx context.Context, row Communication) {
+	if s.timer == nil || row.Status != StatusPending {
+		return
+	}
+	if err := s.timer.Arm(ctx, FireOf(row), row.NextAttemptAt); err != nil {
+		s.log.WarnContext(ctx, "arm failed; the sweeper will fire the row", "communication_id", row.ID, "error", err.Error())
+	}
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
@@ -147,6 +175,7 @@ func (s *Service) Create(ctx context.Context, p Principal, body []byte, idemKey 
 		return Created{}, fmt.Errorf("store.CreateCommunication: %w", err)
 	}
 	row.Version = 1
+	s.arm(ctx, row)
 	return Created{Row: row, CreditsRemaining: credits}, nil
 }
 
@@ -340,6 +369,7 @@ func (s *Service) Patch(ctx context.Context, p Principal, id string, body []byte
 		if err != nil {
 			return Communication{}, 0, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
+		s.arm(ctx, stored)
 		return stored, credits, nil
 	}
 	return Communication{}, 0, fmt.Errorf("comms.Patch: gave up after %d lost races: %w", casAttempts, ErrConflict)

@@ -1,0 +1,82 @@
+package comms
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Fire is one firing of a row's timer. It carries ids and the token only,
+// never the payload: a fire whose token is no longer the row's is stale and
+// is dropped, so cancel and reschedule never depend on deleting a timer.
+type Fire struct {
+	CompanyID       string `json:"company_id"`
+	CommunicationID string `json:"communication_id"`
+	Token           string `json:"token"`
+}
+
+// FireOf is the fire a row currently waits for.
+func FireOf(c Communication) Fire {
+	return Fire{CompanyID: c.CompanyID, CommunicationID: c.ID, Token: c.Token}
+}
+
+// Timer arms fires: at (or very soon after) at, the fire is delivered to
+// the dispatcher. Arming the same fire twice may deliver it twice; the
+// dispatcher makes that harmless.
+type Timer interface {
+	Arm(ctx context.Context, f Fire, at time.Time) error
+}
+
+// SendError is a delivery failure, classified by the sender that saw it.
+type SendError struct {
+	// Code is short and stable (throttled, invalid_address, unknown_resource…).
+	Code    string
+	Message string
+	// Transient failures are retried with backoff; permanent ones fail the row.
+	Transient bool
+}
+
+// Error says what failed.
+func (e *SendError) Error() string {
+	kind := "permanent"
+	if e.Transient {
+		kind = "transient"
+	}
+	return fmt.Sprintf("%s send failure %s: %s", kind, e.Code, e.Message)
+}
+
+// Transient returns a retryable send failure.
+func Transient(code, format string, args ...any) *SendError {
+	return &SendError{Code: code, Message: fmt.Sprintf(format, args...), Transient: true}
+}
+
+// Permanent returns a send failure that retrying cannot fix.
+func Permanent(code, format string, args ...any) *SendError {
+	return &SendError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CancelPolicy is the part of a row's cancel_policy Dispatcher acts on.
+type CancelPolicy struct {
+	MaxDelayMinutes int      `json:"max_delay_minutes"`
+	CancelOn        []string `json:"cancel_on"`
+}
+
+// Policy decodes the row's cancel policy (zero when it has none).
+func (c Communication) Policy() CancelPolicy {
+	var p CancelPolicy
+	if len(c.CancelPolicy) > 0 {
+		_ = json.Unmarshal(c.CancelPolicy, &p)
+	}
+	return p
+}
+
+// CancelsOn reports whether the row's policy lists event.
+func (p CancelPolicy) CancelsOn(event string) bool {
+	for _, e := range p.CancelOn {
+		if e == event {
+			return true
+		}
+	}
+	return false
+}
