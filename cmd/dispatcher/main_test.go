@@ -63,7 +63,10 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- realMain(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", data}, pw, io.Discard); pw.Close() }()
+	go func() {
+		done <- realMain(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", data}, pw, io.Discard)
+		pw.Close()
+	}()
 	lines := bufio.NewScanner(pr)
 	var addr string
 	for lines.Scan() {
