@@ -1,0 +1,318 @@
+// Package devsink holds the dev senders of the embedded mode (`make dev`):
+// nothing leaves the machine. Every delivery attempt, successful or not, is
+// appended as one JSON line (see [Line]) to <data>/outbox.jsonl, so a
+// newcomer can run
+//
+//	tail -f .data/outbox.jsonl
+//
+// and watch Dispatcher deliver. One [Outbox] implements all three sender
+// ports (email, SMS, voice). Failures are *comms.SendError values, classified
+// exactly as the real adapters classify theirs, so retries and terminal
+// failures can be demonstrated end to end.
+//
+// # Email
+//
+// Only the To address decides (CC is ignored); comparison is
+// case-insensitive. The SES mailbox-simulator addresses behave as in SES
+// (a "+label" in their local part is allowed, as SES allows it):
+//
+//	success@simulator.amazonses.com          sent
+//	bounce@simulator.amazonses.com           permanent failure, code "bounce"
+//	complaint@simulator.amazonses.com        sent (in real SES a complaint arrives later)
+//	suppressionlist@simulator.amazonses.com  permanent failure, code "suppressed"
+//
+// An address whose local part ends in "+transient" (for example
+// sarah+transient@example.com) fails transiently on every attempt with code
+// "throttled", so retries with backoff can be watched. Any other address is
+// sent.
+//
+// # SMS
+//
+// A number ending in "9999" (for example +15555559999) fails transiently on
+// every attempt with code "throttled". Every other number is sent.
+//
+// # Voice
+//
+// A call whose Metadata["simulate"] is the string "fail" fails transiently
+// with code "provider_unavailable". Every other call is placed (result
+// "sent"); the dev caller only records it.
+//
+// # Provider ids
+//
+// A sent email returns devmail_<uuid>, an SMS devsms_<uuid>, a call
+// devcall_<uuid>; the same id is in the line's provider_message_id.
+//
+// A context that is already cancelled makes a send return ctx.Err() without
+// writing a line.
+package devsink
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+)
+
+// Channels, as written in [Line.Channel].
+const (
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+	ChannelVoice = "voice_call"
+)
+
+// Results, as written in [Line.Result].
+const (
+	ResultSent             = "sent"
+	ResultTransientFailure = "transient_failure"
+	ResultPermanentFailure = "permanent_failure"
+)
+
+// Magic addresses and numbers; see the package documentation.
+const (
+	SimulatorDomain     = "simulator.amazonses.com"
+	SimulatorSuccess    = "success@" + SimulatorDomain
+	SimulatorBounce     = "bounce@" + SimulatorDomain
+	SimulatorComplaint  = "complaint@" + SimulatorDomain
+	SimulatorSuppressed = "suppressionlist@" + SimulatorDomain
+	// TransientSuffix ends the local part of an email address that always
+	// fails transiently.
+	TransientSuffix = "+transient"
+	// TransientSMSSuffix ends a phone number whose SMS always fails transiently.
+	TransientSMSSuffix = "9999"
+	// SimulateKey is the Call.Metadata key read by the dev caller;
+	// SimulateFail as its value makes the call fail transiently.
+	SimulateKey  = "simulate"
+	SimulateFail = "fail"
+)
+
+// Line is one outbox line; exported so tests (here and in other packages)
+// can read the outbox back.
+type Line struct {
+	CommunicationID   string    `json:"communication_id"`
+	Channel           string    `json:"channel"` // email | sms | voice_call
+	Attempt           int       `json:"attempt"`
+	To                string    `json:"to"`
+	At                time.Time `json:"at"`
+	Result            string    `json:"result"` // sent | transient_failure | permanent_failure
+	ProviderMessageID string    `json:"provider_message_id,omitempty"`
+	ErrorCode         string    `json:"error_code,omitempty"`
+	Subject           string    `json:"subject,omitempty"` // email
+	Body              string    `json:"body,omitempty"`    // sms text, or nothing
+	From              string    `json:"from,omitempty"`
+}
+
+// Outbox is the dev sender of every channel: it appends each attempt to an
+// outbox file. It is safe for concurrent use; lines never interleave.
+type Outbox struct {
+	now func() time.Time
+
+	mu sync.Mutex
+	f  *os.File // nil once closed
+}
+
+var (
+	_ dispatch.EmailSender = (*Outbox)(nil)
+	_ dispatch.SMSSender   = (*Outbox)(nil)
+	_ dispatch.VoiceCaller = (*Outbox)(nil)
+)
+
+// Open appends to path (created 0o600 with parent dirs if missing). now
+// defaults to time.Now when nil.
+func Open(path string, now func() time.Time) (*Outbox, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("devsink: create outbox dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("devsink: open outbox: %w", err)
+	}
+	return &Outbox{now: now, f: f}, nil
+}
+
+// Close closes the outbox file. Sends after Close fail; a second Close is a
+// no-op.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.f == nil {
+		return nil
+	}
+	err := o.f.Close()
+	o.f = nil
+	return err
+}
+
+// SendEmail records m and classifies it by its To address.
+func (o *Outbox) SendEmail(ctx context.Context, m dispatch.Email) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	l := Line{
+		CommunicationID: m.CommunicationID,
+		Channel:         ChannelEmail,
+		Attempt:         m.Attempt,
+		To:              m.To,
+		Subject:         m.Subject,
+		From:            m.From,
+	}
+	return o.record(l, "devmail_", classifyEmail(m.To))
+}
+
+// SendSMS records m and classifies it by its To number.
+func (o *Outbox) SendSMS(ctx context.Context, m dispatch.SMS) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	l := Line{
+		CommunicationID: m.CommunicationID,
+		Channel:         ChannelSMS,
+		Attempt:         m.Attempt,
+		To:              m.To,
+		Body:            m.Body,
+		From:            m.From,
+	}
+	var serr *comms.SendError
+	if strings.HasSuffix(strings.TrimSpace(m.To), TransientSMSSuffix) {
+		serr = comms.Transient("throttled", "dev sms: number %s ends in %s (simulated throttling)", m.To, TransientSMSSuffix)
+	}
+	return o.record(l, "devsms_", serr)
+}
+
+// PlaceCall records c; Metadata["simulate"] == "fail" fails transiently.
+func (o *Outbox) PlaceCall(ctx context.Context, c dispatch.Call) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	l := Line{
+		CommunicationID: c.CommunicationID,
+		Channel:         ChannelVoice,
+		Attempt:         c.Attempt,
+		To:              c.To,
+		From:            c.From,
+	}
+	var serr *comms.SendError
+	if s, ok := c.Metadata[SimulateKey].(string); ok && s == SimulateFail {
+		serr = comms.Transient("provider_unavailable", "dev voice: metadata.simulate=fail")
+	}
+	return o.record(l, "devcall_", serr)
+}
+
+// classifyEmail applies the mailbox-simulator rules to the To address; nil
+// means sent.
+func classifyEmail(to string) *comms.SendError {
+	addr := strings.ToLower(strings.TrimSpace(to))
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return nil
+	}
+	local, domain := addr[:i], addr[i+1:]
+	if strings.HasSuffix(local, TransientSuffix) {
+		return comms.Transient("throttled", "dev email: %s ends in %s (simulated throttling)", to, TransientSuffix)
+	}
+	if domain != SimulatorDomain {
+		return nil
+	}
+	base, _, _ := strings.Cut(local, "+")
+	switch base + "@" + domain {
+	case SimulatorBounce:
+		return comms.Permanent("bounce", "dev email: %s bounced (mailbox simulator)", to)
+	case SimulatorSuppressed:
+		return comms.Permanent("suppressed", "dev email: %s is on the suppression list (mailbox simulator)", to)
+	}
+	return nil
+}
+
+// record completes l with the time, result and id (or error code), appends
+// it, and returns what the port returns.
+func (o *Outbox) record(l Line, idPrefix string, serr *comms.SendError) (string, error) {
+	l.At = o.now().UTC()
+	switch {
+	case serr == nil:
+		l.Result = ResultSent
+		l.ProviderMessageID = idPrefix + uuid.NewString()
+	case serr.Transient:
+		l.Result = ResultTransientFailure
+		l.ErrorCode = serr.Code
+	default:
+		l.Result = ResultPermanentFailure
+		l.ErrorCode = serr.Code
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return "", fmt.Errorf("devsink: encode line: %w", err)
+	}
+	b = append(b, '\n')
+	if err := o.append(b); err != nil {
+		return "", err
+	}
+	if serr != nil {
+		return "", serr
+	}
+	return l.ProviderMessageID, nil
+}
+
+// append writes b with a single Write under the mutex.
+func (o *Outbox) append(b []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.f == nil {
+		return fmt.Errorf("devsink: write outbox: %w", os.ErrClosed)
+	}
+	n, err := o.f.Write(b)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fmt.Errorf("devsink: write outbox: %w", err)
+	}
+	return nil
+}
+
+// ReadOutbox reads every line of an outbox file (for tests and tooling).
+// Blank lines are skipped; a line that is not a JSON [Line] is an error
+// naming its line number.
+func ReadOutbox(path string) ([]Line, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("devsink: read outbox: %w", err)
+	}
+	defer f.Close()
+	var lines []Line
+	r := bufio.NewReader(f)
+	for n := 1; ; n++ {
+		raw, err := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(raw)) > 0 {
+			var l Line
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			if derr := dec.Decode(&l); derr != nil {
+				return nil, fmt.Errorf("devsink: %s line %d: %w", path, n, derr)
+			}
+			if dec.More() {
+				return nil, fmt.Errorf("devsink: %s line %d: trailing data after the JSON object", path, n)
+			}
+			lines = append(lines, l)
+		}
+		if errors.Is(err, io.EOF) {
+			return lines, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("devsink: read outbox: %w", err)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package dispatch
+
+import (
+	"context"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+// Store is what the dispatcher needs of the store.
+type Store interface {
+	GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error)
+	UpdateCommunication(ctx context.Context, c comms.Communication, debit bool) (comms.Communication, int64, error)
+	GetCompany(ctx context.Context, id string) (comms.Company, error)
+	GetPhoneNumber(ctx context.Context, companyID, id string) (comms.PhoneNumber, error)
+	GetVoiceAgent(ctx context.Context, companyID, id string) (comms.VoiceAgent, error)
+	DueCommunications(ctx context.Context, t time.Time, limit int) ([]comms.Communication, error)
+}
+
+// Email is one email to send.
+type Email struct {
+	CommunicationID string
+	CompanyID       string
+	Attempt         int
+	From            string
+	FromName        string
+	To              string
+	ToName          string
+	CC              []string
+	Subject         string
+	HTMLBody        string
+}
+
+// SMS is one text message to send.
+type SMS struct {
+	CommunicationID string
+	CompanyID       string
+	Attempt         int
+	// From is the E.164 origination number of the company's phone number.
+	From string
+	To   string
+	Body string
+}
+
+// Call is one outbound AI voice call to place.
+type Call struct {
+	CommunicationID string
+	CompanyID       string
+	Attempt         int
+	// Provider and AgentID name the voice-AI agent that talks.
+	Provider string
+	AgentID  string
+	// From is the E.164 number the call comes from.
+	From             string
+	To               string
+	DynamicVariables map[string]string
+	Metadata         map[string]any
+}
+
+// EmailSender sends email. A failure is a *comms.SendError saying whether
+// a retry can help; any other error is taken as transient.
+type EmailSender interface {
+	SendEmail(ctx context.Context, m Email) (providerMessageID string, err error)
+}
+
+// SMSSender sends text messages, classifying failures like EmailSender.
+type SMSSender interface {
+	SendSMS(ctx context.Context, m SMS) (providerMessageID string, err error)
+}
+
+// VoiceCaller places calls, classifying failures like EmailSender. The
+// returned id is the provider's call id.
+type VoiceCaller interface {
+	PlaceCall(ctx context.Context, c Call) (providerCallID string, err error)
+}
