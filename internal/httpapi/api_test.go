@@ -658,3 +658,60 @@ func TestSenderResources(t *testing.T) {
 		t.Errorf("delete twice: %d", r.Status)
 	}
 }
+
+func TestCancelByEvent(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	other := "4c4c4c4c-4c4c-4c4c-8c4c-4c4c4c4c4c4c"
+	policy := `"cancel_policy":{"cancel_on":["contact_replied","deal_lost"]},`
+	withPolicy := func(b string) string { return strings.Replace(b, `"channel"`, policy+`"channel"`, 1) }
+	listening := []string{
+		e.mustDo("POST", "/v1/scheduled-communications", "all", withPolicy(smsBody(at(time.Hour))), 201).row(t)["id"].(string),
+		e.mustDo("POST", "/v1/scheduled-communications", "all", withPolicy(smsBody(at(2*time.Hour))), 201).row(t)["id"].(string),
+	}
+	deaf := e.mustDo("POST", "/v1/scheduled-communications", "all", smsBody(at(time.Hour)), 201).row(t)["id"].(string)
+	otherContact := e.mustDo("POST", "/v1/scheduled-communications", "all", withPolicy(strings.ReplaceAll(smsBody(at(time.Hour)), contactID, other)), 201).row(t)["id"].(string)
+	otherEvent := e.mustDo("POST", "/v1/scheduled-communications", "all",
+		strings.Replace(smsBody(at(time.Hour)), `"channel"`, `"cancel_policy":{"cancel_on":["meeting_booked"]},"channel"`, 1), 201).row(t)["id"].(string)
+	foreign := e.mustDo("POST", "/v1/scheduled-communications", "other", withPolicy(emailBody(at(time.Hour))), 201).row(t)["id"].(string)
+
+	r := e.mustDo("POST", "/v1/scheduled-communications/cancel-by-event", "all", `{"event":"contact_replied","contact_id":"`+contactID+`"}`, 200)
+	var res struct {
+		Event     string   `json:"event"`
+		Cancelled []string `json:"cancelled"`
+	}
+	_ = json.Unmarshal(r.Data, &res)
+	if res.Event != "contact_replied" || !slices.Equal(res.Cancelled, listening) {
+		t.Errorf("cancelled %v, want %v", res.Cancelled, listening)
+	}
+	for id, want := range map[string]string{listening[0]: "cancelled", listening[1]: "cancelled", deaf: "pending", otherContact: "pending", otherEvent: "pending"} {
+		if got := e.mustDo("GET", "/v1/scheduled-communications/"+id, "all", "", 200).row(t)["status"]; got != want {
+			t.Errorf("row %s is %v, want %s", id, got, want)
+		}
+	}
+	if got := e.mustDo("GET", "/v1/scheduled-communications/"+foreign, "other", "", 200).row(t)["status"]; got != "pending" {
+		t.Errorf("another company's row was cancelled")
+	}
+	// Again: nothing left to cancel.
+	r = e.mustDo("POST", "/v1/scheduled-communications/cancel-by-event", "all", `{"event":"contact_replied","contact_id":"`+contactID+`"}`, 200)
+	if string(r.Data) != `{"event":"contact_replied","cancelled":[]}` {
+		t.Errorf("second call: %s", r.Data)
+	}
+	// Exactly one entity, a valid event name.
+	for body, fields := range map[string][]string{
+		`{"event":"contact_replied"}`: {"body"},
+		`{"event":"contact_replied","contact_id":"` + contactID + `","deal_id":"` + dealID + `"}`: {"body"},
+		`{"event":"Bad Event!","deal_id":"` + dealID + `"}`:                                        {"event"},
+		`{"contact_id":"x"}`: {"contact_id", "event"},
+	} {
+		e.validate = false // these bodies break the request schema on purpose
+		r := e.do("POST", "/v1/scheduled-communications/cancel-by-event", "all", body)
+		e.validate = true
+		if r.Status != 422 || !slices.Equal(sorted(r.fields()), fields) {
+			t.Errorf("%s: %d %s", body, r.Status, r.Body)
+		}
+	}
+	if r := e.do("POST", "/v1/scheduled-communications/cancel-by-event", "read", `{"event":"x","deal_id":"`+dealID+`"}`); r.Status != 403 {
+		t.Errorf("read key: %d", r.Status)
+	}
+}

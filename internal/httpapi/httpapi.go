@@ -72,6 +72,7 @@ func New(svc *comms.Service, auth Authenticator, log *slog.Logger) *API {
 		{Method: "GET", Path: "/v1/scheduled-communications/{id}", Scopes: read, AnyOf: true, handle: a.get},
 		{Method: "PATCH", Path: "/v1/scheduled-communications/{id}", Scopes: write, handle: a.patch},
 		{Method: "POST", Path: "/v1/scheduled-communications/{id}/cancel", Scopes: write, handle: a.cancel},
+		{Method: "POST", Path: "/v1/scheduled-communications/cancel-by-event", Scopes: write, handle: a.cancelByEvent},
 		{Method: "GET", Path: "/v1/settings", Scopes: read, AnyOf: true, handle: a.getSettings},
 		{Method: "PUT", Path: "/v1/settings", Scopes: write, handle: a.putSettings},
 		{Method: "GET", Path: "/v1/phone-numbers", Scopes: read, AnyOf: true, handle: a.listPhoneNumbers},
@@ -343,6 +344,18 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request, p comms.Principal) 
 		return err
 	}
 	return ok(w, r, http.StatusOK, view(c), nil)
+}
+
+func (a *API) cancelByEvent(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	body, err := readBody(w, r, jsonTypes...)
+	if err != nil {
+		return err
+	}
+	res, err := a.svc.CancelByEvent(r.Context(), p, body)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, res, nil)
 }
 
 func (a *API) getSettings(w http.ResponseWriter, r *http.Request, p comms.Principal) error {

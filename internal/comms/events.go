@@ -1,0 +1,90 @@
+package comms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+var cancelEventShape = shape{
+	fields: map[string]field{
+		"event":       text(1, 64, true),
+		"contact_id":  uuidField,
+		"customer_id": uuidField,
+		"deal_id":     uuidField,
+	},
+	required: []string{"event"},
+}
+
+// CancelledByEvent is the result of CancelByEvent.
+type CancelledByEvent struct {
+	Event string `json:"event"`
+	// Cancelled lists the ids of the rows this call cancelled, in schedule order.
+	Cancelled []string `json:"cancelled"`
+}
+
+// CancelByEvent cancels every pending row of the caller's company that is
+// linked to the entity the body names (exactly one of contact_id, deal_id,
+// customer_id) and whose cancel_policy.cancel_on lists the event. Rows
+// already claimed are left alone. It costs nothing.
+func (s *Service) CancelByEvent(ctx context.Context, p Principal, body []byte) (CancelledByEvent, error) {
+	if err := p.Require(ScopeWrite); err != nil {
+		return CancelledByEvent{}, err
+	}
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return CancelledByEvent{}, err
+	}
+	var c checker
+	m, _ := c.object("", doc, cancelEventShape)
+	event, _ := m["event"].(string)
+	if event != "" && !eventName.MatchString(event) {
+		c.add("event", "must be an event name matching %s", eventName)
+	}
+	f := ListFilter{Status: StatusPending, Limit: MaxListLimit}
+	f.ContactID, _ = m["contact_id"].(string)
+	f.CustomerID, _ = m["customer_id"].(string)
+	f.DealID, _ = m["deal_id"].(string)
+	if n := countSet(f.ContactID, f.CustomerID, f.DealID); n != 1 && len(c.errs.Fields) == 0 {
+		c.add("body", "must name exactly one of contact_id, deal_id, customer_id")
+	}
+	if err := c.errs.Err(); err != nil {
+		return CancelledByEvent{}, err
+	}
+	out := CancelledByEvent{Event: event, Cancelled: []string{}}
+	for {
+		rows, more, err := s.store.ListCommunications(ctx, p.CompanyID, f)
+		if err != nil {
+			return out, fmt.Errorf("store.ListCommunications: %w", err)
+		}
+		for _, row := range rows {
+			if !row.Policy().CancelsOn(event) {
+				continue
+			}
+			_, err := s.Cancel(ctx, p, row.ID)
+			switch {
+			case err == nil:
+				out.Cancelled = append(out.Cancelled, row.ID)
+			case errors.Is(err, ErrNotPending):
+				// claimed meanwhile: it is being sent, as a cancel would find too
+			default:
+				return out, err
+			}
+		}
+		if !more || len(rows) == 0 {
+			return out, nil
+		}
+		last := rows[len(rows)-1]
+		f.After = &Cursor{ScheduledFor: last.ScheduledFor, ID: last.ID}
+	}
+}
+
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
