@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 )
 
@@ -54,47 +56,61 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flags("serve")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	data := fs.String("data", ".data", "data directory")
+	sweep := fs.Duration("sweep-every", time.Minute, "how often the sweeper repairs lost fires and expired leases")
+	retryBase := fs.Duration("retry-base", 30*time.Second, "backoff before the first retry of a transient failure (doubles each attempt, cap 15m)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	return withStore(ctx, *data, func(store *sqlite.Store) error {
-		key, created, err := app.EnsureDevCompany(ctx, store, *data)
-		if err != nil {
-			return err
-		}
-		if created {
-			fmt.Fprintf(stdout, "created company %q with %d credits\n", app.DevCompany, app.DevCompanyCredits)
-		}
-		if key != "" {
-			fmt.Fprintf(stdout, "dev API key (also in %s/%s): %s\n", *data, app.DevKeyFile, key)
-		}
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return fmt.Errorf("net.Listen: %w", err)
-		}
-		srv := &http.Server{
-			Handler:           app.Handler(store, log),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       120 * time.Second,
-		}
-		fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return fmt.Errorf("http.Serve: %w", err)
-		case <-ctx.Done():
-		}
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http.Shutdown: %w", err)
-		}
-		return nil
-	})
+	l, err := app.NewLocal(ctx, app.LocalConfig{DataDir: *data, SweepEvery: *sweep,
+		Dispatch: dispatch.Config{BackoffBase: *retryBase}}, log)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	key, created, err := app.EnsureDevCompany(ctx, l.Store, *data)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(stdout, "created company %q with %d credits\n", app.DevCompany, app.DevCompanyCredits)
+	}
+	if key != "" {
+		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(*data, app.DevKeyFile), key)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("net.Listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           l.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	runDone := make(chan error, 1)
+	go func() { runDone <- l.Run(runCtx) }()
+	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(*data, app.OutboxFile))
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http.Serve: %w", err)
+	case err := <-runDone:
+		return fmt.Errorf("dispatcher: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http.Shutdown: %w", err)
+	}
+	stopRun()
+	return <-runDone
 }
 
 func companiesCreate(ctx context.Context, args []string, stdout io.Writer) error {
