@@ -13,7 +13,7 @@ help: ## List the targets.
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 dev: ## Run the whole product locally on the embedded store (API on $(ADDR), data in $(DATA)/).
-	$(GO) run ./cmd/dispatcher serve --addr $(ADDR) --data $(DATA)
+	$(GO) run ./cmd/dispatcher serve --addr $(ADDR) --data $(DATA) $(ARGS)
 
 test: lint ## Lint, then every test (unit, conformance, API, fuzz seed corpus) with the race detector.
 	$(GO) test -race -count=1 ./...
@@ -33,8 +33,9 @@ lint: ## gofmt, go vet, and go.mod/go.sum tidy.
 	  if ! git diff --quiet -- go.mod go.sum 2>/dev/null; then \
 	    echo "go mod tidy changed go.mod/go.sum: commit the tidy result"; git --no-pager diff -- go.mod go.sum | head -40; exit 1; fi
 
-bench: ## Benchmarks recorded in BENCHMARKS.md.
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/comms/ ./internal/httpapi/ ./internal/bizhours/ ./internal/store/sqlite/
+bench: ## Benchmarks recorded in BENCHMARKS.md (about 2 minutes).
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/comms/ ./internal/httpapi/ ./internal/bizhours/ ./internal/store/sqlite/ ./internal/timer/local/
+	$(GO) test -run '^$$' -bench 'DispatchLag|Burst' -benchtime 1x ./internal/app/
 
 fuzz: ## Fuzz the create-body decoder+validator through the API for FUZZTIME (default 60s).
 	$(GO) test -run '^$$' -fuzz FuzzCreate -fuzztime $${FUZZTIME:-60s} ./internal/httpapi/

@@ -1,0 +1,107 @@
+package app_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+)
+
+// BenchmarkDispatchLag schedules 1,000 emails spread evenly over 10 s on
+// the embedded stack (API → SQLite → local timer → dispatcher → outbox) and
+// reports the lag from scheduled_for to the sink's send call. Run it once:
+// go test -run '^$' -bench DispatchLag -benchtime 1x ./internal/app/
+func BenchmarkDispatchLag(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		n := startNode(b, dir, dispatch.Config{})
+		start := time.Now().Add(2 * time.Second)
+		want := map[string]time.Time{}
+		var ids []string
+		for i := range 1000 {
+			at := start.Add(time.Duration(i) * 10 * time.Millisecond)
+			id := n.create(b, emailAt(at, "success@simulator.amazonses.com"))
+			want[id] = at.UTC().Truncate(time.Millisecond)
+			ids = append(ids, id)
+		}
+		waitSent(b, n, len(ids), 60*time.Second)
+		n.stop()
+		lines, err := devsink.ReadOutbox(filepath.Join(dir, app.OutboxFile))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var lags []time.Duration
+		for _, l := range lines {
+			lags = append(lags, l.At.Sub(want[l.CommunicationID]))
+		}
+		if len(lags) != 1000 {
+			b.Fatalf("%d sends for 1000 rows", len(lags))
+		}
+		slices.Sort(lags)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		b.ReportMetric(ms(lags[len(lags)/2]), "p50_ms")
+		b.ReportMetric(ms(lags[len(lags)*99/100]), "p99_ms")
+		b.ReportMetric(ms(lags[len(lags)-1]), "max_ms")
+	}
+}
+
+// BenchmarkBurst schedules 10,000 emails due in the same second and
+// reports how long after that second all of them are terminal, and the
+// process's peak RSS. Run it once:
+// go test -run '^$' -bench Burst -benchtime 1x ./internal/app/
+func BenchmarkBurst(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		n := startNode(b, dir, dispatch.Config{})
+		due := time.Now().Add(8 * time.Second).Truncate(time.Second)
+		ids := make([]string, 0, 10000)
+		for i := range 10000 {
+			ids = append(ids, n.create(b, emailAt(due.Add(time.Duration(i%1000)*time.Millisecond), "success@simulator.amazonses.com")))
+		}
+		if time.Now().After(due) {
+			b.Fatalf("creating the rows took past their due second; raise the lead time")
+		}
+		time.Sleep(time.Until(due))
+		waitSent(b, n, len(ids), 120*time.Second)
+		b.ReportMetric(time.Since(due).Seconds(), "s_to_all_terminal")
+		waitTerminal(b, n, ids, time.Second) // the counters agree with the store
+		n.stop()
+		b.ReportMetric(peakRSSMiB(), "peak_rss_MiB")
+	}
+}
+
+// waitSent waits on the dispatcher's in-memory counters (polling the
+// store would compete with the dispatcher being measured).
+func waitSent(b *testing.B, n *node, want int, within time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(within)
+	st := n.l.Dispatcher.Stats()
+	for st.Sent.Load()+st.Failed.Load() < int64(want) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d rows terminal after %v", st.Sent.Load()+st.Failed.Load(), want, within)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// peakRSSMiB is the process's high-water resident set (VmHWM), Linux only.
+func peakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
