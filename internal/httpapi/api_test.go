@@ -701,7 +701,7 @@ func TestCancelByEvent(t *testing.T) {
 	for body, fields := range map[string][]string{
 		`{"event":"contact_replied"}`: {"body"},
 		`{"event":"contact_replied","contact_id":"` + contactID + `","deal_id":"` + dealID + `"}`: {"body"},
-		`{"event":"Bad Event!","deal_id":"` + dealID + `"}`:                                        {"event"},
+		`{"event":"Bad Event!","deal_id":"` + dealID + `"}`:                                       {"event"},
 		`{"contact_id":"x"}`: {"contact_id", "event"},
 	} {
 		e.validate = false // these bodies break the request schema on purpose
