@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -81,13 +82,61 @@ type KeyFinder interface {
 	APIKeyByHash(ctx context.Context, hash string) (comms.APIKey, error)
 }
 
+// CacheTTL is how long a resolved key is remembered in process. It saves a
+// store read on nearly every request (on Lambda, a DynamoDB call); the price
+// is that revoking a key takes up to this long to reach warm processes.
+const CacheTTL = 60 * time.Second
+
+// cacheMax bounds the cache; when full it is emptied (keys are few).
+const cacheMax = 10000
+
 // Authenticator resolves bearer tokens.
 type Authenticator struct {
 	keys KeyFinder
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached
 }
 
-// NewAuthenticator returns an authenticator over keys.
-func NewAuthenticator(keys KeyFinder) *Authenticator { return &Authenticator{keys: keys} }
+type cached struct {
+	key     comms.APIKey
+	expires time.Time
+}
+
+// NewAuthenticator returns an authenticator over keys that remembers
+// resolved keys for CacheTTL.
+func NewAuthenticator(keys KeyFinder) *Authenticator {
+	return NewCachingAuthenticator(keys, CacheTTL, time.Now)
+}
+
+// NewCachingAuthenticator is NewAuthenticator with its cache lifetime (0
+// disables the cache) and clock.
+func NewCachingAuthenticator(keys KeyFinder, ttl time.Duration, now func() time.Time) *Authenticator {
+	return &Authenticator{keys: keys, ttl: ttl, now: now, cache: map[string]cached{}}
+}
+
+func (a *Authenticator) lookup(ctx context.Context, hash string) (comms.APIKey, error) {
+	now := a.now()
+	a.mu.Lock()
+	c, ok := a.cache[hash]
+	a.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.key, nil
+	}
+	k, err := a.keys.APIKeyByHash(ctx, hash)
+	if err != nil || a.ttl <= 0 {
+		return k, err
+	}
+	a.mu.Lock()
+	if len(a.cache) >= cacheMax {
+		clear(a.cache)
+	}
+	a.cache[hash] = cached{key: k, expires: now.Add(a.ttl)}
+	a.mu.Unlock()
+	return k, nil
+}
 
 // Authenticate returns the principal of an Authorization header value
 // ("Bearer dk_live_…"). A missing, malformed, unknown or revoked key is
@@ -101,7 +150,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (comms.
 	if !strings.HasPrefix(token, KeyPrefix) || len(token) > 128 {
 		return comms.Principal{}, fmt.Errorf("auth.Authenticate: not a Dispatcher key: %w", comms.ErrUnauthenticated)
 	}
-	k, err := a.keys.APIKeyByHash(ctx, Hash(token))
+	k, err := a.lookup(ctx, Hash(token))
 	if errors.Is(err, comms.ErrNotFound) {
 		return comms.Principal{}, fmt.Errorf("auth.Authenticate: unknown key: %w", comms.ErrUnauthenticated)
 	}

@@ -81,3 +81,42 @@ func TestParseScopes(t *testing.T) {
 		}
 	}
 }
+
+// countingKeys counts store lookups.
+type countingKeys struct {
+	keys
+	n int
+}
+
+func (c *countingKeys) APIKeyByHash(ctx context.Context, hash string) (comms.APIKey, error) {
+	c.n++
+	return c.keys.APIKeyByHash(ctx, hash)
+}
+
+func TestCacheSavesLookupsAndExpires(t *testing.T) {
+	t.Parallel()
+	secret, key, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, time.Now())
+	store := &countingKeys{keys: keys{key.Hash: key}}
+	now := time.Now()
+	a := auth.NewCachingAuthenticator(store, time.Minute, func() time.Time { return now })
+	for range 5 {
+		if _, err := a.Authenticate(context.Background(), "Bearer "+secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if store.n != 1 {
+		t.Errorf("5 requests read the store %d times, want 1", store.n)
+	}
+	// A revocation is seen once the cached entry expires.
+	revoked := key
+	revoked.RevokedAt = &now
+	store.keys[key.Hash] = revoked
+	now = now.Add(time.Minute + time.Second)
+	if _, err := a.Authenticate(context.Background(), "Bearer "+secret); !errors.Is(err, comms.ErrUnauthenticated) {
+		t.Errorf("after the TTL a revoked key still works: %v", err)
+	}
+	// Unknown keys are never cached as valid.
+	if _, err := a.Authenticate(context.Background(), "Bearer dk_live_unknown"); !errors.Is(err, comms.ErrUnauthenticated) {
+		t.Errorf("unknown key: %v", err)
+	}
+}

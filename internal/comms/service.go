@@ -225,14 +225,18 @@ func (s *Service) apply(ctx context.Context, row *Communication, req CreateReque
 	if err := s.checkRefs(ctx, row.CompanyID, req.Refs); err != nil {
 		return err
 	}
-	co, err := s.store.GetCompany(ctx, row.CompanyID)
-	if err != nil {
-		return fmt.Errorf("store.GetCompany: %w", err)
-	}
-	next, ok := NextAttemptAt(req.ScheduledFor, req.RespectBusinessHours, req.Timezone, co.Settings.WithDefaults())
-	if !ok {
-		return &ValidationError{Fields: []FieldError{{Field: "respect_business_hours",
-			Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
+	next := req.ScheduledFor
+	if req.RespectBusinessHours { // only then are the company's settings needed
+		co, err := s.store.GetCompany(ctx, row.CompanyID)
+		if err != nil {
+			return fmt.Errorf("store.GetCompany: %w", err)
+		}
+		var ok bool
+		next, ok = NextAttemptAt(req.ScheduledFor, true, req.Timezone, co.Settings.WithDefaults())
+		if !ok {
+			return &ValidationError{Fields: []FieldError{{Field: "respect_business_hours",
+				Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
+		}
 	}
 	row.Channel = req.Channel
 	row.ScheduledFor = req.ScheduledFor

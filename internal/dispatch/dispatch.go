@@ -139,14 +139,30 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 		// Early (a Scheduler fire set ahead, or a clock skew): wait the rest.
 		return d.arm(ctx, row)
 	}
-	co, err := d.store.GetCompany(ctx, row.CompanyID)
-	if err != nil {
-		return fmt.Errorf("store.GetCompany: %w", err)
+	// The company's settings are read only when this row needs them
+	// (business hours, or an email without its own from address).
+	var settings *comms.Settings
+	settingsOf := func() (comms.Settings, error) {
+		if settings == nil {
+			co, err := d.store.GetCompany(ctx, row.CompanyID)
+			if err != nil {
+				return comms.Settings{}, fmt.Errorf("store.GetCompany: %w", err)
+			}
+			s := co.Settings.WithDefaults()
+			settings = &s
+		}
+		return *settings, nil
 	}
-	settings := co.Settings.WithDefaults()
 
 	if max := row.Policy().MaxDelayMinutes; max > 0 {
-		due, _ := comms.NextAttemptAt(row.ScheduledFor, row.RespectBusinessHours, row.Timezone, settings)
+		due := row.ScheduledFor
+		if row.RespectBusinessHours {
+			set, err := settingsOf()
+			if err != nil {
+				return err
+			}
+			due, _ = comms.NextAttemptAt(row.ScheduledFor, true, row.Timezone, set)
+		}
 		if late := now.Sub(due); late > time.Duration(max)*time.Minute {
 			d.stats.Expired.Add(1)
 			return d.finish(ctx, row, func(r *comms.Communication) {
@@ -159,7 +175,11 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 	}
 
 	if row.RespectBusinessHours {
-		next, ok := comms.NextAttemptAt(now, true, row.Timezone, settings)
+		set, err := settingsOf()
+		if err != nil {
+			return err
+		}
+		next, ok := comms.NextAttemptAt(now, true, row.Timezone, set)
 		if !ok {
 			return d.finish(ctx, row, func(r *comms.Communication) {
 				r.Status = comms.StatusFailed
@@ -197,7 +217,7 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 	d.stats.Claimed.Add(1)
 
 	sendCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
-	providerID, sendErr := d.send(sendCtx, claimed, settings)
+	providerID, sendErr := d.send(sendCtx, claimed, settingsOf)
 	cancel()
 	return d.record(ctx, claimed, providerID, sendErr)
 }
@@ -311,22 +331,26 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 }
 
 // send resolves the company's sender resources and calls the channel's port.
-func (d *Dispatcher) send(ctx context.Context, row comms.Communication, settings comms.Settings) (string, error) {
+func (d *Dispatcher) send(ctx context.Context, row comms.Communication, settingsOf func() (comms.Settings, error)) (string, error) {
 	switch row.Channel {
 	case comms.ChannelEmail:
 		var p comms.EmailPayload
 		if err := json.Unmarshal(row.Payload, &p); err != nil {
 			return "", comms.Permanent("invalid_payload", "payload: %v", err)
 		}
-		from := p.FromEmail
+		from, fromName := p.FromEmail, ""
 		if from == "" {
-			from = settings.DefaultFromEmail
+			set, err := settingsOf()
+			if err != nil {
+				return "", comms.Transient("store_unavailable", "%v", err)
+			}
+			from, fromName = set.DefaultFromEmail, set.DefaultFromName
 		}
 		if from == "" {
 			from = d.cfg.DefaultFrom
 		}
 		return d.senders.Email.SendEmail(ctx, Email{CommunicationID: row.ID, CompanyID: row.CompanyID, Attempt: row.AttemptCount,
-			From: from, FromName: settings.DefaultFromName, To: p.ToEmail, ToName: p.ToName, CC: p.CC, Subject: p.Subject, HTMLBody: p.HTMLBody})
+			From: from, FromName: fromName, To: p.ToEmail, ToName: p.ToName, CC: p.CC, Subject: p.Subject, HTMLBody: p.HTMLBody})
 	case comms.ChannelSMS:
 		var p comms.SMSPayload
 		if err := json.Unmarshal(row.Payload, &p); err != nil {

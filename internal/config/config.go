@@ -1,0 +1,99 @@
+// Package config names every environment variable the Lambda functions and
+// `dispatcher serve --backend aws` read, and parses them once into a typed
+// struct. The CDK stack (package infra) sets the same constants, and the
+// template tests assert them, so the two cannot drift.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Environment variable names: the contract between infra and the functions.
+const (
+	EnvTableName          = "DISPATCHER_TABLE_NAME"
+	EnvQueueURL           = "DISPATCHER_QUEUE_URL"
+	EnvScheduleGroup      = "DISPATCHER_SCHEDULE_GROUP"
+	EnvSchedulerRoleARN   = "DISPATCHER_SCHEDULER_ROLE_ARN"
+	EnvDispatchTargetARN  = "DISPATCHER_DISPATCH_FUNCTION_ARN"
+	EnvSchedulerDLQARN    = "DISPATCHER_SCHEDULER_DLQ_ARN"
+	EnvSESConfigSet       = "DISPATCHER_SES_CONFIGURATION_SET"
+	EnvDefaultFromEmail   = "DISPATCHER_DEFAULT_FROM_EMAIL"
+	EnvVoiceProviderURL   = "DISPATCHER_VOICE_PROVIDER_URL"
+	EnvVoiceSecretARN     = "DISPATCHER_VOICE_SECRET_ARN"
+	EnvLogLevel           = "DISPATCHER_LOG_LEVEL"
+	EnvSchedulerLeadAhead = "DISPATCHER_SCHEDULER_LEAD"
+)
+
+// AWS is the configuration of the AWS-backed functions.
+type AWS struct {
+	TableName        string
+	QueueURL         string
+	ScheduleGroup    string
+	SchedulerRoleARN string
+	// DispatchTargetARN is what a schedule invokes: the dispatch function.
+	DispatchTargetARN string
+	SchedulerDLQARN   string
+	SESConfigSet      string
+	DefaultFromEmail  string
+	VoiceProviderURL  string
+	VoiceSecretARN    string
+	LogLevel          string
+	// SchedulerLead is how far ahead of a row's time its schedule fires
+	// (its fire is then re-armed on SQS for the rest): default 2 minutes.
+	SchedulerLead time.Duration
+}
+
+// Needs says which groups of settings a function requires.
+type Needs struct {
+	Table, Queue, Scheduler bool
+}
+
+// LoadAWS reads the AWS configuration from getenv (os.Getenv), applying
+// defaults and reporting every missing required variable at once.
+func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
+	c := AWS{
+		TableName:         getenv(EnvTableName),
+		QueueURL:          getenv(EnvQueueURL),
+		ScheduleGroup:     getenv(EnvScheduleGroup),
+		SchedulerRoleARN:  getenv(EnvSchedulerRoleARN),
+		DispatchTargetARN: getenv(EnvDispatchTargetARN),
+		SchedulerDLQARN:   getenv(EnvSchedulerDLQARN),
+		SESConfigSet:      getenv(EnvSESConfigSet),
+		DefaultFromEmail:  getenv(EnvDefaultFromEmail),
+		VoiceProviderURL:  getenv(EnvVoiceProviderURL),
+		VoiceSecretARN:    getenv(EnvVoiceSecretARN),
+		LogLevel:          strings.ToLower(getenv(EnvLogLevel)),
+		SchedulerLead:     2 * time.Minute,
+	}
+	var missing []string
+	req := func(on bool, name, v string) {
+		if on && v == "" {
+			missing = append(missing, name)
+		}
+	}
+	req(need.Table, EnvTableName, c.TableName)
+	req(need.Queue, EnvQueueURL, c.QueueURL)
+	req(need.Scheduler, EnvScheduleGroup, c.ScheduleGroup)
+	req(need.Scheduler, EnvSchedulerRoleARN, c.SchedulerRoleARN)
+	req(need.Scheduler, EnvDispatchTargetARN, c.DispatchTargetARN)
+	req(need.Scheduler, EnvSchedulerDLQARN, c.SchedulerDLQARN)
+	if len(missing) > 0 {
+		return AWS{}, fmt.Errorf("config.LoadAWS: missing %s", strings.Join(missing, ", "))
+	}
+	if v := getenv(EnvSchedulerLeadAhead); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 10*time.Minute {
+			return AWS{}, errors.New("config.LoadAWS: " + EnvSchedulerLeadAhead + " must be a duration from 0 to 10m")
+		}
+		c.SchedulerLead = d
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return AWS{}, fmt.Errorf("config.LoadAWS: %s must be debug, info, warn or error", EnvLogLevel)
+	}
+	return c, nil
+}
