@@ -278,7 +278,7 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		next.LastError = &comms.LastError{Code: se.Code,
 			Message: fmt.Sprintf("%s (gave up after %d attempts)", se.Message, row.AttemptCount)}
 	}
-	stored, _, err := d.store.UpdateCommunication(ctx, next, false)
+	stored, err := d.storeResult(ctx, next)
 	if errors.Is(err, comms.ErrConflict) {
 		// The lease ran out and the sweeper took the row over while we sent.
 		d.stats.LostRecord.Add(1)
@@ -299,6 +299,28 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		return d.arm(ctx, stored)
 	}
 	return nil
+}
+
+// storeResult writes an attempt's result. The provider has already acted,
+// so a store outage must not turn into a second send after the lease runs
+// out: failed writes are retried with backoff for up to half the lease
+// before giving up (the sweeper then settles the row).
+func (d *Dispatcher) storeResult(ctx context.Context, next comms.Communication) (comms.Communication, error) {
+	deadline := time.Now().Add(d.cfg.Lease / 2)
+	wait := 50 * time.Millisecond
+	for {
+		stored, _, err := d.store.UpdateCommunication(ctx, next, false)
+		if err == nil || errors.Is(err, comms.ErrConflict) || errors.Is(err, comms.ErrNotFound) || time.Now().Add(wait).After(deadline) {
+			return stored, err
+		}
+		d.log.WarnContext(ctx, "recording the attempt failed; retrying", "communication_id", next.ID, "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return stored, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // classify turns a sender's error into a SendError: unclassified errors

@@ -612,3 +612,31 @@ func TestSweeperRefiresLostFires(t *testing.T) {
 		t.Errorf("lost %s, fresh %s", b.get(lost.ID).Status, b.get(fresh.ID).Status)
 	}
 }
+
+// flaky fails the first n writes of a result (a row leaving processing).
+type flaky struct {
+	*sqlite.Store
+	n atomic.Int64
+}
+
+func (f *flaky) UpdateCommunication(ctx context.Context, c comms.Communication, debit bool) (comms.Communication, int64, error) {
+	if c.Status != comms.StatusProcessing && f.n.Add(-1) >= 0 {
+		return comms.Communication{}, 0, errors.New("dynamodb: 503 service unavailable")
+	}
+	return f.Store.UpdateCommunication(ctx, c, debit)
+}
+
+func TestResultWriteIsRetriedNotResent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := &flaky{Store: b.store}
+	st.n.Store(3)
+	d := dispatch.New(st, b.timer, dispatch.Senders{Email: b.senders}, dispatch.Config{}, dispatch.WithClock(b.clock.Now))
+	row := b.create("email", 0, "")
+	if err := d.Handle(b.ctx, comms.FireOf(row)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.get(row.ID); got.Status != comms.StatusSent || b.senders.sends(row.ID) != 1 {
+		t.Errorf("after 3 failed result writes: %s, %d sends", got.Status, b.senders.sends(row.ID))
+	}
+}
