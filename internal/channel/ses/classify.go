@@ -1,0 +1,194 @@
+package ses
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+// Failure codes of the SES sender, as they appear in a row's last_error.
+const (
+	// Permanent: retrying the same message cannot help.
+	CodeMessageRejected     = "message_rejected"       // MessageRejected: SES refused this message (unverified sender, sandbox recipient, virus…)
+	CodeMailFromNotVerified = "mail_from_not_verified" // MailFromDomainNotVerifiedException
+	CodeAccountSuspended    = "account_suspended"      // AccountSuspendedException
+	CodeBadRequest          = "bad_request"            // BadRequestException, and validation errors of unmodelled codes
+	CodeNotFound            = "not_found"              // NotFoundException (e.g. an unknown configuration set)
+	CodeAccessDenied        = "access_denied"          // AccessDenied / AccessDeniedException: IAM does not allow ses:SendEmail
+	CodeInvalidRequest      = "invalid_request"        // the SDK's own parameter validation failed; nothing was sent
+	CodeInvalidAddress      = "invalid_address"        // an address did not parse; nothing was sent
+
+	// Transient: a later attempt may succeed.
+	CodeSendingPaused       = "sending_paused"       // SendingPausedException
+	CodeThrottled           = "throttled"            // TooManyRequestsException, throttling codes, HTTP 429
+	CodeLimitExceeded       = "limit_exceeded"       // LimitExceededException (sending quota or rate)
+	CodeProviderUnavailable = "provider_unavailable" // InternalServiceErrorException, HTTP 5xx
+	CodeTimeout             = "timeout"              // context deadline, request timeouts
+	CodeCancelled           = "cancelled"            // the caller's context was cancelled
+	CodeNetwork             = "network_error"        // the request did not reach SES or the answer did not come back
+	CodeProviderError       = "provider_error"       // anything else (unknown errors are retried)
+)
+
+// permanentCodes are API error codes SES (or an emulator) returns outside
+// the typed errors of the sesv2 model that no retry can fix.
+var permanentCodes = map[string]string{
+	"AccessDenied":                CodeAccessDenied,
+	"AccessDeniedException":       CodeAccessDenied,
+	"ValidationException":         CodeBadRequest,
+	"ValidationError":             CodeBadRequest,
+	"InvalidParameterValue":       CodeBadRequest, // moto's answer to a malformed address
+	"InvalidParameterCombination": CodeBadRequest,
+	"MissingParameter":            CodeBadRequest,
+	"SerializationException":      CodeBadRequest,
+}
+
+// Classify turns an error of sesv2.SendEmail into a *comms.SendError (nil
+// for nil; a *comms.SendError is returned as is). The typed errors of the
+// sesv2 model decide first:
+//
+//	MessageRejected                     permanent message_rejected
+//	MailFromDomainNotVerifiedException  permanent mail_from_not_verified
+//	AccountSuspendedException           permanent account_suspended
+//	BadRequestException                 permanent bad_request
+//	NotFoundException                   permanent not_found
+//	SendingPausedException              transient sending_paused
+//	TooManyRequestsException            transient throttled
+//	LimitExceededException              transient limit_exceeded
+//	InternalServiceErrorException       transient provider_unavailable
+//
+// SendingPausedException is transient on purpose: the message is fine and
+// the pause (of the account or of the configuration set) is an operator's
+// switch that can be flipped back; the dispatcher's bounded retries with
+// backoff give it that chance, and a row still fails, with this code, once
+// its attempts are used up. AccountSuspendedException, by contrast, is
+// lifted only after an AWS review that takes days, so it is permanent.
+//
+// Then, for any other error: a cancelled or expired context is transient
+// (cancelled, timeout); the SDK's parameter validation is permanent
+// (invalid_request); API error codes the SDK treats as throttling
+// (retry.DefaultThrottleErrorCodes) are transient throttled, RequestTimeout
+// codes transient timeout; access-denied and validation codes are permanent
+// (access_denied, bad_request); an HTTP status of 5xx is transient
+// provider_unavailable and 429 transient throttled; connection and network
+// errors are transient (network_error, or timeout when the network said
+// so). Anything unknown is transient provider_error: retries are bounded
+// by max_attempts, while failing a message for an error nobody understood
+// would drop it for good.
+func Classify(err error) *comms.SendError {
+	if err == nil {
+		return nil
+	}
+	var se *comms.SendError
+	if errors.As(err, &se) {
+		return se
+	}
+	msg := err.Error()
+	perm := func(code string) *comms.SendError { return comms.Permanent(code, "%s", msg) }
+	trans := func(code string) *comms.SendError { return comms.Transient(code, "%s", msg) }
+
+	var (
+		rejected     *types.MessageRejected
+		mailFrom     *types.MailFromDomainNotVerifiedException
+		suspended    *types.AccountSuspendedException
+		badRequest   *types.BadRequestException
+		notFound     *types.NotFoundException
+		paused       *types.SendingPausedException
+		tooMany      *types.TooManyRequestsException
+		limit        *types.LimitExceededException
+		internal     *types.InternalServiceErrorException
+		invalidParam *smithy.InvalidParamsError
+	)
+	switch {
+	case errors.As(err, &rejected):
+		return perm(CodeMessageRejected)
+	case errors.As(err, &mailFrom):
+		return perm(CodeMailFromNotVerified)
+	case errors.As(err, &suspended):
+		return perm(CodeAccountSuspended)
+	case errors.As(err, &badRequest):
+		return perm(CodeBadRequest)
+	case errors.As(err, &notFound):
+		return perm(CodeNotFound)
+	case errors.As(err, &paused):
+		return trans(CodeSendingPaused)
+	case errors.As(err, &tooMany):
+		return trans(CodeThrottled)
+	case errors.As(err, &limit):
+		return trans(CodeLimitExceeded)
+	case errors.As(err, &internal):
+		return trans(CodeProviderUnavailable)
+	case errors.Is(err, context.DeadlineExceeded):
+		return trans(CodeTimeout)
+	case errors.Is(err, context.Canceled):
+		return trans(CodeCancelled)
+	case errors.As(err, &invalidParam):
+		return perm(CodeInvalidRequest)
+	}
+	if code, transient := classifyCommon(err); code != "" {
+		if transient {
+			return trans(code)
+		}
+		return perm(code)
+	}
+	return trans(CodeProviderError)
+}
+
+// classifyCommon classifies what every AWS API shares: error codes outside
+// the service model, HTTP statuses and network failures. It returns "" when
+// it cannot tell.
+func classifyCommon(err error) (code string, transient bool) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		c := apiErr.ErrorCode()
+		if _, ok := retry.DefaultThrottleErrorCodes[c]; ok {
+			return CodeThrottled, true
+		}
+		if _, ok := retry.DefaultRetryableErrorCodes[c]; ok {
+			return CodeTimeout, true
+		}
+		if code, ok := permanentCodes[c]; ok {
+			return code, false
+		}
+	}
+	switch s := httpStatus(err); {
+	case s >= 500:
+		return CodeProviderUnavailable, true
+	case s == 429:
+		return CodeThrottled, true
+	}
+	var (
+		connErr interface{ ConnectionError() bool }
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return CodeTimeout, true
+	case errors.As(err, &connErr) && connErr.ConnectionError(), errors.As(err, &netErr):
+		return CodeNetwork, true
+	}
+	return "", false
+}
+
+// httpStatus is the HTTP status of the response that carried err, 0 when
+// err came with no response. SDK clients return *awshttp.ResponseError,
+// which embeds (and unwraps past) *smithyhttp.ResponseError, so both are
+// looked for.
+func httpStatus(err error) int {
+	var awsErr *awshttp.ResponseError
+	if errors.As(err, &awsErr) && awsErr.ResponseError != nil && awsErr.Response != nil && awsErr.Response.Response != nil {
+		return awsErr.Response.StatusCode
+	}
+	var smithyErr *smithyhttp.ResponseError
+	if errors.As(err, &smithyErr) && smithyErr.Response != nil && smithyErr.Response.Response != nil {
+		return smithyErr.Response.StatusCode
+	}
+	return 0
+}
