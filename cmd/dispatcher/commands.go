@@ -9,14 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
-	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
+	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
 
 func flags(name string) *flag.FlagSet {
@@ -43,13 +48,40 @@ func parse(fs *flag.FlagSet, args []string, req ...string) error {
 	return required(fs, req...)
 }
 
-func withStore(ctx context.Context, dataDir string, f func(*sqlite.Store) error) error {
-	store, err := app.OpenStore(ctx, dataDir)
-	if err != nil {
-		return err
+// storeFlags are the flags that choose the store an admin command acts on.
+type storeFlags struct{ data, backend *string }
+
+func addStoreFlags(fs *flag.FlagSet) storeFlags {
+	return storeFlags{
+		data:    fs.String("data", ".data", "data directory (embedded backend)"),
+		backend: fs.String("backend", "embedded", "embedded (the SQLite file in --data) or aws (the DynamoDB table named by "+config.EnvTableName+")"),
 	}
-	defer store.Close()
-	return f(store)
+}
+
+// withStore runs f on the chosen store: the embedded SQLite file, or the
+// DynamoDB table of a deployment (credentials and region from the usual AWS
+// environment, AWS_ENDPOINT_URL for an emulator).
+func withStore(ctx context.Context, sf storeFlags, f func(comms.Store) error) error {
+	switch *sf.backend {
+	case "embedded":
+		store, err := app.OpenStore(ctx, *sf.data)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return f(store)
+	case "aws":
+		conf, err := config.LoadAWS(os.Getenv, config.Needs{Table: true})
+		if err != nil {
+			return err
+		}
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("config.LoadDefaultConfig: %w", err)
+		}
+		return f(dynamo.New(dynamodb.NewFromConfig(awsCfg), conf.TableName))
+	}
+	return fmt.Errorf("--backend must be embedded or aws, not %q", *sf.backend)
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,10 +90,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", ".data", "data directory")
 	sweep := fs.Duration("sweep-every", time.Minute, "how often the sweeper repairs lost fires and expired leases")
 	retryBase := fs.Duration("retry-base", 30*time.Second, "backoff before the first retry of a transient failure (doubles each attempt, cap 15m)")
+	backend := fs.String("backend", "embedded", "embedded (SQLite file in --data) or aws (DynamoDB, SQS, Scheduler, SES, SNS at AWS_ENDPOINT_URL or AWS)")
+	create := fs.Bool("create-resources", false, "with --backend aws: create the table, queue, schedule group and sender identity first (for emulators)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	switch *backend {
+	case "embedded":
+	case "aws":
+		return serveAWS(ctx, *addr, *data, *create, *sweep, stdout, log)
+	default:
+		return fmt.Errorf("serve: --backend must be embedded or aws, not %q", *backend)
+	}
 	l, err := app.NewLocal(ctx, app.LocalConfig{DataDir: *data, SweepEvery: *sweep,
 		Dispatch: dispatch.Config{BackoffBase: *retryBase}}, log)
 	if err != nil {
@@ -78,12 +119,37 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if key != "" {
 		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(*data, app.DevKeyFile), key)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(*data, app.OutboxFile))
+	return listenAndRun(ctx, *addr, l.API, l.Run, stdout)
+}
+
+func serveAWS(ctx context.Context, addr, data string, create bool, sweep time.Duration, stdout io.Writer, log *slog.Logger) error {
+	b, err := newAWSBackend(ctx, create, sweep, stdout, log)
+	if err != nil {
+		return err
+	}
+	key, created, err := app.EnsureDevCompany(ctx, b.a.Store, data)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(stdout, "created company %q with %d credits\n", app.DevCompany, app.DevCompanyCredits)
+	}
+	if key != "" {
+		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(data, app.DevKeyFile), key)
+	}
+	return listenAndRun(ctx, addr, b.a.API, b.run, stdout)
+}
+
+// listenAndRun serves h on addr and runs the background work until ctx
+// ends, then shuts both down.
+func listenAndRun(ctx context.Context, addr string, h http.Handler, run func(context.Context) error, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("net.Listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           l.API,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -92,8 +158,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	runDone := make(chan error, 1)
-	go func() { runDone <- l.Run(runCtx) }()
-	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(*data, app.OutboxFile))
+	go func() { runDone <- run(runCtx) }()
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -115,14 +180,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func companiesCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flags("companies create")
-	data := fs.String("data", ".data", "data directory")
+	sf := addStoreFlags(fs)
 	id := fs.String("id", "", "company id")
 	credits := fs.Int64("credits", 0, "starting balance")
 	tz := fs.String("timezone", "UTC", "default IANA timezone")
 	if err := parse(fs, args, "id", "credits"); err != nil {
 		return err
 	}
-	return withStore(ctx, *data, func(store *sqlite.Store) error {
+	return withStore(ctx, sf, func(store comms.Store) error {
 		if err := app.CreateCompany(ctx, store, *id, *credits, *tz); err != nil {
 			return err
 		}
@@ -133,7 +198,7 @@ func companiesCreate(ctx context.Context, args []string, stdout io.Writer) error
 
 func keysCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flags("keys create")
-	data := fs.String("data", ".data", "data directory")
+	sf := addStoreFlags(fs)
 	company := fs.String("company", "", "company id")
 	scopeList := fs.String("scopes", "", "comma-separated scopes")
 	if err := parse(fs, args, "company", "scopes"); err != nil {
@@ -143,7 +208,7 @@ func keysCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("keys create: %w", err)
 	}
-	return withStore(ctx, *data, func(store *sqlite.Store) error {
+	return withStore(ctx, sf, func(store comms.Store) error {
 		key, err := app.CreateKey(ctx, store, *company, scopes)
 		if err != nil {
 			return err
@@ -155,13 +220,13 @@ func keysCreate(ctx context.Context, args []string, stdout io.Writer) error {
 
 func keysRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flags("keys revoke")
-	data := fs.String("data", ".data", "data directory")
+	sf := addStoreFlags(fs)
 	company := fs.String("company", "", "company id")
 	id := fs.String("id", "", "key id (see keys list)")
 	if err := parse(fs, args, "company", "id"); err != nil {
 		return err
 	}
-	return withStore(ctx, *data, func(store *sqlite.Store) error {
+	return withStore(ctx, sf, func(store comms.Store) error {
 		if err := store.RevokeAPIKey(ctx, *company, *id, time.Now().UTC()); err != nil {
 			return err
 		}
@@ -172,12 +237,12 @@ func keysRevoke(ctx context.Context, args []string, stdout io.Writer) error {
 
 func keysList(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flags("keys list")
-	data := fs.String("data", ".data", "data directory")
+	sf := addStoreFlags(fs)
 	company := fs.String("company", "", "company id")
 	if err := parse(fs, args, "company"); err != nil {
 		return err
 	}
-	return withStore(ctx, *data, func(store *sqlite.Store) error {
+	return withStore(ctx, sf, func(store comms.Store) error {
 		keys, err := store.ListAPIKeys(ctx, *company)
 		if err != nil {
 			return err

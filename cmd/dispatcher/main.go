@@ -23,11 +23,12 @@ func main() {
 }
 
 const usage = `usage:
-  dispatcher serve [--addr 127.0.0.1:8080] [--data .data]
+  dispatcher serve [--addr 127.0.0.1:8080] [--data .data] [--backend embedded|aws [--create-resources]]
   dispatcher companies create --data DIR --id ID --credits N [--timezone TZ]
   dispatcher keys create --data DIR --company ID --scopes s1,s2
   dispatcher keys revoke --data DIR --company ID --id KEY_ID
-  dispatcher keys list --data DIR --company ID`
+  dispatcher keys list --data DIR --company ID
+Admin commands take --backend aws to act on the DynamoDB table named by DISPATCHER_TABLE_NAME.`
 
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {

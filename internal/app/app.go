@@ -90,6 +90,9 @@ func CreateKey(ctx context.Context, store comms.Store, companyID string, scopes 
 // starts return the key from that file; created says which happened.
 func EnsureDevCompany(ctx context.Context, store comms.Store, dataDir string) (key string, created bool, err error) {
 	path := filepath.Join(dataDir, DevKeyFile)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", false, fmt.Errorf("os.MkdirAll: %w", err)
+	}
 	_, err = store.GetCompany(ctx, DevCompany)
 	switch {
 	case err == nil:

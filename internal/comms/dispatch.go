@@ -14,11 +14,15 @@ type Fire struct {
 	CompanyID       string `json:"company_id"`
 	CommunicationID string `json:"communication_id"`
 	Token           string `json:"token"`
+	// DueAt is when the row was due when the fire was armed. A fire that
+	// arrives well before it (the Scheduler stage of the AWS timer fires
+	// early on purpose) is re-armed for the rest without reading the row.
+	DueAt time.Time `json:"due_at,omitzero"`
 }
 
 // FireOf is the fire a row currently waits for.
 func FireOf(c Communication) Fire {
-	return Fire{CompanyID: c.CompanyID, CommunicationID: c.ID, Token: c.Token}
+	return Fire{CompanyID: c.CompanyID, CommunicationID: c.ID, Token: c.Token, DueAt: c.NextAttemptAt.UTC()}
 }
 
 // Timer arms fires: at (or very soon after) at, the fire is delivered to

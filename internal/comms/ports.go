@@ -76,7 +76,9 @@ type CommunicationStore interface {
 	// c.Version, storing it as c.Version+1 (ErrConflict otherwise, ErrNotFound
 	// if absent). With debit, one credit is taken from the company in the same
 	// transaction (ErrInsufficientCredits writes nothing). It returns the row
-	// as stored and the balance (the current one when debit is false).
+	// as stored and, with debit, the balance after it (without a debit the
+	// balance is not read and 0 is returned: the dispatcher's writes stay
+	// one call each).
 	UpdateCommunication(ctx context.Context, c Communication, debit bool) (stored Communication, creditsRemaining int64, err error)
 	// GetIdempotency returns the live record for key; ErrNotFound if there is
 	// none or it expired before now.

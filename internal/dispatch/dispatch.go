@@ -121,6 +121,14 @@ func (d *Dispatcher) clock() time.Time { return d.now().UTC().Truncate(time.Mill
 // and the fire should be delivered again; everything else — stale fires,
 // lost races, send failures — is settled here.
 func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
+	if !f.DueAt.IsZero() && d.clock().Add(d.cfg.Early).Before(f.DueAt) {
+		// Early by its own account: wait the rest without a store read. A
+		// stale fire is re-armed once more and dropped when it comes due.
+		if err := d.timer.Arm(ctx, f, f.DueAt); err != nil {
+			return fmt.Errorf("timer.Arm: %w", err)
+		}
+		return nil
+	}
 	row, err := d.store.GetCommunication(ctx, f.CompanyID, f.CommunicationID)
 	if errors.Is(err, comms.ErrNotFound) {
 		return d.drop(ctx, f, "unknown row")

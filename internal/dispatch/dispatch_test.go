@@ -294,6 +294,16 @@ func TestEarlyFireIsRearmed(t *testing.T) {
 	if a := b.timer.last(); a.f != comms.FireOf(row) || !a.at.Equal(row.NextAttemptAt) {
 		t.Errorf("re-armed %+v at %v, want the same fire at %v", a.f, a.at, row.NextAttemptAt)
 	}
+	// A fire that does not carry its due time is checked against the row.
+	bare := comms.FireOf(row)
+	bare.DueAt = time.Time{}
+	before := b.timer.count()
+	if err := b.d.Handle(b.ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+	if b.senders.sends(row.ID) != 0 || b.timer.count() != before+1 || !b.timer.last().at.Equal(row.NextAttemptAt) {
+		t.Errorf("a bare early fire was not re-armed at the row's time")
+	}
 }
 
 func TestMaxDelayExpires(t *testing.T) {

@@ -74,7 +74,8 @@ func DispatchSQS(ctx context.Context, d Dispatcher, log *slog.Logger, ev events.
 	return res
 }
 
-// DecodeFire reads a fire strictly: every field present, nothing else.
+// DecodeFire reads a fire strictly: ids and token present (due_at
+// optional), nothing else.
 func DecodeFire(b []byte) (comms.Fire, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

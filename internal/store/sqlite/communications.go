@@ -42,14 +42,13 @@ const (
 		  request_hash = excluded.request_hash, communication_id = excluded.communication_id,
 		  credits_remaining = excluded.credits_remaining,
 		  created_at = excluded.created_at, expires_at = excluded.expires_at`
-	debitCompany   = `UPDATE companies SET credits = credits - 1 WHERE id = ? AND credits > 0 RETURNING credits`
-	companyExists  = `SELECT EXISTS (SELECT 1 FROM companies WHERE id = ?)`
-	companyCredits = `SELECT credits FROM companies WHERE id = ?`
-	commExists     = `SELECT EXISTS (SELECT 1 FROM communications WHERE company_id = ? AND id = ?)`
+	debitCompany  = `UPDATE companies SET credits = credits - 1 WHERE id = ? AND credits > 0 RETURNING credits`
+	companyExists = `SELECT EXISTS (SELECT 1 FROM companies WHERE id = ?)`
+	commExists    = `SELECT EXISTS (SELECT 1 FROM communications WHERE company_id = ? AND id = ?)`
 )
 
 // txStatements are prepared on the writer by Open; see Store.stmt.
-var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, companyCredits, commExists, insertComm, updateComm}
+var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm}
 
 // commArgs returns the values of every column but version, in commColumns order.
 func commArgs(c comms.Communication) ([]any, error) {
@@ -296,7 +295,7 @@ func (s *Store) UpdateCommunication(ctx context.Context, c comms.Communication, 
 			credits, err = s.debit(ctx, tx, c.CompanyID)
 			return err
 		}
-		return s.stmt(ctx, tx, companyCredits).QueryRowContext(ctx, c.CompanyID).Scan(&credits)
+		return nil
 	})
 	if err != nil {
 		return comms.Communication{}, 0, wrap("UpdateCommunication", err)

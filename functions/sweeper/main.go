@@ -1,0 +1,31 @@
+// Command sweeper is the Lambda function run every minute: it fires pending
+// rows whose fire was lost and settles rows whose lease expired.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	_ "time/tzdata" // the Lambda runtime image has no zoneinfo
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/lambdafn"
+)
+
+func main() {
+	if err := realMain(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "sweeper:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true})
+	if err != nil {
+		return err
+	}
+	lambda.Start(lambdafn.Sweep(a.Dispatcher, log))
+	return nil
+}

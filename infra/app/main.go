@@ -1,0 +1,78 @@
+// Command app is the CDK app: `npx cdk synth` / `npx cdk deploy` run it
+// (see cdk.json). Every stack prop comes from CDK context (`-c key=value`,
+// or the "context" of cdk.json), documented in docs/deploy.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dispatcherhq/dispatcher/infra"
+)
+
+func main() {
+	err := realMain()
+	jsii.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "infra/app:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain() error {
+	app := awscdk.NewApp(nil)
+	ctx := func(key string) string {
+		v := app.Node().TryGetContext(jsii.String(key))
+		if v == nil {
+			return ""
+		}
+		return strings.TrimSpace(fmt.Sprint(v))
+	}
+	stage := ctx("stage")
+	if stage == "" {
+		stage = "dev"
+	}
+	maxConc := 0
+	if v := ctx("dispatchMaxConcurrency"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("context dispatchMaxConcurrency %q: %w", v, err)
+		}
+		maxConc = n
+	}
+	var recipients []string
+	for _, r := range strings.Split(ctx("sandboxRecipients"), ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			recipients = append(recipients, r)
+		}
+	}
+	var env *awscdk.Environment
+	if acct, region := os.Getenv("CDK_DEFAULT_ACCOUNT"), os.Getenv("CDK_DEFAULT_REGION"); acct != "" && region != "" {
+		env = &awscdk.Environment{Account: jsii.String(acct), Region: jsii.String(region)}
+	}
+	if _, err := infra.NewDispatcherStack(app, "Dispatcher-"+stage, &infra.DispatcherStackProps{
+		StackProps:             awscdk.StackProps{Env: env},
+		Stage:                  stage,
+		AlarmEmail:             ctx("alarmEmail"),
+		SenderDomain:           ctx("senderDomain"),
+		DefaultFromEmail:       ctx("defaultFromEmail"),
+		SESConfigurationSet:    ctx("sesConfigurationSet"),
+		SandboxRecipients:      recipients,
+		VoiceProviderURL:       ctx("voiceProviderUrl"),
+		AssetRoot:              ctx("assetRoot"),
+		DispatchMaxConcurrency: maxConc,
+		LogLevel:               ctx("logLevel"),
+	}); err != nil {
+		return err
+	}
+	if ctx("nag") != "false" {
+		infra.AddNagChecks(app)
+	}
+	app.Synth(nil)
+	return nil
+}

@@ -1,0 +1,201 @@
+package infra
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+)
+
+// The three Lambda functions: each name is the construct id suffix, the
+// directory under the asset root that holds its `bootstrap`, and the suffix
+// of its physical function name.
+const (
+	FnAPI      = "api"
+	FnDispatch = "dispatch"
+	FnSweeper  = "sweeper"
+)
+
+// FunctionNames lists the functions in a fixed order.
+var FunctionNames = []string{FnAPI, FnDispatch, FnSweeper}
+
+// ProdStage is the stage name that turns on deletion protection and
+// RETAIN removal policies for stateful resources.
+const ProdStage = "prod"
+
+// Defaults of the optional stack props.
+const (
+	DefaultAssetRoot              = "build"
+	DefaultVoiceProviderURL       = "https://api.retellai.com"
+	DefaultLogLevel               = "info"
+	DefaultDispatchMaxConcurrency = 10
+	DefaultAPIThrottleRate        = 50
+	DefaultAPIThrottleBurst       = 100
+)
+
+var (
+	stageRe  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
+	domainRe = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`)
+	// SES configuration set names: letters, digits, '_' and '-', up to 64.
+	configSetRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// DispatcherStackProps configures one deployment (one stage) of the service.
+type DispatcherStackProps struct {
+	awscdk.StackProps
+
+	// Stage names the deployment: 1–16 lowercase letters, digits or
+	// hyphens, starting with a letter. It prefixes the physical names
+	// (function names, schedule group). Stage "prod" turns on table
+	// deletion protection and RETAIN removal policies. Required.
+	Stage string
+	// AlarmEmail receives the alarm topic's notifications (an e-mail
+	// subscription AWS asks to confirm). Empty: the topic has no
+	// subscription. Required when Stage is "prod".
+	AlarmEmail string
+	// SenderDomain is the SES domain identity mail is sent from (verify it
+	// in SES before sending). The functions may send only as this identity.
+	// Required.
+	SenderDomain string
+	// DefaultFromEmail is the From address when neither the row nor the
+	// company settings name one; it must belong to SenderDomain.
+	// Default: "no-reply@" + SenderDomain.
+	DefaultFromEmail string
+	// SESConfigurationSet names an existing SES configuration set that
+	// every message is sent through. Empty: the stack creates one
+	// (reputation metrics on, account suppression list).
+	SESConfigurationSet string
+	// SandboxRecipients are verified recipient addresses or domains. While
+	// the SES account is in the sandbox, SES also authorizes ses:SendEmail
+	// against each recipient's identity, so those identities must be in the
+	// senders' policies. Leave empty once production access is granted.
+	SandboxRecipients []string
+	// VoiceProviderURL is the base URL (https) of the voice-AI provider's
+	// API. Default: DefaultVoiceProviderURL.
+	VoiceProviderURL string
+	// AssetRoot is the directory holding <fn>/bootstrap for every function
+	// (built by `make synth`). Default: DefaultAssetRoot ("build").
+	AssetRoot string
+	// DispatchMaxConcurrency caps how many dispatch invocations the SQS
+	// event source runs at once (2–1000): the knob that keeps sends under
+	// the SES and SNS rate limits. Default: DefaultDispatchMaxConcurrency.
+	DispatchMaxConcurrency int
+	// LogLevel is the functions' application log level (debug, info, warn,
+	// error). Default: DefaultLogLevel.
+	LogLevel string
+	// LogRetention is how long the functions' and the API's logs are kept.
+	// Default: one month, one year on stage "prod".
+	LogRetention awslogs.RetentionDays
+	// APIThrottleRate and APIThrottleBurst are the HTTP API stage's default
+	// route throttling (requests per second, burst). Defaults:
+	// DefaultAPIThrottleRate and DefaultAPIThrottleBurst.
+	APIThrottleRate  float64
+	APIThrottleBurst float64
+}
+
+// IsProd reports whether the props describe the production stage.
+func (p *DispatcherStackProps) IsProd() bool { return p.Stage == ProdStage }
+
+// Resolved returns a copy of the props with every default applied, or an
+// error naming every invalid prop.
+func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
+	if p == nil {
+		return DispatcherStackProps{}, errors.New("infra: DispatcherStackProps are required")
+	}
+	r := *p
+	r.SandboxRecipients = append([]string(nil), p.SandboxRecipients...)
+	if r.AssetRoot == "" {
+		r.AssetRoot = DefaultAssetRoot
+	}
+	if r.VoiceProviderURL == "" {
+		r.VoiceProviderURL = DefaultVoiceProviderURL
+	}
+	if r.LogLevel == "" {
+		r.LogLevel = DefaultLogLevel
+	}
+	r.LogLevel = strings.ToLower(r.LogLevel)
+	if r.DispatchMaxConcurrency == 0 {
+		r.DispatchMaxConcurrency = DefaultDispatchMaxConcurrency
+	}
+	if r.APIThrottleRate == 0 {
+		r.APIThrottleRate = DefaultAPIThrottleRate
+	}
+	if r.APIThrottleBurst == 0 {
+		r.APIThrottleBurst = DefaultAPIThrottleBurst
+	}
+	if r.LogRetention == "" {
+		r.LogRetention = awslogs.RetentionDays_ONE_MONTH
+		if r.IsProd() {
+			r.LogRetention = awslogs.RetentionDays_ONE_YEAR
+		}
+	}
+	r.SenderDomain = strings.ToLower(strings.TrimSpace(r.SenderDomain))
+	if r.DefaultFromEmail == "" && r.SenderDomain != "" {
+		r.DefaultFromEmail = "no-reply@" + r.SenderDomain
+	}
+
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !stageRe.MatchString(r.Stage) {
+		bad("Stage %q: want 1-16 lowercase letters, digits or hyphens, starting with a letter", r.Stage)
+	}
+	if r.SenderDomain == "" {
+		bad("SenderDomain is required (the SES domain identity mail is sent from)")
+	} else if !domainRe.MatchString(r.SenderDomain) {
+		bad("SenderDomain %q is not a domain name", r.SenderDomain)
+	}
+	if a, err := mail.ParseAddress(r.DefaultFromEmail); err != nil || a.Address != r.DefaultFromEmail {
+		bad("DefaultFromEmail %q is not a bare e-mail address", r.DefaultFromEmail)
+	} else if r.SenderDomain != "" && !strings.HasSuffix(strings.ToLower(r.DefaultFromEmail), "@"+r.SenderDomain) {
+		bad("DefaultFromEmail %q is not in SenderDomain %q", r.DefaultFromEmail, r.SenderDomain)
+	}
+	if r.AlarmEmail != "" {
+		if a, err := mail.ParseAddress(r.AlarmEmail); err != nil || a.Address != r.AlarmEmail {
+			bad("AlarmEmail %q is not a bare e-mail address", r.AlarmEmail)
+		}
+	} else if r.IsProd() {
+		bad("AlarmEmail is required on stage %q", ProdStage)
+	}
+	if r.SESConfigurationSet != "" && !configSetRe.MatchString(r.SESConfigurationSet) {
+		bad("SESConfigurationSet %q: want 1-64 letters, digits, '_' or '-'", r.SESConfigurationSet)
+	}
+	for _, rc := range r.SandboxRecipients {
+		if _, err := mail.ParseAddress(rc); err != nil && !domainRe.MatchString(rc) {
+			bad("SandboxRecipients: %q is neither an e-mail address nor a domain", rc)
+		}
+	}
+	if u, err := url.Parse(r.VoiceProviderURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("VoiceProviderURL %q: want an https URL", r.VoiceProviderURL)
+	}
+	if r.DispatchMaxConcurrency < 2 || r.DispatchMaxConcurrency > 1000 {
+		bad("DispatchMaxConcurrency %d: want 2-1000 (the SQS event source's limits)", r.DispatchMaxConcurrency)
+	}
+	switch r.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LogLevel %q: want debug, info, warn or error", r.LogLevel)
+	}
+	if r.APIThrottleRate < 1 || r.APIThrottleBurst < 1 {
+		bad("APIThrottleRate %v and APIThrottleBurst %v must be positive", r.APIThrottleRate, r.APIThrottleBurst)
+	}
+	for _, fn := range FunctionNames {
+		bin := filepath.Join(r.AssetRoot, fn, "bootstrap")
+		if st, err := os.Stat(bin); err != nil || !st.Mode().IsRegular() {
+			bad("function %s: no file %s (build the functions first: make synth)", fn, bin)
+		}
+	}
+	if len(errs) > 0 {
+		return DispatcherStackProps{}, fmt.Errorf("infra: invalid DispatcherStackProps: %w", errors.Join(errs...))
+	}
+	return r, nil
+}
+
+// ResourcePrefix is the prefix of the stack's physical names.
+func (p *DispatcherStackProps) ResourcePrefix() string { return "dispatcher-" + p.Stage }

@@ -1,0 +1,379 @@
+// Package infra is the AWS CDK (Go) definition of the serverless deployment:
+// constructs that expose their resources as fields and validate their props
+// (DataTable, DispatchQueue, Scheduling, MinuteSchedule, GoFunction,
+// HTTPAPI, Monitoring), composed by NewDispatcherStack into one stack. The
+// CDK app is infra/app; the template tests are in template-tests.
+package infra
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsses"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dispatcherhq/dispatcher/internal/config"
+)
+
+// FunctionSize is a function's memory and timeout.
+type FunctionSize struct {
+	MemoryMB int
+	Timeout  time.Duration
+}
+
+// FunctionSizes sizes the functions. Go on arm64 needs little memory, but
+// Lambda allots CPU in proportion to it: the latency-facing api and
+// dispatch get 512 MB; the sweeper, a batch job, 256 MB. Timeouts: the API
+// answers within API Gateway's 30 s integration limit; dispatch handles a
+// batch of up to DispatchBatchSize fires, each well within the 2-minute
+// lease; the sweeper finishes before the next minute's run.
+var FunctionSizes = map[string]FunctionSize{
+	FnAPI:      {MemoryMB: 512, Timeout: 15 * time.Second},
+	FnDispatch: {MemoryMB: 512, Timeout: 60 * time.Second},
+	FnSweeper:  {MemoryMB: 256, Timeout: 55 * time.Second},
+}
+
+// FunctionLogicalID is the CloudFormation logical id of function fn
+// ("ApiFunction", "DispatchFunction", "SweeperFunction").
+func FunctionLogicalID(fn string) string { return titleCase(fn) + "Function" }
+
+// DispatchBatchSize is how many SQS messages one dispatch invocation gets.
+const DispatchBatchSize = 10
+
+// FunctionEnv is the environment contract: the variables each function is
+// given (names from package internal/config). The template tests hold their
+// own copy of it, so a change here is a change of contract.
+var FunctionEnv = map[string][]string{
+	FnAPI:      append([]string(nil), commonEnv...),
+	FnDispatch: append(append([]string(nil), commonEnv...), voiceEnv...),
+	FnSweeper:  append(append([]string(nil), commonEnv...), voiceEnv...),
+}
+
+var (
+	commonEnv = []string{
+		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
+		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
+		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
+	}
+	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
+)
+
+// access says which resources a function may use.
+type access struct {
+	table, sendQueue, schedules, email, sms, voiceSecret bool
+}
+
+// functionAccess is each function's least privilege.
+var functionAccess = map[string]access{
+	FnAPI:      {table: true, sendQueue: true, schedules: true},
+	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
+	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
+}
+
+// DispatcherStack is the whole deployment of one stage.
+type DispatcherStack struct {
+	// Stack is the CDK stack.
+	Stack awscdk.Stack
+	// Props are the props with defaults applied.
+	Props DispatcherStackProps
+	// Table is the DynamoDB single table.
+	Table *DataTable
+	// Queue is the dispatch queue and its DLQ.
+	Queue *DispatchQueue
+	// Scheduling is the schedule group, the Scheduler role and its DLQ.
+	Scheduling *Scheduling
+	// VoiceSecret holds the voice provider's API key and webhook signing
+	// secret (JSON keys VoiceSecretAPIKey and VoiceSecretWebhookKey).
+	VoiceSecret awssecretsmanager.Secret
+	// ConfigurationSet is the SES configuration set the stack created, or
+	// nil when the props named an existing one.
+	ConfigurationSet awsses.ConfigurationSet
+	// ConfigurationSetName is the SES configuration set mail is sent
+	// through.
+	ConfigurationSetName *string
+	// DispatchFunctionArn is the dispatch function's ARN, built from its
+	// name (no reference to the function, so its own environment can hold
+	// it).
+	DispatchFunctionArn *string
+	// Functions by name (FnAPI, FnDispatch, FnSweeper).
+	Functions map[string]*GoFunction
+	// DispatchEvents is the dispatch function's SQS event source.
+	DispatchEvents awslambdaeventsources.SqsEventSource
+	// API is the HTTP API in front of the api function.
+	API *HTTPAPI
+	// SweepSchedule runs the sweeper every minute.
+	SweepSchedule *MinuteSchedule
+	// Monitoring is the alarm topic, the alarms and the dashboard.
+	Monitoring *Monitoring
+}
+
+// JSON keys of the voice secret.
+const (
+	VoiceSecretAPIKey     = "api_key"
+	VoiceSecretWebhookKey = "webhook_signing_secret"
+)
+
+// NewDispatcherStack validates props and builds the stack.
+func NewDispatcherStack(scope constructs.Construct, id string, props *DispatcherStackProps) (*DispatcherStack, error) {
+	p, err := props.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	sp := p.StackProps
+	if sp.Description == nil {
+		sp.Description = jsii.String("Dispatcher (" + p.Stage + "): scheduled email, SMS and voice calls")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &sp)
+	awscdk.Tags_Of(stack).Add(jsii.String("service"), jsii.String("dispatcher"), nil)
+	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(p.Stage), nil)
+	s := &DispatcherStack{Stack: stack, Props: p, Functions: map[string]*GoFunction{}}
+	prefix := p.ResourcePrefix()
+	retain := p.IsProd()
+	fnName := func(fn string) string { return prefix + "-" + fn }
+
+	if s.Table, err = NewDataTable(stack, "Data", &DataTableProps{Retain: retain}); err != nil {
+		return nil, err
+	}
+	if s.Queue, err = NewDispatchQueue(stack, "DispatchQueue", &DispatchQueueProps{
+		ConsumerTimeout: FunctionSizes[FnDispatch].Timeout,
+	}); err != nil {
+		return nil, err
+	}
+	s.DispatchFunctionArn = stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("lambda"),
+		Resource:     jsii.String("function"),
+		ResourceName: jsii.String(fnName(FnDispatch)),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	if s.Scheduling, err = NewScheduling(stack, "Scheduling", &SchedulingProps{
+		GroupName:         prefix,
+		TargetFunctionArn: s.DispatchFunctionArn,
+		Retain:            retain,
+	}); err != nil {
+		return nil, err
+	}
+
+	secretRemoval := awscdk.RemovalPolicy_DESTROY
+	if retain {
+		secretRemoval = awscdk.RemovalPolicy_RETAIN
+	}
+	s.VoiceSecret = awssecretsmanager.NewSecret(stack, jsii.String("VoiceSecret"), &awssecretsmanager.SecretProps{
+		Description: jsii.String(fmt.Sprintf("Dispatcher (%s): the voice provider's API key (%q, set it after deploying) and webhook signing secret (%q).",
+			p.Stage, VoiceSecretAPIKey, VoiceSecretWebhookKey)),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			SecretStringTemplate: jsii.String(fmt.Sprintf(`{%q:""}`, VoiceSecretAPIKey)),
+			GenerateStringKey:    jsii.String(VoiceSecretWebhookKey),
+			ExcludePunctuation:   jsii.Bool(true),
+			PasswordLength:       jsii.Number(48),
+		},
+		RemovalPolicy: secretRemoval,
+	})
+
+	if p.SESConfigurationSet != "" {
+		s.ConfigurationSetName = jsii.String(p.SESConfigurationSet)
+	} else {
+		s.ConfigurationSet = awsses.NewConfigurationSet(stack, jsii.String("ConfigurationSet"), &awsses.ConfigurationSetProps{
+			ConfigurationSetName: jsii.String(prefix),
+			ReputationMetrics:    jsii.Bool(true),
+			SendingEnabled:       jsii.Bool(true),
+			SuppressionReasons:   awsses.SuppressionReasons_BOUNCES_AND_COMPLAINTS,
+		})
+		s.ConfigurationSetName = s.ConfigurationSet.ConfigurationSetName()
+	}
+
+	values := map[string]*string{
+		config.EnvTableName:         s.Table.Table.TableName(),
+		config.EnvQueueURL:          s.Queue.Queue.QueueUrl(),
+		config.EnvScheduleGroup:     s.Scheduling.Group.ScheduleGroupName(),
+		config.EnvSchedulerRoleARN:  s.Scheduling.Role.RoleArn(),
+		config.EnvDispatchTargetARN: s.DispatchFunctionArn,
+		config.EnvSchedulerDLQARN:   s.Scheduling.DLQ.QueueArn(),
+		config.EnvDefaultFromEmail:  jsii.String(p.DefaultFromEmail),
+		config.EnvSESConfigSet:      s.ConfigurationSetName,
+		config.EnvLogLevel:          jsii.String(p.LogLevel),
+		config.EnvVoiceProviderURL:  jsii.String(p.VoiceProviderURL),
+		config.EnvVoiceSecretARN:    s.VoiceSecret.SecretArn(),
+	}
+	descriptions := map[string]string{
+		FnAPI:      "Dispatcher HTTP API (API Gateway HTTP API, payload 2.0).",
+		FnDispatch: "Dispatcher: delivers fires from EventBridge Scheduler and SQS.",
+		FnSweeper:  "Dispatcher: every minute, re-fires lost fires and settles expired leases.",
+	}
+	for _, fn := range FunctionNames {
+		env := map[string]*string{}
+		for _, name := range FunctionEnv[fn] {
+			v, ok := values[name]
+			if !ok {
+				return nil, fmt.Errorf("infra.NewDispatcherStack: no value for %s of function %s", name, fn)
+			}
+			env[name] = v
+		}
+		size := FunctionSizes[fn]
+		id := FunctionLogicalID(fn)
+		f, err := NewGoFunction(stack, id, &GoFunctionProps{
+			FunctionName:       fnName(fn),
+			Description:        descriptions[fn],
+			AssetDir:           assetDir(p.AssetRoot, fn),
+			MemoryMB:           size.MemoryMB,
+			Timeout:            size.Timeout,
+			Environment:        env,
+			LogLevel:           p.LogLevel,
+			LogRetention:       p.LogRetention,
+			Retain:             retain,
+			AllowRecursiveLoop: fn == FnDispatch,
+		})
+		if err != nil {
+			return nil, err
+		}
+		// A stable logical id: `sam local invoke <id>` and the template
+		// tests name the function by it.
+		f.Function.Node().DefaultChild().(awslambda.CfnFunction).OverrideLogicalId(jsii.String(id))
+		s.grant(f, functionAccess[fn])
+		s.Functions[fn] = f
+	}
+
+	dispatch := s.Functions[FnDispatch].Function
+	s.DispatchEvents = awslambdaeventsources.NewSqsEventSource(s.Queue.Queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(DispatchBatchSize),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(float64(p.DispatchMaxConcurrency)),
+	})
+	dispatch.AddEventSource(s.DispatchEvents)
+	// Scheduler invokes dispatch asynchronously: Lambda retries a failed
+	// fire twice, then parks it on the Scheduler DLQ (alarmed) rather than
+	// dropping it.
+	dispatch.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(2),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(1)),
+		OnFailure:     awslambdadestinations.NewSqsDestination(s.Scheduling.DLQ),
+	})
+	// A failed sweep is not retried: the next minute's sweep is the retry.
+	s.Functions[FnSweeper].Function.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(0),
+		MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(1)),
+	})
+
+	if s.SweepSchedule, err = NewMinuteSchedule(stack, "SweepSchedule", &MinuteScheduleProps{
+		TargetFunctionArn: s.Functions[FnSweeper].Function.FunctionArn(),
+		DLQ:               s.Scheduling.DLQ,
+	}); err != nil {
+		return nil, err
+	}
+
+	if s.API, err = NewHTTPAPI(stack, "Http", &HTTPAPIProps{
+		Name:          prefix,
+		Handler:       s.Functions[FnAPI].Function,
+		ThrottleRate:  p.APIThrottleRate,
+		ThrottleBurst: p.APIThrottleBurst,
+		LogRetention:  p.LogRetention,
+		Retain:        retain,
+	}); err != nil {
+		return nil, err
+	}
+
+	fns := map[string]awslambda.IFunction{}
+	for name, f := range s.Functions {
+		fns[name] = f.Function
+	}
+	if s.Monitoring, err = NewMonitoring(stack, "Monitoring", &MonitoringProps{
+		AlarmEmail: p.AlarmEmail,
+		Functions:  fns,
+		Queue:      s.Queue.Queue,
+		DeadLetterQueues: map[string]awssqs.IQueue{
+			"dispatch":  s.Queue.DLQ,
+			"scheduler": s.Scheduling.DLQ,
+		},
+		API:           s.API.Stage,
+		DashboardName: prefix,
+	}); err != nil {
+		return nil, err
+	}
+
+	out := func(id, description string, value *string) {
+		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+	}
+	out("ApiUrl", "Base URL of the HTTP API", s.API.URL())
+	out("TableName", "DynamoDB table", s.Table.Table.TableName())
+	out("QueueName", "SQS dispatch queue", s.Queue.Queue.QueueName())
+	out("QueueUrl", "SQS dispatch queue URL", s.Queue.Queue.QueueUrl())
+	out("DeadLetterQueueName", "SQS dead-letter queue of the dispatch queue", s.Queue.DLQ.QueueName())
+	out("SchedulerDeadLetterQueueName", "SQS dead-letter queue of EventBridge Scheduler and of async dispatch invokes", s.Scheduling.DLQ.QueueName())
+	out("ScheduleGroupName", "EventBridge Scheduler group of the one-time schedules", s.Scheduling.Group.ScheduleGroupName())
+	out("DispatchFunctionName", "Dispatch Lambda function", dispatch.FunctionName())
+	out("VoiceSecretArn", "Secrets Manager secret of the voice provider (set api_key after deploying)", s.VoiceSecret.SecretArn())
+	out("AlarmTopicArn", "SNS topic of the alarms", s.Monitoring.Topic.TopicArn())
+	out("SesConfigurationSetName", "SES configuration set mail is sent through", s.ConfigurationSetName)
+
+	addNagSuppressions(s)
+	return s, nil
+}
+
+// grant gives f exactly the access a describes.
+func (s *DispatcherStack) grant(f *GoFunction, a access) {
+	if a.table {
+		s.Table.GrantReadWrite(f.Role)
+	}
+	if a.sendQueue {
+		s.Queue.GrantSend(f.Role)
+	}
+	if a.schedules {
+		s.Scheduling.GrantCreateSchedule(f.Role)
+	}
+	if a.email {
+		f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("SendEmail"),
+			Actions:   jsii.Strings("ses:SendEmail"),
+			Resources: s.sesResources(),
+		}))
+	}
+	if a.sms {
+		f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:     jsii.String("PublishSMS"),
+			Actions: jsii.Strings("sns:Publish"),
+			// Publishing straight to a phone number has no resource ARN:
+			// AWS requires "*". Listed in the template tests' exceptions.
+			Resources: jsii.Strings("*"),
+		}))
+	}
+	if a.voiceSecret {
+		f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("VoiceSecret"),
+			Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+			Resources: &[]*string{s.VoiceSecret.SecretArn()},
+		}))
+	}
+}
+
+// sesResources are the SES resources ses:SendEmail is checked against: the
+// sender domain identity, the configuration set, and (sandbox only) the
+// verified recipients' identities.
+func (s *DispatcherStack) sesResources() *[]*string {
+	arn := func(resource, name string) *string {
+		return s.Stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("ses"),
+			Resource:     jsii.String(resource),
+			ResourceName: jsii.String(name),
+			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		})
+	}
+	set := s.Props.SESConfigurationSet
+	if set == "" {
+		set = s.Props.ResourcePrefix()
+	}
+	rs := []*string{arn("identity", s.Props.SenderDomain), arn("configuration-set", set)}
+	for _, r := range s.Props.SandboxRecipients {
+		rs = append(rs, arn("identity", r))
+	}
+	return &rs
+}
+
+func assetDir(root, fn string) string { return filepath.Join(root, fn) }

@@ -1,0 +1,155 @@
+// Package dynamo is the comms.Store on one DynamoDB table (single-table
+// design), for the serverless deployment. It passes the same conformance
+// suite (internal/store/storetest) as the SQLite store.
+//
+// # Table
+//
+// Partition key pk (S), sort key sk (S), on-demand billing, TTL on ttl (N,
+// epoch seconds; only idempotency records carry it). Two global secondary
+// indexes:
+//
+//   - by_company: gsi1pk (S) / gsi1sk (S), projection ALL. Every row
+//     carries gsi1pk = ROWS#<company>, gsi1sk = <scheduled_for>#<id>: a
+//     company's rows ordered by (scheduled_for, id), whole, so that a
+//     listing filters and returns them without reading the table.
+//   - by_due: gsi2pk (S) / gsi2sk (S), projection KEYS_ONLY, sparse: it
+//     costs one small index write per transition instead of a copy of the
+//     payload, and the sweeper reads the few rows it finds by key. Only
+//     non-terminal rows carry
+//     gsi2pk = DUE#<shard>, gsi2sk = <due>#<company>#<id>, where due is
+//     next_attempt_at of a pending row and lease_until of a processing one,
+//     and shard = FNV-1a(id) mod DueShards (8), so that the sweeper's index
+//     is not one hot partition. A write that makes a row terminal drops both
+//     attributes, taking it out of the index.
+//
+// CreateTable creates exactly this (tests, emulators, `dispatcher serve
+// --backend aws`); the CDK stack creates production tables from the
+// exported names (AttrPK, IndexByCompany, …).
+//
+// # Items
+//
+//	entity             pk                         sk                           notes
+//	company            COMPANY#<company>          COMPANY                      credits (N), settings (JSON S)
+//	API key by hash    KEYHASH#<sha256>           KEY                          the whole key (auth path)
+//	API key by id      KEYID#<key id>             KEY                          company_id, hash, created_at (finds the others)
+//	API key listing    COMPANY#<company>          KEY#<created_at>#<key id>    the whole key (ListAPIKeys order)
+//	phone number       COMPANY#<company>          PHONE#<id>
+//	voice agent        COMPANY#<company>          AGENT#<id>
+//	row                COMM#<company>#<id>        COMM                         + gsi1*, and gsi2* while non-terminal
+//	idempotency        IDEM#<company>#<key>       IDEM                         expires_at, ttl
+//
+// Every item also has an entity attribute naming its kind. A row lives in
+// a partition of its own, so a company with millions of rows has no hot
+// partition on the table; its listing goes through by_company. Company ids
+// must not contain '#' (they are "co_<uuid>"), which keeps COMM# and IDEM#
+// keys unambiguous.
+//
+// Times are strings of fixed width in UTC with nanoseconds
+// (2006-01-02T15:04:05.000000000Z), so that they sort lexicographically in
+// keys and conditions; a zero time is an absent attribute (in keys: the
+// year-1 string). Payload and cancel_policy are binary attributes holding the
+// JSON bytes exactly as given; last_error, cadence and outcome are JSON
+// strings; cadence_root_id is copied out of cadence for filtering. Optional
+// attributes are absent when empty.
+//
+// # Access patterns
+//
+//	method               operation                                     key condition / condition
+//	CreateCompany        PutItem                                       attribute_not_exists(pk) → ErrAlreadyExists
+//	GetCompany           GetItem (consistent)                          COMPANY#<id> / COMPANY
+//	PutSettings          UpdateItem SET settings                       attribute_exists(pk) → ErrNotFound
+//	CreateAPIKey         TransactWriteItems: Put KEYHASH, Put KEYID,   each Put attribute_not_exists(pk) → ErrAlreadyExists;
+//	                     Put listing, ConditionCheck company           company attribute_exists(pk) → ErrNotFound
+//	APIKeyByHash         GetItem (consistent)                          KEYHASH#<hash> / KEY
+//	ListAPIKeys          Query (consistent)                            pk = COMPANY#<c> AND begins_with(sk, "KEY#")
+//	RevokeAPIKey         GetItem KEYID (consistent), then              SET revoked_at = if_not_exists(revoked_at, :at)
+//	                     TransactWriteItems: Update KEYHASH + listing   on both (first revocation kept)
+//	Put{PhoneNumber,     TransactWriteItems: UpdateItem SET every      created_at = if_not_exists(…); company
+//	  VoiceAgent}        attribute, ConditionCheck company             attribute_exists(pk) → ErrNotFound
+//	Get…                 GetItem (consistent)                          COMPANY#<c> / PHONE#<id> | AGENT#<id>
+//	List…                Query (consistent)                            pk = COMPANY#<c> AND begins_with(sk, "PHONE#" | "AGENT#")
+//	Delete…              DeleteItem                                    attribute_exists(pk) → ErrNotFound
+//	CreateCommunication  GetItem company (consistent), then            row: attribute_not_exists(pk) → ErrAlreadyExists;
+//	                     TransactWriteItems: Put row, Update company,  company: credits = :seen, SET credits = :seen - 1;
+//	                     Put idempotency record (when given)           record: attribute_not_exists(pk) OR
+//	                                                                   expires_at <= :created → else ErrIdempotencyKeyExists
+//	GetCommunication     GetItem (consistent)                          COMM#<c>#<id> / COMM
+//	UpdateCommunication  PutItem (no debit), or GetItem company then   version = :expected, ReturnValuesOnConditionCheck-
+//	                     TransactWriteItems: Put row, Update company   Failure ALL_OLD: old image → ErrConflict, none → ErrNotFound
+//	GetIdempotency       GetItem (consistent)                          IDEM#<c>#<key> / IDEM; expired by now → ErrNotFound
+//	ListCommunications   Query by_company (eventually consistent)      gsi1pk = ROWS#<c> [AND gsi1sk >= :lo | < :hi |
+//	                                                                   BETWEEN :lo AND :hi]; other filters as FilterExpression
+//	DueCommunications    Query by_due, every shard in parallel, then   gsi2pk = DUE#<n> AND gsi2sk < <t>, Limit = limit;
+//	                     BatchGetItem (consistent) of the earliest     keys merged by gsi2sk; rows re-checked as still due
+//
+// ListCommunications turns ScheduledAfter (inclusive), the cursor (the row
+// after <scheduled_for>#<id>) and ScheduledBefore (exclusive) into the
+// gsi1sk range, and status, channel, contact, customer, deal and cadence
+// root into a FilterExpression; it reads pages until it has Limit+1 matches
+// (to report whether more exist). Filtering costs reads in proportion to the
+// rows of the time window, not to the matches.
+//
+// # Consistency
+//
+// Every GetItem, BatchGetItem and base-table Query is strongly consistent.
+// Index reads are eventually consistent, as DynamoDB offers nothing else on
+// a GSI: a row written a moment ago may be missing from ListCommunications,
+// or listed with its previous state. DueCommunications takes only the
+// membership from its index and reads the rows themselves consistently,
+// dropping any that stopped being due; a row that became due a moment ago
+// may be missed until the next sweep. (The conformance suite reads right
+// after writing, which holds on emulators, whose indexes are synchronous,
+// but could flake against real DynamoDB.)
+//
+// Idempotency records are live while now < expires_at. TTL deletes them
+// some time after ttl (the epoch second at or after expires_at) — or never,
+// on emulators — so liveness is always decided by expires_at, both in
+// GetIdempotency and in the condition that lets a create replace an expired
+// record.
+//
+// # Credits
+//
+// A debit is a compare-and-swap on the balance: CreateCommunication (and
+// UpdateCommunication with debit) reads the company's credits with a
+// consistent GetItem, refuses at 0, and commits a transaction whose company
+// item is "SET credits = :seen - 1 IF credits = :seen". The balance it
+// returns, and records in the idempotency record for replays, is therefore
+// exact: the balance right after this debit. If the balance moved between
+// the read and the commit (a concurrent debit or top-up), or DynamoDB
+// reports a TransactionConflict, it reads again and retries, up to 10
+// attempts with jittered backoff (5 ms doubling to 100 ms), and then fails
+// with ErrConflict. Within one process, debits of the same company also take
+// a per-company lock, so that the process never races itself (its
+// concurrent debits queue instead of failing and retrying); across processes
+// (Lambda instances) the condition alone keeps the balance right. The cost is
+// throughput on one company's balance: one debit at a time per company, some
+// tens to a few hundred per second, with ErrConflict when many processes
+// contend for one company at once.
+//
+// Failed transactions are told apart by their CancellationReasons (one per
+// item, in request order): ConditionalCheckFailed on the row's Put is
+// ErrAlreadyExists (create) or, with the old image that ALL_OLD returns,
+// ErrConflict versus ErrNotFound (update); on the idempotency record,
+// ErrIdempotencyKeyExists; on the company, a retry (a missing company shows
+// on the next read, as ErrNotFound). AWS and moto fill the reasons the same
+// way for conditions. Moto never reports TransactionConflict: it runs
+// concurrent requests without isolation, and rolls a cancelled transaction
+// back by restoring a copy of the whole table taken when it began, which
+// undoes (or resurrects) writes that other requests made meanwhile. The
+// per-company lock is what lets the suite's concurrent tests pass against
+// moto (they race within one process); against DynamoDB it only saves
+// retries. An SDK retry of a TransactWriteItems whose response was lost is
+// harmless on DynamoDB (the SDK fills in ClientRequestToken, so the retry
+// returns the first outcome); moto ignores the token.
+//
+// # Errors
+//
+// Errors are wrapped with the method's name ("dynamo.GetCompany: not
+// found") and translated into the sentinels of comms where they have a
+// meaning there; anything else (throttling after the SDK's own retries, a
+// missing table, validation) passes through wrapped. One such validation
+// error is size: an item holds at most 400 KB, so a row whose payload is
+// near that (an email html_body of a few hundred KB, which a 1 MiB request
+// body allows) is refused with a ValidationException that the SQLite store
+// would have accepted.
+package dynamo

@@ -1,0 +1,124 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// TableAPI is the part of the DynamoDB client CreateTable uses.
+type TableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	DescribeTimeToLive(ctx context.Context, in *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
+	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+}
+
+// tableWait is how long CreateTable waits for the table to become ACTIVE.
+const tableWait = 5 * time.Minute
+
+// TableInput returns the CreateTable request of the Store's schema (the
+// package documentation describes it): pk/sk, by_company projecting ALL,
+// by_due projecting KEYS_ONLY, on-demand billing.
+func TableInput(table string) *dynamodb.CreateTableInput {
+	s := func(name string) types.AttributeDefinition {
+		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
+	}
+	keys := func(pk, sk string) []types.KeySchemaElement {
+		return []types.KeySchemaElement{
+			{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(sk), KeyType: types.KeyTypeRange},
+		}
+	}
+	projection := func(t types.ProjectionType) *types.Projection { return &types.Projection{ProjectionType: t} }
+	return &dynamodb.CreateTableInput{
+		TableName: aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{
+			s(AttrPK), s(AttrSK), s(AttrGSI1PK), s(AttrGSI1SK), s(AttrGSI2PK), s(AttrGSI2SK),
+		},
+		KeySchema:   keys(AttrPK, AttrSK),
+		BillingMode: types.BillingModePayPerRequest,
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+			{IndexName: aws.String(IndexByCompany), KeySchema: keys(AttrGSI1PK, AttrGSI1SK), Projection: projection(types.ProjectionTypeAll)},
+			{IndexName: aws.String(IndexByDue), KeySchema: keys(AttrGSI2PK, AttrGSI2SK), Projection: projection(types.ProjectionTypeKeysOnly)},
+		},
+	}
+}
+
+// CreateTable creates the table with the Store's schema, waits until it is
+// ACTIVE and enables TTL on AttrTTL. A table of that name that already
+// exists is accepted if its keys and indexes are the Store's (so a local
+// `serve --backend aws` can call it at every start), and refused otherwise.
+// Production tables come from the CDK stack, not from here.
+func CreateTable(ctx context.Context, client TableAPI, table string) error {
+	_, err := client.CreateTable(ctx, TableInput(table))
+	var inUse *types.ResourceInUseException
+	existed := errors.As(err, &inUse)
+	if err != nil && !existed {
+		return fmt.Errorf("dynamo.CreateTable: %w", err)
+	}
+	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = time.Second, 5*time.Second
+	})
+	out, err := w.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, tableWait)
+	if err != nil {
+		return fmt.Errorf("dynamo.CreateTable: waiting for %s: %w", table, err)
+	}
+	if existed {
+		if err := checkSchema(out.Table); err != nil {
+			return fmt.Errorf("dynamo.CreateTable: table %s exists with another schema: %w", table, err)
+		}
+		ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+		if err != nil {
+			return fmt.Errorf("dynamo.CreateTable: %w", err)
+		}
+		if d := ttl.TimeToLiveDescription; d != nil && aws.ToString(d.AttributeName) == AttrTTL &&
+			(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
+			return nil
+		}
+	}
+	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(AttrTTL), Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("dynamo.CreateTable: enabling TTL: %w", err)
+	}
+	return nil
+}
+
+// checkSchema compares an existing table's keys and indexes with TableInput's.
+func checkSchema(d *types.TableDescription) error {
+	want := TableInput("")
+	if d == nil {
+		return errors.New("no description")
+	}
+	if !sameKeys(d.KeySchema, want.KeySchema) {
+		return errors.New("primary key is not pk/sk")
+	}
+	for _, wi := range want.GlobalSecondaryIndexes {
+		i := slices.IndexFunc(d.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
+			return aws.ToString(g.IndexName) == aws.ToString(wi.IndexName)
+		})
+		if i < 0 {
+			return fmt.Errorf("index %s is missing", aws.ToString(wi.IndexName))
+		}
+		g := d.GlobalSecondaryIndexes[i]
+		if !sameKeys(g.KeySchema, wi.KeySchema) || g.Projection == nil || g.Projection.ProjectionType != wi.Projection.ProjectionType {
+			return fmt.Errorf("index %s has other keys or projection", aws.ToString(wi.IndexName))
+		}
+	}
+	return nil
+}
+
+func sameKeys(a, b []types.KeySchemaElement) bool {
+	return slices.EqualFunc(a, b, func(x, y types.KeySchemaElement) bool {
+		return aws.ToString(x.AttributeName) == aws.ToString(y.AttributeName) && x.KeyType == y.KeyType
+	})
+}

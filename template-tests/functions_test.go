@@ -1,0 +1,197 @@
+package templatetests
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher/internal/config"
+)
+
+// The environment contract between infra and the functions, written here
+// independently of infra.FunctionEnv: each function gets exactly these
+// variables (the names its main reads through package config).
+var (
+	commonEnv = []string{
+		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
+		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
+		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
+	}
+	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
+	wantEnv  = map[string][]string{
+		"ApiFunction":      commonEnv,
+		"DispatchFunction": append(append([]string{}, commonEnv...), voiceEnv...),
+		"SweeperFunction":  append(append([]string{}, commonEnv...), voiceEnv...),
+	}
+)
+
+// wantSize is each function's memory (MB) and timeout (s).
+var wantSize = map[string][2]float64{
+	"ApiFunction":      {512, 15},
+	"DispatchFunction": {512, 60},
+	"SweeperFunction":  {256, 55},
+}
+
+// ids are the logical ids of a stack's shared resources, found by what
+// they are rather than by their generated names.
+type ids struct {
+	table, queue, dlq, schedulerDLQ, group, schedulerRole, sweepRole, secret, topic string
+	configSet                                                                       string // "" when the props named an existing set
+}
+
+func resourceIDs(t *testing.T, f *fixture) ids {
+	t.Helper()
+	tp := f.tpl
+	var x ids
+	x.table = tp.only(t, "AWS::DynamoDB::Table", nil)
+	x.queue = tp.only(t, "AWS::SQS::Queue", func(_ string, r resource) bool { return r.prop("RedrivePolicy") != nil })
+	redrive := tp.Resources[x.queue].prop("RedrivePolicy", "deadLetterTargetArn")
+	x.dlq = tp.only(t, "AWS::SQS::Queue", func(id string, _ resource) bool { return jsonEqual(redrive, getAtt(id, "Arn")) })
+	x.group = tp.only(t, "AWS::Scheduler::ScheduleGroup", nil)
+	schedule := tp.Resources[tp.only(t, "AWS::Scheduler::Schedule", nil)]
+	dl := schedule.prop("Target", "DeadLetterConfig", "Arn")
+	x.schedulerDLQ = tp.only(t, "AWS::SQS::Queue", func(id string, _ resource) bool { return jsonEqual(dl, getAtt(id, "Arn")) })
+	x.schedulerRole = tp.only(t, "AWS::IAM::Role", func(_ string, r resource) bool {
+		for _, st := range list(r.prop("AssumeRolePolicyDocument", "Statement")) {
+			if c, _ := st.(map[string]any)["Condition"].(map[string]any); c != nil {
+				if eq, _ := c["StringEquals"].(map[string]any); eq != nil && jsonEqual(eq["aws:SourceArn"], getAtt(x.group, "Arn")) {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	x.sweepRole = roleOf(schedule.prop("Target", "RoleArn"))
+	x.secret = tp.only(t, "AWS::SecretsManager::Secret", nil)
+	x.topic = tp.only(t, "AWS::SNS::Topic", nil)
+	if cs := tp.ofType("AWS::SES::ConfigurationSet"); len(cs) == 1 {
+		x.configSet = cs[0]
+	}
+	return x
+}
+
+// roleOf returns X of {"Fn::GetAtt": [X, "Arn"]}.
+func roleOf(v any) string {
+	m, _ := v.(map[string]any)
+	ga, _ := m["Fn::GetAtt"].([]any)
+	if len(ga) != 2 {
+		return ""
+	}
+	s, _ := ga[0].(string)
+	return s
+}
+
+const pseudoArn = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
+
+func TestFunctions(t *testing.T) {
+	dev, prod := stacks(t)
+	for _, c := range []struct {
+		f     *fixture
+		stage string
+		level string
+		days  float64
+	}{{dev, devStage, "INFO", 30}, {prod, prodStage, "WARN", 365}} {
+		tp := c.f.tpl
+		if got := tp.ofType("AWS::Lambda::Function"); len(got) != len(wantEnv) {
+			t.Errorf("%s: functions %v, want %d", c.stage, got, len(wantEnv))
+		}
+		for id, size := range wantSize {
+			t.Run(c.stage+"/"+id, func(t *testing.T) {
+				r, ok := tp.Resources[id]
+				if !ok || r.Type != "AWS::Lambda::Function" {
+					t.Fatalf("no function %s", id)
+				}
+				check := func(what string, got, want any) {
+					t.Helper()
+					if !jsonEqual(got, want) {
+						t.Errorf("%s = %s, want %s", what, pretty(got), pretty(want))
+					}
+				}
+				check("Runtime", r.prop("Runtime"), "provided.al2023")
+				check("Architectures", r.prop("Architectures"), []string{"arm64"})
+				check("Handler", r.prop("Handler"), "bootstrap")
+				check("MemorySize", r.prop("MemorySize"), size[0])
+				check("Timeout", r.prop("Timeout"), size[1])
+				check("LoggingConfig.LogFormat", r.prop("LoggingConfig", "LogFormat"), "JSON")
+				check("LoggingConfig.ApplicationLogLevel", r.prop("LoggingConfig", "ApplicationLogLevel"), c.level)
+				check("LoggingConfig.SystemLogLevel", r.prop("LoggingConfig", "SystemLogLevel"), "WARN")
+				if r.prop("Code", "S3Bucket") == nil || r.prop("Code", "S3Key") == nil {
+					t.Errorf("Code = %s, want an S3 asset", pretty(r.prop("Code")))
+				}
+				lg, _ := r.prop("LoggingConfig", "LogGroup").(map[string]any)
+				lgID, _ := lg["Ref"].(string)
+				logs, ok := tp.Resources[lgID]
+				if !ok || logs.Type != "AWS::Logs::LogGroup" {
+					t.Fatalf("LoggingConfig.LogGroup = %v, want a log group of the stack", lg)
+				}
+				check("log group RetentionInDays", logs.prop("RetentionInDays"), c.days)
+				recursion := "Terminate"
+				if id == "DispatchFunction" {
+					recursion = "Allow" // it re-arms itself through SQS on purpose
+				}
+				check("RecursiveLoop", r.prop("RecursiveLoop"), recursion)
+			})
+		}
+	}
+}
+
+// TestEnvironmentContract asserts that each function has exactly the
+// variables of wantEnv, each bound to the right resource.
+func TestEnvironmentContract(t *testing.T) {
+	dev, prod := stacks(t)
+	for _, c := range []struct {
+		f     *fixture
+		stage string
+	}{{dev, devStage}, {prod, prodStage}} {
+		tp := c.f.tpl
+		x := resourceIDs(t, c.f)
+		props := c.f.stack.Props
+		dispatchName, _ := tp.Resources["DispatchFunction"].prop("FunctionName").(string)
+		configSet := any("existing-set")
+		if x.configSet != "" {
+			configSet = ref(x.configSet)
+		}
+		groupName := tp.Resources[x.group].prop("Name")
+		want := map[string]any{
+			config.EnvTableName:         ref(x.table),
+			config.EnvQueueURL:          ref(x.queue),
+			config.EnvScheduleGroup:     groupName,
+			config.EnvSchedulerRoleARN:  getAtt(x.schedulerRole, "Arn"),
+			config.EnvDispatchTargetARN: fmt.Sprintf(pseudoArn, "lambda", "function:"+dispatchName),
+			config.EnvSchedulerDLQARN:   getAtt(x.schedulerDLQ, "Arn"),
+			config.EnvDefaultFromEmail:  props.DefaultFromEmail,
+			config.EnvSESConfigSet:      configSet,
+			config.EnvLogLevel:          props.LogLevel,
+			config.EnvVoiceProviderURL:  props.VoiceProviderURL,
+			config.EnvVoiceSecretARN:    ref(x.secret),
+		}
+		if dispatchName != "dispatcher-"+c.stage+"-dispatch" || groupName != "dispatcher-"+c.stage {
+			t.Errorf("%s: dispatch function name %q, schedule group %v", c.stage, dispatchName, groupName)
+		}
+		for id, names := range wantEnv {
+			t.Run(c.stage+"/"+id, func(t *testing.T) {
+				vars, _ := tp.Resources[id].prop("Environment", "Variables").(map[string]any)
+				var got []string
+				for k := range vars {
+					got = append(got, k)
+				}
+				sort.Strings(got)
+				exp := append([]string(nil), names...)
+				sort.Strings(exp)
+				if !jsonEqual(got, exp) {
+					t.Errorf("environment variables\n got %v\nwant %v", got, exp)
+				}
+				for _, k := range names {
+					w := want[k]
+					g := vars[k]
+					if s, ok := w.(string); ok && len(s) > 4 && s[:4] == "arn:" {
+						g = render(g)
+					}
+					if !jsonEqual(g, w) {
+						t.Errorf("%s = %s, want %s", k, pretty(g), pretty(w))
+					}
+				}
+			})
+		}
+	}
+}

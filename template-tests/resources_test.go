@@ -1,0 +1,364 @@
+package templatetests
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
+)
+
+func TestResourceCounts(t *testing.T) {
+	dev, prod := stacks(t)
+	want := map[string]float64{
+		"AWS::DynamoDB::Table":            1,
+		"AWS::Lambda::Function":           3,
+		"AWS::Lambda::EventSourceMapping": 1,
+		"AWS::Lambda::EventInvokeConfig":  2,
+		"AWS::Lambda::Permission":         1, // API Gateway → api
+		"AWS::SQS::Queue":                 3, // dispatch queue, its DLQ, the Scheduler DLQ
+		"AWS::SQS::QueuePolicy":           3, // TLS only
+		"AWS::Scheduler::ScheduleGroup":   1,
+		"AWS::Scheduler::Schedule":        1,
+		"AWS::IAM::Role":                  5, // 3 functions, the Scheduler role, the sweep schedule's role
+		"AWS::IAM::Policy":                5,
+		"AWS::Logs::LogGroup":             4, // 3 functions, API access logs
+		"AWS::ApiGatewayV2::Api":          1,
+		"AWS::ApiGatewayV2::Stage":        1,
+		"AWS::ApiGatewayV2::Route":        1,
+		"AWS::ApiGatewayV2::Integration":  1,
+		"AWS::SecretsManager::Secret":     1,
+		"AWS::SNS::Topic":                 1,
+		"AWS::SNS::TopicPolicy":           1,
+		"AWS::SNS::Subscription":          1,
+		"AWS::CloudWatch::Alarm":          10,
+		"AWS::CloudWatch::Dashboard":      1,
+		"AWS::SES::ConfigurationSet":      1,
+	}
+	for _, c := range []struct {
+		name string
+		f    *fixture
+		diff map[string]float64
+	}{
+		{devStage, dev, nil},
+		{prodStage, prod, map[string]float64{"AWS::SES::ConfigurationSet": 0}}, // prod names an existing set
+	} {
+		types := map[string]bool{}
+		for _, r := range c.f.tpl.Resources {
+			types[r.Type] = true
+		}
+		for typ, n := range want {
+			if d, ok := c.diff[typ]; ok {
+				n = d
+			}
+			delete(types, typ)
+			must(t, c.name+" "+typ, func() { c.f.template.ResourceCountIs(jsii.String(typ), jsii.Number(n)) })
+		}
+		for typ := range types {
+			t.Errorf("%s: unexpected resource type %s", c.name, typ)
+		}
+	}
+}
+
+// storeTable is the table the store's own CreateTable makes
+// (dynamo.TableInput), in CloudFormation terms: the stack must create the
+// same keys, attributes and indexes.
+func storeTable() map[string]any {
+	in := dynamo.TableInput("x")
+	keys := func(ks []types.KeySchemaElement) []any {
+		var out []any
+		for _, k := range ks {
+			out = append(out, map[string]any{"AttributeName": *k.AttributeName, "KeyType": string(k.KeyType)})
+		}
+		return out
+	}
+	var attrs, gsis []any
+	for _, a := range in.AttributeDefinitions {
+		attrs = append(attrs, map[string]any{"AttributeName": *a.AttributeName, "AttributeType": string(a.AttributeType)})
+	}
+	for _, g := range in.GlobalSecondaryIndexes {
+		proj := map[string]any{"ProjectionType": string(g.Projection.ProjectionType)}
+		if len(g.Projection.NonKeyAttributes) > 0 {
+			proj["NonKeyAttributes"] = g.Projection.NonKeyAttributes
+		}
+		gsis = append(gsis, map[string]any{"IndexName": *g.IndexName, "KeySchema": keys(g.KeySchema), "Projection": proj})
+	}
+	return map[string]any{
+		"BillingMode":            string(in.BillingMode),
+		"KeySchema":              keys(in.KeySchema),
+		"AttributeDefinitions":   assertions.Match_ArrayEquals(&attrs),
+		"GlobalSecondaryIndexes": gsis,
+	}
+}
+
+func TestTable(t *testing.T) {
+	dev, prod := stacks(t)
+	// The names the rest of the system relies on.
+	if dynamo.AttrPK != "pk" || dynamo.AttrSK != "sk" || dynamo.AttrTTL != "ttl" ||
+		dynamo.IndexByCompany != "by_company" || dynamo.IndexByDue != "by_due" {
+		t.Errorf("the store's schema names changed: update infra and these tests together")
+	}
+	for _, c := range []struct {
+		name   string
+		f      *fixture
+		retain bool
+	}{{devStage, dev, false}, {prodStage, prod, true}} {
+		props := storeTable()
+		props["PointInTimeRecoverySpecification"] = map[string]any{"PointInTimeRecoveryEnabled": true}
+		props["TimeToLiveSpecification"] = map[string]any{"AttributeName": dynamo.AttrTTL, "Enabled": true}
+		props["DeletionProtectionEnabled"] = c.retain
+		if props["BillingMode"] != "PAY_PER_REQUEST" {
+			t.Errorf("store schema billing mode %v, want on demand", props["BillingMode"])
+		}
+		must(t, c.name+" table", func() {
+			c.f.template.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), props)
+		})
+		policy := "Delete"
+		if c.retain {
+			policy = "Retain"
+		}
+		id := c.f.tpl.only(t, "AWS::DynamoDB::Table", nil)
+		if r := c.f.tpl.Resources[id]; r.DeletionPolicy != policy || r.UpdateReplacePolicy != policy {
+			t.Errorf("%s: table DeletionPolicy %q UpdateReplacePolicy %q, want %q", c.name, r.DeletionPolicy, r.UpdateReplacePolicy, policy)
+		}
+		// Every stateful resource follows the stage's policy.
+		for _, typ := range []string{"AWS::Logs::LogGroup", "AWS::SecretsManager::Secret", "AWS::Scheduler::ScheduleGroup"} {
+			for _, id := range c.f.tpl.ofType(typ) {
+				if got := c.f.tpl.Resources[id].DeletionPolicy; got != policy {
+					t.Errorf("%s: %s %s DeletionPolicy %q, want %q", c.name, typ, id, got, policy)
+				}
+			}
+		}
+	}
+}
+
+func TestQueues(t *testing.T) {
+	dev, prod := stacks(t)
+	for _, c := range []struct {
+		name    string
+		f       *fixture
+		maxConc float64
+	}{{devStage, dev, 10}, {prodStage, prod, 25}} {
+		tp := c.f.tpl
+		x := resourceIDs(t, c.f)
+		q := tp.Resources[x.queue]
+		timeout := tp.Resources["DispatchFunction"].prop("Timeout").(float64)
+		vis, _ := q.prop("VisibilityTimeout").(float64)
+		if vis < 6*timeout {
+			t.Errorf("%s: queue VisibilityTimeout %v < 6 × dispatch Timeout %v", c.name, vis, timeout)
+		}
+		if !jsonEqual(q.prop("RedrivePolicy"), map[string]any{"deadLetterTargetArn": getAtt(x.dlq, "Arn"), "maxReceiveCount": 5}) {
+			t.Errorf("%s: RedrivePolicy = %s", c.name, pretty(q.prop("RedrivePolicy")))
+		}
+		for _, id := range []string{x.queue, x.dlq, x.schedulerDLQ} {
+			if tp.Resources[id].prop("SqsManagedSseEnabled") != true {
+				t.Errorf("%s: queue %s is not encrypted (SSE-SQS)", c.name, id)
+			}
+			if tp.Resources[id].prop("FifoQueue") == true {
+				t.Errorf("%s: queue %s is FIFO; Scheduler's DLQ must be a standard queue", c.name, id)
+			}
+		}
+		for _, id := range []string{x.dlq, x.schedulerDLQ} {
+			if got := tp.Resources[id].prop("MessageRetentionPeriod"); got != 1209600.0 {
+				t.Errorf("%s: DLQ %s retention %v, want 14 days", c.name, id, got)
+			}
+		}
+		must(t, c.name+" TLS-only queue policies", func() {
+			c.f.template.ResourcePropertiesCountIs(jsii.String("AWS::SQS::QueuePolicy"), map[string]any{
+				"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+					assertions.Match_ObjectLike(&map[string]any{
+						"Effect":    "Deny",
+						"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+					}),
+				})},
+			}, jsii.Number(3))
+		})
+		must(t, c.name+" event source mapping", func() {
+			c.f.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+				"FunctionName":          ref("DispatchFunction"),
+				"EventSourceArn":        getAtt(x.queue, "Arn"),
+				"BatchSize":             10,
+				"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
+				"ScalingConfig":         map[string]any{"MaximumConcurrency": c.maxConc},
+			})
+		})
+		must(t, c.name+" dispatch async invokes", func() {
+			c.f.template.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
+				"FunctionName":         ref("DispatchFunction"),
+				"MaximumRetryAttempts": 2,
+				"DestinationConfig":    map[string]any{"OnFailure": map[string]any{"Destination": getAtt(x.schedulerDLQ, "Arn")}},
+			})
+		})
+		must(t, c.name+" sweeper async invokes", func() {
+			c.f.template.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
+				"FunctionName":             ref("SweeperFunction"),
+				"MaximumRetryAttempts":     0,
+				"MaximumEventAgeInSeconds": 60,
+			})
+		})
+	}
+}
+
+func TestScheduler(t *testing.T) {
+	dev, prod := stacks(t)
+	for name, f := range map[string]*fixture{devStage: dev, prodStage: prod} {
+		x := resourceIDs(t, f)
+		must(t, name+" schedule group", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::Scheduler::ScheduleGroup"), map[string]any{"Name": "dispatcher-" + name})
+		})
+		must(t, name+" sweep schedule", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::Scheduler::Schedule"), map[string]any{
+				"ScheduleExpression": "rate(1 minute)",
+				"FlexibleTimeWindow": map[string]any{"Mode": "OFF"},
+				"State":              "ENABLED",
+				"GroupName":          assertions.Match_Absent(), // the default group, not the fires' group
+				"Target": map[string]any{
+					"Arn":              getAtt("SweeperFunction", "Arn"),
+					"RoleArn":          getAtt(x.sweepRole, "Arn"),
+					"RetryPolicy":      map[string]any{"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
+					"DeadLetterConfig": map[string]any{"Arn": getAtt(x.schedulerDLQ, "Arn")},
+				},
+			})
+		})
+	}
+}
+
+func TestHTTPAPI(t *testing.T) {
+	dev, prod := stacks(t)
+	for name, f := range map[string]*fixture{devStage: dev, prodStage: prod} {
+		tp := f.tpl
+		api := tp.only(t, "AWS::ApiGatewayV2::Api", nil)
+		must(t, name+" api", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Api"), map[string]any{"ProtocolType": "HTTP"})
+		})
+		integ := tp.only(t, "AWS::ApiGatewayV2::Integration", nil)
+		must(t, name+" integration", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Integration"), map[string]any{
+				"ApiId":                ref(api),
+				"IntegrationType":      "AWS_PROXY",
+				"IntegrationUri":       getAtt("ApiFunction", "Arn"),
+				"PayloadFormatVersion": "2.0",
+			})
+		})
+		must(t, name+" route", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]any{
+				"ApiId":    ref(api),
+				"RouteKey": "$default",
+				"Target":   map[string]any{"Fn::Join": []any{"", []any{"integrations/", ref(integ)}}},
+			})
+		})
+		stage := tp.Resources[tp.only(t, "AWS::ApiGatewayV2::Stage", nil)]
+		if stage.prop("StageName") != "$default" || stage.prop("AutoDeploy") != true {
+			t.Errorf("%s: stage %v autodeploy %v", name, stage.prop("StageName"), stage.prop("AutoDeploy"))
+		}
+		if !jsonEqual(stage.prop("DefaultRouteSettings"), map[string]any{"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}) {
+			t.Errorf("%s: stage throttling = %s", name, pretty(stage.prop("DefaultRouteSettings")))
+		}
+		dest := roleOf(stage.prop("AccessLogSettings", "DestinationArn"))
+		if tp.Resources[dest].Type != "AWS::Logs::LogGroup" {
+			t.Errorf("%s: access logs go to %v, want a log group", name, stage.prop("AccessLogSettings"))
+		}
+		var format map[string]string
+		if err := json.Unmarshal([]byte(stage.prop("AccessLogSettings", "Format").(string)), &format); err != nil {
+			t.Errorf("%s: access log format is not JSON: %v", name, err)
+		}
+		for _, k := range []string{"requestId", "status", "routeKey", "integrationLatency", "ip"} {
+			if format[k] == "" {
+				t.Errorf("%s: access log format lacks %q", name, k)
+			}
+		}
+		must(t, name+" invoke permission", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]any{
+				"Action":       "lambda:InvokeFunction",
+				"FunctionName": getAtt("ApiFunction", "Arn"),
+				"Principal":    "apigateway.amazonaws.com",
+				"SourceArn":    assertions.Match_AnyValue(),
+			})
+		})
+		perm := tp.Resources[tp.only(t, "AWS::Lambda::Permission", nil)]
+		if src := render(perm.prop("SourceArn")); src != "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${"+api+"}/*/*" {
+			t.Errorf("%s: permission SourceArn %s, want this API only", name, src)
+		}
+	}
+}
+
+func TestSecret(t *testing.T) {
+	dev, _ := stacks(t)
+	must(t, "voice secret", func() {
+		dev.template.HasResourceProperties(jsii.String("AWS::SecretsManager::Secret"), map[string]any{
+			"GenerateSecretString": map[string]any{
+				"SecretStringTemplate": `{"api_key":""}`,
+				"GenerateStringKey":    "webhook_signing_secret",
+			},
+		})
+	})
+}
+
+func TestMonitoring(t *testing.T) {
+	dev, prod := stacks(t)
+	for name, f := range map[string]*fixture{devStage: dev, prodStage: prod} {
+		tp := f.tpl
+		x := resourceIDs(t, f)
+		must(t, name+" email subscription", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
+				"Protocol": "email",
+				"Endpoint": f.stack.Props.AlarmEmail,
+				"TopicArn": ref(x.topic),
+			})
+		})
+		type alarm struct {
+			namespace, metric string
+			dimension         any
+			threshold         float64
+		}
+		fnDim := func(fn string) any { return []any{map[string]any{"Name": "FunctionName", "Value": ref(fn)}} }
+		qDim := func(q string) any {
+			return []any{map[string]any{"Name": "QueueName", "Value": getAtt(q, "QueueName")}}
+		}
+		want := []alarm{
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", qDim(x.dlq), 1},
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", qDim(x.schedulerDLQ), 1},
+			{"AWS/SQS", "ApproximateAgeOfOldestMessage", qDim(x.queue), 1200},
+		}
+		for _, fn := range []string{"ApiFunction", "DispatchFunction", "SweeperFunction"} {
+			want = append(want, alarm{"AWS/Lambda", "Errors", fnDim(fn), 1}, alarm{"AWS/Lambda", "Throttles", fnDim(fn), 1})
+		}
+		for _, a := range want {
+			must(t, name+" alarm "+a.metric+" "+render(a.dimension), func() {
+				f.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+					"Namespace":          a.namespace,
+					"MetricName":         a.metric,
+					"Dimensions":         a.dimension,
+					"Threshold":          a.threshold,
+					"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+					"AlarmActions":       []any{ref(x.topic)},
+					"OKActions":          []any{ref(x.topic)},
+				})
+			})
+		}
+		must(t, name+" API 5xx alarm", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+				"Namespace": "AWS/ApiGateway", "MetricName": "5xx", "AlarmActions": []any{ref(x.topic)},
+			})
+		})
+		for _, id := range tp.ofType("AWS::CloudWatch::Alarm") {
+			if !jsonEqual(tp.Resources[id].prop("AlarmActions"), []any{ref(x.topic)}) {
+				t.Errorf("%s: alarm %s does not notify the topic", name, id)
+			}
+		}
+		must(t, name+" dashboard", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Dashboard"), map[string]any{"DashboardName": "dispatcher-" + name})
+		})
+		for _, o := range []string{"ApiUrl", "TableName", "QueueName"} {
+			if _, ok := tp.Outputs[o]; !ok {
+				t.Errorf("%s: no output %s", name, o)
+			}
+		}
+		if !jsonEqual(tp.Outputs["TableName"].Value, ref(x.table)) || !jsonEqual(tp.Outputs["QueueName"].Value, getAtt(x.queue, "QueueName")) {
+			t.Errorf("%s: outputs TableName %v QueueName %v", name, tp.Outputs["TableName"].Value, tp.Outputs["QueueName"].Value)
+		}
+	}
+}
