@@ -76,6 +76,9 @@ func (l *Local) Run(ctx context.Context) error {
 	go func() { timerDone <- l.Timer.Run(ctx) }()
 	n, err := l.Dispatcher.Rearm(ctx)
 	if err != nil {
+		if ctx.Err() != nil { // stopped while starting: nothing was lost, the store still has every row
+			return <-timerDone
+		}
 		return err
 	}
 	l.log.InfoContext(ctx, "timer re-armed from the store", "pending_rows", n)

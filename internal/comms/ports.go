@@ -65,6 +65,11 @@ type CommunicationStore interface {
 	// An idempotency record whose ExpiresAt has passed (by idem.CreatedAt) is
 	// replaced. idem.CreditsRemaining is set by the store.
 	CreateCommunication(ctx context.Context, c Communication, idem *Idempotency) (creditsRemaining int64, err error)
+	// InsertCommunication stores a row the system creates itself (a cadence
+	// follow-up) at version 1, without a debit. ErrAlreadyExists if the id
+	// is taken (so a deterministic id makes the create idempotent),
+	// ErrNotFound if the company does not exist.
+	InsertCommunication(ctx context.Context, c Communication) error
 	// GetCommunication returns a row of the company; ErrNotFound if absent
 	// or owned by another company.
 	GetCommunication(ctx context.Context, companyID, id string) (Communication, error)

@@ -43,6 +43,9 @@ type Config struct {
 	// DefaultFrom is the sender address when neither the payload nor the
 	// company settings give one.
 	DefaultFrom string
+	// OutcomeTimeout is how long a placed call waits for its outcome
+	// before the sweeper declares it no_answer.
+	OutcomeTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +60,7 @@ func (c Config) withDefaults() Config {
 	def(&c.SendTimeout, 30*time.Second)
 	def(&c.Early, 50*time.Millisecond)
 	def(&c.SweepGrace, time.Minute)
+	def(&c.OutcomeTimeout, 30*time.Minute)
 	if c.SweepBatch <= 0 {
 		c.SweepBatch = 500
 	}
@@ -268,6 +272,13 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		se = comms.Permanent("outcome_unknown", "the provider did not answer in time; the call may have been placed, so it is not redialled")
 	}
 	switch {
+	case se == nil && row.Channel == comms.ChannelVoice:
+		// The call is placed; it stays processing until its outcome arrives
+		// (webhook), or OutcomeTimeout passes and the sweeper declares no_answer.
+		next.ProviderMessageID = providerID
+		next.SentAt = &now
+		next.LastError = nil
+		next.LeaseUntil = now.Add(d.cfg.OutcomeTimeout)
 	case se == nil:
 		next.Status = comms.StatusSent
 		next.ProviderMessageID = providerID
@@ -298,7 +309,7 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		return fmt.Errorf("store.UpdateCommunication: %w", err)
 	}
 	switch stored.Status {
-	case comms.StatusSent:
+	case comms.StatusSent, comms.StatusProcessing:
 		d.stats.Sent.Add(1)
 	case comms.StatusFailed:
 		d.stats.Failed.Add(1)

@@ -11,6 +11,7 @@ import (
 type Store interface {
 	GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error)
 	UpdateCommunication(ctx context.Context, c comms.Communication, debit bool) (comms.Communication, int64, error)
+	InsertCommunication(ctx context.Context, c comms.Communication) error
 	GetCompany(ctx context.Context, id string) (comms.Company, error)
 	GetPhoneNumber(ctx context.Context, companyID, id string) (comms.PhoneNumber, error)
 	GetVoiceAgent(ctx context.Context, companyID, id string) (comms.VoiceAgent, error)

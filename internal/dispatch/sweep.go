@@ -17,6 +17,8 @@ type SweepResult struct {
 	Released int
 	// Unknown voice rows whose lease expired: failed as outcome_unknown.
 	Unknown int
+	// NoOutcome voice calls placed whose outcome never arrived: no_answer.
+	NoOutcome int
 	// Exhausted rows whose lease expired on their last attempt.
 	Exhausted int
 }
@@ -25,7 +27,9 @@ type SweepResult struct {
 // than SweepGrace overdue are fired now; processing rows whose lease
 // expired (SweepGrace ago) become their next attempt (email, SMS) or fail
 // as outcome_unknown (voice: the call may have been placed, and nobody is
-// called twice for one attempt). Run it every minute.
+// called twice for one attempt); a placed call whose outcome never came
+// within OutcomeTimeout is declared no_answer (and its cadence goes on).
+// Run it every minute.
 func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	rows, err := d.store.DueCommunications(ctx, d.clock().Add(-d.cfg.SweepGrace), d.cfg.SweepBatch)
@@ -50,6 +54,16 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 }
 
 func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, res *SweepResult) error {
+	if row.Channel == comms.ChannelVoice && row.ProviderMessageID != "" {
+		// The call was placed and no outcome came: it was not answered.
+		res.NoOutcome++
+		_, err := d.RecordOutcome(ctx, row.CompanyID, row.ID, row.ProviderMessageID,
+			comms.Outcome{Connected: false, TalkSeconds: 0, EndedReason: "no_answer"})
+		if errors.Is(err, comms.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
 	now := d.clock()
 	next := row
 	next.LeaseUntil = time.Time{}

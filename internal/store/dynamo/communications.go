@@ -309,6 +309,36 @@ func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, 
 
 // ttlSeconds is the TTL of a record that expires at t: the epoch second at
 // or after t, so that TTL never deletes a live record.
+// InsertCommunication stores a row the system creates itself at version 1,
+// without a debit: one TransactWriteItems of the conditional Put and a
+// check that the company exists.
+func (s *Store) InsertCommunication(ctx context.Context, c comms.Communication) error {
+	const op = "InsertCommunication"
+	it, err := newCommItem(c, 1)
+	if err != nil {
+		return wrap(op, err)
+	}
+	row, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return wrap(op, err)
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: s.table, Item: row,
+			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}}},
+		s.companyExistsItem(c.CompanyID),
+	}})
+	codes, _, _ := cancellation(err)
+	switch {
+	case err == nil:
+		return nil
+	case failed(codes, 0):
+		return wrap(op, fmt.Errorf("%w: %v", comms.ErrAlreadyExists, err))
+	case failed(codes, 1):
+		return wrap(op, fmt.Errorf("%w: no such company %s", comms.ErrNotFound, c.CompanyID))
+	}
+	return wrap(op, err)
+}
+
 func ttlSeconds(t time.Time) int64 {
 	if t.Nanosecond() > 0 {
 		return t.Unix() + 1

@@ -179,6 +179,27 @@ func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, 
 	return credits, nil
 }
 
+// InsertCommunication stores a row the system creates itself, at version
+// 1, without a debit.
+func (s *Store) InsertCommunication(ctx context.Context, c comms.Communication) error {
+	args, err := commArgs(c)
+	if err != nil {
+		return wrap("InsertCommunication", err)
+	}
+	err = inTx(ctx, s.w, func(tx *sql.Tx) error {
+		var exists bool
+		if err := s.stmt(ctx, tx, companyExists).QueryRowContext(ctx, c.CompanyID).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return comms.ErrNotFound
+		}
+		_, err := s.stmt(ctx, tx, insertComm).ExecContext(ctx, append(args, int64(1))...)
+		return err
+	})
+	return wrap("InsertCommunication", err)
+}
+
 // debit takes one credit from the company and returns what is left:
 // ErrInsufficientCredits at 0, ErrNotFound if there is no such company.
 func (s *Store) debit(ctx context.Context, tx *sql.Tx, companyID string) (int64, error) {

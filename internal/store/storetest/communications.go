@@ -327,6 +327,25 @@ func (s suite) updateCommunication(t *testing.T) {
 		return c
 	}
 
+	t.Run("InsertWithoutDebitIsIdempotentByID", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c := b.comm(b.company.ID, b.now.Add(time.Hour))
+		requireNoError(t, b.store.InsertCommunication(b.ctx, c))
+		requireErrorIs(t, b.store.InsertCommunication(b.ctx, c), comms.ErrAlreadyExists)
+		got, err := b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
+		requireNoError(t, err)
+		c.Version = 1
+		requireEqual(t, c, got)
+		co, err := b.store.GetCompany(b.ctx, b.company.ID)
+		requireNoError(t, err)
+		if co.Credits != startCredits {
+			t.Fatalf("credits = %d after a system insert, want %d (no debit)", co.Credits, startCredits)
+		}
+		orphan := b.comm("no-such-company", b.now.Add(time.Hour))
+		requireErrorIs(t, b.store.InsertCommunication(b.ctx, orphan), comms.ErrNotFound)
+	})
+
 	t.Run("CompareAndSwapBumpsVersion", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)

@@ -1,0 +1,141 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+// TalkThreshold is how long the contact must speak, in total, for a call to
+// count as a real conversation: it ends the cadence.
+const TalkThreshold = 10.0 // seconds
+
+// cadenceNamespace derives follow-up ids: one id per root and attempt, so
+// creating a follow-up twice (duplicate webhooks, retries) creates one row.
+var cadenceNamespace = uuid.MustParse("6f0c7c8e-2b1d-4e5a-9b3c-8d7e6f5a4b3c")
+
+// FollowUpID is the id of attempt n of the cadence rooted at rootID.
+func FollowUpID(rootID string, attempt int) string {
+	return uuid.NewSHA1(cadenceNamespace, []byte(rootID+"#"+strconv.Itoa(attempt))).String()
+}
+
+// OutcomeResult says what RecordOutcome did.
+type OutcomeResult struct {
+	// Recorded is false when the row already had its outcome (a duplicate
+	// or late event): the first outcome stands.
+	Recorded bool
+	// FollowUpID is the next attempt of the cadence, when there is one.
+	FollowUpID string
+}
+
+// RecordOutcome stores what the provider reported about a placed call and
+// takes the cadence's next step: a real conversation (the contact spoke at
+// least TalkThreshold seconds) ends it; otherwise, while attempts remain, a
+// new pending row is created at the call's start plus the configured delay.
+// It is idempotent: the first outcome stands, and the follow-up has a
+// deterministic id, so duplicate and out-of-order events change nothing
+// twice. An unknown row or a call id that is not the row's is ErrNotFound.
+func (d *Dispatcher) RecordOutcome(ctx context.Context, companyID, id, callID string, o comms.Outcome) (OutcomeResult, error) {
+	for range 5 {
+		row, err := d.store.GetCommunication(ctx, companyID, id)
+		if err != nil {
+			return OutcomeResult{}, fmt.Errorf("store.GetCommunication: %w", err)
+		}
+		if row.Channel != comms.ChannelVoice || callID == "" || row.ProviderMessageID != callID {
+			return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: call %q is not row %s's current call: %w", callID, id, comms.ErrNotFound)
+		}
+		res := OutcomeResult{}
+		switch {
+		case row.Status == comms.StatusProcessing:
+			now := d.clock()
+			next := row
+			next.Status = comms.StatusSent
+			next.Outcome = &o
+			next.LeaseUntil = time.Time{}
+			next.UpdatedAt = now
+			next.Token = comms.NewToken()
+			stored, _, err := d.store.UpdateCommunication(ctx, next, false)
+			if errors.Is(err, comms.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return OutcomeResult{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+			}
+			row, res.Recorded = stored, true
+		case row.Status != comms.StatusSent || row.Outcome == nil:
+			return OutcomeResult{}, nil // failed or cancelled meanwhile: nothing follows
+		}
+		res.FollowUpID, err = d.followUp(ctx, row)
+		return res, err
+	}
+	return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: row %s kept changing: %w", id, comms.ErrConflict)
+}
+
+// followUp creates (once) and arms the cadence's next attempt after row's
+// outcome, when the cadence goes on.
+func (d *Dispatcher) followUp(ctx context.Context, row comms.Communication) (string, error) {
+	if row.Cadence == nil || row.Outcome == nil || row.Outcome.TalkSeconds >= TalkThreshold ||
+		row.Cadence.Attempt >= row.Cadence.MaxAttempts || row.SentAt == nil {
+		return "", nil
+	}
+	var p comms.VoicePayload
+	if err := json.Unmarshal(row.Payload, &p); err != nil || p.FollowUps == nil {
+		return "", nil
+	}
+	fu := p.FollowUps
+	n := row.Cadence.Attempt
+	if n-1 >= len(fu.FollowUpDelays) {
+		return "", nil
+	}
+	at := row.SentAt.Add(time.Duration(fu.FollowUpDelays[n-1] * float64(time.Hour))).UTC().Truncate(time.Millisecond)
+	vars := fu.DynamicVariables
+	if vars == nil {
+		vars = p.DynamicVariables
+	}
+	payload, err := json.Marshal(comms.VoicePayload{VoiceAgentOutboundConfigID: fu.VoiceAgentOutboundConfigID, ToNumber: fu.ToNumber,
+		DynamicVariables: vars, Metadata: p.Metadata, FollowUps: fu})
+	if err != nil {
+		return "", fmt.Errorf("dispatch.followUp: %w", err)
+	}
+	now := d.clock()
+	next := comms.Communication{
+		ID: FollowUpID(row.Cadence.RootID, n+1), CompanyID: row.CompanyID, Channel: comms.ChannelVoice, Status: comms.StatusPending,
+		ScheduledFor: at, NextAttemptAt: at, Timezone: row.Timezone, RespectBusinessHours: fu.RespectBusinessHours, Payload: payload,
+		ContactID: first(fu.ContactID, row.ContactID), CustomerID: first(fu.CustomerID, row.CustomerID), DealID: first(fu.DealID, row.DealID),
+		RelatedEntityType: row.RelatedEntityType, RelatedEntityID: row.RelatedEntityID, CancelPolicy: row.CancelPolicy,
+		MaxAttempts: comms.ChannelVoice.DefaultMaxAttempts(), Source: comms.SourceCadence,
+		Cadence:   &comms.Cadence{RootID: row.Cadence.RootID, Attempt: n + 1, MaxAttempts: row.Cadence.MaxAttempts},
+		CreatedAt: now, UpdatedAt: now, Token: comms.NewToken(),
+	}
+	if next.RespectBusinessHours {
+		co, err := d.store.GetCompany(ctx, row.CompanyID)
+		if err != nil {
+			return "", fmt.Errorf("store.GetCompany: %w", err)
+		}
+		if open, ok := comms.NextAttemptAt(at, true, row.Timezone, co.Settings.WithDefaults()); ok {
+			next.NextAttemptAt = open
+		}
+	}
+	err = d.store.InsertCommunication(ctx, next)
+	if errors.Is(err, comms.ErrAlreadyExists) {
+		return next.ID, nil // created by an earlier delivery of the same outcome
+	}
+	if err != nil {
+		return "", fmt.Errorf("store.InsertCommunication: %w", err)
+	}
+	return next.ID, d.arm(ctx, next)
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
