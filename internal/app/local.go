@@ -62,10 +62,13 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	l := &Local{Store: store, Outbox: outbox, cfg: cfg, log: log}
 	l.Timer = local.New(func(ctx context.Context, f comms.Fire) error { return l.Dispatcher.Handle(ctx, f) },
 		local.Options{Workers: cfg.Workers, Logger: log})
-	l.Dispatcher = dispatch.New(store, l.Timer, dispatch.Senders{Email: outbox, SMS: outbox, Voice: outbox}, cfg.Dispatch,
+	voice := &simulatedVoice{calls: outbox, secret: DevVoiceSecret, delay: 500 * time.Millisecond, log: log}
+	l.Dispatcher = dispatch.New(store, l.Timer, dispatch.Senders{Email: outbox, SMS: outbox, Voice: voice}, cfg.Dispatch,
 		dispatch.WithLogger(log))
 	svc := comms.NewService(store, comms.WithTimer(l.Timer), comms.WithLogger(log))
 	l.API = httpapi.New(svc, auth.NewAuthenticator(store), log)
+	l.API.SetVoiceWebhooks(&VoiceHooks{Secret: DevVoiceSecret, Dispatcher: l.Dispatcher, Now: time.Now, Log: log})
+	voice.api = l.API
 	return l, nil
 }
 

@@ -409,9 +409,32 @@ func (s *Service) Cancel(ctx context.Context, p Principal, id string) (Communica
 		if err != nil {
 			return Communication{}, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
+		if err := s.cancelRestOfCadence(ctx, p, stored); err != nil {
+			s.log.WarnContext(ctx, "cancelling the rest of the cadence failed", "communication_id", stored.ID, "error", err.Error())
+		}
 		return stored, nil
 	}
 	return Communication{}, fmt.Errorf("comms.Cancel: gave up after %d lost races: %w", casAttempts, ErrConflict)
+}
+
+// cancelRestOfCadence cancels the pending later attempts of a cancelled
+// row's voice cadence, so cancelling the root or any follow-up stops it.
+func (s *Service) cancelRestOfCadence(ctx context.Context, p Principal, row Communication) error {
+	if row.Cadence == nil {
+		return nil
+	}
+	rows, _, err := s.store.ListCommunications(ctx, p.CompanyID, ListFilter{CadenceRootID: row.Cadence.RootID, Status: StatusPending, Limit: MaxListLimit})
+	if err != nil {
+		return fmt.Errorf("store.ListCommunications: %w", err)
+	}
+	for _, r := range rows {
+		if r.Cadence != nil && r.Cadence.Attempt > row.Cadence.Attempt {
+			if _, err := s.Cancel(ctx, p, r.ID); err != nil && !errors.Is(err, ErrNotPending) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // createDoc is the row written back as the create body it stands for, the

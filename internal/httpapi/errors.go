@@ -41,6 +41,8 @@ func classify(err error) (int, apiError) {
 			Message: fmt.Sprintf("The request has %d invalid field(s); see details.", len(ve.Fields)), Details: ve.Fields}
 	case errors.Is(err, comms.ErrInvalidJSON):
 		return e(http.StatusBadRequest, "invalid_json", "The body is not valid JSON: "+after(err.Error(), comms.ErrInvalidJSON.Error()+": "))
+	case errors.Is(err, ErrBadSignature):
+		return e(http.StatusUnauthorized, "invalid_signature", "The webhook signature does not verify (wrong secret, altered body, or a timestamp outside the tolerance); nothing was changed.")
 	case errors.Is(err, comms.ErrUnauthenticated):
 		return e(http.StatusUnauthorized, "unauthorized", "Send a valid, unrevoked API key as 'Authorization: Bearer dk_live_…'.")
 	case errors.As(err, &se):

@@ -37,6 +37,16 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, header string) (comms.Principal, error)
 }
 
+// VoiceWebhooks receives call outcomes from voice providers. It returns
+// comms.ErrUnauthenticated wrapped in ErrBadSignature for a signature that
+// does not verify, comms.ErrNotFound for an unknown provider.
+type VoiceWebhooks interface {
+	VoiceEvent(ctx context.Context, provider string, body []byte, header http.Header) error
+}
+
+// ErrBadSignature marks a webhook whose signature did not verify (401).
+var ErrBadSignature = errors.New("invalid webhook signature")
+
 // Route is one operation of the API: what the router serves and what the
 // OpenAPI test compares with the document.
 type Route struct {
@@ -54,6 +64,7 @@ type Route struct {
 type API struct {
 	svc    *comms.Service
 	auth   Authenticator
+	hooks  VoiceWebhooks
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []Route
@@ -83,12 +94,16 @@ func New(svc *comms.Service, auth Authenticator, log *slog.Logger) *API {
 		{Method: "GET", Path: "/v1/voice-agents/{id}", Scopes: read, AnyOf: true, handle: a.getVoiceAgent},
 		{Method: "PUT", Path: "/v1/voice-agents/{id}", Scopes: write, handle: a.putVoiceAgent},
 		{Method: "DELETE", Path: "/v1/voice-agents/{id}", Scopes: write, handle: a.deleteVoiceAgent},
+		{Method: "POST", Path: "/v1/webhooks/voice/{provider}", Public: true, handle: a.voiceWebhook},
 	}
 	for _, rt := range a.routes {
 		a.mux.Handle(rt.Method+" "+rt.Path, a.wrap(rt))
 	}
 	return a
 }
+
+// SetVoiceWebhooks enables POST /v1/webhooks/voice/{provider} (404 until set).
+func (a *API) SetVoiceWebhooks(h VoiceWebhooks) { a.hooks = h }
 
 // Routes lists every operation the API serves.
 func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
@@ -448,6 +463,20 @@ func (a *API) deleteVoiceAgent(w http.ResponseWriter, r *http.Request, p comms.P
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (a *API) voiceWebhook(w http.ResponseWriter, r *http.Request, _ comms.Principal) error {
+	if a.hooks == nil {
+		return errRouteMissing
+	}
+	body, err := readBody(w, r, jsonTypes...)
+	if err != nil {
+		return err
+	}
+	if err := a.hooks.VoiceEvent(r.Context(), r.PathValue("provider"), body, r.Header); err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, map[string]bool{"received": true}, nil)
 }
 
 func nonNil[T any](s []T) []T {

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+)
+
+// DevVoiceSecret signs and verifies the dev voice simulator's webhooks.
+const DevVoiceSecret = "dev-voice-webhook-secret"
+
+// VoiceHooks verifies provider webhooks and records call outcomes.
+type VoiceHooks struct {
+	// Secret is the provider's signing key (Retell signs with the API key).
+	Secret     string
+	Dispatcher *dispatch.Dispatcher
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+var _ httpapi.VoiceWebhooks = (*VoiceHooks)(nil)
+
+// VoiceEvent handles one webhook delivery: a bad signature changes nothing
+// (401); events other than a call's end are acknowledged and ignored; an
+// event for an unknown row or call is acknowledged (the provider would
+// otherwise retry it forever) and logged.
+func (v *VoiceHooks) VoiceEvent(ctx context.Context, provider string, body []byte, header http.Header) error {
+	if provider != "retell" {
+		return fmt.Errorf("voice provider %q: %w", provider, comms.ErrNotFound)
+	}
+	if v.Secret == "" {
+		return fmt.Errorf("voice webhooks are not configured: %w", httpapi.ErrBadSignature)
+	}
+	if err := retell.Verify(body, header.Get(retell.SignatureHeader), v.Secret, v.Now(), retell.DefaultTolerance); err != nil {
+		return fmt.Errorf("retell.Verify: %v: %w", err, httpapi.ErrBadSignature)
+	}
+	ev, err := retell.ParseEvent(body)
+	if err != nil {
+		return &comms.ValidationError{Fields: []comms.FieldError{{Field: "body", Message: err.Error()}}}
+	}
+	if !ev.Ended || ev.CommunicationID == "" {
+		return nil
+	}
+	res, err := v.Dispatcher.RecordOutcome(ctx, ev.CompanyID, ev.CommunicationID, ev.CallID, ev.Outcome)
+	if errors.Is(err, comms.ErrNotFound) {
+		v.Log.WarnContext(ctx, "voice outcome for an unknown call; acknowledged", "call_id", ev.CallID, "communication_id", ev.CommunicationID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	v.Log.InfoContext(ctx, "voice outcome", "communication_id", ev.CommunicationID, "talk_seconds", ev.Outcome.TalkSeconds,
+		"ended_reason", ev.Outcome.EndedReason, "recorded", res.Recorded, "follow_up_id", res.FollowUpID)
+	return nil
+}
+
+// simulatedVoice is the dev voice caller: it "places" the call through the
+// outbox and, a moment later, posts a signed outcome to the real webhook
+// path, chosen by payload.metadata.simulate (conversation, short,
+// no_answer, voicemail; default conversation).
+type simulatedVoice struct {
+	calls  dispatch.VoiceCaller
+	api    http.Handler
+	secret string
+	delay  time.Duration
+	log    *slog.Logger
+}
+
+func (s *simulatedVoice) PlaceCall(ctx context.Context, c dispatch.Call) (string, error) {
+	id, err := s.calls.PlaceCall(ctx, c)
+	if err != nil {
+		return id, err
+	}
+	scenario, _ := c.Metadata["simulate"].(string)
+	if scenario == "" {
+		scenario = retell.ScenarioConversation
+	}
+	meta := map[string]string{retell.MetaCommunicationID: c.CommunicationID, retell.MetaCompanyID: c.CompanyID,
+		retell.MetaAttempt: strconv.Itoa(c.Attempt)}
+	start := time.Now()
+	go func() {
+		time.Sleep(s.delay)
+		body, err := retell.SimulatedEvent(retell.EventCallEnded, id, meta, scenario, start)
+		if err != nil {
+			s.log.Warn("voice simulator", "error", err.Error())
+			return
+		}
+		req := httptest.NewRequest(http.MethodPost, "/v1/webhooks/voice/retell", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(retell.SignatureHeader, retell.Sign(body, s.secret, time.Now()))
+		rec := httptest.NewRecorder()
+		s.api.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			s.log.Warn("voice simulator: webhook refused", "status", rec.Code, "body", rec.Body.String())
+		}
+	}()
+	return id, nil
+}
