@@ -53,7 +53,8 @@ const DispatchBatchSize = 10
 // given (names from package internal/config). The template tests hold their
 // own copy of it, so a change here is a change of contract.
 var FunctionEnv = map[string][]string{
-	FnAPI:      append([]string(nil), commonEnv...),
+	// The api function verifies voice webhooks with the provider's key.
+	FnAPI:      append([]string{config.EnvVoiceSecretARN}, commonEnv...),
 	FnDispatch: append(append([]string(nil), commonEnv...), voiceEnv...),
 	FnSweeper:  append(append([]string(nil), commonEnv...), voiceEnv...),
 }
@@ -74,7 +75,7 @@ type access struct {
 
 // functionAccess is each function's least privilege.
 var functionAccess = map[string]access{
-	FnAPI:      {table: true, sendQueue: true, schedules: true},
+	FnAPI:      {table: true, sendQueue: true, schedules: true, voiceSecret: true},
 	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
 	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
 }

@@ -19,7 +19,7 @@ var (
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 	wantEnv  = map[string][]string{
-		"ApiFunction":      commonEnv,
+		"ApiFunction":      append([]string{config.EnvVoiceSecretARN}, commonEnv...), // verifies voice webhooks
 		"DispatchFunction": append(append([]string{}, commonEnv...), voiceEnv...),
 		"SweeperFunction":  append(append([]string{}, commonEnv...), voiceEnv...),
 	}

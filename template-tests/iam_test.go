@@ -197,8 +197,10 @@ func TestFunctionPolicies(t *testing.T) {
 			m["VoiceSecret"] = statement{Actions: []string{"secretsmanager:GetSecretValue"}, Resources: []string{"${" + x.secret + "}"}}
 			return m
 		}
+		api := base("ApiFunction")
+		api["VoiceSecret"] = statement{Actions: []string{"secretsmanager:GetSecretValue"}, Resources: []string{"${" + x.secret + "}"}}
 		want := map[string]map[string]statement{
-			"ApiFunction":      base("ApiFunction"),
+			"ApiFunction":      api,
 			"DispatchFunction": senders(base("DispatchFunction")),
 			"SweeperFunction":  senders(base("SweeperFunction")),
 		}

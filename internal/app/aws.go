@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,11 +12,13 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dispatcherhq/dispatcher/internal/auth"
+	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
 	"github.com/dispatcherhq/dispatcher/internal/channel/ses"
 	snssender "github.com/dispatcherhq/dispatcher/internal/channel/sns"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -66,6 +69,15 @@ type AWSOption func(*awsOptions)
 type awsOptions struct {
 	now      func() time.Time
 	dispatch dispatch.Config
+	voice    dispatch.VoiceCaller
+	hookKey  string
+}
+
+// WithVoice sets the voice caller and the key voice webhooks are verified
+// with (without it, calls fail as voice_not_configured and the webhook
+// refuses every delivery).
+func WithVoice(caller dispatch.VoiceCaller, webhookKey string) AWSOption {
+	return func(o *awsOptions) { o.voice, o.hookKey = caller, webhookKey }
 }
 
 // WithAWSClock replaces time.Now in the service, dispatcher and timer.
@@ -76,7 +88,7 @@ func WithDispatchConfig(c dispatch.Config) AWSOption { return func(o *awsOptions
 
 // NewAWS wires the product over AWS clients.
 func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption) *AWS {
-	o := awsOptions{now: time.Now}
+	o := awsOptions{now: time.Now, voice: voiceUnavailable{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -92,11 +104,12 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	d := dispatch.New(store, timer, dispatch.Senders{
 		Email: ses.New(clients.SES, ses.Options{ConfigurationSet: cfg.SESConfigSet}),
 		SMS:   snssender.New(clients.SNS, snssender.Options{}),
-		Voice: voiceUnavailable{},
+		Voice: o.voice,
 	}, dcfg, dispatch.WithClock(o.now), dispatch.WithLogger(log))
 	svc := comms.NewService(store, comms.WithTimer(timer), comms.WithClock(o.now), comms.WithLogger(log))
-	return &AWS{Config: cfg, Clients: clients, Store: store, Timer: timer, Service: svc, Dispatcher: d,
-		API: httpapi.New(svc, auth.NewAuthenticator(store), log)}
+	api := httpapi.New(svc, auth.NewAuthenticator(store), log)
+	api.SetVoiceWebhooks(&VoiceHooks{Secret: o.hookKey, Dispatcher: d, Now: o.now, Log: log})
+	return &AWS{Config: cfg, Clients: clients, Store: store, Timer: timer, Service: svc, Dispatcher: d, API: api}
 }
 
 // NewAWSFromEnv is what a Lambda main calls once at cold start: it reads
@@ -111,7 +124,34 @@ func NewAWSFromEnv(ctx context.Context, need config.Needs) (*AWS, *slog.Logger, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("config.LoadDefaultConfig: %w", err)
 	}
-	return NewAWS(cfg, NewClients(awsCfg), log), log, nil
+	var opts []AWSOption
+	if cfg.VoiceSecretARN != "" {
+		key, err := voiceKey(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.VoiceSecretARN)
+		if err != nil {
+			return nil, nil, err
+		}
+		if key != "" {
+			opts = append(opts, WithVoice(retell.New(cfg.VoiceProviderURL, key, nil), key))
+		}
+	}
+	return NewAWS(cfg, NewClients(awsCfg), log, opts...), log, nil
+}
+
+// voiceKey reads the voice provider's API key from its secret (JSON with
+// "api_key"; Retell also signs its webhooks with it). An empty key means
+// voice is not configured yet.
+func voiceKey(ctx context.Context, sm *secretsmanager.Client, arn string) (string, error) {
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return "", fmt.Errorf("secretsmanager.GetSecretValue: %w", err)
+	}
+	var v struct {
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil {
+		return "", fmt.Errorf("voice secret %s is not JSON with api_key: %w", arn, err)
+	}
+	return v.APIKey, nil
 }
 
 // voiceUnavailable is the voice port until a provider is configured: every

@@ -42,7 +42,11 @@ func (v *VoiceHooks) VoiceEvent(ctx context.Context, provider string, body []byt
 	if v.Secret == "" {
 		return fmt.Errorf("voice webhooks are not configured: %w", httpapi.ErrBadSignature)
 	}
-	if err := retell.Verify(body, header.Get(retell.SignatureHeader), v.Secret, v.Now(), retell.DefaultTolerance); err != nil {
+	// API Gateway (payload v2) joins repeated headers with commas and the
+	// Lambda proxy splits them again: "v=…,d=…" arrives as two values.
+	sig := strings.Join(header.Values(retell.SignatureHeader), ",")
+	if err := retell.Verify(body, sig, v.Secret, v.Now(), retell.DefaultTolerance); err != nil {
+		v.Log.WarnContext(ctx, "voice webhook refused", "error", err.Error())
 		return fmt.Errorf("retell.Verify: %v: %w", err, httpapi.ErrBadSignature)
 	}
 	ev, err := retell.ParseEvent(body)

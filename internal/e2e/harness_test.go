@@ -38,6 +38,7 @@ const (
 	sampleCompany = "sample-events"
 	sampleKey     = "dk_live_SAMPLE-EVENTS-ONLY-not-a-real-key-0000000000"
 	samplePhone   = "6b1f3c2a-8d4e-4a5b-9c6d-7e8f9a0b1c2d"
+	sampleAgent   = "0c9d8e7f-6a5b-4c3d-8e1f-2a3b4c5d6e7f"
 	sampleRow     = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 	sampleToken   = "5a3c9e1f0b7d2a4c6e8f0a1b"
 	fromAddress   = "dispatch@dispatcher-e2e.example.com"
@@ -73,6 +74,8 @@ type stack struct {
 type options struct {
 	faults   float64
 	dispatch dispatch.Config
+	voice    dispatch.VoiceCaller
+	hookKey  string
 }
 
 func deploy(t *testing.T, o options) *stack {
@@ -110,7 +113,11 @@ func deploy(t *testing.T, o options) *stack {
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s.app = app.NewAWS(s.conf, app.NewClients(productCfg), log, app.WithAWSClock(s.clock.Now), app.WithDispatchConfig(o.dispatch))
+	opts := []app.AWSOption{app.WithAWSClock(s.clock.Now), app.WithDispatchConfig(o.dispatch)}
+	if o.voice != nil {
+		opts = append(opts, app.WithVoice(o.voice, o.hookKey))
+	}
+	s.app = app.NewAWS(s.conf, app.NewClients(productCfg), log, opts...)
 	s.cfg = cfg
 	s.api = httpadapter.NewV2(s.app.API).ProxyWithContext
 	s.dispatch = lambdafn.Dispatch(s.app.Dispatcher, log)
@@ -136,6 +143,10 @@ func (s *stack) seed() {
 	}
 	if err := st.PutPhoneNumber(s.ctx, comms.PhoneNumber{ID: samplePhone, CompanyID: sampleCompany, E164: "+61412345678",
 		Capabilities: []string{"sms", "voice"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := st.PutVoiceAgent(s.ctx, comms.VoiceAgent{ID: sampleAgent, CompanyID: sampleCompany, Provider: "retell", AgentID: "agent_e2e",
+		PhoneNumberID: samplePhone, CreatedAt: now, UpdatedAt: now}); err != nil {
 		s.t.Fatal(err)
 	}
 }

@@ -3,6 +3,11 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"flag"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,29 +45,52 @@ func newStore(t *testing.T) *dynamo.Store {
 	return dynamo.New(client, table)
 }
 
-// dropTable deletes the table. Moto keeps running a request whose client
-// gave up (PagingWhileInserting cancels its writers), and a transaction that
-// then fails rolls back by restoring the copy of the table it took when it
-// began — resurrecting a table deleted meanwhile. So dropTable looks again a
-// moment later and deletes what came back. A table already gone is fine (an
-// SDK retry of a DeleteTable whose response was lost finds none).
+// dropTable deletes the table and remembers it for TestMain's last look.
+// A table already gone is fine (an SDK retry of a DeleteTable whose
+// response was lost finds none).
 func dropTable(t *testing.T, client *dynamodb.Client, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	in := &dynamodb.DeleteTableInput{TableName: aws.String(table)}
-	for range 3 {
-		var gone *types.ResourceNotFoundException
-		if _, err := client.DeleteTable(ctx, in); err != nil && !errors.As(err, &gone) {
-			t.Errorf("deleting table %s: %v", table, err)
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-		_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
-		if errors.As(err, &gone) {
-			return
-		}
+	var gone *types.ResourceNotFoundException
+	if _, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)}); err != nil && !errors.As(err, &gone) {
+		t.Errorf("deleting table %s: %v", table, err)
 	}
-	t.Errorf("table %s keeps coming back after DeleteTable", table)
+	dropped.Lock()
+	dropped.tables[table] = client
+	dropped.Unlock()
+}
+
+// dropped are the tables the tests deleted. Moto keeps running a request
+// whose client gave up (PagingWhileInserting cancels its writers), and a
+// transaction that then fails rolls back by restoring the copy of the table
+// it took when it began — resurrecting a table deleted meanwhile. TestMain
+// deletes them all once more at the end.
+var dropped = struct {
+	sync.Mutex
+	tables map[string]*dynamodb.Client
+}{tables: map[string]*dynamodb.Client{}}
+
+// emulatorParallelism is how many subtests run at once when -parallel is
+// not given: they wait on the emulator, not on this machine's CPUs.
+const emulatorParallelism = 8
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit && runtime.GOMAXPROCS(0) < emulatorParallelism {
+		_ = flag.Set("test.parallel", strconv.Itoa(emulatorParallelism))
+	}
+	code := m.Run()
+	if len(dropped.tables) > 0 {
+		time.Sleep(time.Second) // for the rollbacks of abandoned requests
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		for table, client := range dropped.tables {
+			_, _ = client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		}
+		cancel()
+	}
+	os.Exit(code)
 }
 
 // TestConformance runs the store suite against the emulator, a table per
