@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
@@ -82,6 +83,12 @@ func Config(t testing.TB, opts ...func(*config.LoadOptions) error) aws.Config {
 	base := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		// A new connection per request: moto's server can close a kept-alive
+		// connection under a response it already processed, and the retry of a
+		// conditional write then fails against its own first attempt.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.DisableKeepAlives = true
+		})),
 	}
 	cfg, err := config.LoadDefaultConfig(context.Background(), append(base, opts...)...)
 	if err != nil {

@@ -18,6 +18,9 @@ const (
 	MaxCancelPolicy    = 4 << 10
 	MaxFollowUpHours   = 720
 	MaxCadenceAttempts = 10
+	// MaxHTMLBytes bounds an email's HTML so that a row fits in one
+	// DynamoDB item (400 KB) with room for the rest of the row.
+	MaxHTMLBytes = 256 << 10
 )
 
 // CreateRequest is a validated create body: what a new row is built from.
@@ -110,7 +113,7 @@ var emailShape = shape{
 	fields: map[string]field{
 		"to_email":       emailField,
 		"subject":        text(1, 998, true),
-		"html_body":      text(1, 512<<10, false),
+		"html_body":      maxBytes(MaxHTMLBytes, text(1, MaxHTMLBytes, false)),
 		"from_email":     emailField,
 		"sender_user_id": uuidField,
 		"mode":           text(1, 64, true),
@@ -196,6 +199,17 @@ func delays(c *checker, path string, v any) (any, bool) {
 		}
 	}
 	return a, good
+}
+
+// maxBytes rejects a string longer than n bytes (UTF-8), then applies f.
+func maxBytes(n int, f field) field {
+	return func(c *checker, path string, v any) (any, bool) {
+		if s, ok := v.(string); ok && len(s) > n {
+			c.add(path, "must be at most %d bytes, got %d", n, len(s))
+			return nil, false
+		}
+		return f(c, path, v)
+	}
 }
 
 func emailList(max int) field {

@@ -127,6 +127,7 @@ func TestValidateCreate(t *testing.T) {
 		{"email subject newline", "email", `{"payload":{"subject":"Hi\r\nBcc: x@example.com"}}`, []string{"payload.subject"}},
 		{"email empty subject", "email", `{"payload":{"subject":""}}`, []string{"payload.subject"}},
 		{"email html number", "email", `{"payload":{"html_body":5}}`, []string{"payload.html_body"}},
+		{"email html too large", "email", `{"payload":{"html_body":"` + strings.Repeat("é", 128<<10+1) + `"}}`, []string{"payload.html_body"}},
 		{"email from bad", "email", `{"payload":{"from_email":"nope"}}`, []string{"payload.from_email"}},
 		{"email sender_user_id bad", "email", `{"payload":{"sender_user_id":"u1"}}`, []string{"payload.sender_user_id"}},
 		{"email cc bad entries", "email", `{"payload":{"cc":["ok@example.com","bad",3,"ok@example.com"]}}`, []string{"payload.cc[1]", "payload.cc[2]", "payload.cc[3]"}},

@@ -307,8 +307,6 @@ func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, 
 	}
 }
 
-// ttlSeconds is the TTL of a record that expires at t: the epoch second at
-// or after t, so that TTL never deletes a live record.
 // InsertCommunication stores a row the system creates itself at version 1,
 // without a debit: one TransactWriteItems of the conditional Put and a
 // check that the company exists.
@@ -339,6 +337,8 @@ func (s *Store) InsertCommunication(ctx context.Context, c comms.Communication) 
 	return wrap(op, err)
 }
 
+// ttlSeconds is the TTL of a record that expires at t: the epoch second at
+// or after t, so that TTL never deletes a live record.
 func ttlSeconds(t time.Time) int64 {
 	if t.Nanosecond() > 0 {
 		return t.Unix() + 1

@@ -22,9 +22,10 @@
 //     is not one hot partition. A write that makes a row terminal drops both
 //     attributes, taking it out of the index.
 //
-// CreateTable creates exactly this (tests, emulators, `dispatcher serve
-// --backend aws`); the CDK stack creates production tables from the
-// exported names (AttrPK, IndexByCompany, …).
+// TableInput declares exactly this, CreateTable creates it (tests,
+// emulators, `dispatcher serve --backend aws`), and the CDK stack builds
+// production tables from TableInput and the exported names (AttrPK,
+// IndexByCompany, …).
 //
 // # Items
 //
@@ -73,6 +74,8 @@
 //	                     TransactWriteItems: Put row, Update company,  company: credits = :seen, SET credits = :seen - 1;
 //	                     Put idempotency record (when given)           record: attribute_not_exists(pk) OR
 //	                                                                   expires_at <= :created → else ErrIdempotencyKeyExists
+//	InsertCommunication  TransactWriteItems: Put row, ConditionCheck   row: attribute_not_exists(pk) → ErrAlreadyExists;
+//	                     company (no debit: cadence follow-ups)        company: attribute_exists(pk) → ErrNotFound
 //	GetCommunication     GetItem (consistent)                          COMM#<c>#<id> / COMM
 //	UpdateCommunication  PutItem (no debit), or GetItem company then   version = :expected, ReturnValuesOnConditionCheck-
 //	                     TransactWriteItems: Put row, Update company   Failure ALL_OLD: old image → ErrConflict, none → ErrNotFound
