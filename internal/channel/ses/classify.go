@@ -3,13 +3,11 @@ package ses
 import (
 	"context"
 	"errors"
-	"net"
 
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/dispatcherhq/dispatcher/internal/channel/awserr"
+
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
@@ -27,14 +25,14 @@ const (
 	CodeInvalidAddress      = "invalid_address"        // an address did not parse; nothing was sent
 
 	// Transient: a later attempt may succeed.
-	CodeSendingPaused       = "sending_paused"       // SendingPausedException
-	CodeThrottled           = "throttled"            // TooManyRequestsException, throttling codes, HTTP 429
-	CodeLimitExceeded       = "limit_exceeded"       // LimitExceededException (sending quota or rate)
-	CodeProviderUnavailable = "provider_unavailable" // InternalServiceErrorException, HTTP 5xx
-	CodeTimeout             = "timeout"              // context deadline, request timeouts
-	CodeCancelled           = "cancelled"            // the caller's context was cancelled
-	CodeNetwork             = "network_error"        // the request did not reach SES or the answer did not come back
-	CodeProviderError       = "provider_error"       // anything else (unknown errors are retried)
+	CodeSendingPaused       = "sending_paused"           // SendingPausedException
+	CodeThrottled           = awserr.Throttled           // TooManyRequestsException, throttling codes, HTTP 429
+	CodeLimitExceeded       = "limit_exceeded"           // LimitExceededException (sending quota or rate)
+	CodeProviderUnavailable = awserr.ProviderUnavailable // InternalServiceErrorException, HTTP 5xx
+	CodeTimeout             = awserr.Timeout             // context deadline, request timeouts
+	CodeCancelled           = "cancelled"                // the caller's context was cancelled
+	CodeNetwork             = awserr.Network             // the request did not reach SES or the answer did not come back
+	CodeProviderError       = "provider_error"           // anything else (unknown errors are retried)
 )
 
 // permanentCodes are API error codes SES (or an emulator) returns outside
@@ -132,63 +130,11 @@ func Classify(err error) *comms.SendError {
 	case errors.As(err, &invalidParam):
 		return perm(CodeInvalidRequest)
 	}
-	if code, transient := classifyCommon(err); code != "" {
+	if code, transient := awserr.Common(err, permanentCodes); code != "" {
 		if transient {
 			return trans(code)
 		}
 		return perm(code)
 	}
 	return trans(CodeProviderError)
-}
-
-// classifyCommon classifies what every AWS API shares: error codes outside
-// the service model, HTTP statuses and network failures. It returns "" when
-// it cannot tell.
-func classifyCommon(err error) (code string, transient bool) {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		c := apiErr.ErrorCode()
-		if _, ok := retry.DefaultThrottleErrorCodes[c]; ok {
-			return CodeThrottled, true
-		}
-		if _, ok := retry.DefaultRetryableErrorCodes[c]; ok {
-			return CodeTimeout, true
-		}
-		if code, ok := permanentCodes[c]; ok {
-			return code, false
-		}
-	}
-	switch s := httpStatus(err); {
-	case s >= 500:
-		return CodeProviderUnavailable, true
-	case s == 429:
-		return CodeThrottled, true
-	}
-	var (
-		connErr interface{ ConnectionError() bool }
-		netErr  net.Error
-	)
-	switch {
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return CodeTimeout, true
-	case errors.As(err, &connErr) && connErr.ConnectionError(), errors.As(err, &netErr):
-		return CodeNetwork, true
-	}
-	return "", false
-}
-
-// httpStatus is the HTTP status of the response that carried err, 0 when
-// err came with no response. SDK clients return *awshttp.ResponseError,
-// which embeds (and unwraps past) *smithyhttp.ResponseError, so both are
-// looked for.
-func httpStatus(err error) int {
-	var awsErr *awshttp.ResponseError
-	if errors.As(err, &awsErr) && awsErr.ResponseError != nil && awsErr.Response != nil && awsErr.Response.Response != nil {
-		return awsErr.Response.StatusCode
-	}
-	var smithyErr *smithyhttp.ResponseError
-	if errors.As(err, &smithyErr) && smithyErr.Response != nil && smithyErr.Response.Response != nil {
-		return smithyErr.Response.StatusCode
-	}
-	return 0
 }
