@@ -72,7 +72,7 @@ lint: ## gofmt, go vet, and go.mod/go.sum tidy.
 
 bench: ## Benchmarks recorded in BENCHMARKS.md (about 2 minutes).
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/comms/ ./internal/httpapi/ ./internal/bizhours/ ./internal/store/sqlite/ ./internal/timer/local/
-	$(GO) test -run '^$$' -bench 'DispatchLag|Burst' -benchtime 1x ./internal/app/
+	$(GO) test -run '^$$' -bench 'DispatchLag|Burst' -benchtime 1x ./internal/embedded/
 
 fuzz: ## Fuzz the create-body decoder+validator through the API for FUZZTIME (default 60s).
 	$(GO) test -run '^$$' -fuzz FuzzCreate -fuzztime $${FUZZTIME:-60s} ./internal/httpapi/

@@ -21,6 +21,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
 
@@ -64,7 +65,7 @@ func addStoreFlags(fs *flag.FlagSet) storeFlags {
 func withStore(ctx context.Context, sf storeFlags, f func(comms.Store) error) error {
 	switch *sf.backend {
 	case "embedded":
-		store, err := app.OpenStore(ctx, *sf.data)
+		store, err := embedded.OpenStore(ctx, *sf.data)
 		if err != nil {
 			return err
 		}
@@ -103,7 +104,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("serve: --backend must be embedded or aws, not %q", *backend)
 	}
-	l, err := app.NewLocal(ctx, app.LocalConfig{DataDir: *data, SweepEvery: *sweep,
+	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: *data, SweepEvery: *sweep,
 		Dispatch: dispatch.Config{BackoffBase: *retryBase}}, log)
 	if err != nil {
 		return err
@@ -119,7 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if key != "" {
 		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(*data, app.DevKeyFile), key)
 	}
-	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(*data, app.OutboxFile))
+	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(*data, embedded.OutboxFile))
 	return listenAndRun(ctx, *addr, l.API, l.Run, stdout)
 }
 

@@ -15,11 +15,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
-	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 )
-
-// DBFile is the SQLite file inside a data directory.
-const DBFile = "dispatcher.db"
 
 // DevKeyFile holds the dev company's API key inside a data directory.
 const DevKeyFile = "dev-api-key"
@@ -29,18 +25,6 @@ const (
 	DevCompany        = "dev"
 	DevCompanyCredits = 50000
 )
-
-// OpenStore opens (creating if needed) the embedded store of a data directory.
-func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("os.MkdirAll: %w", err)
-	}
-	s, err := sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite.Open: %w", err)
-	}
-	return s, nil
-}
 
 // Handler is the whole HTTP API over a store.
 func Handler(store comms.Store, log *slog.Logger) *httpapi.API {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"time"
 
@@ -67,47 +65,4 @@ func (v *VoiceHooks) VoiceEvent(ctx context.Context, provider string, body []byt
 	v.Log.InfoContext(ctx, "voice outcome", "communication_id", ev.CommunicationID, "talk_seconds", ev.Outcome.TalkSeconds,
 		"ended_reason", ev.Outcome.EndedReason, "recorded", res.Recorded, "follow_up_id", res.FollowUpID)
 	return nil
-}
-
-// simulatedVoice is the dev voice caller: it "places" the call through the
-// outbox and, a moment later, posts a signed outcome to the real webhook
-// path, chosen by payload.metadata.simulate (conversation, short,
-// no_answer, voicemail; default conversation).
-type simulatedVoice struct {
-	calls  dispatch.VoiceCaller
-	api    http.Handler
-	secret string
-	delay  time.Duration
-	log    *slog.Logger
-}
-
-func (s *simulatedVoice) PlaceCall(ctx context.Context, c dispatch.Call) (string, error) {
-	id, err := s.calls.PlaceCall(ctx, c)
-	if err != nil {
-		return id, err
-	}
-	scenario, _ := c.Metadata["simulate"].(string)
-	if scenario == "" {
-		scenario = retell.ScenarioConversation
-	}
-	meta := map[string]string{retell.MetaCommunicationID: c.CommunicationID, retell.MetaCompanyID: c.CompanyID,
-		retell.MetaAttempt: strconv.Itoa(c.Attempt)}
-	start := time.Now()
-	go func() {
-		time.Sleep(s.delay)
-		body, err := retell.SimulatedEvent(retell.EventCallEnded, id, meta, scenario, start)
-		if err != nil {
-			s.log.Warn("voice simulator", "error", err.Error())
-			return
-		}
-		req := httptest.NewRequest(http.MethodPost, "/v1/webhooks/voice/retell", strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(retell.SignatureHeader, retell.Sign(body, s.secret, time.Now()))
-		rec := httptest.NewRecorder()
-		s.api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			s.log.Warn("voice simulator: webhook refused", "status", rec.Code, "body", rec.Body.String())
-		}
-	}()
-	return id, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
 
 func TestSeedExamplesAreAccepted(t *testing.T) {
@@ -74,7 +75,7 @@ func TestDevCompanyFirstCreateLeaves49999(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := app.OpenStore(ctx, dir)
+	store, err := embedded.OpenStore(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

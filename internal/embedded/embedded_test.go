@@ -1,4 +1,4 @@
-package app_test
+package embedded_test
 
 import (
 	"context"
@@ -16,11 +16,12 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
 
 // node is one running embedded process over a data directory.
 type node struct {
-	l    *app.Local
+	l    *embedded.Local
 	key  string
 	stop func()
 	done chan error
@@ -29,7 +30,7 @@ type node struct {
 func startNode(t testing.TB, dir string, cfg dispatch.Config) *node {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := app.NewLocal(ctx, app.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg},
+	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg},
 		slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +125,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	second := startNode(t, dir, dispatch.Config{BackoffBase: 50 * time.Millisecond})
 	defer second.stop()
 	rows := waitTerminal(t, second, ids, 30*time.Second)
-	lines, err := devsink.ReadOutbox(filepath.Join(dir, app.OutboxFile))
+	lines, err := devsink.ReadOutbox(filepath.Join(dir, embedded.OutboxFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestTransientRetriesEndToEnd(t *testing.T) {
 	if row.Status != comms.StatusFailed || row.AttemptCount != 3 || row.LastError.Code != "throttled" {
 		t.Fatalf("row = %s after %d attempts: %+v", row.Status, row.AttemptCount, row.LastError)
 	}
-	lines, _ := devsink.ReadOutbox(filepath.Join(dir, app.OutboxFile))
+	lines, _ := devsink.ReadOutbox(filepath.Join(dir, embedded.OutboxFile))
 	var at []time.Time
 	for _, l := range lines {
 		if l.CommunicationID == id {

@@ -1,15 +1,26 @@
-package app
+// Package embedded is the whole product in one process on the embedded
+// store: the SQLite file, the in-process timer, the dispatcher and sweeper,
+// the dev senders and the dev voice simulator — what `dispatcher serve`
+// (make dev) runs. The Lambda functions do not link it.
+package embedded
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
+	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
@@ -62,12 +73,12 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	l := &Local{Store: store, Outbox: outbox, cfg: cfg, log: log}
 	l.Timer = local.New(func(ctx context.Context, f comms.Fire) error { return l.Dispatcher.Handle(ctx, f) },
 		local.Options{Workers: cfg.Workers, Logger: log})
-	voice := &simulatedVoice{calls: outbox, secret: DevVoiceSecret, delay: 500 * time.Millisecond, log: log}
+	voice := &simulatedVoice{calls: outbox, secret: app.DevVoiceSecret, delay: 500 * time.Millisecond, log: log}
 	l.Dispatcher = dispatch.New(store, l.Timer, dispatch.Senders{Email: outbox, SMS: outbox, Voice: voice}, cfg.Dispatch,
 		dispatch.WithLogger(log))
 	svc := comms.NewService(store, comms.WithTimer(l.Timer), comms.WithLogger(log))
 	l.API = httpapi.New(svc, auth.NewAuthenticator(store), log)
-	l.API.SetVoiceWebhooks(&VoiceHooks{Secret: DevVoiceSecret, Dispatcher: l.Dispatcher, Now: time.Now, Log: log})
+	l.API.SetVoiceWebhooks(&app.VoiceHooks{Secret: app.DevVoiceSecret, Dispatcher: l.Dispatcher, Now: time.Now, Log: log})
 	voice.api = l.API
 	return l, nil
 }
@@ -107,4 +118,62 @@ func (l *Local) Run(ctx context.Context) error {
 // Close releases the outbox and the store.
 func (l *Local) Close() error {
 	return errors.Join(l.Outbox.Close(), l.Store.Close())
+}
+
+// DBFile is the SQLite file inside a data directory.
+const DBFile = "dispatcher.db"
+
+// OpenStore opens (creating if needed) the embedded store of a data directory.
+func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("os.MkdirAll: %w", err)
+	}
+	s, err := sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite.Open: %w", err)
+	}
+	return s, nil
+}
+
+// simulatedVoice is the dev voice caller: it "places" the call through the
+// outbox and, a moment later, posts a signed outcome to the real webhook
+// path, chosen by payload.metadata.simulate (conversation, short,
+// no_answer, voicemail; default conversation).
+type simulatedVoice struct {
+	calls  dispatch.VoiceCaller
+	api    http.Handler
+	secret string
+	delay  time.Duration
+	log    *slog.Logger
+}
+
+func (s *simulatedVoice) PlaceCall(ctx context.Context, c dispatch.Call) (string, error) {
+	id, err := s.calls.PlaceCall(ctx, c)
+	if err != nil {
+		return id, err
+	}
+	scenario, _ := c.Metadata["simulate"].(string)
+	if scenario == "" {
+		scenario = retell.ScenarioConversation
+	}
+	meta := map[string]string{retell.MetaCommunicationID: c.CommunicationID, retell.MetaCompanyID: c.CompanyID,
+		retell.MetaAttempt: strconv.Itoa(c.Attempt)}
+	start := time.Now()
+	go func() {
+		time.Sleep(s.delay)
+		body, err := retell.SimulatedEvent(retell.EventCallEnded, id, meta, scenario, start)
+		if err != nil {
+			s.log.Warn("voice simulator", "error", err.Error())
+			return
+		}
+		req := httptest.NewRequest(http.MethodPost, "/v1/webhooks/voice/retell", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(retell.SignatureHeader, retell.Sign(body, s.secret, time.Now()))
+		rec := httptest.NewRecorder()
+		s.api.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			s.log.Warn("voice simulator: webhook refused", "status", rec.Code, "body", rec.Body.String())
+		}
+	}()
+	return id, nil
 }

@@ -1,4 +1,4 @@
-package app_test
+package embedded_test
 
 import (
 	"os"
@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
 
 // BenchmarkDispatchLag schedules 1,000 emails spread evenly over 10 s on
@@ -33,7 +33,7 @@ func BenchmarkDispatchLag(b *testing.B) {
 		}
 		waitSent(b, n, len(ids), 60*time.Second)
 		n.stop()
-		lines, err := devsink.ReadOutbox(filepath.Join(dir, app.OutboxFile))
+		lines, err := devsink.ReadOutbox(filepath.Join(dir, embedded.OutboxFile))
 		if err != nil {
 			b.Fatal(err)
 		}

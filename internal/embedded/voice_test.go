@@ -1,4 +1,4 @@
-package app_test
+package embedded_test
 
 import (
 	"context"
