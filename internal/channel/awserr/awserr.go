@@ -5,8 +5,12 @@
 package awserr
 
 import (
+	"context"
+
 	"errors"
 	"net"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -20,7 +24,36 @@ const (
 	Timeout             = "timeout"
 	ProviderUnavailable = "provider_unavailable"
 	Network             = "network_error"
+	Cancelled           = "cancelled"
+	InvalidRequest      = "invalid_request"
+	ProviderError       = "provider_error"
 )
+
+// Fallback classifies an error a sender's own typed errors did not: a
+// cancelled or expired context is transient (cancelled, timeout); the SDK's
+// parameter validation is permanent (invalid_request); then Common; and
+// anything unknown is transient provider_error — retries are bounded,
+// while failing a message for an error nobody understood drops it for good.
+func Fallback(err error, permanent map[string]string) *comms.SendError {
+	msg := err.Error()
+	var invalidParams *smithy.InvalidParamsError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return comms.Transient(Timeout, "%s", msg)
+	case errors.Is(err, context.Canceled):
+		return comms.Transient(Cancelled, "%s", msg)
+	case errors.As(err, &invalidParams):
+		return comms.Permanent(InvalidRequest, "%s", msg)
+	}
+	code, transient := Common(err, permanent)
+	switch {
+	case code == "":
+		return comms.Transient(ProviderError, "%s", msg)
+	case transient:
+		return comms.Transient(code, "%s", msg)
+	}
+	return comms.Permanent(code, "%s", msg)
+}
 
 // Common classifies what every AWS API shares: error codes outside
 // the service model, HTTP statuses and network failures. It returns "" when

@@ -1,13 +1,11 @@
 package ses
 
 import (
-	"context"
 	"errors"
 
 	"github.com/dispatcherhq/dispatcher/internal/channel/awserr"
 
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
@@ -21,7 +19,7 @@ const (
 	CodeBadRequest          = "bad_request"            // BadRequestException, and validation errors of unmodelled codes
 	CodeNotFound            = "not_found"              // NotFoundException (e.g. an unknown configuration set)
 	CodeAccessDenied        = "access_denied"          // AccessDenied / AccessDeniedException: IAM does not allow ses:SendEmail
-	CodeInvalidRequest      = "invalid_request"        // the SDK's own parameter validation failed; nothing was sent
+	CodeInvalidRequest      = awserr.InvalidRequest    // the SDK's own parameter validation failed; nothing was sent
 	CodeInvalidAddress      = "invalid_address"        // an address did not parse; nothing was sent
 
 	// Transient: a later attempt may succeed.
@@ -30,9 +28,9 @@ const (
 	CodeLimitExceeded       = "limit_exceeded"           // LimitExceededException (sending quota or rate)
 	CodeProviderUnavailable = awserr.ProviderUnavailable // InternalServiceErrorException, HTTP 5xx
 	CodeTimeout             = awserr.Timeout             // context deadline, request timeouts
-	CodeCancelled           = "cancelled"                // the caller's context was cancelled
+	CodeCancelled           = awserr.Cancelled           // the caller's context was cancelled
 	CodeNetwork             = awserr.Network             // the request did not reach SES or the answer did not come back
-	CodeProviderError       = "provider_error"           // anything else (unknown errors are retried)
+	CodeProviderError       = awserr.ProviderError       // anything else (unknown errors are retried)
 )
 
 // permanentCodes are API error codes SES (or an emulator) returns outside
@@ -93,16 +91,15 @@ func Classify(err error) *comms.SendError {
 	trans := func(code string) *comms.SendError { return comms.Transient(code, "%s", msg) }
 
 	var (
-		rejected     *types.MessageRejected
-		mailFrom     *types.MailFromDomainNotVerifiedException
-		suspended    *types.AccountSuspendedException
-		badRequest   *types.BadRequestException
-		notFound     *types.NotFoundException
-		paused       *types.SendingPausedException
-		tooMany      *types.TooManyRequestsException
-		limit        *types.LimitExceededException
-		internal     *types.InternalServiceErrorException
-		invalidParam *smithy.InvalidParamsError
+		rejected   *types.MessageRejected
+		mailFrom   *types.MailFromDomainNotVerifiedException
+		suspended  *types.AccountSuspendedException
+		badRequest *types.BadRequestException
+		notFound   *types.NotFoundException
+		paused     *types.SendingPausedException
+		tooMany    *types.TooManyRequestsException
+		limit      *types.LimitExceededException
+		internal   *types.InternalServiceErrorException
 	)
 	switch {
 	case errors.As(err, &rejected):
@@ -123,18 +120,6 @@ func Classify(err error) *comms.SendError {
 		return trans(CodeLimitExceeded)
 	case errors.As(err, &internal):
 		return trans(CodeProviderUnavailable)
-	case errors.Is(err, context.DeadlineExceeded):
-		return trans(CodeTimeout)
-	case errors.Is(err, context.Canceled):
-		return trans(CodeCancelled)
-	case errors.As(err, &invalidParam):
-		return perm(CodeInvalidRequest)
 	}
-	if code, transient := awserr.Common(err, permanentCodes); code != "" {
-		if transient {
-			return trans(code)
-		}
-		return perm(code)
-	}
-	return trans(CodeProviderError)
+	return awserr.Fallback(err, permanentCodes)
 }

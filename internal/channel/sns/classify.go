@@ -1,14 +1,12 @@
 package sns
 
 import (
-	"context"
 	"errors"
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher/internal/channel/awserr"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
@@ -24,15 +22,15 @@ const (
 	CodeEndpointDisabled         = "endpoint_disabled"          // EndpointDisabledException, PlatformApplicationDisabledException
 	CodeNotFound                 = "not_found"                  // NotFoundException
 	CodeKMS                      = "kms_error"                  // KMS key refused, disabled, missing or not opted in
-	CodeInvalidRequest           = "invalid_request"            // the SDK's own parameter validation failed; nothing was sent
+	CodeInvalidRequest           = awserr.InvalidRequest        // the SDK's own parameter validation failed; nothing was sent
 
 	// Transient: a later attempt may succeed.
 	CodeThrottled           = awserr.Throttled           // ThrottledException, KMSThrottlingException, throttling codes, HTTP 429
 	CodeProviderUnavailable = awserr.ProviderUnavailable // InternalErrorException, HTTP 5xx
 	CodeTimeout             = awserr.Timeout             // context deadline, request timeouts
-	CodeCancelled           = "cancelled"                // the caller's context was cancelled
+	CodeCancelled           = awserr.Cancelled           // the caller's context was cancelled
 	CodeNetwork             = awserr.Network             // the request did not reach SNS or the answer did not come back
-	CodeProviderError       = "provider_error"           // anything else (unknown errors are retried)
+	CodeProviderError       = awserr.ProviderError       // anything else (unknown errors are retried)
 )
 
 // permanentCodes are API error codes outside the typed errors of the sns
@@ -117,7 +115,6 @@ func Classify(err error) *comms.SendError {
 		throttled        *types.ThrottledException
 		kmsThrottled     *types.KMSThrottlingException
 		internal         *types.InternalErrorException
-		invalidSDKParams *smithy.InvalidParamsError
 	)
 	switch {
 	case errors.As(err, &invalidParam):
@@ -141,20 +138,8 @@ func Classify(err error) *comms.SendError {
 		return trans(CodeThrottled)
 	case errors.As(err, &internal):
 		return trans(CodeProviderUnavailable)
-	case errors.Is(err, context.DeadlineExceeded):
-		return trans(CodeTimeout)
-	case errors.Is(err, context.Canceled):
-		return trans(CodeCancelled)
-	case errors.As(err, &invalidSDKParams):
-		return perm(CodeInvalidRequest)
 	}
-	if code, transient := awserr.Common(err, permanentCodes); code != "" {
-		if transient {
-			return trans(code)
-		}
-		return perm(code)
-	}
-	return trans(CodeProviderError)
+	return awserr.Fallback(err, permanentCodes)
 }
 
 // parameterCode tells which parameter an InvalidParameter message blames.
