@@ -34,12 +34,12 @@ func (p Policy) Step(n int) time.Duration {
 	return min(step, p.Cap)
 }
 
-// Delay is the delay before retry n given r, a uniform draw in [0, 1): a
-// value in [Step(n)/2, Step(n)]. Tests pass a fixed r; callers use Random.
+// Delay is the delay before retry n given r, a draw in [0, 1]: Step(n)/2
+// at r = 0, Step(n) at r = 1. Tests pass a fixed r; callers use Random.
 func (p Policy) Delay(n int, r float64) time.Duration {
 	step := p.Step(n)
 	half := step / 2
-	return half + time.Duration(r*float64(step-half+1))
+	return half + time.Duration(min(max(r, 0), 1)*float64(step-half))
 }
 
 // Random is Delay with a fresh random draw.

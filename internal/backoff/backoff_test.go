@@ -18,12 +18,12 @@ func TestDelayGrowsWithinTheUpperHalfOfTheStep(t *testing.T) {
 		if got := p.Step(c.n); got != c.step {
 			t.Errorf("Step(%d) = %v, want %v", c.n, got, c.step)
 		}
-		lo, hi := p.Delay(c.n, 0), p.Delay(c.n, 0.999999999)
+		lo, hi := p.Delay(c.n, 0), p.Delay(c.n, 1)
 		if lo != c.step/2 {
 			t.Errorf("Delay(%d, 0) = %v, want %v", c.n, lo, c.step/2)
 		}
-		if hi < c.step-time.Millisecond || hi > c.step {
-			t.Errorf("Delay(%d, ~1) = %v, want about %v", c.n, hi, c.step)
+		if hi != c.step {
+			t.Errorf("Delay(%d, 1) = %v, want %v", c.n, hi, c.step)
 		}
 		for range 100 {
 			if d := p.Random(c.n); d < c.step/2 || d > c.step {
