@@ -61,7 +61,7 @@ func (s *Service) CancelByEvent(ctx context.Context, p Principal, body []byte) (
 			if !row.Policy().CancelsOn(event) {
 				continue
 			}
-			_, err := s.Cancel(ctx, p, row.ID)
+			_, err := s.cancel(ctx, p.CompanyID, row.ID, CancelOnEvent(event))
 			switch {
 			case err == nil:
 				out.Cancelled = append(out.Cancelled, row.ID)

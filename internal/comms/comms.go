@@ -115,6 +115,9 @@ type Communication struct {
 	UpdatedAt            time.Time       `json:"updated_at"`
 	SentAt               *time.Time      `json:"sent_at"`
 	CancelledAt          *time.Time      `json:"cancelled_at"`
+	// CancelReason says why a cancelled row was cancelled (see
+	// CancelReason's values); empty while not cancelled.
+	CancelReason CancelReason `json:"cancel_reason"`
 
 	// Token identifies the fire the row currently waits for; a fire that
 	// carries any other token is stale and is dropped.
@@ -123,6 +126,9 @@ type Communication struct {
 	LeaseUntil time.Time `json:"-"`
 	// Version is bumped by every write; updates compare-and-swap on it.
 	Version int64 `json:"-"`
+	// EventSeq is the sequence of the row's last event (0 before any):
+	// the next event the row records is EventSeq+1.
+	EventSeq int64 `json:"-"`
 }
 
 // LastError is the reason the last attempt did not succeed.

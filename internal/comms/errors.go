@@ -20,6 +20,11 @@ var (
 	ErrInsufficientCredits = errors.New("insufficient credits")
 	// ErrNotPending: the row has left pending, so it can no longer be edited or cancelled.
 	ErrNotPending = errors.New("not pending")
+	// ErrInvalidTransition: a lifecycle transition was asked of a row in a
+	// status it does not leave from (see TransitionError).
+	ErrInvalidTransition = errors.New("invalid transition")
+	// ErrBadCursor: a paging cursor that no listing produced.
+	ErrBadCursor = errors.New("malformed cursor")
 	// ErrIdempotencyKeyExists: the store already holds a live record for this key.
 	ErrIdempotencyKeyExists = errors.New("idempotency key exists")
 	// ErrIdempotencyKeyReused: the key was first used with a different body.

@@ -55,18 +55,7 @@ var listParams = map[string]bool{
 func ParseListQuery(q url.Values) (ListFilter, error) {
 	var c checker
 	f := ListFilter{Limit: DefaultListLimit}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !listParams[k] {
-			c.add(k, "is not a known query parameter")
-		} else if len(q[k]) > 1 {
-			c.add(k, "must be given once")
-		}
-	}
+	c.params(q, listParams)
 	if v := q.Get("status"); v != "" {
 		if f.Status = Status(v); !f.Status.Valid() {
 			c.add("status", "must be one of pending, processing, sent, failed, cancelled")
@@ -101,21 +90,47 @@ func ParseListQuery(q url.Values) (ListFilter, error) {
 			}
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxListLimit {
-			c.add("limit", "must be an integer from 1 to %d", MaxListLimit)
-		} else {
-			f.Limit = n
-		}
-	}
+	f.Limit = c.limit(q)
 	if v := q.Get("cursor"); v != "" {
 		cur, ok := DecodeCursor(v)
 		if !ok {
-			c.add("cursor", "is not a cursor this API returned; pass meta.next_cursor unchanged")
+			c.add("cursor", badCursor)
 		} else {
 			f.After = &cur
 		}
 	}
 	return f, c.errs.Err()
+}
+
+const badCursor = "is not a cursor this API returned; pass meta.next_cursor unchanged"
+
+// params reports every query parameter that known does not list, and every
+// one given more than once, so a typo does not silently widen a listing.
+func (c *checker) params(q url.Values, known map[string]bool) {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !known[k] {
+			c.add(k, "is not a known query parameter")
+		} else if len(q[k]) > 1 {
+			c.add(k, "must be given once")
+		}
+	}
+}
+
+// limit reads the limit parameter: 1–MaxListLimit, DefaultListLimit when absent.
+func (c *checker) limit(q url.Values) int {
+	v := q.Get("limit")
+	if v == "" {
+		return DefaultListLimit
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxListLimit {
+		c.add("limit", "must be an integer from 1 to %d", MaxListLimit)
+		return DefaultListLimit
+	}
+	return n
 }

@@ -56,20 +56,16 @@ type ResourceStore interface {
 
 // CommunicationStore keeps the rows.
 type CommunicationStore interface {
-	// CreateCommunication stores c (Version 1), debits one credit from its
-	// company and, when idem is non-nil, records the idempotency key — all in
-	// one transaction. It returns the balance after the debit.
+	// CreateCommunication stores ch.Row (a Create change: version 1) with
+	// its events, debits one credit from its company and, when idem is
+	// non-nil, records the idempotency key — all in one transaction. It
+	// returns the balance after the debit.
 	// Errors: ErrInsufficientCredits (nothing written), ErrAlreadyExists (id
 	// taken), ErrIdempotencyKeyExists (a live record holds idem.Key; nothing
 	// written), ErrNotFound (no such company).
 	// An idempotency record whose ExpiresAt has passed (by idem.CreatedAt) is
 	// replaced. idem.CreditsRemaining is set by the store.
-	CreateCommunication(ctx context.Context, c Communication, idem *Idempotency) (creditsRemaining int64, err error)
-	// InsertCommunication stores a row the system creates itself (a cadence
-	// follow-up) at version 1, without a debit. ErrAlreadyExists if the id
-	// is taken (so a deterministic id makes the create idempotent),
-	// ErrNotFound if the company does not exist.
-	InsertCommunication(ctx context.Context, c Communication) error
+	CreateCommunication(ctx context.Context, ch Change, idem *Idempotency) (creditsRemaining int64, err error)
 	// GetCommunication returns a row of the company; ErrNotFound if absent
 	// or owned by another company.
 	GetCommunication(ctx context.Context, companyID, id string) (Communication, error)
@@ -77,14 +73,30 @@ type CommunicationStore interface {
 	// (scheduled_for, id) ascending, after f.After, at most f.Limit of them,
 	// and whether more exist.
 	ListCommunications(ctx context.Context, companyID string, f ListFilter) (rows []Communication, more bool, err error)
-	// UpdateCommunication replaces the row if its stored version equals
-	// c.Version, storing it as c.Version+1 (ErrConflict otherwise, ErrNotFound
-	// if absent). With debit, one credit is taken from the company in the same
-	// transaction (ErrInsufficientCredits writes nothing). It returns the row
-	// as stored and, with debit, the balance after it (without a debit the
-	// balance is not read and 0 is returned: the dispatcher's writes stay
+	// UpdateCommunication writes a transition's Change in one atomic write:
+	// it replaces the row if its stored version equals ch.Row.Version,
+	// storing it as ch.Row.Version+1, inserts ch.Events, and creates
+	// ch.Insert (a row the transition creates, at version 1, with its events;
+	// no debit). ErrConflict if the version moved on, ErrNotFound if the row
+	// is absent, ErrAlreadyExists if ch.Insert's id is taken: in each case
+	// nothing is written. With debit, one credit is taken from the company in
+	// the same write (ErrInsufficientCredits writes nothing). It returns the
+	// row as stored and, with debit, the balance after it (without a debit
+	// the balance is not read and 0 is returned: the dispatcher's writes stay
 	// one call each).
-	UpdateCommunication(ctx context.Context, c Communication, debit bool) (stored Communication, creditsRemaining int64, err error)
+	UpdateCommunication(ctx context.Context, ch Change, debit bool) (stored Communication, creditsRemaining int64, err error)
+	// ListEvents returns the events of one row of the company with a
+	// sequence above afterSeq, oldest first, at most limit (1–100) of them,
+	// and whether more exist. A row of another company has no events.
+	ListEvents(ctx context.Context, companyID, communicationID string, afterSeq int64, limit int) (events []Event, more bool, err error)
+	// ListCompanyEvents returns the company's events across its rows in the
+	// store's feed order, after the position f.After (a cursor an earlier
+	// call returned; ErrBadCursor if it is not one), at most f.Limit, the
+	// cursor of the last event returned (f.After when none was) and whether
+	// more exist now. The feed order never places an event before a cursor
+	// already handed out, so a reader that follows the cursors sees every
+	// event once.
+	ListCompanyEvents(ctx context.Context, companyID string, f EventFilter) (events []Event, next string, more bool, err error)
 	// GetIdempotency returns the live record for key; ErrNotFound if there is
 	// none or it expired before now.
 	GetIdempotency(ctx context.Context, companyID, key string, now time.Time) (Idempotency, error)
@@ -110,6 +122,23 @@ type ListFilter struct {
 	After *Cursor
 	// Limit is 1–100.
 	Limit int
+}
+
+// EventFilter narrows the company's event feed. Empty fields do not filter.
+type EventFilter struct {
+	// Types keeps events of these types only.
+	Types []EventType
+	// CreatedAfter keeps events at or after this time.
+	CreatedAfter time.Time
+	// After is the store's cursor of the last event already read.
+	After string
+	// Limit is 1–100.
+	Limit int
+	// Now is the caller's clock. A store whose feed is ordered by event time
+	// (DynamoDB) returns only events older than Now minus its settle window,
+	// so that an event written a moment late can never land before a cursor
+	// already handed out.
+	Now time.Time
 }
 
 // Cursor is a position in the (scheduled_for, id) order of a listing.

@@ -40,21 +40,6 @@ func (p Principal) RequireAny(scopes ...Scope) error {
 	return &ScopeError{Needed: scopes, AnyOf: true}
 }
 
-// NotPendingError says a row cannot be edited or cancelled because it has
-// left pending. It matches ErrNotPending.
-type NotPendingError struct {
-	Action string
-	Status Status
-}
-
-// Error says what could not be done and why.
-func (e *NotPendingError) Error() string {
-	return fmt.Sprintf("cannot %s: the communication is %s; only pending communications can be changed", e.Action, e.Status)
-}
-
-// Unwrap makes errors.Is(err, ErrNotPending) hold.
-func (e *NotPendingError) Unwrap() error { return ErrNotPending }
-
 // Service is the scheduling use cases behind the API: create, read, list,
 // edit and cancel rows, and manage settings and sender resources.
 type Service struct {
@@ -151,20 +136,19 @@ func (s *Service) Create(ctx context.Context, p Principal, body []byte, idemKey 
 	row := Communication{
 		ID:          s.newID(),
 		CompanyID:   p.CompanyID,
-		Status:      StatusPending,
 		MaxAttempts: req.Channel.DefaultMaxAttempts(),
 		Source:      SourceAPI,
-		CreatedAt:   now,
 	}
-	if err := s.apply(ctx, &row, req, now); err != nil {
+	if err := s.apply(ctx, &row, req); err != nil {
 		return Created{}, err
 	}
+	ch := Create(row, now)
 	var idem *Idempotency
 	if idemKey != "" {
 		idem = &Idempotency{CompanyID: p.CompanyID, Key: idemKey, RequestHash: hash, CommunicationID: row.ID,
 			CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL)}
 	}
-	credits, err := s.store.CreateCommunication(ctx, row, idem)
+	credits, err := s.store.CreateCommunication(ctx, ch, idem)
 	if errors.Is(err, ErrIdempotencyKeyExists) {
 		// A concurrent request with the same key won the race: answer as it did.
 		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
@@ -174,6 +158,7 @@ func (s *Service) Create(ctx context.Context, p Principal, body []byte, idemKey 
 	if err != nil {
 		return Created{}, fmt.Errorf("store.CreateCommunication: %w", err)
 	}
+	row = ch.Row
 	row.Version = 1
 	s.arm(ctx, row)
 	return Created{Row: row, CreditsRemaining: credits}, nil
@@ -219,9 +204,9 @@ func hashDoc(doc any) string {
 }
 
 // apply copies a validated request onto a row: resolves its sender
-// resources within the company, computes next_attempt_at from the
-// company's business hours, and issues a new fire token.
-func (s *Service) apply(ctx context.Context, row *Communication, req CreateRequest, now time.Time) error {
+// resources within the company and computes next_attempt_at from the
+// company's business hours. The lifecycle (Create, Reschedule) does the rest.
+func (s *Service) apply(ctx context.Context, row *Communication, req CreateRequest) error {
 	if err := s.checkRefs(ctx, row.CompanyID, req.Refs); err != nil {
 		return err
 	}
@@ -251,8 +236,6 @@ func (s *Service) apply(ctx context.Context, row *Communication, req CreateReque
 	if req.FollowUps != nil {
 		row.Cadence = &Cadence{RootID: row.ID, Attempt: 1, MaxAttempts: req.FollowUps.MaxAttempts}
 	}
-	row.UpdatedAt = now
-	row.Token = NewToken()
 	return nil
 }
 
@@ -348,7 +331,8 @@ func (s *Service) Patch(ctx context.Context, p Principal, id string, body []byte
 			return Communication{}, 0, err
 		}
 		if row.Status != StatusPending {
-			return Communication{}, 0, &NotPendingError{Action: "edit", Status: row.Status}
+			_, err := Reschedule(row, row, s.clock())
+			return Communication{}, 0, err
 		}
 		if ch, present := patch["channel"]; present && ch != string(row.Channel) {
 			return Communication{}, 0, &ValidationError{Fields: []FieldError{{Field: "channel", Message: "cannot be changed; cancel this communication and create a new one"}}}
@@ -360,13 +344,17 @@ func (s *Service) Patch(ctx context.Context, p Principal, id string, body []byte
 			return Communication{}, 0, err
 		}
 		next := row
-		if err := s.apply(ctx, &next, req, now); err != nil {
+		if err := s.apply(ctx, &next, req); err != nil {
 			return Communication{}, 0, err
 		}
 		if row.Cadence != nil && row.Source == SourceCadence {
 			next.Cadence = row.Cadence // a follow-up keeps its place in the cadence
 		}
-		stored, credits, err := s.store.UpdateCommunication(ctx, next, true)
+		ch, err := Reschedule(row, next, now)
+		if err != nil {
+			return Communication{}, 0, err
+		}
+		stored, credits, err := s.store.UpdateCommunication(ctx, ch, true)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -379,37 +367,44 @@ func (s *Service) Patch(ctx context.Context, p Principal, id string, body []byte
 	return Communication{}, 0, fmt.Errorf("comms.Patch: gave up after %d lost races: %w", casAttempts, ErrConflict)
 }
 
-// Cancel cancels a pending row. Cancelling a cancelled row returns it
-// unchanged; any other status is a *NotPendingError. It costs nothing.
+// Cancel cancels a pending row (reason api). Cancelling a cancelled row
+// returns it unchanged; any other status is a *TransitionError matching
+// ErrNotPending. It costs nothing. Cancelling a voice row also cancels the
+// later attempts of its cadence.
 func (s *Service) Cancel(ctx context.Context, p Principal, id string) (Communication, error) {
 	if err := p.Require(ScopeWrite); err != nil {
 		return Communication{}, err
 	}
+	id, ok := UUIDString(id)
+	if !ok {
+		return Communication{}, fmt.Errorf("comms.Cancel: malformed id: %w", ErrNotFound)
+	}
+	return s.cancel(ctx, p.CompanyID, id, CancelAPI)
+}
+
+// cancel cancels one pending row of the company for reason, then the later
+// pending attempts of its cadence (reason cadence_cancelled).
+func (s *Service) cancel(ctx context.Context, companyID, id string, reason CancelReason) (Communication, error) {
 	for range casAttempts {
-		row, err := s.get(ctx, p.CompanyID, id)
+		row, err := s.store.GetCommunication(ctx, companyID, id)
+		if err != nil {
+			return Communication{}, fmt.Errorf("store.GetCommunication: %w", err)
+		}
+		if row.Status == StatusCancelled {
+			return row, nil
+		}
+		ch, err := Cancel(row, reason, s.clock())
 		if err != nil {
 			return Communication{}, err
 		}
-		switch row.Status {
-		case StatusCancelled:
-			return row, nil
-		case StatusPending:
-		default:
-			return Communication{}, &NotPendingError{Action: "cancel", Status: row.Status}
-		}
-		now := s.clock()
-		row.Status = StatusCancelled
-		row.CancelledAt = &now
-		row.UpdatedAt = now
-		row.Token = NewToken()
-		stored, _, err := s.store.UpdateCommunication(ctx, row, false)
+		stored, _, err := s.store.UpdateCommunication(ctx, ch, false)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		if err != nil {
 			return Communication{}, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
-		if err := s.cancelRestOfCadence(ctx, p, stored); err != nil {
+		if err := s.cancelRestOfCadence(ctx, stored); err != nil {
 			s.log.WarnContext(ctx, "cancelling the rest of the cadence failed", "communication_id", stored.ID, "error", err.Error())
 		}
 		return stored, nil
@@ -419,17 +414,17 @@ func (s *Service) Cancel(ctx context.Context, p Principal, id string) (Communica
 
 // cancelRestOfCadence cancels the pending later attempts of a cancelled
 // row's voice cadence, so cancelling the root or any follow-up stops it.
-func (s *Service) cancelRestOfCadence(ctx context.Context, p Principal, row Communication) error {
+func (s *Service) cancelRestOfCadence(ctx context.Context, row Communication) error {
 	if row.Cadence == nil {
 		return nil
 	}
-	rows, _, err := s.store.ListCommunications(ctx, p.CompanyID, ListFilter{CadenceRootID: row.Cadence.RootID, Status: StatusPending, Limit: MaxListLimit})
+	rows, _, err := s.store.ListCommunications(ctx, row.CompanyID, ListFilter{CadenceRootID: row.Cadence.RootID, Status: StatusPending, Limit: MaxListLimit})
 	if err != nil {
 		return fmt.Errorf("store.ListCommunications: %w", err)
 	}
 	for _, r := range rows {
 		if r.Cadence != nil && r.Cadence.Attempt > row.Cadence.Attempt {
-			if _, err := s.Cancel(ctx, p, r.ID); err != nil && !errors.Is(err, ErrNotPending) {
+			if _, err := s.cancel(ctx, r.CompanyID, r.ID, CancelCadence); err != nil && !errors.Is(err, ErrNotPending) {
 				return err
 			}
 		}

@@ -36,12 +36,14 @@ type OutcomeResult struct {
 }
 
 // RecordOutcome stores what the provider reported about a placed call and
-// takes the cadence's next step: a real conversation (the contact spoke at
-// least TalkThreshold seconds) ends it; otherwise, while attempts remain, a
-// new pending row is created at the call's start plus the configured delay.
-// It is idempotent: the first outcome stands, and the follow-up has a
-// deterministic id, so duplicate and out-of-order events change nothing
-// twice. An unknown row or a call id that is not the row's is ErrNotFound.
+// takes the cadence's next step in the same write: a real conversation (the
+// contact spoke at least TalkThreshold seconds) ends it; otherwise, while
+// attempts remain, a new pending row is created at the call's start plus
+// the configured delay (comms.RecordOutcome emits outcome_recorded and
+// follow_up_created, and the follow-up's created). It is idempotent: the
+// first outcome stands, and the follow-up has a deterministic id, so
+// duplicate and out-of-order events change nothing twice. An unknown row or
+// a call id that is not the row's is ErrNotFound.
 func (d *Dispatcher) RecordOutcome(ctx context.Context, companyID, id, callID string, o comms.Outcome) (OutcomeResult, error) {
 	for range 5 {
 		row, err := d.store.GetCommunication(ctx, companyID, id)
@@ -51,48 +53,65 @@ func (d *Dispatcher) RecordOutcome(ctx context.Context, companyID, id, callID st
 		if row.Channel != comms.ChannelVoice || callID == "" || row.ProviderMessageID != callID {
 			return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: call %q is not row %s's current call: %w", callID, id, comms.ErrNotFound)
 		}
-		res := OutcomeResult{}
-		switch {
-		case row.Status == comms.StatusProcessing:
-			now := d.clock()
-			next := row
-			next.Status = comms.StatusSent
-			next.Outcome = &o
-			next.LeaseUntil = time.Time{}
-			next.UpdatedAt = now
-			next.Token = comms.NewToken()
-			stored, _, err := d.store.UpdateCommunication(ctx, next, false)
-			if errors.Is(err, comms.ErrConflict) {
-				continue
+		if row.Status != comms.StatusProcessing {
+			// A duplicate or late event (the first outcome stands), or the
+			// row failed or was cancelled meanwhile: nothing follows.
+			res := OutcomeResult{}
+			if row.Status == comms.StatusSent && continues(row) {
+				res.FollowUpID = FollowUpID(row.Cadence.RootID, row.Cadence.Attempt+1)
 			}
-			if err != nil {
-				return OutcomeResult{}, fmt.Errorf("store.UpdateCommunication: %w", err)
-			}
-			row, res.Recorded = stored, true
-		case row.Status != comms.StatusSent || row.Outcome == nil:
-			return OutcomeResult{}, nil // failed or cancelled meanwhile: nothing follows
+			return res, nil
 		}
-		res.FollowUpID, err = d.followUp(ctx, row)
-		return res, err
+		now := d.clock()
+		next := row
+		next.Outcome = &o
+		var followUp *comms.Communication
+		if continues(next) {
+			if followUp, err = d.nextAttempt(ctx, next); err != nil {
+				return OutcomeResult{}, err
+			}
+		}
+		ch, err := comms.RecordOutcome(row, o, followUp, now)
+		if err != nil {
+			return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: %w", err)
+		}
+		_, _, err = d.store.UpdateCommunication(ctx, ch, false)
+		if errors.Is(err, comms.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return OutcomeResult{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+		}
+		res := OutcomeResult{Recorded: true}
+		if ch.Insert != nil {
+			res.FollowUpID = ch.Insert.Row.ID
+			d.log.InfoContext(ctx, "follow-up created", "communication_id", row.ID, "follow_up_id", res.FollowUpID,
+				"attempt", ch.Insert.Row.Cadence.Attempt, "next_attempt_at", ch.Insert.Row.NextAttemptAt)
+			_ = d.arm(ctx, ch.Insert.Row)
+		}
+		return res, nil
 	}
 	return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: row %s kept changing: %w", id, comms.ErrConflict)
 }
 
-// followUp creates (once) and arms the cadence's next attempt after row's
-// outcome, when the cadence goes on.
-func (d *Dispatcher) followUp(ctx context.Context, row comms.Communication) (string, error) {
-	if row.Cadence == nil || row.Outcome == nil || row.Outcome.TalkSeconds >= TalkThreshold ||
-		row.Cadence.Attempt >= row.Cadence.MaxAttempts || row.SentAt == nil {
-		return "", nil
-	}
+// continues reports whether a call with this outcome leads to another
+// attempt of its cadence: no real conversation, and attempts left.
+func continues(row comms.Communication) bool {
+	return row.Cadence != nil && row.Outcome != nil && row.Outcome.TalkSeconds < TalkThreshold &&
+		row.Cadence.Attempt < row.Cadence.MaxAttempts && row.SentAt != nil
+}
+
+// nextAttempt builds the cadence's next attempt after row's outcome (nil
+// when the payload has no follow-ups left).
+func (d *Dispatcher) nextAttempt(ctx context.Context, row comms.Communication) (*comms.Communication, error) {
 	var p comms.VoicePayload
 	if err := json.Unmarshal(row.Payload, &p); err != nil || p.FollowUps == nil {
-		return "", nil
+		return nil, nil
 	}
 	fu := p.FollowUps
 	n := row.Cadence.Attempt
 	if n-1 >= len(fu.FollowUpDelays) {
-		return "", nil
+		return nil, nil
 	}
 	at := row.SentAt.Add(time.Duration(fu.FollowUpDelays[n-1] * float64(time.Hour))).UTC().Truncate(time.Millisecond)
 	vars := fu.DynamicVariables
@@ -102,35 +121,26 @@ func (d *Dispatcher) followUp(ctx context.Context, row comms.Communication) (str
 	payload, err := json.Marshal(comms.VoicePayload{VoiceAgentOutboundConfigID: fu.VoiceAgentOutboundConfigID, ToNumber: fu.ToNumber,
 		DynamicVariables: vars, Metadata: p.Metadata, FollowUps: fu})
 	if err != nil {
-		return "", fmt.Errorf("dispatch.followUp: %w", err)
+		return nil, fmt.Errorf("dispatch.nextAttempt: %w", err)
 	}
-	now := d.clock()
-	next := comms.Communication{
-		ID: FollowUpID(row.Cadence.RootID, n+1), CompanyID: row.CompanyID, Channel: comms.ChannelVoice, Status: comms.StatusPending,
+	next := &comms.Communication{
+		ID: FollowUpID(row.Cadence.RootID, n+1), CompanyID: row.CompanyID, Channel: comms.ChannelVoice,
 		ScheduledFor: at, NextAttemptAt: at, Timezone: row.Timezone, RespectBusinessHours: fu.RespectBusinessHours, Payload: payload,
 		ContactID: first(fu.ContactID, row.ContactID), CustomerID: first(fu.CustomerID, row.CustomerID), DealID: first(fu.DealID, row.DealID),
 		RelatedEntityType: row.RelatedEntityType, RelatedEntityID: row.RelatedEntityID, CancelPolicy: row.CancelPolicy,
 		MaxAttempts: comms.ChannelVoice.DefaultMaxAttempts(), Source: comms.SourceCadence,
-		Cadence:   &comms.Cadence{RootID: row.Cadence.RootID, Attempt: n + 1, MaxAttempts: row.Cadence.MaxAttempts},
-		CreatedAt: now, UpdatedAt: now, Token: comms.NewToken(),
+		Cadence: &comms.Cadence{RootID: row.Cadence.RootID, Attempt: n + 1, MaxAttempts: row.Cadence.MaxAttempts},
 	}
 	if next.RespectBusinessHours {
 		co, err := d.store.GetCompany(ctx, row.CompanyID)
 		if err != nil {
-			return "", fmt.Errorf("store.GetCompany: %w", err)
+			return nil, fmt.Errorf("store.GetCompany: %w", err)
 		}
 		if open, ok := comms.NextAttemptAt(at, true, row.Timezone, co.Settings.WithDefaults()); ok {
 			next.NextAttemptAt = open
 		}
 	}
-	err = d.store.InsertCommunication(ctx, next)
-	if errors.Is(err, comms.ErrAlreadyExists) {
-		return next.ID, nil // created by an earlier delivery of the same outcome
-	}
-	if err != nil {
-		return "", fmt.Errorf("store.InsertCommunication: %w", err)
-	}
-	return next.ID, d.arm(ctx, next)
+	return next, nil
 }
 
 func first(a, b string) string {

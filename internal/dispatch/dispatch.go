@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/backoff"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
@@ -85,7 +86,7 @@ type Dispatcher struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	jitter  func(n int64) int64
+	jitter  func() float64
 	stats   Stats
 }
 
@@ -103,13 +104,14 @@ func WithClock(now func() time.Time) Option { return func(d *Dispatcher) { d.now
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(d *Dispatcher) { d.log = l } }
 
-// WithJitter replaces the random source of backoff: it returns a value in [0, n).
-func WithJitter(f func(n int64) int64) Option { return func(d *Dispatcher) { d.jitter = f } }
+// WithJitter replaces the random draw of backoff: a value in [0, 1] (see
+// backoff.Policy.Delay; 1 gives the whole step).
+func WithJitter(f func() float64) Option { return func(d *Dispatcher) { d.jitter = f } }
 
 // New returns a dispatcher.
 func New(store Store, timer comms.Timer, senders Senders, cfg Config, opts ...Option) *Dispatcher {
 	d := &Dispatcher{store: store, timer: timer, senders: senders, cfg: cfg.withDefaults(),
-		log: slog.New(slog.DiscardHandler), now: time.Now, jitter: rand.Int64N}
+		log: slog.New(slog.DiscardHandler), now: time.Now, jitter: rand.Float64}
 	for _, o := range opts {
 		o(d)
 	}
@@ -121,122 +123,178 @@ func (d *Dispatcher) Stats() *Stats { return &d.stats }
 
 func (d *Dispatcher) clock() time.Time { return d.now().UTC().Truncate(time.Millisecond) }
 
-// Handle acts on one fire. It returns an error only when the store failed
-// and the fire should be delivered again; everything else — stale fires,
-// lost races, send failures — is settled here.
+// Handle acts on one fire, in named steps: drop a stale fire, re-arm an
+// early one, expire a row too late to send, defer a row outside business
+// hours, claim it, resolve its senders and send, record the result. It
+// returns an error only when the store failed and the fire should be
+// delivered again; everything else — stale fires, lost races, send
+// failures — is settled here.
 func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
-	if !f.DueAt.IsZero() && d.clock().Add(d.cfg.Early).Before(f.DueAt) {
-		// Early by its own account: wait the rest without a store read. A
-		// stale fire is re-armed once more and dropped when it comes due.
+	if d.earlyByItsOwnAccount(f) {
+		// Wait the rest without a store read. A stale fire is re-armed once
+		// more and dropped when it comes due.
 		if err := d.timer.Arm(ctx, f, f.DueAt); err != nil {
 			return fmt.Errorf("timer.Arm: %w", err)
 		}
 		return nil
 	}
-	row, err := d.store.GetCommunication(ctx, f.CompanyID, f.CommunicationID)
-	if errors.Is(err, comms.ErrNotFound) {
-		return d.drop(ctx, f, "unknown row")
-	}
-	if err != nil {
-		return fmt.Errorf("store.GetCommunication: %w", err)
-	}
-	if row.Status != comms.StatusPending {
-		return d.drop(ctx, f, "row is "+string(row.Status))
-	}
-	if row.Token != f.Token {
-		return d.drop(ctx, f, "stale token")
+	row, current, err := d.current(ctx, f)
+	if !current || err != nil {
+		return err
 	}
 	now := d.clock()
 	if now.Add(d.cfg.Early).Before(row.NextAttemptAt) {
 		// Early (a Scheduler fire set ahead, or a clock skew): wait the rest.
 		return d.arm(ctx, row)
 	}
-	// The company's settings are read only when this row needs them
-	// (business hours, or an email without its own from address).
-	var settings *comms.Settings
-	settingsOf := func() (comms.Settings, error) {
-		if settings == nil {
-			co, err := d.store.GetCompany(ctx, row.CompanyID)
+	set := d.settings(ctx, row.CompanyID)
+	if done, err := d.expire(ctx, row, set, now); done {
+		return err
+	}
+	if done, err := d.holdForBusinessHours(ctx, row, set, now); done {
+		return err
+	}
+	claimed, won, err := d.claim(ctx, row, now)
+	if !won || err != nil {
+		return err
+	}
+	start := time.Now()
+	sendCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	providerID, sendErr := d.send(sendCtx, claimed, set)
+	cancel()
+	return d.record(ctx, claimed, providerID, sendErr, time.Since(start))
+}
+
+// earlyByItsOwnAccount reports whether a fire arrived well before the time
+// it was armed for (the Scheduler stage of the AWS timer fires early on purpose).
+func (d *Dispatcher) earlyByItsOwnAccount(f comms.Fire) bool {
+	return !f.DueAt.IsZero() && d.clock().Add(d.cfg.Early).Before(f.DueAt)
+}
+
+// current loads the fire's row and reports whether the fire is still the
+// row's: an unknown row, a row no longer pending or another token make it
+// stale, and it is dropped.
+func (d *Dispatcher) current(ctx context.Context, f comms.Fire) (comms.Communication, bool, error) {
+	row, err := d.store.GetCommunication(ctx, f.CompanyID, f.CommunicationID)
+	switch {
+	case errors.Is(err, comms.ErrNotFound):
+		return row, false, d.drop(ctx, f.CommunicationID, "unknown row")
+	case err != nil:
+		return row, false, fmt.Errorf("store.GetCommunication: %w", err)
+	case row.Status != comms.StatusPending:
+		return row, false, d.drop(ctx, f.CommunicationID, "row is "+string(row.Status))
+	case row.Token != f.Token:
+		return row, false, d.drop(ctx, f.CommunicationID, "stale token")
+	}
+	return row, true, nil
+}
+
+// settings returns a function reading the company's settings (defaults
+// applied) once, when a step first needs them: business hours, or an email
+// without its own from address.
+func (d *Dispatcher) settings(ctx context.Context, companyID string) func() (comms.Settings, error) {
+	var cached *comms.Settings
+	return func() (comms.Settings, error) {
+		if cached == nil {
+			co, err := d.store.GetCompany(ctx, companyID)
 			if err != nil {
 				return comms.Settings{}, fmt.Errorf("store.GetCompany: %w", err)
 			}
 			s := co.Settings.WithDefaults()
-			settings = &s
+			cached = &s
 		}
-		return *settings, nil
+		return *cached, nil
 	}
-
-	if max := row.Policy().MaxDelayMinutes; max > 0 {
-		due := row.ScheduledFor
-		if row.RespectBusinessHours {
-			set, err := settingsOf()
-			if err != nil {
-				return err
-			}
-			due, _ = comms.NextAttemptAt(row.ScheduledFor, true, row.Timezone, set)
-		}
-		if late := now.Sub(due); late > time.Duration(max)*time.Minute {
-			d.stats.Expired.Add(1)
-			return d.finish(ctx, row, func(r *comms.Communication) {
-				r.Status = comms.StatusCancelled
-				r.CancelledAt = &now
-				r.LastError = &comms.LastError{Code: "expired",
-					Message: fmt.Sprintf("not sent: %s late, more than cancel_policy.max_delay_minutes (%d)", late.Round(time.Second), max)}
-			})
-		}
-	}
-
-	if row.RespectBusinessHours {
-		set, err := settingsOf()
-		if err != nil {
-			return err
-		}
-		next, ok := comms.NextAttemptAt(now, true, row.Timezone, set)
-		if !ok {
-			return d.finish(ctx, row, func(r *comms.Communication) {
-				r.Status = comms.StatusFailed
-				r.LastError = &comms.LastError{Code: "business_hours_closed", Message: "the company's business hours never open"}
-			})
-		}
-		if next.After(now) {
-			d.stats.Deferred.Add(1)
-			row.NextAttemptAt = next
-			row.Token = comms.NewToken()
-			row.UpdatedAt = now
-			stored, _, err := d.store.UpdateCommunication(ctx, row, false)
-			if errors.Is(err, comms.ErrConflict) {
-				return d.drop(ctx, f, "lost the race to defer")
-			}
-			if err != nil {
-				return fmt.Errorf("store.UpdateCommunication: %w", err)
-			}
-			return d.arm(ctx, stored)
-		}
-	}
-
-	claim := row
-	claim.Status = comms.StatusProcessing
-	claim.AttemptCount++
-	claim.LeaseUntil = now.Add(d.cfg.Lease)
-	claim.UpdatedAt = now
-	claimed, _, err := d.store.UpdateCommunication(ctx, claim, false)
-	if errors.Is(err, comms.ErrConflict) {
-		return d.drop(ctx, f, "lost the race to claim")
-	}
-	if err != nil {
-		return fmt.Errorf("store.UpdateCommunication: %w", err)
-	}
-	d.stats.Claimed.Add(1)
-
-	sendCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
-	providerID, sendErr := d.send(sendCtx, claimed, settingsOf)
-	cancel()
-	return d.record(ctx, claimed, providerID, sendErr)
 }
 
-func (d *Dispatcher) drop(ctx context.Context, f comms.Fire, why string) error {
+// expire cancels a row more than its cancel_policy.max_delay_minutes late
+// (counted from when it was due, business hours applied). done is true when
+// the fire is settled.
+func (d *Dispatcher) expire(ctx context.Context, row comms.Communication, settings func() (comms.Settings, error), now time.Time) (done bool, err error) {
+	maxDelay := row.Policy().MaxDelayMinutes
+	if maxDelay <= 0 {
+		return false, nil
+	}
+	due := row.ScheduledFor
+	if row.RespectBusinessHours {
+		set, err := settings()
+		if err != nil {
+			return true, err
+		}
+		due, _ = comms.NextAttemptAt(row.ScheduledFor, true, row.Timezone, set)
+	}
+	if now.Sub(due) <= time.Duration(maxDelay)*time.Minute {
+		return false, nil
+	}
+	d.stats.Expired.Add(1)
+	_, err = d.write(ctx, "expire")(comms.Expire(row, due, maxDelay, now))
+	return true, err
+}
+
+// holdForBusinessHours defers a row that respects business hours while
+// they are closed to the next window start (or fails it when the company's
+// hours never open). done is true when the fire is settled.
+func (d *Dispatcher) holdForBusinessHours(ctx context.Context, row comms.Communication, settings func() (comms.Settings, error), now time.Time) (done bool, err error) {
+	if !row.RespectBusinessHours {
+		return false, nil
+	}
+	set, err := settings()
+	if err != nil {
+		return true, err
+	}
+	next, ok := comms.NextAttemptAt(now, true, row.Timezone, set)
+	if !ok {
+		_, err := d.write(ctx, "fail")(comms.RecordPermanentFailure(row,
+			comms.LastError{Code: "business_hours_closed", Message: "the company's business hours never open"}, now))
+		return true, err
+	}
+	if !next.After(now) {
+		return false, nil
+	}
+	d.stats.Deferred.Add(1)
+	stored, err := d.write(ctx, "defer")(comms.Defer(row, comms.DeferBusinessHours, next, now))
+	if err != nil || stored.ID == "" {
+		return true, err
+	}
+	return true, d.arm(ctx, stored)
+}
+
+// claim takes the row for its next attempt with a lease; won is false when
+// another delivery of the fire, a sweep or a cancel got there first.
+func (d *Dispatcher) claim(ctx context.Context, row comms.Communication, now time.Time) (comms.Communication, bool, error) {
+	claimed, err := d.write(ctx, "claim")(comms.Claim(row, now.Add(d.cfg.Lease), now))
+	if err != nil || claimed.ID == "" {
+		return claimed, false, err
+	}
+	d.stats.Claimed.Add(1)
+	return claimed, true, nil
+}
+
+// write returns a function that stores a transition's change. A change the
+// row no longer allows, or a write that lost its compare-and-swap, means
+// another actor moved the row on: that is dropped (zero row, nil error).
+func (d *Dispatcher) write(ctx context.Context, step string) func(comms.Change, error) (comms.Communication, error) {
+	return func(ch comms.Change, err error) (comms.Communication, error) {
+		if errors.Is(err, comms.ErrInvalidTransition) {
+			return comms.Communication{}, d.drop(ctx, ch.Row.ID, step+": "+err.Error())
+		}
+		if err != nil {
+			return comms.Communication{}, err
+		}
+		stored, _, err := d.store.UpdateCommunication(ctx, ch, false)
+		if errors.Is(err, comms.ErrConflict) {
+			return comms.Communication{}, d.drop(ctx, ch.Row.ID, "lost the race to "+step)
+		}
+		if err != nil {
+			return comms.Communication{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+		}
+		return stored, nil
+	}
+}
+
+func (d *Dispatcher) drop(ctx context.Context, id, why string) error {
 	d.stats.Dropped.Add(1)
-	d.log.DebugContext(ctx, "fire dropped", "communication_id", f.CommunicationID, "reason", why)
+	d.log.DebugContext(ctx, "fire dropped", "communication_id", id, "reason", why)
 	return nil
 }
 
@@ -249,55 +307,46 @@ func (d *Dispatcher) arm(ctx context.Context, row comms.Communication) error {
 	return nil
 }
 
-// finish applies a terminal change to a pending row by CAS.
-func (d *Dispatcher) finish(ctx context.Context, row comms.Communication, change func(*comms.Communication)) error {
-	change(&row)
-	row.UpdatedAt = d.clock()
-	row.Token = comms.NewToken()
-	if _, _, err := d.store.UpdateCommunication(ctx, row, false); err != nil && !errors.Is(err, comms.ErrConflict) {
-		return fmt.Errorf("store.UpdateCommunication: %w", err)
-	}
-	return nil
-}
+// Results of a delivery attempt, as the attempt log line and the
+// Deliveries metric name them.
+const (
+	ResultSent      = "sent"
+	ResultTransient = "transient"
+	ResultPermanent = "permanent"
+)
 
-// record stores the result of an attempt on the claimed row.
-func (d *Dispatcher) record(ctx context.Context, row comms.Communication, providerID string, sendErr error) error {
+// record stores the result of an attempt on the claimed row and logs the
+// attempt line.
+func (d *Dispatcher) record(ctx context.Context, row comms.Communication, providerID string, sendErr error, took time.Duration) error {
 	now := d.clock()
-	next := row
-	next.LeaseUntil = time.Time{}
-	next.UpdatedAt = now
 	se := classify(sendErr)
 	if se != nil && se.Transient && se.Code == "timeout" && row.Channel == comms.ChannelVoice {
 		// The call may have been placed: never dial again for this attempt.
 		se = comms.Permanent("outcome_unknown", "the provider did not answer in time; the call may have been placed, so it is not redialled")
 	}
+	var ch comms.Change
+	var err error
+	result := ResultSent
 	switch {
 	case se == nil && row.Channel == comms.ChannelVoice:
 		// The call is placed; it stays processing until its outcome arrives
 		// (webhook), or OutcomeTimeout passes and the sweeper declares no_answer.
-		next.ProviderMessageID = providerID
-		next.SentAt = &now
-		next.LastError = nil
-		next.LeaseUntil = now.Add(d.cfg.OutcomeTimeout)
+		ch, err = comms.RecordCallPlaced(row, providerID, now.Add(d.cfg.OutcomeTimeout), now)
 	case se == nil:
-		next.Status = comms.StatusSent
-		next.ProviderMessageID = providerID
-		next.SentAt = &now
-		next.LastError = nil
+		ch, err = comms.RecordSent(row, providerID, now)
 	case !se.Transient:
-		next.Status = comms.StatusFailed
-		next.LastError = &comms.LastError{Code: se.Code, Message: se.Message}
-	case row.AttemptCount < row.MaxAttempts:
-		next.Status = comms.StatusPending
-		next.NextAttemptAt = now.Add(d.backoff(row.AttemptCount))
-		next.Token = comms.NewToken()
-		next.LastError = &comms.LastError{Code: se.Code, Message: se.Message}
+		result = ResultPermanent
+		ch, err = comms.RecordPermanentFailure(row, comms.LastError{Code: se.Code, Message: se.Message}, now)
 	default:
-		next.Status = comms.StatusFailed
-		next.LastError = &comms.LastError{Code: se.Code,
-			Message: fmt.Sprintf("%s (gave up after %d attempts)", se.Message, row.AttemptCount)}
+		result = ResultTransient
+		ch, err = comms.RecordTransientFailure(row, comms.LastError{Code: se.Code, Message: se.Message},
+			now.Add(d.backoff(row.AttemptCount)), now)
 	}
-	stored, err := d.storeResult(ctx, next)
+	if err != nil {
+		return fmt.Errorf("dispatch.record: %w", err)
+	}
+	d.logAttempt(ctx, row, result, se, took)
+	stored, err := d.storeResult(ctx, ch)
 	if errors.Is(err, comms.ErrConflict) {
 		// The lease ran out and the sweeper took the row over while we sent.
 		d.stats.LostRecord.Add(1)
@@ -320,25 +369,38 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 	return nil
 }
 
+// logAttempt writes the one line of a delivery attempt (docs/design.md,
+// "Observability"): message "delivery attempt" and the attributes
+// communication_id, company_id, channel, attempt, result, error_code and
+// duration_ms. On AWS the same line carries the Deliveries metric (EMF).
+func (d *Dispatcher) logAttempt(ctx context.Context, row comms.Communication, result string, se *comms.SendError, took time.Duration) {
+	level, code := slog.LevelInfo, ""
+	if se != nil {
+		level, code = slog.LevelWarn, se.Code
+	}
+	d.log.LogAttrs(ctx, level, "delivery attempt",
+		slog.String("communication_id", row.ID), slog.String("company_id", row.CompanyID),
+		slog.String("channel", string(row.Channel)), slog.Int("attempt", row.AttemptCount),
+		slog.String("result", result), slog.String("error_code", code),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000))
+}
+
 // storeResult writes an attempt's result. The provider has already acted,
 // so a store outage must not turn into a second send after the lease runs
 // out: failed writes are retried with backoff for up to half the lease
 // before giving up (the sweeper then settles the row).
-func (d *Dispatcher) storeResult(ctx context.Context, next comms.Communication) (comms.Communication, error) {
+func (d *Dispatcher) storeResult(ctx context.Context, ch comms.Change) (comms.Communication, error) {
 	deadline := time.Now().Add(d.cfg.Lease / 2)
-	wait := 50 * time.Millisecond
-	for {
-		stored, _, err := d.store.UpdateCommunication(ctx, next, false)
-		if err == nil || errors.Is(err, comms.ErrConflict) || errors.Is(err, comms.ErrNotFound) || time.Now().Add(wait).After(deadline) {
+	retry := backoff.Policy{Base: 50 * time.Millisecond, Cap: 5 * time.Second}
+	for n := 1; ; n++ {
+		stored, _, err := d.store.UpdateCommunication(ctx, ch, false)
+		if err == nil || errors.Is(err, comms.ErrConflict) || errors.Is(err, comms.ErrNotFound) || time.Now().Add(retry.Step(n)).After(deadline) {
 			return stored, err
 		}
-		d.log.WarnContext(ctx, "recording the attempt failed; retrying", "communication_id", next.ID, "error", err.Error())
-		select {
-		case <-ctx.Done():
+		d.log.WarnContext(ctx, "recording the attempt failed; retrying", "communication_id", ch.Row.ID, "error", err.Error())
+		if retry.Sleep(ctx, n) != nil {
 			return stored, err
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, 5*time.Second)
 	}
 }
 
@@ -357,18 +419,10 @@ func classify(err error) *comms.SendError {
 	return comms.Transient("provider_error", "%v", err)
 }
 
-// backoff is the delay before the attempt after attempt n (1-based):
-// exponential from BackoffBase, capped at BackoffCap, with "equal jitter"
-// — a uniform draw from the upper half of the step — so that gaps still
-// grow from one attempt to the next while retries of many rows spread out.
+// backoff is the delay before the attempt after attempt n (1-based): the
+// shared rule of package backoff from BackoffBase, capped at BackoffCap.
 func (d *Dispatcher) backoff(n int) time.Duration {
-	step := d.cfg.BackoffBase
-	for i := 1; i < n && step < d.cfg.BackoffCap; i++ {
-		step *= 2
-	}
-	step = min(step, d.cfg.BackoffCap)
-	half := step / 2
-	return half + time.Duration(d.jitter(int64(half)+1))
+	return backoff.Policy{Base: d.cfg.BackoffBase, Cap: d.cfg.BackoffCap}.Delay(n, d.jitter())
 }
 
 // send resolves the company's sender resources and calls the channel's port.

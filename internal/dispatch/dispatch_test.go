@@ -148,7 +148,7 @@ func setup(t *testing.T) *bundle {
 	}
 	b.svc = comms.NewService(store, comms.WithClock(b.clock.Now), comms.WithTimer(b.timer))
 	b.d = dispatch.New(store, b.timer, dispatch.Senders{Email: b.senders, SMS: b.senders, Voice: b.senders}, dispatch.Config{},
-		dispatch.WithClock(b.clock.Now), dispatch.WithJitter(func(n int64) int64 { return n - 1 }))
+		dispatch.WithClock(b.clock.Now), dispatch.WithJitter(func() float64 { return 1 }))
 	return b
 }
 
@@ -536,14 +536,16 @@ func TestLeaseExpiry(t *testing.T) {
 	voice := b.create("voice", 0, "")
 	last := b.create("sms", 0, "")
 	for _, id := range []string{email.ID, voice.ID, last.ID} {
+		// A dispatcher claimed each row and stopped before recording.
 		row := b.get(id)
-		row.Status = comms.StatusProcessing
-		row.AttemptCount = 1
 		if id == last.ID {
-			row.AttemptCount = row.MaxAttempts
+			row.AttemptCount = row.MaxAttempts - 1
 		}
-		row.LeaseUntil = b.clock.Now().Add(2 * time.Minute)
-		if _, _, err := b.store.UpdateCommunication(b.ctx, row, false); err != nil {
+		ch, err := comms.Claim(row, b.clock.Now().Add(2*time.Minute), b.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.store.UpdateCommunication(b.ctx, ch, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -633,11 +635,11 @@ type flaky struct {
 	n atomic.Int64
 }
 
-func (f *flaky) UpdateCommunication(ctx context.Context, c comms.Communication, debit bool) (comms.Communication, int64, error) {
-	if c.Status != comms.StatusProcessing && f.n.Add(-1) >= 0 {
+func (f *flaky) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
+	if ch.Row.Status != comms.StatusProcessing && f.n.Add(-1) >= 0 {
 		return comms.Communication{}, 0, errors.New("dynamodb: 503 service unavailable")
 	}
-	return f.Store.UpdateCommunication(ctx, c, debit)
+	return f.Store.UpdateCommunication(ctx, ch, debit)
 }
 
 func TestResultWriteIsRetriedNotResent(t *testing.T) {

@@ -10,8 +10,7 @@ import (
 // Store is what the dispatcher needs of the store.
 type Store interface {
 	GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error)
-	UpdateCommunication(ctx context.Context, c comms.Communication, debit bool) (comms.Communication, int64, error)
-	InsertCommunication(ctx context.Context, c comms.Communication) error
+	UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error)
 	GetCompany(ctx context.Context, id string) (comms.Company, error)
 	GetPhoneNumber(ctx context.Context, companyID, id string) (comms.PhoneNumber, error)
 	GetVoiceAgent(ctx context.Context, companyID, id string) (comms.VoiceAgent, error)

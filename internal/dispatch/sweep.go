@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"log/slog"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
@@ -25,11 +25,11 @@ type SweepResult struct {
 
 // Sweep repairs what lost fires and crashes leave behind: pending rows more
 // than SweepGrace overdue are fired now; processing rows whose lease
-// expired (SweepGrace ago) become their next attempt (email, SMS) or fail
-// as outcome_unknown (voice: the call may have been placed, and nobody is
-// called twice for one attempt); a placed call whose outcome never came
-// within OutcomeTimeout is declared no_answer (and its cadence goes on).
-// Run it every minute.
+// expired (SweepGrace ago) are released through the lifecycle's
+// ReleaseExpiredLease (email, SMS: the next attempt; voice: outcome_unknown,
+// as nobody is called twice for one attempt); a placed call whose outcome
+// never came within OutcomeTimeout is declared no_answer (and its cadence
+// goes on). Each repair logs one "sweep repair" line. Run it every minute.
 func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	rows, err := d.store.DueCommunications(ctx, d.clock().Add(-d.cfg.SweepGrace), d.cfg.SweepBatch)
@@ -41,6 +41,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 		switch row.Status {
 		case comms.StatusPending:
 			res.Refired++
+			d.logRepair(ctx, row, "refired")
 			if err := d.Handle(ctx, comms.FireOf(row)); err != nil {
 				errs = append(errs, err)
 			}
@@ -53,10 +54,19 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 	return res, errors.Join(errs...)
 }
 
+// logRepair writes the one line of a sweep repair: message "sweep repair"
+// with communication_id, company_id, channel, attempt and action.
+func (d *Dispatcher) logRepair(ctx context.Context, row comms.Communication, action string) {
+	d.log.LogAttrs(ctx, slog.LevelInfo, "sweep repair",
+		slog.String("communication_id", row.ID), slog.String("company_id", row.CompanyID),
+		slog.String("channel", string(row.Channel)), slog.Int("attempt", row.AttemptCount), slog.String("action", action))
+}
+
 func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, res *SweepResult) error {
 	if row.Channel == comms.ChannelVoice && row.ProviderMessageID != "" {
 		// The call was placed and no outcome came: it was not answered.
 		res.NoOutcome++
+		d.logRepair(ctx, row, "no_answer")
 		_, err := d.RecordOutcome(ctx, row.CompanyID, row.ID, row.ProviderMessageID,
 			comms.Outcome{Connected: false, TalkSeconds: 0, EndedReason: "no_answer"})
 		if errors.Is(err, comms.ErrNotFound) {
@@ -64,38 +74,21 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 		}
 		return err
 	}
-	now := d.clock()
-	next := row
-	next.LeaseUntil = time.Time{}
-	next.UpdatedAt = now
-	next.Token = comms.NewToken()
+	stored, err := d.write(ctx, "release the lease")(comms.ReleaseExpiredLease(row, d.clock()))
+	if err != nil || stored.ID == "" {
+		return err // the attempt finished after all, or another sweeper won
+	}
 	switch {
 	case row.Channel == comms.ChannelVoice:
 		res.Unknown++
-		next.Status = comms.StatusFailed
-		next.LastError = &comms.LastError{Code: "outcome_unknown",
-			Message: fmt.Sprintf("the dispatcher stopped during attempt %d; the call may have been placed, so it is not redialled", row.AttemptCount)}
-	case row.AttemptCount < row.MaxAttempts:
+		d.logRepair(ctx, stored, "outcome_unknown")
+	case stored.Status == comms.StatusPending:
 		res.Released++
-		next.Status = comms.StatusPending
-		next.NextAttemptAt = now
-		next.LastError = &comms.LastError{Code: "lease_expired",
-			Message: fmt.Sprintf("attempt %d did not finish within its lease; retrying", row.AttemptCount)}
+		d.logRepair(ctx, stored, "released")
+		return d.Handle(ctx, comms.FireOf(stored))
 	default:
 		res.Exhausted++
-		next.Status = comms.StatusFailed
-		next.LastError = &comms.LastError{Code: "lease_expired",
-			Message: fmt.Sprintf("the last attempt (%d) did not finish within its lease", row.AttemptCount)}
-	}
-	stored, _, err := d.store.UpdateCommunication(ctx, next, false)
-	if errors.Is(err, comms.ErrConflict) {
-		return nil // the attempt finished after all, or another sweeper won
-	}
-	if err != nil {
-		return fmt.Errorf("store.UpdateCommunication: %w", err)
-	}
-	if stored.Status == comms.StatusPending {
-		return d.Handle(ctx, comms.FireOf(stored))
+		d.logRepair(ctx, stored, "exhausted")
 	}
 	d.stats.Failed.Add(1)
 	return nil

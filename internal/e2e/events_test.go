@@ -22,7 +22,7 @@ func (s *stack) seedRow() {
 		ScheduledFor: now, NextAttemptAt: now, MaxAttempts: 3, Source: comms.SourceAPI, Token: sampleToken,
 		Payload:   json.RawMessage(`{"message_body":"Hi from a sample event","phone_number_id":"` + samplePhone + `","to_number":"+61498765432"}`),
 		CreatedAt: now, UpdatedAt: now}
-	if _, err := s.app.Store.CreateCommunication(s.ctx, row, nil); err != nil {
+	if _, err := s.app.Store.CreateCommunication(s.ctx, comms.Change{Row: row}, nil); err != nil {
 		s.t.Fatal(err)
 	}
 }

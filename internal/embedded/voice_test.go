@@ -184,7 +184,7 @@ func TestVoiceWebhook(t *testing.T) {
 	row.Status, row.ProviderMessageID = comms.StatusProcessing, "call_test_1"
 	now := time.Now().UTC()
 	row.SentAt = &now
-	if _, _, err := n.l.Store.UpdateCommunication(ctx, row, false); err != nil {
+	if _, _, err := n.l.Store.UpdateCommunication(ctx, comms.Change{Row: row}, false); err != nil {
 		t.Fatal(err)
 	}
 	meta[retell.MetaCommunicationID] = row.ID

@@ -434,7 +434,7 @@ func TestStateRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		row.Status = st
-		if _, _, err := e.store.UpdateCommunication(context.Background(), row, false); err != nil {
+		if _, _, err := e.store.UpdateCommunication(context.Background(), comms.Change{Row: row}, false); err != nil {
 			t.Fatal(err)
 		}
 		path := "/v1/scheduled-communications/" + id

@@ -29,7 +29,7 @@ func classify(err error) (int, apiError) {
 	var (
 		ve *comms.ValidationError
 		se *comms.ScopeError
-		np *comms.NotPendingError
+		te *comms.TransitionError
 		me *methodError
 	)
 	e := func(status int, code, msg string) (int, apiError) {
@@ -53,8 +53,8 @@ func classify(err error) (int, apiError) {
 		return e(http.StatusNotFound, "not_found", "No such resource.")
 	case errors.As(err, &me):
 		return e(http.StatusMethodNotAllowed, "method_not_allowed", "This path does not accept that method; it accepts "+me.allow+".")
-	case errors.As(err, &np):
-		return e(http.StatusConflict, "not_pending", strings.ToUpper(np.Error()[:1])+np.Error()[1:]+".")
+	case errors.As(err, &te) && errors.Is(err, comms.ErrNotPending):
+		return e(http.StatusConflict, "not_pending", strings.ToUpper(te.Error()[:1])+te.Error()[1:]+".")
 	case errors.Is(err, comms.ErrIdempotencyKeyReused):
 		return http.StatusUnprocessableEntity, apiError{Code: "idempotency_key_reused",
 			Message: "This Idempotency-Key was used with a different body in the last 24 hours; use a new key for a new request.",

@@ -84,6 +84,8 @@ func New(svc *comms.Service, auth Authenticator, log *slog.Logger) *API {
 		{Method: "PATCH", Path: "/v1/scheduled-communications/{id}", Scopes: write, handle: a.patch},
 		{Method: "POST", Path: "/v1/scheduled-communications/{id}/cancel", Scopes: write, handle: a.cancel},
 		{Method: "POST", Path: "/v1/scheduled-communications/cancel-by-event", Scopes: write, handle: a.cancelByEvent},
+		{Method: "GET", Path: "/v1/scheduled-communications/{id}/events", Scopes: read, AnyOf: true, handle: a.history},
+		{Method: "GET", Path: "/v1/events", Scopes: read, AnyOf: true, handle: a.feed},
 		{Method: "GET", Path: "/v1/settings", Scopes: read, AnyOf: true, handle: a.getSettings},
 		{Method: "PUT", Path: "/v1/settings", Scopes: write, handle: a.putSettings},
 		{Method: "GET", Path: "/v1/phone-numbers", Scopes: read, AnyOf: true, handle: a.listPhoneNumbers},
@@ -326,11 +328,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, p comms.Principal) er
 	for i, c := range rows {
 		out[i] = view(c)
 	}
-	var cursor any
-	if next != "" {
-		cursor = next
-	}
-	return ok(w, r, http.StatusOK, out, map[string]any{"next_cursor": cursor})
+	return ok(w, r, http.StatusOK, out, map[string]any{"next_cursor": nullable(next)})
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
@@ -371,6 +369,37 @@ func (a *API) cancelByEvent(w http.ResponseWriter, r *http.Request, p comms.Prin
 		return err
 	}
 	return ok(w, r, http.StatusOK, res, nil)
+}
+
+func (a *API) history(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	q, err := comms.ParseHistoryQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	page, err := a.svc.History(r.Context(), p, r.PathValue("id"), q)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, eventViews(page.Events), map[string]any{"next_cursor": nullable(page.Cursor), "has_more": page.More})
+}
+
+func (a *API) feed(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	q, err := comms.ParseFeedQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	page, err := a.svc.Feed(r.Context(), p, q)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, eventViews(page.Events), map[string]any{"next_cursor": nullable(page.Cursor), "has_more": page.More})
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (a *API) getSettings(w http.ResponseWriter, r *http.Request, p comms.Principal) error {

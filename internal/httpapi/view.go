@@ -35,6 +35,7 @@ type rowView struct {
 	UpdatedAt            time.Time        `json:"updated_at"`
 	SentAt               *time.Time       `json:"sent_at"`
 	CancelledAt          *time.Time       `json:"cancelled_at"`
+	CancelReason         *string          `json:"cancel_reason"`
 }
 
 func view(c comms.Communication) rowView {
@@ -50,7 +51,7 @@ func view(c comms.Communication) rowView {
 		Source: c.Source, Cadence: c.Cadence, Outcome: c.Outcome,
 		ProviderMessageID: null(c.ProviderMessageID),
 		CreatedAt:         c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
-		SentAt: utc(c.SentAt), CancelledAt: utc(c.CancelledAt),
+		SentAt: utc(c.SentAt), CancelledAt: utc(c.CancelledAt), CancelReason: null(string(c.CancelReason)),
 	}
 }
 
@@ -74,4 +75,27 @@ func utc(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// eventView is an event as the API (and the status webhooks) show it: at
+// is UTC RFC 3339 with milliseconds.
+type eventView struct {
+	ID              string          `json:"id"`
+	CommunicationID string          `json:"communication_id"`
+	Sequence        int64           `json:"sequence"`
+	Type            comms.EventType `json:"type"`
+	At              string          `json:"at"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// rfc3339Milli is RFC 3339 in UTC with exactly three fractional digits.
+const rfc3339Milli = "2006-01-02T15:04:05.000Z07:00"
+
+func eventViews(evs []comms.Event) []eventView {
+	out := make([]eventView, len(evs))
+	for i, e := range evs {
+		out[i] = eventView{ID: e.ID, CommunicationID: e.CommunicationID, Sequence: e.Sequence, Type: e.Type,
+			At: e.At.UTC().Format(rfc3339Milli), Data: orNull(e.Data)}
+	}
+	return out
 }

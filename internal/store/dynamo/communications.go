@@ -60,6 +60,8 @@ type commItem struct {
 	UpdatedAt            string `dynamodbav:"updated_at,omitempty"`
 	SentAt               string `dynamodbav:"sent_at,omitempty"`
 	CancelledAt          string `dynamodbav:"cancelled_at,omitempty"`
+	CancelReason         string `dynamodbav:"cancel_reason,omitempty"`
+	EventSeq             int64  `dynamodbav:"event_seq,omitempty"`
 	Version              int64  `dynamodbav:"version"`
 }
 
@@ -98,7 +100,7 @@ func newCommItem(c comms.Communication, version int64) (commItem, error) {
 		CancelPolicy: nonEmpty(c.CancelPolicy), AttemptCount: c.AttemptCount, MaxAttempts: c.MaxAttempts,
 		Source: string(c.Source), ProviderMessageID: c.ProviderMessageID, Token: c.Token,
 		CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt), SentAt: tsPtr(c.SentAt), CancelledAt: tsPtr(c.CancelledAt),
-		Version: version,
+		CancelReason: string(c.CancelReason), EventSeq: c.EventSeq, Version: version,
 	}
 	if due, ok := dueAt(c); ok {
 		it.GSI2PK, it.GSI2SK = dueShard(c.ID), keyTS(due)+"#"+c.CompanyID+"#"+c.ID
@@ -128,7 +130,7 @@ func (it commItem) comm() (comms.Communication, error) {
 		RelatedEntityType: it.RelatedEntityType, RelatedEntityID: it.RelatedEntityID,
 		CancelPolicy: raw(it.CancelPolicy), AttemptCount: it.AttemptCount, MaxAttempts: it.MaxAttempts,
 		Source: comms.Source(it.Source), ProviderMessageID: it.ProviderMessageID, Token: it.Token,
-		Version: it.Version,
+		CancelReason: comms.CancelReason(it.CancelReason), EventSeq: it.EventSeq, Version: it.Version,
 	}
 	var errs []error
 	at := func(dst *time.Time, s string) {
@@ -220,9 +222,14 @@ type idemItem struct {
 // debit is a compare-and-swap on the balance read just before, so the
 // balance returned (and recorded in idem) is exact; a debit that lost a race
 // is retried up to maxDebitAttempts times, then fails with ErrConflict.
-func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, idem *comms.Idempotency) (int64, error) {
+func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *comms.Idempotency) (int64, error) {
 	const op = "CreateCommunication"
+	c := ch.Row
 	it, err := newCommItem(c, 1)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	events, err := s.eventPuts(ch.Events)
 	if err != nil {
 		return 0, wrap(op, err)
 	}
@@ -280,6 +287,7 @@ func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, 
 				ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(keyTS(idem.CreatedAt))},
 			}})
 		}
+		items = append(items, events...)
 		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			if idem != nil {
@@ -307,34 +315,25 @@ func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, 
 	}
 }
 
-// InsertCommunication stores a row the system creates itself at version 1,
-// without a debit: one TransactWriteItems of the conditional Put and a
-// check that the company exists.
-func (s *Store) InsertCommunication(ctx context.Context, c comms.Communication) error {
-	const op = "InsertCommunication"
-	it, err := newCommItem(c, 1)
+// insertItems returns the items that create a row the system makes itself
+// (ch.Row at version 1, no debit) with its events: the row's Put,
+// conditional on the id being new, first.
+func (s *Store) insertItems(ch comms.Change) ([]types.TransactWriteItem, error) {
+	it, err := newCommItem(ch.Row, 1)
 	if err != nil {
-		return wrap(op, err)
+		return nil, err
 	}
 	row, err := attributevalue.MarshalMap(it)
 	if err != nil {
-		return wrap(op, err)
+		return nil, err
 	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: s.table, Item: row,
-			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}}},
-		s.companyExistsItem(c.CompanyID),
-	}})
-	codes, _, _ := cancellation(err)
-	switch {
-	case err == nil:
-		return nil
-	case failed(codes, 0):
-		return wrap(op, fmt.Errorf("%w: %v", comms.ErrAlreadyExists, err))
-	case failed(codes, 1):
-		return wrap(op, fmt.Errorf("%w: no such company %s", comms.ErrNotFound, c.CompanyID))
+	events, err := s.eventPuts(ch.Events)
+	if err != nil {
+		return nil, err
 	}
-	return wrap(op, err)
+	return append([]types.TransactWriteItem{{Put: &types.Put{TableName: s.table, Item: row,
+		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}}}},
+		events...), nil
 }
 
 // ttlSeconds is the TTL of a record that expires at t: the epoch second at
@@ -362,11 +361,14 @@ func (s *Store) GetCommunication(ctx context.Context, companyID, id string) (com
 	return c, wrap(op, err)
 }
 
-// UpdateCommunication replaces the row if its stored version is c.Version,
-// storing it as c.Version+1: a conditional PutItem, or with debit a
-// TransactWriteItems of that Put and the compare-and-swap of the balance.
-func (s *Store) UpdateCommunication(ctx context.Context, c comms.Communication, debit bool) (comms.Communication, int64, error) {
+// UpdateCommunication writes ch in one TransactWriteItems: the row's Put
+// conditional on its version (ReturnValuesOnConditionCheckFailure ALL_OLD
+// tells a moved version from an absent row), then with debit the
+// compare-and-swap of the balance, the events' Puts, and ch.Insert's row
+// and events.
+func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
 	const op = "UpdateCommunication"
+	c := ch.Row
 	it, err := newCommItem(c, c.Version+1)
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
@@ -379,42 +381,55 @@ func (s *Store) UpdateCommunication(ctx context.Context, c comms.Communication, 
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
 	}
-	cond := "#version = :expected"
 	names := map[string]string{"#version": attrVersion}
-	values := map[string]types.AttributeValue{":expected": num(c.Version)}
-	// casFailed tells a row that is absent from one whose version moved on,
-	// by the old image the failed condition returned.
-	casFailed := func(old map[string]types.AttributeValue, err error) error {
-		if old == nil {
-			return fmt.Errorf("%w: %v", comms.ErrNotFound, err)
+	putRow := types.TransactWriteItem{Put: &types.Put{
+		TableName: s.table, Item: row,
+		ConditionExpression: aws.String("#version = :expected"), ExpressionAttributeNames: names,
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":expected": num(c.Version)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+	rest, err := s.eventPuts(ch.Events)
+	if err != nil {
+		return comms.Communication{}, 0, wrap(op, err)
+	}
+	insertAt := -1
+	if ch.Insert != nil {
+		ins, err := s.insertItems(*ch.Insert)
+		if err != nil {
+			return comms.Communication{}, 0, wrap(op, err)
 		}
-		return fmt.Errorf("%w: %v", comms.ErrConflict, err)
+		insertAt = len(rest)
+		rest = append(rest, ins...)
+	}
+	// written tells what a cancelled transaction's reasons mean; first is
+	// the index of the first item after the row (and the debit).
+	written := func(err error, first int) error {
+		codes, olds, _ := cancellation(err)
+		switch {
+		case failed(codes, 0) && olds[0] == nil:
+			return fmt.Errorf("%w: %v", comms.ErrNotFound, err)
+		case failed(codes, 0):
+			return fmt.Errorf("%w: %v", comms.ErrConflict, err)
+		case insertAt >= 0 && failed(codes, first+insertAt):
+			return fmt.Errorf("%w: %v", comms.ErrAlreadyExists, err)
+		case slices.Contains(codes, reasonConditionFailed), conflicted(err, codes):
+			// An event's sequence is taken (a concurrent writer of the same
+			// version), or another transaction held an item.
+			return fmt.Errorf("%w: %v", comms.ErrConflict, err)
+		}
+		return err
 	}
 
 	if !debit {
-		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: s.table, Item: row,
-			ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: append([]types.TransactWriteItem{putRow}, rest...),
 		})
-		if old, ok := conditionFailed(err); ok {
-			return comms.Communication{}, 0, wrap(op, casFailed(old, err))
-		}
-		if conflicted(err, nil) {
-			// A transaction (a debiting update) holds the row right now.
-			return comms.Communication{}, 0, wrap(op, fmt.Errorf("%w: %v", comms.ErrConflict, err))
-		}
 		if err != nil {
-			return comms.Communication{}, 0, wrap(op, err)
+			return comms.Communication{}, 0, wrap(op, written(err, 1))
 		}
 		return stored, 0, nil // without a debit the balance is not read (one call per write)
 	}
 
-	putRow := types.TransactWriteItem{Put: &types.Put{
-		TableName: s.table, Item: row,
-		ConditionExpression: aws.String(cond), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
 	unlock, err := s.debits.lock(ctx, c.CompanyID)
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
@@ -449,22 +464,17 @@ func (s *Store) UpdateCommunication(ctx context.Context, c comms.Communication, 
 			}
 			return comms.Communication{}, 0, wrap(op, comms.ErrInsufficientCredits)
 		}
-		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: []types.TransactWriteItem{putRow, s.debitItem(c.CompanyID, seen)},
-		})
+		items := append([]types.TransactWriteItem{putRow, s.debitItem(c.CompanyID, seen)}, rest...)
+		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			return stored, seen - 1, nil
 		}
-		codes, olds, _ := cancellation(err)
-		switch {
-		case failed(codes, 0):
-			return comms.Communication{}, 0, wrap(op, casFailed(olds[0], err))
-		case failed(codes, 1), conflicted(err, codes):
-			// The balance moved since we read it, or another transaction
-			// held an item: read again.
-		default:
-			return comms.Communication{}, 0, wrap(op, err)
+		codes, _, _ := cancellation(err)
+		if !failed(codes, 1) && !conflicted(err, codes) || failed(codes, 0) {
+			return comms.Communication{}, 0, wrap(op, written(err, 2))
 		}
+		// The balance moved since we read it, or another transaction held
+		// an item: read again.
 		if attempt == maxDebitAttempts {
 			return comms.Communication{}, 0, wrap(op, fmt.Errorf("%w: the balance kept moving during %d attempts: %v", comms.ErrConflict, attempt, err))
 		}

@@ -115,12 +115,12 @@ const (
 	ccf  = "ConditionalCheckFailed"
 )
 
-func row() comms.Communication {
+func row() comms.Change {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	return comms.Communication{
+	return comms.Change{Row: comms.Communication{
 		ID: "r1", CompanyID: "co_1", Channel: comms.ChannelEmail, Status: comms.StatusPending,
 		ScheduledFor: now, NextAttemptAt: now, Source: comms.SourceAPI, CreatedAt: now, UpdatedAt: now, Version: 1,
-	}
+	}}
 }
 
 func idem() *comms.Idempotency {
@@ -269,25 +269,31 @@ func TestCreateCommunicationWithoutCreditsOrCompany(t *testing.T) {
 
 func TestUpdateCommunicationTranslatesFailedConditions(t *testing.T) {
 	t.Parallel()
-	t.Run("PutItem", func(t *testing.T) {
+	t.Run("WithoutDebit", func(t *testing.T) {
 		t.Parallel()
+		withInsert := row()
+		ins := row()
+		ins.Row.ID = "r2"
+		withInsert.Insert = &ins
 		for _, tc := range []struct {
-			name string
-			err  error
-			want error
+			name   string
+			change comms.Change
+			err    error
+			want   error
 		}{
-			{"StaleVersion", &types.ConditionalCheckFailedException{Item: oldRow}, comms.ErrConflict},
-			{"Absent", &types.ConditionalCheckFailedException{}, comms.ErrNotFound},
-			{"InATransaction", &types.TransactionConflictException{}, comms.ErrConflict},
+			{"StaleVersion", row(), cancelled([]string{ccf}, oldRow), comms.ErrConflict},
+			{"Absent", row(), cancelled([]string{ccf}), comms.ErrNotFound},
+			{"InATransaction", row(), &types.TransactionConflictException{}, comms.ErrConflict},
+			{"InsertTaken", withInsert, cancelled([]string{none, ccf}), comms.ErrAlreadyExists},
 		} {
 			f := &fakeAPI{t: t}
-			f.put = func(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
-				if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
-					t.Errorf("PutItem does not ask for the old image")
+			f.transact = func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+				if in.TransactItems[0].Put.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+					t.Errorf("%s: the row's Put does not ask for the old image", tc.name)
 				}
 				return nil, tc.err
 			}
-			_, _, err := dynamo.New(f, "tbl").UpdateCommunication(t.Context(), row(), false)
+			_, _, err := dynamo.New(f, "tbl").UpdateCommunication(t.Context(), tc.change, false)
 			requireIs(t, err, tc.want, "UpdateCommunication")
 		}
 	})

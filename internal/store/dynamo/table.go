@@ -25,7 +25,7 @@ const tableWait = 5 * time.Minute
 
 // TableInput returns the CreateTable request of the Store's schema (the
 // package documentation describes it): pk/sk, by_company projecting ALL,
-// by_due projecting KEYS_ONLY, on-demand billing.
+// by_due projecting KEYS_ONLY, by_feed projecting ALL, on-demand billing.
 func TableInput(table string) *dynamodb.CreateTableInput {
 	s := func(name string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
@@ -40,13 +40,14 @@ func TableInput(table string) *dynamodb.CreateTableInput {
 	return &dynamodb.CreateTableInput{
 		TableName: aws.String(table),
 		AttributeDefinitions: []types.AttributeDefinition{
-			s(AttrPK), s(AttrSK), s(AttrGSI1PK), s(AttrGSI1SK), s(AttrGSI2PK), s(AttrGSI2SK),
+			s(AttrPK), s(AttrSK), s(AttrGSI1PK), s(AttrGSI1SK), s(AttrGSI2PK), s(AttrGSI2SK), s(AttrGSI3PK), s(AttrGSI3SK),
 		},
 		KeySchema:   keys(AttrPK, AttrSK),
 		BillingMode: types.BillingModePayPerRequest,
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
 			{IndexName: aws.String(IndexByCompany), KeySchema: keys(AttrGSI1PK, AttrGSI1SK), Projection: projection(types.ProjectionTypeAll)},
 			{IndexName: aws.String(IndexByDue), KeySchema: keys(AttrGSI2PK, AttrGSI2SK), Projection: projection(types.ProjectionTypeKeysOnly)},
+			{IndexName: aws.String(IndexByFeed), KeySchema: keys(AttrGSI3PK, AttrGSI3SK), Projection: projection(types.ProjectionTypeAll)},
 		},
 	}
 }

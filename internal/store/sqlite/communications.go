@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +20,7 @@ var commColumns = []string{
 	"timezone", "respect_business_hours", "payload", "contact_id", "customer_id", "deal_id",
 	"related_entity_type", "related_entity_id", "cancel_policy", "attempt_count", "max_attempts",
 	"last_error", "source", "cadence", "cadence_root_id", "outcome", "provider_message_id", "token",
-	"created_at", "updated_at", "sent_at", "cancelled_at", "version",
+	"created_at", "updated_at", "sent_at", "cancelled_at", "cancel_reason", "event_seq", "version",
 }
 
 var (
@@ -45,10 +47,11 @@ const (
 	debitCompany  = `UPDATE companies SET credits = credits - 1 WHERE id = ? AND credits > 0 RETURNING credits`
 	companyExists = `SELECT EXISTS (SELECT 1 FROM companies WHERE id = ?)`
 	commExists    = `SELECT EXISTS (SELECT 1 FROM communications WHERE company_id = ? AND id = ?)`
+	insertEvent   = `INSERT INTO events (company_id, communication_id, sequence, id, type, at, data) VALUES (?, ?, ?, ?, ?, ?, ?)`
 )
 
 // txStatements are prepared on the writer by Open; see Store.stmt.
-var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm}
+var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm, insertEvent}
 
 // commArgs returns the values of every column but version, in commColumns order.
 func commArgs(c comms.Communication) ([]any, error) {
@@ -73,7 +76,7 @@ func commArgs(c comms.Communication) ([]any, error) {
 		c.Timezone, c.RespectBusinessHours, rawText(c.Payload), c.ContactID, c.CustomerID, c.DealID,
 		c.RelatedEntityType, c.RelatedEntityID, rawText(c.CancelPolicy), c.AttemptCount, c.MaxAttempts,
 		lastErr, string(c.Source), cadence, rootID, outcome, c.ProviderMessageID, c.Token,
-		ts(c.CreatedAt), ts(c.UpdatedAt), tsPtr(c.SentAt), tsPtr(c.CancelledAt),
+		ts(c.CreatedAt), ts(c.UpdatedAt), tsPtr(c.SentAt), tsPtr(c.CancelledAt), string(c.CancelReason), c.EventSeq,
 	}, nil
 }
 
@@ -91,7 +94,7 @@ func scanComm(row scanner) (comms.Communication, error) {
 		&c.Timezone, &c.RespectBusinessHours, &payload, &c.ContactID, &c.CustomerID, &c.DealID,
 		&c.RelatedEntityType, &c.RelatedEntityID, &policy, &c.AttemptCount, &c.MaxAttempts,
 		&lastErr, &c.Source, &cadence, &rootID, &outcome, &c.ProviderMessageID, &c.Token,
-		&created, &updated, &sent, &cancelled, &c.Version)
+		&created, &updated, &sent, &cancelled, &c.CancelReason, &c.EventSeq, &c.Version)
 	if err != nil {
 		return comms.Communication{}, err
 	}
@@ -138,9 +141,11 @@ func asStored(c comms.Communication, version int64) comms.Communication {
 	return c
 }
 
-// CreateCommunication stores c at version 1, debits one credit from its
-// company and records idem (when non-nil), in one transaction.
-func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, idem *comms.Idempotency) (int64, error) {
+// CreateCommunication stores ch.Row at version 1 with its events, debits
+// one credit from its company and records idem (when non-nil), in one
+// transaction.
+func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *comms.Idempotency) (int64, error) {
+	c := ch.Row
 	args, err := commArgs(c)
 	if err != nil {
 		return 0, wrap("CreateCommunication", err)
@@ -163,6 +168,9 @@ func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, 
 		if _, err := s.stmt(ctx, tx, insertComm).ExecContext(ctx, append(args, int64(1))...); err != nil {
 			return err
 		}
+		if err := s.insertEvents(ctx, tx, ch.Events); err != nil {
+			return err
+		}
 		if idem == nil {
 			return nil
 		}
@@ -179,25 +187,35 @@ func (s *Store) CreateCommunication(ctx context.Context, c comms.Communication, 
 	return credits, nil
 }
 
-// InsertCommunication stores a row the system creates itself, at version
-// 1, without a debit.
-func (s *Store) InsertCommunication(ctx context.Context, c comms.Communication) error {
-	args, err := commArgs(c)
+// insert stores a row the system creates itself (ch.Row at version 1, with
+// its events) inside tx, without a debit.
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, ch comms.Change) error {
+	args, err := commArgs(ch.Row)
 	if err != nil {
-		return wrap("InsertCommunication", err)
-	}
-	err = inTx(ctx, s.w, func(tx *sql.Tx) error {
-		var exists bool
-		if err := s.stmt(ctx, tx, companyExists).QueryRowContext(ctx, c.CompanyID).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return comms.ErrNotFound
-		}
-		_, err := s.stmt(ctx, tx, insertComm).ExecContext(ctx, append(args, int64(1))...)
 		return err
-	})
-	return wrap("InsertCommunication", err)
+	}
+	var exists bool
+	if err := s.stmt(ctx, tx, companyExists).QueryRowContext(ctx, ch.Row.CompanyID).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return comms.ErrNotFound
+	}
+	if _, err := s.stmt(ctx, tx, insertComm).ExecContext(ctx, append(args, int64(1))...); err != nil {
+		return err
+	}
+	return s.insertEvents(ctx, tx, ch.Events)
+}
+
+// insertEvents inserts events inside tx; their feed_pos follows commit order.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []comms.Event) error {
+	for _, e := range evs {
+		if _, err := s.stmt(ctx, tx, insertEvent).ExecContext(ctx,
+			e.CompanyID, e.CommunicationID, e.Sequence, e.ID, string(e.Type), ts(e.At), string(e.Data)); err != nil {
+			return fmt.Errorf("event %d of %s: %w", e.Sequence, e.CommunicationID, err)
+		}
+	}
+	return nil
 }
 
 // debit takes one credit from the company and returns what is left:
@@ -282,10 +300,11 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 	return cs, false, nil
 }
 
-// UpdateCommunication replaces the row if its stored version is c.Version,
-// storing it as c.Version+1, and with debit takes one credit, in one
-// transaction.
-func (s *Store) UpdateCommunication(ctx context.Context, c comms.Communication, withDebit bool) (comms.Communication, int64, error) {
+// UpdateCommunication writes ch in one transaction: the row if its stored
+// version is ch.Row.Version (as ch.Row.Version+1), its events, ch.Insert,
+// and with debit one credit.
+func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, withDebit bool) (comms.Communication, int64, error) {
+	c := ch.Row
 	args, err := commArgs(c)
 	if err != nil {
 		return comms.Communication{}, 0, wrap("UpdateCommunication", err)
@@ -310,6 +329,14 @@ func (s *Store) UpdateCommunication(ctx context.Context, c comms.Communication, 
 				return comms.ErrConflict
 			default:
 				return comms.ErrNotFound
+			}
+		}
+		if err := s.insertEvents(ctx, tx, ch.Events); err != nil {
+			return err
+		}
+		if ch.Insert != nil {
+			if err := s.insert(ctx, tx, *ch.Insert); err != nil {
+				return err
 			}
 		}
 		if withDebit {
@@ -394,4 +421,100 @@ func fromJSONText[T any](s sql.NullString, v **T) error {
 	}
 	*v = new(T)
 	return json.Unmarshal([]byte(s.String), *v)
+}
+
+const selectEvent = `SELECT feed_pos, company_id, communication_id, sequence, id, type, at, data FROM events`
+
+// scanEvent reads the columns of selectEvent.
+func scanEvent(row scanner) (eventRow, error) {
+	var (
+		e  eventRow
+		at int64
+		d  string
+	)
+	if err := row.Scan(&e.pos, &e.CompanyID, &e.CommunicationID, &e.Sequence, &e.ID, &e.Type, &at, &d); err != nil {
+		return eventRow{}, err
+	}
+	e.At, e.Data = fromTS(at), json.RawMessage(d)
+	return e, nil
+}
+
+// eventRow is an event with its feed position.
+type eventRow struct {
+	comms.Event
+	pos int64
+}
+
+// ListEvents returns the row's events after afterSeq, oldest first.
+func (s *Store) ListEvents(ctx context.Context, companyID, communicationID string, afterSeq int64, limit int) ([]comms.Event, bool, error) {
+	if limit < 1 || limit > maxLimit {
+		limit = maxLimit
+	}
+	rows, err := s.r.QueryContext(ctx, selectEvent+` WHERE company_id = ? AND communication_id = ? AND sequence > ?
+		ORDER BY sequence LIMIT ?`, companyID, communicationID, afterSeq, limit+1)
+	if err != nil {
+		return nil, false, wrap("ListEvents", err)
+	}
+	evs, err := collect(rows, scanEvent)
+	if err != nil {
+		return nil, false, wrap("ListEvents", err)
+	}
+	out := make([]comms.Event, 0, min(len(evs), limit))
+	for _, e := range evs[:min(len(evs), limit)] {
+		out = append(out, e.Event)
+	}
+	return out, len(evs) > limit, nil
+}
+
+// ListCompanyEvents returns the company's events in commit order: feed_pos
+// is assigned by AUTOINCREMENT inside write transactions that run one at a
+// time, and a reader sees only committed ones, so no event ever appears
+// before a position already read. The cursor is the decimal feed_pos of the
+// last event returned; f.Now is not needed.
+func (s *Store) ListCompanyEvents(ctx context.Context, companyID string, f comms.EventFilter) ([]comms.Event, string, bool, error) {
+	const op = "ListCompanyEvents"
+	var after int64
+	if f.After != "" {
+		n, err := strconv.ParseInt(f.After, 10, 64)
+		if err != nil || n < 0 {
+			return nil, "", false, wrap(op, comms.ErrBadCursor)
+		}
+		after = n
+	}
+	limit := f.Limit
+	if limit < 1 || limit > maxLimit {
+		limit = maxLimit
+	}
+	var q strings.Builder
+	q.WriteString(selectEvent + ` WHERE company_id = ? AND feed_pos > ?`)
+	args := []any{companyID, after}
+	if len(f.Types) > 0 {
+		q.WriteString(" AND type IN (?" + strings.Repeat(", ?", len(f.Types)-1) + ")")
+		for _, t := range f.Types {
+			args = append(args, string(t))
+		}
+	}
+	if !f.CreatedAfter.IsZero() {
+		q.WriteString(" AND at >= ?")
+		args = append(args, ts(f.CreatedAfter))
+	}
+	q.WriteString(" ORDER BY feed_pos LIMIT ?")
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, "", false, wrap(op, err)
+	}
+	evs, err := collect(rows, scanEvent)
+	if err != nil {
+		return nil, "", false, wrap(op, err)
+	}
+	more := len(evs) > limit
+	evs = evs[:min(len(evs), limit)]
+	out := make([]comms.Event, len(evs))
+	next := f.After
+	for i, e := range evs {
+		out[i] = e.Event
+		next = strconv.FormatInt(e.pos, 10)
+	}
+	return out, next, more, nil
 }

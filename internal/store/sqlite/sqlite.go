@@ -15,6 +15,8 @@
 //     field that is filtered or sorted on and JSON text for payload,
 //     cancel_policy, last_error, cadence and outcome
 //   - idempotency, keyed (company_id, key)
+//   - events, keyed (company_id, communication_id, sequence), each with a
+//     feed_pos that AUTOINCREMENT assigns in commit order (see ListCompanyEvents)
 //
 // Times are INTEGER unix nanoseconds in UTC: 0 for a zero time.Time, NULL for
 // a nil *time.Time. Times outside the years 1678–2262 cannot be stored. JSON
@@ -230,6 +232,25 @@ CREATE TABLE idempotency (
 	expires_at        INTEGER NOT NULL,
 	PRIMARY KEY (company_id, key)
 ) STRICT;
+`,
+	// 2: the lifecycle's events, and the row's cancel reason and last event sequence.
+	`
+ALTER TABLE communications ADD COLUMN cancel_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE communications ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE events (
+	feed_pos         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	company_id       TEXT    NOT NULL,
+	communication_id TEXT    NOT NULL,
+	sequence         INTEGER NOT NULL,
+	id               TEXT    NOT NULL UNIQUE,
+	type             TEXT    NOT NULL,
+	at               INTEGER NOT NULL,
+	data             TEXT    NOT NULL,
+	UNIQUE (company_id, communication_id, sequence),
+	FOREIGN KEY (company_id, communication_id) REFERENCES communications (company_id, id)
+) STRICT;
+CREATE INDEX events_feed ON events (company_id, feed_pos);
 `,
 }
 

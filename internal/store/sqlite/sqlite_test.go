@@ -68,7 +68,7 @@ func TestDataSurvivesReopen(t *testing.T) {
 	if err := s.CreateCompany(ctx, comms.Company{ID: "co_1", Credits: 3, CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCommunication(ctx, c, nil); err != nil {
+	if _, err := s.CreateCommunication(ctx, comms.Change{Row: c}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -151,7 +151,7 @@ func BenchmarkCreateCommunication(b *testing.B) {
 	create := func(s *sqlite.Store, c comms.Communication) error {
 		c.ID = uuid.NewString()
 		idem := &comms.Idempotency{Key: c.ID, RequestHash: "h", CreatedAt: c.CreatedAt, ExpiresAt: c.CreatedAt.Add(comms.IdempotencyTTL)}
-		_, err := s.CreateCommunication(context.Background(), c, idem)
+		_, err := s.CreateCommunication(context.Background(), comms.Change{Row: c}, idem)
 		return err
 	}
 

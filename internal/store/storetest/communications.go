@@ -19,7 +19,7 @@ func (s suite) createCommunication(t *testing.T) {
 		b := s.setup(t)
 		c := b.comm(b.company.ID, b.now.Add(time.Hour))
 		c.Version = 9
-		credits, err := b.store.CreateCommunication(b.ctx, c, nil)
+		credits, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, nil)
 		requireNoError(t, err)
 		if credits != startCredits-1 {
 			t.Fatalf("credits remaining = %d, want %d", credits, startCredits-1)
@@ -37,7 +37,7 @@ func (s suite) createCommunication(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		c := b.fullComm(b.company.ID)
-		_, err := b.store.CreateCommunication(b.ctx, c, nil)
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, nil)
 		requireNoError(t, err)
 		got, err := b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
 		requireNoError(t, err)
@@ -56,7 +56,7 @@ func (s suite) createCommunication(t *testing.T) {
 			ScheduledFor: b.now,
 			Source:       comms.SourceAPI,
 		}
-		_, err := b.store.CreateCommunication(b.ctx, c, nil)
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, nil)
 		requireNoError(t, err)
 		got, err := b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
 		requireNoError(t, err)
@@ -72,7 +72,7 @@ func (s suite) createCommunication(t *testing.T) {
 		b := s.setup(t)
 		broke := b.newCompany(t, 0)
 		c := b.comm(broke.ID, b.now.Add(time.Hour))
-		_, err := b.store.CreateCommunication(b.ctx, c, idem(c, "key-1", b.now))
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, idem(c, "key-1", b.now))
 		requireErrorIs(t, err, comms.ErrInsufficientCredits)
 
 		_, err = b.store.GetCommunication(b.ctx, broke.ID, c.ID)
@@ -89,13 +89,13 @@ func (s suite) createCommunication(t *testing.T) {
 		b := s.setup(t)
 		co := b.newCompany(t, 2)
 		for want := int64(1); want >= 0; want-- {
-			credits, err := b.store.CreateCommunication(b.ctx, b.comm(co.ID, b.now), nil)
+			credits, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: b.comm(co.ID, b.now)}, nil)
 			requireNoError(t, err)
 			if credits != want {
 				t.Fatalf("credits remaining = %d, want %d", credits, want)
 			}
 		}
-		_, err := b.store.CreateCommunication(b.ctx, b.comm(co.ID, b.now), nil)
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: b.comm(co.ID, b.now)}, nil)
 		requireErrorIs(t, err, comms.ErrInsufficientCredits)
 	})
 
@@ -106,7 +106,7 @@ func (s suite) createCommunication(t *testing.T) {
 
 		dup := b.fullComm(b.company.ID)
 		dup.ID = first.ID
-		_, err := b.store.CreateCommunication(b.ctx, dup, idem(dup, "dup-key", b.now))
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: dup}, idem(dup, "dup-key", b.now))
 		requireErrorIs(t, err, comms.ErrAlreadyExists)
 
 		got, err := b.store.GetCommunication(b.ctx, b.company.ID, first.ID)
@@ -123,7 +123,7 @@ func (s suite) createCommunication(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		c := b.comm("co_"+uuid.NewString(), b.now)
-		_, err := b.store.CreateCommunication(b.ctx, c, idem(c, "k", b.now))
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, idem(c, "k", b.now))
 		requireErrorIs(t, err, comms.ErrNotFound)
 	})
 
@@ -137,7 +137,7 @@ func (s suite) createCommunication(t *testing.T) {
 			rows[i] = b.comm(co.ID, b.now.Add(time.Duration(i)*time.Second))
 		}
 		errs := parallel(concurrency, func(i int) error {
-			_, err := b.store.CreateCommunication(b.ctx, rows[i], nil)
+			_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: rows[i]}, nil)
 			return err
 		})
 		ok, refused, other := count(errs, comms.ErrInsufficientCredits)
@@ -167,7 +167,7 @@ func (s suite) idempotency(t *testing.T) {
 		b := s.setup(t)
 		c := b.comm(b.company.ID, b.now.Add(time.Hour))
 		rec := idem(c, "order-42", b.now)
-		credits, err := b.store.CreateCommunication(b.ctx, c, rec)
+		credits, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, rec)
 		requireNoError(t, err)
 
 		got, err := b.store.GetIdempotency(b.ctx, b.company.ID, "order-42", b.now.Add(time.Minute))
@@ -182,11 +182,11 @@ func (s suite) idempotency(t *testing.T) {
 		b := s.setup(t)
 		first := b.comm(b.company.ID, b.now.Add(time.Hour))
 		rec := idem(first, "k", b.now)
-		credits, err := b.store.CreateCommunication(b.ctx, first, rec)
+		credits, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: first}, rec)
 		requireNoError(t, err)
 
 		second := b.comm(b.company.ID, b.now.Add(2*time.Hour))
-		_, err = b.store.CreateCommunication(b.ctx, second, idem(second, "k", b.now.Add(time.Hour)))
+		_, err = b.store.CreateCommunication(b.ctx, comms.Change{Row: second}, idem(second, "k", b.now.Add(time.Hour)))
 		requireErrorIs(t, err, comms.ErrIdempotencyKeyExists)
 
 		_, err = b.store.GetCommunication(b.ctx, b.company.ID, second.ID)
@@ -207,12 +207,12 @@ func (s suite) idempotency(t *testing.T) {
 		for name, gap := range map[string]time.Duration{"After": time.Millisecond, "AtExpiresAt": 0} {
 			first := b.comm(b.company.ID, b.now.Add(time.Hour))
 			firstRec := idem(first, "k-"+name, b.now)
-			_, err := b.store.CreateCommunication(b.ctx, first, firstRec)
+			_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: first}, firstRec)
 			requireNoError(t, err)
 
 			second := b.comm(b.company.ID, b.now.Add(time.Hour))
 			secondRec := idem(second, "k-"+name, firstRec.ExpiresAt.Add(gap))
-			credits, err := b.store.CreateCommunication(b.ctx, second, secondRec)
+			credits, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: second}, secondRec)
 			if err != nil {
 				t.Fatalf("%s: create after expiry: %v", name, err)
 			}
@@ -231,7 +231,7 @@ func (s suite) idempotency(t *testing.T) {
 		b := s.setup(t)
 		c := b.comm(b.company.ID, b.now.Add(time.Hour))
 		rec := idem(c, "k", b.now)
-		_, err := b.store.CreateCommunication(b.ctx, c, rec)
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, rec)
 		requireNoError(t, err)
 
 		_, err = b.store.GetIdempotency(b.ctx, b.company.ID, "k", rec.ExpiresAt.Add(-time.Millisecond))
@@ -250,9 +250,9 @@ func (s suite) idempotency(t *testing.T) {
 		other := b.newCompany(t, 10)
 		mine := b.comm(b.company.ID, b.now)
 		theirs := b.comm(other.ID, b.now)
-		_, err := b.store.CreateCommunication(b.ctx, mine, idem(mine, "shared", b.now))
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: mine}, idem(mine, "shared", b.now))
 		requireNoError(t, err)
-		_, err = b.store.CreateCommunication(b.ctx, theirs, idem(theirs, "shared", b.now))
+		_, err = b.store.CreateCommunication(b.ctx, comms.Change{Row: theirs}, idem(theirs, "shared", b.now))
 		requireNoError(t, err)
 
 		for _, c := range []comms.Communication{mine, theirs} {
@@ -274,7 +274,7 @@ func (s suite) idempotency(t *testing.T) {
 			rows[i] = b.comm(b.company.ID, b.now.Add(time.Hour))
 		}
 		errs := parallel(concurrency, func(i int) error {
-			_, err := b.store.CreateCommunication(b.ctx, rows[i], idem(rows[i], "race", b.now))
+			_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: rows[i]}, idem(rows[i], "race", b.now))
 			return err
 		})
 		ok, refused, other := count(errs, comms.ErrIdempotencyKeyExists)
@@ -330,20 +330,25 @@ func (s suite) updateCommunication(t *testing.T) {
 	t.Run("InsertWithoutDebitIsIdempotentByID", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
+		parent := b.create(t, b.comm(b.company.ID, b.now.Add(time.Hour)))
 		c := b.comm(b.company.ID, b.now.Add(time.Hour))
-		requireNoError(t, b.store.InsertCommunication(b.ctx, c))
-		requireErrorIs(t, b.store.InsertCommunication(b.ctx, c), comms.ErrAlreadyExists)
+		stored, _, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: parent, Insert: &comms.Change{Row: c}}, false)
+		requireNoError(t, err)
+		_, _, err = b.store.UpdateCommunication(b.ctx, comms.Change{Row: stored, Insert: &comms.Change{Row: c}}, false)
+		requireErrorIs(t, err, comms.ErrAlreadyExists)
+		// The losing write wrote nothing: the parent kept its version.
+		again, err := b.store.GetCommunication(b.ctx, b.company.ID, parent.ID)
+		requireNoError(t, err)
+		if again.Version != stored.Version {
+			t.Fatalf("parent version %d after a failed insert, want %d", again.Version, stored.Version)
+		}
 		got, err := b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
 		requireNoError(t, err)
 		c.Version = 1
 		requireEqual(t, c, got)
-		co, err := b.store.GetCompany(b.ctx, b.company.ID)
-		requireNoError(t, err)
-		if co.Credits != startCredits {
-			t.Fatalf("credits = %d after a system insert, want %d (no debit)", co.Credits, startCredits)
+		if credits := b.credits(t, b.company.ID); credits != startCredits-1 {
+			t.Fatalf("credits = %d after a system insert, want %d (only the parent's create debits)", credits, startCredits-1)
 		}
-		orphan := b.comm("no-such-company", b.now.Add(time.Hour))
-		requireErrorIs(t, b.store.InsertCommunication(b.ctx, orphan), comms.ErrNotFound)
 	})
 
 	t.Run("CompareAndSwapBumpsVersion", func(t *testing.T) {
@@ -351,7 +356,7 @@ func (s suite) updateCommunication(t *testing.T) {
 		b := s.setup(t)
 		c := b.create(t, b.comm(b.company.ID, b.now.Add(time.Hour)))
 		next := claimed(b, c)
-		stored, credits, err := b.store.UpdateCommunication(b.ctx, next, false)
+		stored, credits, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: next}, false)
 		requireNoError(t, err)
 		if credits != 0 {
 			t.Fatalf("credits = %d; without a debit the balance is not read and 0 is reported", credits)
@@ -363,7 +368,7 @@ func (s suite) updateCommunication(t *testing.T) {
 		requireEqual(t, next, got)
 
 		again := claimed(b, got)
-		stored, _, err = b.store.UpdateCommunication(b.ctx, again, false)
+		stored, _, err = b.store.UpdateCommunication(b.ctx, comms.Change{Row: again}, false)
 		requireNoError(t, err)
 		if stored.Version != 3 {
 			t.Fatalf("version = %d after the second update, want 3", stored.Version)
@@ -376,7 +381,7 @@ func (s suite) updateCommunication(t *testing.T) {
 		c := b.create(t, b.comm(b.company.ID, b.now.Add(time.Hour)))
 		full := b.fullComm(b.company.ID)
 		full.ID, full.Version = c.ID, c.Version
-		stored, _, err := b.store.UpdateCommunication(b.ctx, full, false)
+		stored, _, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: full}, false)
 		requireNoError(t, err)
 		got, err := b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
 		requireNoError(t, err)
@@ -386,7 +391,7 @@ func (s suite) updateCommunication(t *testing.T) {
 
 		// And back: optional fields are cleared.
 		c.Version = 2
-		_, _, err = b.store.UpdateCommunication(b.ctx, c, false)
+		_, _, err = b.store.UpdateCommunication(b.ctx, comms.Change{Row: c}, false)
 		requireNoError(t, err)
 		got, err = b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
 		requireNoError(t, err)
@@ -398,12 +403,12 @@ func (s suite) updateCommunication(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		c := b.create(t, b.comm(b.company.ID, b.now.Add(time.Hour)))
-		winner, _, err := b.store.UpdateCommunication(b.ctx, claimed(b, c), false)
+		winner, _, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: claimed(b, c)}, false)
 		requireNoError(t, err)
 
 		loser := c
 		loser.Status = comms.StatusCancelled
-		_, _, err = b.store.UpdateCommunication(b.ctx, loser, true)
+		_, _, err = b.store.UpdateCommunication(b.ctx, comms.Change{Row: loser}, true)
 		requireErrorIs(t, err, comms.ErrConflict)
 		got, err := b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
 		requireNoError(t, err)
@@ -421,12 +426,12 @@ func (s suite) updateCommunication(t *testing.T) {
 
 		unknown := b.comm(b.company.ID, b.now)
 		unknown.Version = 1
-		_, _, err := b.store.UpdateCommunication(b.ctx, unknown, false)
+		_, _, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: unknown}, false)
 		requireErrorIs(t, err, comms.ErrNotFound)
 
 		hijack := claimed(b, c)
 		hijack.CompanyID = other.ID
-		_, _, err = b.store.UpdateCommunication(b.ctx, hijack, true)
+		_, _, err = b.store.UpdateCommunication(b.ctx, comms.Change{Row: hijack}, true)
 		requireErrorIs(t, err, comms.ErrNotFound)
 		got, err := b.store.GetCommunication(b.ctx, b.company.ID, c.ID)
 		requireNoError(t, err)
@@ -441,7 +446,7 @@ func (s suite) updateCommunication(t *testing.T) {
 		b := s.setup(t)
 		c := b.create(t, b.comm(b.company.ID, b.now.Add(time.Hour)))
 		c.ScheduledFor = b.now.Add(3 * time.Hour)
-		_, credits, err := b.store.UpdateCommunication(b.ctx, c, true)
+		_, credits, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: c}, true)
 		requireNoError(t, err)
 		if credits != startCredits-2 {
 			t.Fatalf("credits = %d, want %d", credits, startCredits-2)
@@ -458,7 +463,7 @@ func (s suite) updateCommunication(t *testing.T) {
 		c := b.create(t, b.comm(co.ID, b.now.Add(time.Hour)))
 		edit := c
 		edit.ScheduledFor = b.now.Add(3 * time.Hour)
-		_, _, err := b.store.UpdateCommunication(b.ctx, edit, true)
+		_, _, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: edit}, true)
 		requireErrorIs(t, err, comms.ErrInsufficientCredits)
 		got, err := b.store.GetCommunication(b.ctx, co.ID, c.ID)
 		requireNoError(t, err)
@@ -466,7 +471,7 @@ func (s suite) updateCommunication(t *testing.T) {
 
 		// Without a debit the same write goes through: cancelling is free.
 		edit.Status = comms.StatusCancelled
-		_, credits, err := b.store.UpdateCommunication(b.ctx, edit, false)
+		_, credits, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: edit}, false)
 		requireNoError(t, err)
 		if credits != 0 {
 			t.Fatalf("credits = %d, want 0", credits)
@@ -481,7 +486,7 @@ func (s suite) updateCommunication(t *testing.T) {
 		errs := parallel(concurrency, func(i int) error {
 			next := claimed(b, c)
 			tokens[i] = next.Token
-			_, _, err := b.store.UpdateCommunication(b.ctx, next, true)
+			_, _, err := b.store.UpdateCommunication(b.ctx, comms.Change{Row: next}, true)
 			return err
 		})
 		ok, lost, other := count(errs, comms.ErrConflict)

@@ -166,7 +166,7 @@ func (s suite) listCommunications(t *testing.T) {
 		b := s.setup(t)
 		full := b.fullComm(b.company.ID)
 		full.Version = 1
-		_, err := b.store.CreateCommunication(b.ctx, full, nil)
+		_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: full}, nil)
 		requireNoError(t, err)
 		rows, more, err := b.store.ListCommunications(b.ctx, b.company.ID, comms.ListFilter{Limit: 10})
 		requireNoError(t, err)
@@ -262,7 +262,7 @@ func (s suite) listCommunications(t *testing.T) {
 				for i := 0; i < 150 && ctx.Err() == nil; i++ {
 					// Spread over and around the span, ties included.
 					at := b.now.Add(time.Duration((i*7+w*13)%70-10) * span / 60)
-					if _, err := b.store.CreateCommunication(ctx, b.comm(co.ID, at), nil); err != nil && ctx.Err() == nil {
+					if _, err := b.store.CreateCommunication(ctx, comms.Change{Row: b.comm(co.ID, at)}, nil); err != nil && ctx.Err() == nil {
 						t.Errorf("concurrent insert: %v", err)
 						return
 					}

@@ -60,6 +60,8 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"UpdateCommunication", s.updateCommunication},
 		{"ListCommunications", s.listCommunications},
 		{"DueCommunications", s.dueCommunications},
+		{"Events", s.events},
+		{"CompanyEvents", s.companyEvents},
 		{"Errors", s.errors},
 	} {
 		t.Run(g.name, func(t *testing.T) {
@@ -170,6 +172,8 @@ func (b *bundle) fullComm(companyID string) comms.Communication {
 		UpdatedAt:         b.now.Add(time.Second),
 		SentAt:            &sent,
 		CancelledAt:       &cancelled,
+		CancelReason:      comms.CancelOnEvent("replied"),
+		EventSeq:          7,
 		Token:             uuid.NewString(),
 		LeaseUntil:        b.now.Add(2 * time.Minute),
 		Version:           42,
@@ -179,7 +183,7 @@ func (b *bundle) fullComm(companyID string) comms.Communication {
 // create stores c and returns it as the store should now hold it.
 func (b *bundle) create(t *testing.T, c comms.Communication) comms.Communication {
 	t.Helper()
-	_, err := b.store.CreateCommunication(b.ctx, c, nil)
+	_, err := b.store.CreateCommunication(b.ctx, comms.Change{Row: c}, nil)
 	requireNoError(t, err)
 	c.Version = 1
 	return c

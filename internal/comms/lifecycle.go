@@ -1,0 +1,495 @@
+package comms
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// This file owns the lifecycle of a row (docs/design.md, "Lifecycle"). Every
+// state change is one of the named transitions below, in the style of River's
+// JobSetState*: each takes the row as read and returns a Change — the next row
+// and the events it emits — which a store writes in one atomic,
+// compare-and-swap write. Nothing else assigns Status.
+//
+//	pending    ─Claim→ processing ─RecordSent→ sent (email, SMS)
+//	                              ─RecordCallPlaced→ processing ─RecordOutcome→ sent (voice)
+//	                              ─RecordTransientFailure→ pending (retry) | failed (last attempt)
+//	                              ─RecordPermanentFailure→ failed
+//	                              ─ReleaseExpiredLease→ pending (email, SMS) | failed
+//	pending    ─Defer→ pending,  ─Reschedule→ pending,  ─Cancel→ cancelled,  ─Expire→ cancelled,
+//	           ─RecordPermanentFailure→ failed (unsendable before any attempt)
+//
+// The token rule: every transition issues a new fire token. A fire carries the
+// token the row had when the fire was armed, and the dispatcher drops a fire
+// whose token is not the row's, so whatever timer was armed before a change is
+// harmless after it; a transition that leaves the row waiting (Defer,
+// Reschedule, a retry) is followed by arming the new token.
+
+// EventType names what happened to a row: one vocabulary for the API, the
+// logs and the status webhooks.
+type EventType string
+
+// The event types. Data shapes are the *Data types below.
+const (
+	// EventCreated: accepted by POST, or a follow-up created by a cadence (CreatedData).
+	EventCreated EventType = "created"
+	// EventRescheduled: a PATCH changed the row while pending (RescheduledData).
+	EventRescheduled EventType = "rescheduled"
+	// EventDeferred: outside business hours at fire time; waits for the next window (DeferredData).
+	EventDeferred EventType = "deferred"
+	// EventAttemptStarted: claimed for attempt n (AttemptData).
+	EventAttemptStarted EventType = "attempt_started"
+	// EventSent: the provider accepted the message or placed the call (SentData).
+	EventSent EventType = "sent"
+	// EventAttemptFailed: an attempt failed (AttemptFailedData).
+	EventAttemptFailed EventType = "attempt_failed"
+	// EventFailed: the row failed for good (FailedData).
+	EventFailed EventType = "failed"
+	// EventCancelled: the row was cancelled (CancelledData).
+	EventCancelled EventType = "cancelled"
+	// EventExpired: the row was due more than cancel_policy.max_delay_minutes
+	// ago and is not sent; a cancelled event with reason expired follows (ExpiredData).
+	EventExpired EventType = "expired"
+	// EventOutcomeRecorded: a voice call's outcome arrived (OutcomeRecordedData).
+	EventOutcomeRecorded EventType = "outcome_recorded"
+	// EventFollowUpCreated: a cadence created its next attempt (FollowUpCreatedData).
+	EventFollowUpCreated EventType = "follow_up_created"
+)
+
+// EventTypes lists every event type the API can return, in lifecycle order.
+var EventTypes = []EventType{EventCreated, EventRescheduled, EventDeferred, EventAttemptStarted, EventSent,
+	EventAttemptFailed, EventFailed, EventCancelled, EventExpired, EventOutcomeRecorded, EventFollowUpCreated}
+
+// Valid reports whether t is a known event type.
+func (t EventType) Valid() bool { return slices.Contains(EventTypes, t) }
+
+// Event is one thing that happened to a row. Sequence numbers a row's events
+// 1, 2, 3… with no gaps; an event is written in the same atomic write as the
+// state change that emitted it, so a write that loses its compare-and-swap
+// leaves no event.
+type Event struct {
+	// ID is derived from (CommunicationID, Sequence) (EventID), so writing the
+	// same event twice can only collide, never duplicate.
+	ID              string    `json:"id"`
+	CommunicationID string    `json:"communication_id"`
+	CompanyID       string    `json:"-"`
+	Sequence        int64     `json:"sequence"`
+	Type            EventType `json:"type"`
+	// At is when it happened, UTC, millisecond precision.
+	At time.Time `json:"at"`
+	// Data is the JSON of the type's *Data struct.
+	Data json.RawMessage `json:"data"`
+}
+
+// eventNamespace derives event ids.
+var eventNamespace = uuid.MustParse("3f2b8c1e-7d4a-4c6b-9e8f-1a2b3c4d5e6f")
+
+// EventID is the id of event seq of row communicationID: a UUID (version 5)
+// of both, so every store and every retry names an event the same way.
+func EventID(communicationID string, seq int64) string {
+	return uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%s#%d", communicationID, seq)).String()
+}
+
+// CancelReason says why a row was cancelled.
+type CancelReason string
+
+// The cancel reasons; CancelOnEvent makes the event:<name> ones.
+const (
+	// CancelAPI: POST /v1/scheduled-communications/{id}/cancel.
+	CancelAPI CancelReason = "api"
+	// CancelExpired: more than cancel_policy.max_delay_minutes late at fire time.
+	CancelExpired CancelReason = "expired"
+	// CancelCadence: an earlier attempt of its voice cadence was cancelled.
+	CancelCadence CancelReason = "cadence_cancelled"
+)
+
+// CancelOnEvent is the reason of a cancel by POST …/cancel-by-event: "event:<name>".
+func CancelOnEvent(name string) CancelReason { return CancelReason("event:" + name) }
+
+// DeferReason says why a due row was not sent yet.
+type DeferReason string
+
+// The defer reasons.
+const (
+	// DeferBusinessHours: respect_business_hours and the callee's window is closed.
+	DeferBusinessHours DeferReason = "business_hours"
+)
+
+// The data of each event type, as the API and the webhooks show it.
+type (
+	// CreatedData is the data of created.
+	CreatedData struct {
+		Source        Source    `json:"source"`
+		ScheduledFor  time.Time `json:"scheduled_for"`
+		NextAttemptAt time.Time `json:"next_attempt_at"`
+	}
+	// RescheduledData is the data of rescheduled: the row's times after the PATCH.
+	RescheduledData struct {
+		ScheduledFor  time.Time `json:"scheduled_for"`
+		NextAttemptAt time.Time `json:"next_attempt_at"`
+	}
+	// DeferredData is the data of deferred.
+	DeferredData struct {
+		Reason        DeferReason `json:"reason"`
+		NextAttemptAt time.Time   `json:"next_attempt_at"`
+	}
+	// AttemptData is the data of attempt_started.
+	AttemptData struct {
+		Attempt int `json:"attempt"`
+	}
+	// SentData is the data of sent: the provider's message id (SES, SNS) or call id (voice).
+	SentData struct {
+		Attempt           int    `json:"attempt"`
+		ProviderMessageID string `json:"provider_message_id"`
+	}
+	// AttemptFailedData is the data of attempt_failed. RetryAt is set when
+	// the row will be tried again, null when this was its last attempt.
+	AttemptFailedData struct {
+		Attempt   int        `json:"attempt"`
+		Error     LastError  `json:"error"`
+		Permanent bool       `json:"permanent"`
+		RetryAt   *time.Time `json:"retry_at"`
+	}
+	// FailedData is the data of failed.
+	FailedData struct {
+		Error LastError `json:"error"`
+	}
+	// CancelledData is the data of cancelled.
+	CancelledData struct {
+		Reason CancelReason `json:"reason"`
+	}
+	// ExpiredData is the data of expired: when the row was due and how late
+	// it was at fire time.
+	ExpiredData struct {
+		DueAt           time.Time `json:"due_at"`
+		LateSeconds     float64   `json:"late_seconds"`
+		MaxDelayMinutes int       `json:"max_delay_minutes"`
+	}
+	// OutcomeRecordedData is the data of outcome_recorded.
+	OutcomeRecordedData struct {
+		Connected   bool    `json:"connected"`
+		TalkSeconds float64 `json:"talk_seconds"`
+		EndedReason string  `json:"ended_reason"`
+	}
+	// FollowUpCreatedData is the data of follow_up_created.
+	FollowUpCreatedData struct {
+		FollowUpID    string    `json:"follow_up_id"`
+		Attempt       int       `json:"attempt"`
+		NextAttemptAt time.Time `json:"next_attempt_at"`
+	}
+)
+
+// Change is what a transition returns and a store writes atomically: Row
+// replaces the stored row if the stored version is still Row.Version (the
+// version it was read at), Events are inserted with it, and Insert — a row
+// the transition creates, such as a cadence follow-up — is created in the
+// same write with its own events. If the compare-and-swap loses, nothing of
+// it is written.
+type Change struct {
+	Row    Communication
+	Events []Event
+	Insert *Change
+}
+
+// Transition names a lifecycle transition (in errors and tests).
+type Transition string
+
+// The transitions.
+const (
+	TransitionCreate                 Transition = "create"
+	TransitionReschedule             Transition = "reschedule"
+	TransitionCancel                 Transition = "cancel"
+	TransitionExpire                 Transition = "expire"
+	TransitionDefer                  Transition = "defer"
+	TransitionClaim                  Transition = "claim"
+	TransitionRecordSent             Transition = "record_sent"
+	TransitionRecordCallPlaced       Transition = "record_call_placed"
+	TransitionRecordTransientFailure Transition = "record_transient_failure"
+	TransitionRecordPermanentFailure Transition = "record_permanent_failure"
+	TransitionReleaseExpiredLease    Transition = "release_expired_lease"
+	TransitionRecordOutcome          Transition = "record_outcome"
+)
+
+// TransitionError is a transition asked of a row in a status it does not
+// leave from. It matches ErrInvalidTransition, and ErrNotPending when the
+// transition acts on pending rows only (edits and cancels: a 409 not_pending).
+type TransitionError struct {
+	Transition Transition
+	Status     Status
+	// From lists the statuses the transition accepts.
+	From []Status
+}
+
+// Error says what could not be done and why.
+func (e *TransitionError) Error() string {
+	if e.pendingOnly() {
+		verb := string(e.Transition)
+		switch e.Transition {
+		case TransitionReschedule:
+			verb = "edit"
+		case TransitionCancel:
+			verb = "cancel"
+		}
+		return fmt.Sprintf("cannot %s: the communication is %s; only pending communications can be changed", verb, e.Status)
+	}
+	return fmt.Sprintf("cannot %s: the communication is %s, not %v", e.Transition, e.Status, e.From)
+}
+
+func (e *TransitionError) pendingOnly() bool {
+	return len(e.From) == 1 && e.From[0] == StatusPending
+}
+
+// Is makes errors.Is(err, ErrInvalidTransition) hold, and
+// errors.Is(err, ErrNotPending) for pending-only transitions.
+func (e *TransitionError) Is(target error) bool {
+	return target == ErrInvalidTransition || (target == ErrNotPending && e.pendingOnly())
+}
+
+// begin starts transition t of row at now: it checks the row's status is
+// one of from, and applies what every transition does (updated_at, the
+// token rule).
+func begin(row Communication, t Transition, now time.Time, from ...Status) (Change, error) {
+	if !slices.Contains(from, row.Status) {
+		return Change{}, &TransitionError{Transition: t, Status: row.Status, From: from}
+	}
+	row.UpdatedAt = now
+	row.Token = NewToken()
+	return Change{Row: row}, nil
+}
+
+// emit appends an event of the row at now, numbering it after the row's last.
+func (ch *Change) emit(t EventType, now time.Time, data any) {
+	b, err := json.Marshal(data)
+	if err != nil { // the *Data types always marshal
+		panic(fmt.Sprintf("comms: event data of %s: %v", t, err))
+	}
+	ch.Row.EventSeq++
+	ch.Events = append(ch.Events, Event{
+		ID: EventID(ch.Row.ID, ch.Row.EventSeq), CommunicationID: ch.Row.ID, CompanyID: ch.Row.CompanyID,
+		Sequence: ch.Row.EventSeq, Type: t, At: now, Data: b,
+	})
+}
+
+// Create is the first change of a new row (status pending, version 0 until
+// stored): it emits created. Callers fill in every field of the row but
+// the lifecycle ones, which Create sets.
+func Create(row Communication, now time.Time) Change {
+	row.Status = StatusPending
+	row.Version, row.EventSeq = 0, 0
+	row.CreatedAt, row.UpdatedAt = now, now
+	row.Token = NewToken()
+	ch := Change{Row: row}
+	ch.emit(EventCreated, now, CreatedData{Source: row.Source, ScheduledFor: row.ScheduledFor.UTC(), NextAttemptAt: row.NextAttemptAt.UTC()})
+	return ch
+}
+
+// Reschedule stores an edit of a pending row: next is the row as edited
+// (same id, version and event sequence as the row read). It emits rescheduled.
+func Reschedule(row, next Communication, now time.Time) (Change, error) {
+	if _, err := begin(row, TransitionReschedule, now, StatusPending); err != nil {
+		return Change{}, err
+	}
+	next.Status, next.Version, next.EventSeq = row.Status, row.Version, row.EventSeq
+	ch, _ := begin(next, TransitionReschedule, now, StatusPending)
+	ch.emit(EventRescheduled, now, RescheduledData{ScheduledFor: next.ScheduledFor.UTC(), NextAttemptAt: next.NextAttemptAt.UTC()})
+	return ch, nil
+}
+
+// Cancel cancels a pending row for reason. It emits cancelled.
+func Cancel(row Communication, reason CancelReason, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionCancel, now, StatusPending)
+	if err != nil {
+		return Change{}, err
+	}
+	ch.cancel(reason, now)
+	return ch, nil
+}
+
+func (ch *Change) cancel(reason CancelReason, now time.Time) {
+	ch.Row.Status = StatusCancelled
+	ch.Row.CancelledAt = &now
+	ch.Row.CancelReason = reason
+	ch.emit(EventCancelled, now, CancelledData{Reason: reason})
+}
+
+// Expire cancels a pending row that came due at dueAt and is now more than
+// its cancel_policy.max_delay_minutes late. It emits expired, then
+// cancelled with reason expired.
+func Expire(row Communication, dueAt time.Time, maxDelayMinutes int, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionExpire, now, StatusPending)
+	if err != nil {
+		return Change{}, err
+	}
+	late := now.Sub(dueAt)
+	ch.Row.LastError = &LastError{Code: "expired",
+		Message: fmt.Sprintf("not sent: %s late, more than cancel_policy.max_delay_minutes (%d)", late.Round(time.Second), maxDelayMinutes)}
+	ch.emit(EventExpired, now, ExpiredData{DueAt: dueAt.UTC(), LateSeconds: late.Seconds(), MaxDelayMinutes: maxDelayMinutes})
+	ch.cancel(CancelExpired, now)
+	return ch, nil
+}
+
+// Defer moves a due pending row to next (the next business-hours window),
+// for reason. It emits deferred.
+func Defer(row Communication, reason DeferReason, next, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionDefer, now, StatusPending)
+	if err != nil {
+		return Change{}, err
+	}
+	ch.Row.NextAttemptAt = next
+	ch.emit(EventDeferred, now, DeferredData{Reason: reason, NextAttemptAt: next.UTC()})
+	return ch, nil
+}
+
+// Claim takes a pending row for its next attempt, leased until leaseUntil:
+// processing, attempt_count+1. It emits attempt_started.
+func Claim(row Communication, leaseUntil, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionClaim, now, StatusPending)
+	if err != nil {
+		return Change{}, err
+	}
+	ch.Row.Status = StatusProcessing
+	ch.Row.AttemptCount++
+	ch.Row.LeaseUntil = leaseUntil
+	ch.emit(EventAttemptStarted, now, AttemptData{Attempt: ch.Row.AttemptCount})
+	return ch, nil
+}
+
+// RecordSent records that the provider accepted an email or SMS: sent. It
+// emits sent.
+func RecordSent(row Communication, providerMessageID string, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionRecordSent, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	ch.Row.Status = StatusSent
+	ch.sent(providerMessageID, now)
+	return ch, nil
+}
+
+func (ch *Change) sent(providerMessageID string, now time.Time) {
+	ch.Row.LeaseUntil = time.Time{}
+	ch.Row.ProviderMessageID = providerMessageID
+	ch.Row.SentAt = &now
+	ch.Row.LastError = nil
+	ch.emit(EventSent, now, SentData{Attempt: ch.Row.AttemptCount, ProviderMessageID: providerMessageID})
+}
+
+// RecordCallPlaced records that the voice provider placed a call (callID):
+// the row stays processing until its outcome arrives, or outcomeBy passes
+// and the sweeper declares no_answer. It emits sent.
+func RecordCallPlaced(row Communication, callID string, outcomeBy, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionRecordCallPlaced, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	if row.Channel != ChannelVoice || row.ProviderMessageID != "" {
+		return Change{}, &TransitionError{Transition: TransitionRecordCallPlaced, Status: row.Status, From: []Status{StatusProcessing}}
+	}
+	ch.sent(callID, now)
+	ch.Row.LeaseUntil = outcomeBy
+	return ch, nil
+}
+
+// RecordTransientFailure records an attempt that failed for a passing
+// reason: back to pending at retryAt while attempts remain (attempt_failed
+// with retry_at), else failed (attempt_failed, then failed).
+func RecordTransientFailure(row Communication, e LastError, retryAt, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionRecordTransientFailure, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	ch.retryOrFail(e, retryAt, now)
+	return ch, nil
+}
+
+func (ch *Change) retryOrFail(e LastError, retryAt, now time.Time) {
+	ch.Row.LeaseUntil = time.Time{}
+	if ch.Row.AttemptCount < ch.Row.MaxAttempts {
+		ch.Row.Status = StatusPending
+		ch.Row.NextAttemptAt = retryAt
+		ch.Row.LastError = &e
+		at := retryAt.UTC()
+		ch.emit(EventAttemptFailed, now, AttemptFailedData{Attempt: ch.Row.AttemptCount, Error: e, RetryAt: &at})
+		return
+	}
+	ch.emit(EventAttemptFailed, now, AttemptFailedData{Attempt: ch.Row.AttemptCount, Error: e})
+	final := LastError{Code: e.Code, Message: fmt.Sprintf("%s (gave up after %d attempts)", e.Message, ch.Row.AttemptCount)}
+	ch.fail(final, now)
+}
+
+func (ch *Change) fail(e LastError, now time.Time) {
+	ch.Row.Status = StatusFailed
+	ch.Row.LeaseUntil = time.Time{}
+	ch.Row.LastError = &e
+	ch.emit(EventFailed, now, FailedData{Error: e})
+}
+
+// RecordPermanentFailure fails a row for good: an attempt that retrying
+// cannot fix (processing: attempt_failed, then failed), or a pending row
+// that cannot be sent at all (failed only).
+func RecordPermanentFailure(row Communication, e LastError, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionRecordPermanentFailure, now, StatusProcessing, StatusPending)
+	if err != nil {
+		return Change{}, err
+	}
+	if row.Status == StatusProcessing {
+		ch.emit(EventAttemptFailed, now, AttemptFailedData{Attempt: row.AttemptCount, Error: e, Permanent: true})
+	}
+	ch.fail(e, now)
+	return ch, nil
+}
+
+// ReleaseExpiredLease settles a processing row whose lease ran out (the
+// dispatcher stopped mid-attempt). An email or SMS is retried at now as the
+// next attempt while attempts remain (else failed), code lease_expired. A
+// voice call that was being placed may have been placed, and nobody is
+// called twice for one attempt: it fails as outcome_unknown. (A voice call
+// known to be placed is settled by RecordOutcome instead.)
+func ReleaseExpiredLease(row Communication, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionReleaseExpiredLease, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	if row.Channel == ChannelVoice {
+		e := LastError{Code: "outcome_unknown",
+			Message: fmt.Sprintf("the dispatcher stopped during attempt %d; the call may have been placed, so it is not redialled", row.AttemptCount)}
+		ch.emit(EventAttemptFailed, now, AttemptFailedData{Attempt: row.AttemptCount, Error: e, Permanent: true})
+		ch.fail(e, now)
+		return ch, nil
+	}
+	ch.retryOrFail(LastError{Code: "lease_expired",
+		Message: fmt.Sprintf("attempt %d did not finish within its lease", row.AttemptCount)}, now, now)
+	return ch, nil
+}
+
+// RecordOutcome records a placed call's outcome: sent, with the outcome. It
+// emits outcome_recorded; with followUp (the cadence's next attempt, built
+// by the caller) it also emits follow_up_created and creates the follow-up
+// in the same write.
+func RecordOutcome(row Communication, o Outcome, followUp *Communication, now time.Time) (Change, error) {
+	ch, err := begin(row, TransitionRecordOutcome, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	if row.Channel != ChannelVoice || row.ProviderMessageID == "" {
+		return Change{}, &TransitionError{Transition: TransitionRecordOutcome, Status: row.Status, From: []Status{StatusProcessing}}
+	}
+	ch.Row.Status = StatusSent
+	ch.Row.Outcome = &o
+	ch.Row.LeaseUntil = time.Time{}
+	ch.emit(EventOutcomeRecorded, now, OutcomeRecordedData{Connected: o.Connected, TalkSeconds: o.TalkSeconds, EndedReason: o.EndedReason})
+	if followUp != nil {
+		ins := Create(*followUp, now)
+		ch.Insert = &ins
+		attempt := 0
+		if ins.Row.Cadence != nil {
+			attempt = ins.Row.Cadence.Attempt
+		}
+		ch.emit(EventFollowUpCreated, now, FollowUpCreatedData{FollowUpID: ins.Row.ID, Attempt: attempt, NextAttemptAt: ins.Row.NextAttemptAt.UTC()})
+	}
+	return ch, nil
+}
