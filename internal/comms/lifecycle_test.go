@@ -1,0 +1,175 @@
+package comms
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestTransitionTable tries every transition from every status: the
+// allowed ones give the documented next status and events, the others
+// return the domain error and change nothing.
+func TestTransitionTable(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	e := LastError{Code: "throttled", Message: "slow down"}
+	follow := Communication{ID: "fu-1", CompanyID: "co", Channel: ChannelVoice, Source: SourceCadence,
+		ScheduledFor: now.Add(2 * time.Hour), NextAttemptAt: now.Add(2 * time.Hour), Cadence: &Cadence{RootID: "r", Attempt: 2, MaxAttempts: 3}}
+	type want struct {
+		status Status
+		events []EventType
+	}
+	// row builds the row a transition starts from.
+	row := func(s Status, ch Channel, attempts int, placed bool) Communication {
+		r := Communication{ID: "r", CompanyID: "co", Channel: ch, Status: s, AttemptCount: attempts, MaxAttempts: 3,
+			ScheduledFor: now, NextAttemptAt: now, Version: 4, EventSeq: 5, Token: "old", UpdatedAt: now.Add(-time.Minute)}
+		if placed {
+			r.ProviderMessageID = "call-1"
+		}
+		return r
+	}
+	transitions := []struct {
+		name    Transition
+		channel Channel
+		attempt int
+		placed  bool
+		run     func(Communication) (Change, error)
+		from    map[Status]want
+	}{
+		{TransitionReschedule, ChannelEmail, 0, false, func(r Communication) (Change, error) {
+			next := r
+			next.ScheduledFor = now.Add(time.Hour)
+			return Reschedule(r, next, now)
+		}, map[Status]want{StatusPending: {StatusPending, []EventType{EventRescheduled}}}},
+		{TransitionCancel, ChannelEmail, 0, false, func(r Communication) (Change, error) { return Cancel(r, CancelAPI, now) },
+			map[Status]want{StatusPending: {StatusCancelled, []EventType{EventCancelled}}}},
+		{TransitionExpire, ChannelEmail, 0, false, func(r Communication) (Change, error) { return Expire(r, now.Add(-time.Hour), 30, now) },
+			map[Status]want{StatusPending: {StatusCancelled, []EventType{EventExpired, EventCancelled}}}},
+		{TransitionDefer, ChannelEmail, 0, false, func(r Communication) (Change, error) {
+			return Defer(r, DeferBusinessHours, now.Add(time.Hour), now)
+		}, map[Status]want{StatusPending: {StatusPending, []EventType{EventDeferred}}}},
+		{TransitionClaim, ChannelEmail, 0, false, func(r Communication) (Change, error) { return Claim(r, now.Add(2*time.Minute), now) },
+			map[Status]want{StatusPending: {StatusProcessing, []EventType{EventAttemptStarted}}}},
+		{TransitionRecordSent, ChannelEmail, 1, false, func(r Communication) (Change, error) { return RecordSent(r, "msg", now) },
+			map[Status]want{StatusProcessing: {StatusSent, []EventType{EventSent}}}},
+		{TransitionRecordCallPlaced, ChannelVoice, 1, false, func(r Communication) (Change, error) {
+			return RecordCallPlaced(r, "call-1", now.Add(30*time.Minute), now)
+		}, map[Status]want{StatusProcessing: {StatusProcessing, []EventType{EventSent}}}},
+		{TransitionRecordTransientFailure + " (attempts left)", ChannelEmail, 1, false, func(r Communication) (Change, error) {
+			return RecordTransientFailure(r, e, now.Add(time.Minute), now)
+		}, map[Status]want{StatusProcessing: {StatusPending, []EventType{EventAttemptFailed}}}},
+		{TransitionRecordTransientFailure + " (last attempt)", ChannelEmail, 3, false, func(r Communication) (Change, error) {
+			return RecordTransientFailure(r, e, now.Add(time.Minute), now)
+		}, map[Status]want{StatusProcessing: {StatusFailed, []EventType{EventAttemptFailed, EventFailed}}}},
+		{TransitionRecordPermanentFailure, ChannelEmail, 1, false, func(r Communication) (Change, error) { return RecordPermanentFailure(r, e, now) },
+			map[Status]want{StatusProcessing: {StatusFailed, []EventType{EventAttemptFailed, EventFailed}}, StatusPending: {StatusFailed, []EventType{EventFailed}}}},
+		{TransitionReleaseExpiredLease + " (email)", ChannelEmail, 1, false, func(r Communication) (Change, error) { return ReleaseExpiredLease(r, now) },
+			map[Status]want{StatusProcessing: {StatusPending, []EventType{EventAttemptFailed}}}},
+		{TransitionReleaseExpiredLease + " (voice)", ChannelVoice, 1, false, func(r Communication) (Change, error) { return ReleaseExpiredLease(r, now) },
+			map[Status]want{StatusProcessing: {StatusFailed, []EventType{EventAttemptFailed, EventFailed}}}},
+		{TransitionRecordOutcome, ChannelVoice, 1, true, func(r Communication) (Change, error) {
+			return RecordOutcome(r, Outcome{EndedReason: "no_answer"}, &follow, now)
+		}, map[Status]want{StatusProcessing: {StatusSent, []EventType{EventOutcomeRecorded, EventFollowUpCreated}}}},
+	}
+	statuses := []Status{StatusPending, StatusProcessing, StatusSent, StatusFailed, StatusCancelled}
+	for _, tr := range transitions {
+		for _, from := range statuses {
+			r := row(from, tr.channel, tr.attempt, tr.placed)
+			ch, err := tr.run(r)
+			w, allowed := tr.from[from]
+			if !allowed {
+				if !errors.Is(err, ErrInvalidTransition) {
+					t.Errorf("%s from %s: err = %v, want ErrInvalidTransition", tr.name, from, err)
+				}
+				if pendingOnly := len(tr.from) == 1 && tr.from[StatusPending].status != ""; pendingOnly != errors.Is(err, ErrNotPending) {
+					t.Errorf("%s from %s: errors.Is(ErrNotPending) = %v, want %v", tr.name, from, !pendingOnly, pendingOnly)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s from %s: %v", tr.name, from, err)
+				continue
+			}
+			if ch.Row.Status != w.status {
+				t.Errorf("%s from %s: status %s, want %s", tr.name, from, ch.Row.Status, w.status)
+			}
+			if ch.Row.Token == r.Token || ch.Row.Version != r.Version || !ch.Row.UpdatedAt.Equal(now) {
+				t.Errorf("%s from %s: token %q version %d updated %v: want a new token, the read version, updated now",
+					tr.name, from, ch.Row.Token, ch.Row.Version, ch.Row.UpdatedAt)
+			}
+			if len(ch.Events) != len(w.events) {
+				t.Fatalf("%s from %s: events %+v, want %v", tr.name, from, ch.Events, w.events)
+			}
+			for i, ev := range ch.Events {
+				seq := r.EventSeq + int64(i) + 1
+				if ev.Type != w.events[i] || ev.Sequence != seq || ev.ID != EventID(r.ID, seq) || !ev.At.Equal(now) ||
+					ev.CommunicationID != r.ID || ev.CompanyID != r.CompanyID || !json.Valid(ev.Data) {
+					t.Errorf("%s from %s: event %d = %+v, want %s seq %d", tr.name, from, i, ev, w.events[i], seq)
+				}
+			}
+			if ch.Row.EventSeq != r.EventSeq+int64(len(w.events)) {
+				t.Errorf("%s from %s: row EventSeq %d, want %d", tr.name, from, ch.Row.EventSeq, r.EventSeq+int64(len(w.events)))
+			}
+		}
+	}
+}
+
+func TestTransitionsRecordWhatHappened(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	pending := Communication{ID: "r", CompanyID: "co", Channel: ChannelEmail, Status: StatusPending, MaxAttempts: 3}
+	data := func(ev Event) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal(ev.Data, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	t.Run("CreateNumbersFromOne", func(t *testing.T) {
+		ch := Create(pending, now)
+		if ch.Row.Status != StatusPending || ch.Row.EventSeq != 1 || ch.Events[0].Type != EventCreated || data(ch.Events[0])["source"] != "" {
+			t.Fatalf("create: %+v", ch)
+		}
+	})
+	t.Run("CancelReasons", func(t *testing.T) {
+		for _, reason := range []CancelReason{CancelAPI, CancelOnEvent("contact_replied"), CancelCadence} {
+			ch, err := Cancel(pending, reason, now)
+			if err != nil || ch.Row.CancelReason != reason || ch.Row.CancelledAt == nil || data(ch.Events[0])["reason"] != string(reason) {
+				t.Fatalf("cancel %s: %+v %v", reason, ch.Row, err)
+			}
+		}
+		ch, _ := Expire(pending, now.Add(-2*time.Hour), 30, now)
+		if ch.Row.CancelReason != CancelExpired || data(ch.Events[1])["reason"] != "expired" || data(ch.Events[0])["late_seconds"] != 7200.0 {
+			t.Fatalf("expire: %+v %s %s", ch.Row, ch.Events[0].Data, ch.Events[1].Data)
+		}
+	})
+	t.Run("RetryAtOnlyWhenRetried", func(t *testing.T) {
+		claimed, _ := Claim(pending, now.Add(time.Minute), now)
+		retry := now.Add(30 * time.Second)
+		ch, _ := RecordTransientFailure(claimed.Row, LastError{Code: "throttled"}, retry, now)
+		if d := data(ch.Events[0]); d["retry_at"] != retry.Format(time.RFC3339) || d["permanent"] != false || ch.Row.NextAttemptAt != retry {
+			t.Fatalf("retried: %s", ch.Events[0].Data)
+		}
+		last := claimed.Row
+		last.AttemptCount = 3
+		ch, _ = RecordTransientFailure(last, LastError{Code: "throttled"}, retry, now)
+		if d := data(ch.Events[0]); d["retry_at"] != nil {
+			t.Fatalf("last attempt: %s", ch.Events[0].Data)
+		}
+	})
+	t.Run("VoiceCallPlacedOnlyOnce", func(t *testing.T) {
+		voice := pending
+		voice.Channel = ChannelVoice
+		claimed, _ := Claim(voice, now.Add(time.Minute), now)
+		placed, err := RecordCallPlaced(claimed.Row, "call-1", now.Add(30*time.Minute), now)
+		if err != nil || placed.Row.LeaseUntil != now.Add(30*time.Minute) || placed.Row.SentAt == nil {
+			t.Fatalf("placed: %+v %v", placed.Row, err)
+		}
+		if _, err := RecordCallPlaced(placed.Row, "call-2", now, now); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("placing twice: %v", err)
+		}
+		if _, err := RecordOutcome(claimed.Row, Outcome{}, nil, now); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("an outcome before the call was placed: %v", err)
+		}
+	})
+}

@@ -1,0 +1,120 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+type eventJSON struct {
+	ID              string          `json:"id"`
+	CommunicationID string          `json:"communication_id"`
+	Sequence        int64           `json:"sequence"`
+	Type            string          `json:"type"`
+	At              string          `json:"at"`
+	Data            json.RawMessage `json:"data"`
+}
+
+func (r *resp) events(t *testing.T) []eventJSON {
+	t.Helper()
+	var evs []eventJSON
+	if err := json.Unmarshal(r.Data, &evs); err != nil {
+		t.Fatalf("data is not a list of events: %s", r.Data)
+	}
+	return evs
+}
+
+func TestEventRoutes(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	id := e.mustDo("POST", "/v1/scheduled-communications", "all", smsBody(at(time.Hour)), 201).row(t)["id"].(string)
+	path := "/v1/scheduled-communications/" + id
+	e.mustDo("PATCH", path, "all", `{"scheduled_for":"`+at(2*time.Hour)+`"}`, 200)
+	e.mustDo("POST", path+"/cancel", "all", "", 200)
+
+	t.Run("HistoryInOrder", func(t *testing.T) {
+		r := e.mustDo("GET", path+"/events", "read", "", 200)
+		evs := r.events(t)
+		var got []string
+		for i, ev := range evs {
+			got = append(got, ev.Type)
+			if ev.Sequence != int64(i+1) || ev.CommunicationID != id {
+				t.Errorf("event %d: %+v", i, ev)
+			}
+		}
+		if strings.Join(got, ",") != "created,rescheduled,cancelled" {
+			t.Fatalf("history %v", got)
+		}
+		if string(evs[2].Data) != `{"reason":"api"}` {
+			t.Errorf("cancelled data %s", evs[2].Data)
+		}
+		if r.Meta["has_more"] != false || r.Meta["next_cursor"] != nil {
+			t.Errorf("meta %v on the last page", r.Meta)
+		}
+		row := e.mustDo("GET", path, "read", "", 200).row(t)
+		if row["cancel_reason"] != "api" {
+			t.Errorf("cancel_reason %v, want api", row["cancel_reason"])
+		}
+	})
+
+	t.Run("HistoryPages", func(t *testing.T) {
+		first := e.mustDo("GET", path+"/events?limit=2", "all", "", 200)
+		if len(first.events(t)) != 2 || first.Meta["has_more"] != true {
+			t.Fatalf("first page %s %v", first.Data, first.Meta)
+		}
+		rest := e.mustDo("GET", path+"/events?limit=2&cursor="+first.Meta["next_cursor"].(string), "all", "", 200)
+		if evs := rest.events(t); len(evs) != 1 || evs[0].Sequence != 3 {
+			t.Fatalf("second page %s", rest.Data)
+		}
+	})
+
+	t.Run("Feed", func(t *testing.T) {
+		r := e.mustDo("GET", "/v1/events?type=cancelled&created_after="+at(-time.Hour), "read", "", 200)
+		if evs := r.events(t); len(evs) != 1 || evs[0].CommunicationID != id {
+			t.Fatalf("feed of cancelled: %s", r.Data)
+		}
+		if r.Meta["next_cursor"] == nil {
+			t.Errorf("no cursor to poll from: %v", r.Meta)
+		}
+	})
+
+	t.Run("AnotherCompanySeesNothing", func(t *testing.T) {
+		if r := e.do("GET", path+"/events", "other", ""); r.Status != 404 {
+			t.Errorf("another company's history: %d", r.Status)
+		}
+		if r := e.mustDo("GET", "/v1/events", "other", "", 200); len(r.events(t)) != 0 {
+			t.Errorf("another company's feed has %s", r.Data)
+		}
+	})
+
+	t.Run("Refusals", func(t *testing.T) {
+		for _, c := range []struct {
+			path, key string
+			status    int
+			field     string
+		}{
+			{path + "/events?limit=0", "all", 422, "limit"},
+			{path + "/events?cursor=zzz", "all", 422, "cursor"},
+			{path + "/events?type=sent", "all", 422, "type"},
+			{"/v1/events?type=sent,nope", "all", 422, "type"},
+			{"/v1/events?created_after=yesterday", "all", 422, "created_after"},
+			{"/v1/events?cursor=" + strings.Repeat("A", 8), "all", 422, "cursor"},
+			{"/v1/events", "sendnowrite", 200, ""},
+			{"/v1/events", "emailonly", 200, ""},
+			{"/v1/scheduled-communications/not-a-uuid/events", "all", 404, ""},
+		} {
+			r := e.do("GET", c.path, c.key, "")
+			if r.Status != c.status {
+				t.Errorf("%s as %s: %d, want %d: %s", c.path, c.key, r.Status, c.status, r.Body)
+				continue
+			}
+			if c.field != "" && (len(r.Error.Details) == 0 || r.Error.Details[0].Field != c.field) {
+				t.Errorf("%s: details %+v, want the field %s", c.path, r.Error.Details, c.field)
+			}
+		}
+		if r := e.do("GET", "/v1/events", "", ""); r.Status != 401 {
+			t.Errorf("no key: %d", r.Status)
+		}
+	})
+}
