@@ -251,14 +251,19 @@ func (e *TransitionError) Is(target error) bool {
 
 // begin starts transition t of row at now: it checks the row's status is
 // one of from, and applies what every transition does (updated_at, the
-// token rule).
-func begin(row Communication, t Transition, now time.Time, from ...Status) (Change, error) {
+// token rule). It returns the time the transition happens at: now, or the
+// row's last change when that is later (another process's clock ran
+// ahead), so that a row's events never go back in time.
+func begin(row Communication, t Transition, now time.Time, from ...Status) (Change, time.Time, error) {
 	if !slices.Contains(from, row.Status) {
-		return Change{}, &TransitionError{Transition: t, Status: row.Status, From: from}
+		return Change{}, now, &TransitionError{Transition: t, Status: row.Status, From: from}
+	}
+	if now.Before(row.UpdatedAt) {
+		now = row.UpdatedAt
 	}
 	row.UpdatedAt = now
 	row.Token = NewToken()
-	return Change{Row: row}, nil
+	return Change{Row: row}, now, nil
 }
 
 // emit appends an event of the row at now, numbering it after the row's last.
@@ -290,18 +295,18 @@ func Create(row Communication, now time.Time) Change {
 // Reschedule stores an edit of a pending row: next is the row as edited
 // (same id, version and event sequence as the row read). It emits rescheduled.
 func Reschedule(row, next Communication, now time.Time) (Change, error) {
-	if _, err := begin(row, TransitionReschedule, now, StatusPending); err != nil {
+	if _, _, err := begin(row, TransitionReschedule, now, StatusPending); err != nil {
 		return Change{}, err
 	}
-	next.Status, next.Version, next.EventSeq = row.Status, row.Version, row.EventSeq
-	ch, _ := begin(next, TransitionReschedule, now, StatusPending)
+	next.Status, next.Version, next.EventSeq, next.UpdatedAt = row.Status, row.Version, row.EventSeq, row.UpdatedAt
+	ch, now, _ := begin(next, TransitionReschedule, now, StatusPending)
 	ch.emit(EventRescheduled, now, RescheduledData{ScheduledFor: next.ScheduledFor.UTC(), NextAttemptAt: next.NextAttemptAt.UTC()})
 	return ch, nil
 }
 
 // Cancel cancels a pending row for reason. It emits cancelled.
 func Cancel(row Communication, reason CancelReason, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionCancel, now, StatusPending)
+	ch, now, err := begin(row, TransitionCancel, now, StatusPending)
 	if err != nil {
 		return Change{}, err
 	}
@@ -320,7 +325,7 @@ func (ch *Change) cancel(reason CancelReason, now time.Time) {
 // its cancel_policy.max_delay_minutes late. It emits expired, then
 // cancelled with reason expired.
 func Expire(row Communication, dueAt time.Time, maxDelayMinutes int, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionExpire, now, StatusPending)
+	ch, now, err := begin(row, TransitionExpire, now, StatusPending)
 	if err != nil {
 		return Change{}, err
 	}
@@ -335,7 +340,7 @@ func Expire(row Communication, dueAt time.Time, maxDelayMinutes int, now time.Ti
 // Defer moves a due pending row to next (the next business-hours window),
 // for reason. It emits deferred.
 func Defer(row Communication, reason DeferReason, next, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionDefer, now, StatusPending)
+	ch, now, err := begin(row, TransitionDefer, now, StatusPending)
 	if err != nil {
 		return Change{}, err
 	}
@@ -347,7 +352,7 @@ func Defer(row Communication, reason DeferReason, next, now time.Time) (Change, 
 // Claim takes a pending row for its next attempt, leased until leaseUntil:
 // processing, attempt_count+1. It emits attempt_started.
 func Claim(row Communication, leaseUntil, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionClaim, now, StatusPending)
+	ch, now, err := begin(row, TransitionClaim, now, StatusPending)
 	if err != nil {
 		return Change{}, err
 	}
@@ -361,7 +366,7 @@ func Claim(row Communication, leaseUntil, now time.Time) (Change, error) {
 // RecordSent records that the provider accepted an email or SMS: sent. It
 // emits sent.
 func RecordSent(row Communication, providerMessageID string, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionRecordSent, now, StatusProcessing)
+	ch, now, err := begin(row, TransitionRecordSent, now, StatusProcessing)
 	if err != nil {
 		return Change{}, err
 	}
@@ -382,7 +387,7 @@ func (ch *Change) sent(providerMessageID string, now time.Time) {
 // the row stays processing until its outcome arrives, or outcomeBy passes
 // and the sweeper declares no_answer. It emits sent.
 func RecordCallPlaced(row Communication, callID string, outcomeBy, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionRecordCallPlaced, now, StatusProcessing)
+	ch, now, err := begin(row, TransitionRecordCallPlaced, now, StatusProcessing)
 	if err != nil {
 		return Change{}, err
 	}
@@ -398,7 +403,7 @@ func RecordCallPlaced(row Communication, callID string, outcomeBy, now time.Time
 // reason: back to pending at retryAt while attempts remain (attempt_failed
 // with retry_at), else failed (attempt_failed, then failed).
 func RecordTransientFailure(row Communication, e LastError, retryAt, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionRecordTransientFailure, now, StatusProcessing)
+	ch, now, err := begin(row, TransitionRecordTransientFailure, now, StatusProcessing)
 	if err != nil {
 		return Change{}, err
 	}
@@ -432,7 +437,7 @@ func (ch *Change) fail(e LastError, now time.Time) {
 // cannot fix (processing: attempt_failed, then failed), or a pending row
 // that cannot be sent at all (failed only).
 func RecordPermanentFailure(row Communication, e LastError, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionRecordPermanentFailure, now, StatusProcessing, StatusPending)
+	ch, now, err := begin(row, TransitionRecordPermanentFailure, now, StatusProcessing, StatusPending)
 	if err != nil {
 		return Change{}, err
 	}
@@ -450,7 +455,7 @@ func RecordPermanentFailure(row Communication, e LastError, now time.Time) (Chan
 // called twice for one attempt: it fails as outcome_unknown. (A voice call
 // known to be placed is settled by RecordOutcome instead.)
 func ReleaseExpiredLease(row Communication, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionReleaseExpiredLease, now, StatusProcessing)
+	ch, now, err := begin(row, TransitionReleaseExpiredLease, now, StatusProcessing)
 	if err != nil {
 		return Change{}, err
 	}
@@ -471,7 +476,7 @@ func ReleaseExpiredLease(row Communication, now time.Time) (Change, error) {
 // by the caller) it also emits follow_up_created and creates the follow-up
 // in the same write.
 func RecordOutcome(row Communication, o Outcome, followUp *Communication, now time.Time) (Change, error) {
-	ch, err := begin(row, TransitionRecordOutcome, now, StatusProcessing)
+	ch, now, err := begin(row, TransitionRecordOutcome, now, StatusProcessing)
 	if err != nil {
 		return Change{}, err
 	}

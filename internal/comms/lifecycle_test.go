@@ -172,4 +172,12 @@ func TestTransitionsRecordWhatHappened(t *testing.T) {
 			t.Fatalf("an outcome before the call was placed: %v", err)
 		}
 	})
+	t.Run("EventsNeverGoBackInTime", func(t *testing.T) {
+		ahead := pending
+		ahead.UpdatedAt = now.Add(3 * time.Millisecond) // written by a process whose clock runs ahead
+		ch, err := Claim(ahead, now.Add(time.Minute), now)
+		if err != nil || !ch.Events[0].At.Equal(ahead.UpdatedAt) || !ch.Row.UpdatedAt.Equal(ahead.UpdatedAt) {
+			t.Fatalf("claim at %v of a row last changed at %v: event at %v", now, ahead.UpdatedAt, ch.Events[0].At)
+		}
+	})
 }
