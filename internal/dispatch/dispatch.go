@@ -24,7 +24,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
-// Config tunes the dispatcher. Zero fields take the defaults of DESIGN.md §2.
+// Config tunes the dispatcher. Zero fields take the defaults of docs/design.md §3.
 type Config struct {
 	// Lease is how long a claim lasts before the sweeper may take it over.
 	Lease time.Duration
@@ -420,9 +420,10 @@ func classify(err error) *comms.SendError {
 }
 
 // backoff is the delay before the attempt after attempt n (1-based): the
-// shared rule of package backoff from BackoffBase, capped at BackoffCap.
+// shared rule of package backoff from BackoffBase, capped at BackoffCap, in
+// whole milliseconds like every time the lifecycle records.
 func (d *Dispatcher) backoff(n int) time.Duration {
-	return backoff.Policy{Base: d.cfg.BackoffBase, Cap: d.cfg.BackoffCap}.Delay(n, d.jitter())
+	return backoff.Policy{Base: d.cfg.BackoffBase, Cap: d.cfg.BackoffCap}.Delay(n, d.jitter()).Truncate(time.Millisecond)
 }
 
 // send resolves the company's sender resources and calls the channel's port.

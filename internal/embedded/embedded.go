@@ -36,7 +36,7 @@ type LocalConfig struct {
 	DataDir string
 	// SweepEvery is how often the sweeper runs (default 1 minute).
 	SweepEvery time.Duration
-	// Dispatch tunes retries and leases (zero: DESIGN.md defaults).
+	// Dispatch tunes retries and leases (zero: the defaults of docs/design.md §3).
 	Dispatch dispatch.Config
 	// Workers is how many fires are delivered at once (default 32).
 	Workers int
