@@ -227,7 +227,7 @@ func (d *Dispatcher) expire(ctx context.Context, row comms.Communication, settin
 		return false, nil
 	}
 	d.stats.Expired.Add(1)
-	_, err = d.write(ctx, "expire")(comms.Expire(row, due, maxDelay, now))
+	_, _, err = d.write(ctx, "expire")(comms.Expire(row, due, maxDelay, now))
 	return true, err
 }
 
@@ -244,7 +244,7 @@ func (d *Dispatcher) holdForBusinessHours(ctx context.Context, row comms.Communi
 	}
 	next, ok := comms.NextAttemptAt(now, true, row.Timezone, set)
 	if !ok {
-		_, err := d.write(ctx, "fail")(comms.RecordPermanentFailure(row,
+		_, _, err := d.write(ctx, "fail")(comms.RecordPermanentFailure(row,
 			comms.LastError{Code: "business_hours_closed", Message: "the company's business hours never open"}, now))
 		return true, err
 	}
@@ -252,8 +252,8 @@ func (d *Dispatcher) holdForBusinessHours(ctx context.Context, row comms.Communi
 		return false, nil
 	}
 	d.stats.Deferred.Add(1)
-	stored, err := d.write(ctx, "defer")(comms.Defer(row, comms.DeferBusinessHours, next, now))
-	if err != nil || stored.ID == "" {
+	stored, written, err := d.write(ctx, "defer")(comms.Defer(row, comms.DeferBusinessHours, next, now))
+	if !written {
 		return true, err
 	}
 	return true, d.arm(ctx, stored)
@@ -262,33 +262,35 @@ func (d *Dispatcher) holdForBusinessHours(ctx context.Context, row comms.Communi
 // claim takes the row for its next attempt with a lease; won is false when
 // another delivery of the fire, a sweep or a cancel got there first.
 func (d *Dispatcher) claim(ctx context.Context, row comms.Communication, now time.Time) (comms.Communication, bool, error) {
-	claimed, err := d.write(ctx, "claim")(comms.Claim(row, now.Add(d.cfg.Lease), now))
-	if err != nil || claimed.ID == "" {
+	claimed, written, err := d.write(ctx, "claim")(comms.Claim(row, now.Add(d.cfg.Lease), now))
+	if !written {
 		return claimed, false, err
 	}
 	d.stats.Claimed.Add(1)
 	return claimed, true, nil
 }
 
-// write returns a function that stores a transition's change. A change the
-// row no longer allows, or a write that lost its compare-and-swap, means
-// another actor moved the row on: that is dropped (zero row, nil error).
-func (d *Dispatcher) write(ctx context.Context, step string) func(comms.Change, error) (comms.Communication, error) {
-	return func(ch comms.Change, err error) (comms.Communication, error) {
+// write returns a function that stores a transition's change and reports
+// whether it was written. A change the row no longer allows, or a write
+// that lost its compare-and-swap, means another actor moved the row on:
+// the step is dropped (not written, nil error). Only a store failure is an
+// error.
+func (d *Dispatcher) write(ctx context.Context, step string) func(comms.Change, error) (comms.Communication, bool, error) {
+	return func(ch comms.Change, err error) (comms.Communication, bool, error) {
 		if errors.Is(err, comms.ErrInvalidTransition) {
-			return comms.Communication{}, d.drop(ctx, ch.Row.ID, step+": "+err.Error())
+			return comms.Communication{}, false, d.drop(ctx, ch.Row.ID, step+": "+err.Error())
 		}
 		if err != nil {
-			return comms.Communication{}, err
+			return comms.Communication{}, false, err
 		}
 		stored, _, err := d.store.UpdateCommunication(ctx, ch, false)
 		if errors.Is(err, comms.ErrConflict) {
-			return comms.Communication{}, d.drop(ctx, ch.Row.ID, "lost the race to "+step)
+			return comms.Communication{}, false, d.drop(ctx, ch.Row.ID, "lost the race to "+step)
 		}
 		if err != nil {
-			return comms.Communication{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+			return comms.Communication{}, false, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
-		return stored, nil
+		return stored, true, nil
 	}
 }
 

@@ -74,8 +74,8 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 		}
 		return err
 	}
-	stored, err := d.write(ctx, "release the lease")(comms.ReleaseExpiredLease(row, d.clock()))
-	if err != nil || stored.ID == "" {
+	stored, written, err := d.write(ctx, "release the lease")(comms.ReleaseExpiredLease(row, d.clock()))
+	if !written {
 		return err // the attempt finished after all, or another sweeper won
 	}
 	switch {
