@@ -6,6 +6,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
@@ -99,8 +101,9 @@ func deploy(t *testing.T, o options) *stack {
 	t.Cleanup(func() {
 		_, _ = app.NewClients(cfg).DynamoDB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 	})
+	var exists *sestypes.AlreadyExistsException
 	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(fromAddress)}); err != nil &&
-		!strings.Contains(err.Error(), "AlreadyExists") {
+		!errors.As(err, &exists) {
 		t.Fatal(err)
 	}
 	s.conf = config.AWS{TableName: table, QueueURL: queueURL, ScheduleGroup: group,
