@@ -48,7 +48,7 @@ test: lint moto build-functions ## Lint, start moto, then every test (unit, conf
 test-short: ## Tests without the race detector, for a quick loop (emulator tests skip if moto is down).
 	$(GO) test -count=1 ./...
 
-moto: ## Install the pinned moto[server] into .venv/ and start it on 127.0.0.1:4566 (no-op if up).
+moto: ## Install the pinned moto[server] into .venv/ and start it at $(AWS_ENDPOINT_URL) (no-op if up).
 	scripts/moto.sh start
 
 build: build-functions ## Build the CLI (build/dispatcher) and the Lambda functions (build/<fn>/bootstrap).

@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -15,6 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
 // DefaultOldestMessageAge is the default threshold of the queue's
@@ -41,6 +44,45 @@ type MonitoringProps struct {
 	OldestMessageAge time.Duration
 	// DashboardName names the dashboard. Required.
 	DashboardName string
+	// MetricsNamespace is the CloudWatch namespace of the delivery metrics
+	// the functions log (internal/emf). Default: emf.DefaultNamespace.
+	MetricsNamespace string
+	// PermanentFailureRatio is the threshold of each channel's
+	// permanent-failure alarm, in (0, 1]. Default:
+	// DefaultPermanentFailureRatio.
+	PermanentFailureRatio float64
+}
+
+// PermanentFailurePeriod is the window of the permanent-failure alarms:
+// long enough that a few bounces among few sends are not a ratio worth a
+// page, short enough to catch a systematic refusal within the quarter hour.
+const PermanentFailurePeriod = 15 * time.Minute
+
+// PermanentFailureExpression is the metric math of a channel's
+// permanent-failure ratio, over the Deliveries metrics of that channel by
+// result, whose ids are the results (emf.Results): permanent attempts over
+// all attempts. FILL makes a result with no attempts count 0 rather than
+// erase the period; a period without attempts is 0, not a division by
+// zero.
+func PermanentFailureExpression() string { return failureExpression("") }
+
+// failureExpression is PermanentFailureExpression over metric ids prefix +
+// result (a dashboard graph shows every channel, and ids are unique in a
+// graph).
+func failureExpression(prefix string) string {
+	total := "(" + attemptsExpression(prefix) + ")"
+	return "IF(" + total + " > 0, FILL(" + prefix + emf.ResultPermanent + ", 0) / " + total + ", 0)"
+}
+
+// attemptsExpression is the metric math of a channel's delivery attempts,
+// the sum of its Deliveries over every result, with metric ids prefix +
+// result.
+func attemptsExpression(prefix string) string {
+	terms := make([]string, len(emf.Results))
+	for i, r := range emf.Results {
+		terms[i] = "FILL(" + prefix + r + ", 0)"
+	}
+	return strings.Join(terms, " + ")
 }
 
 // Monitoring is the alarm topic, the alarms and a dashboard.
@@ -79,6 +121,17 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 	if oldest < time.Minute {
 		return nil, fmt.Errorf("infra.NewMonitoring: OldestMessageAge %v: want at least 1m", oldest)
 	}
+	ratio := props.PermanentFailureRatio
+	if ratio == 0 {
+		ratio = DefaultPermanentFailureRatio
+	}
+	if !validRatio(ratio) {
+		return nil, fmt.Errorf("infra.NewMonitoring: PermanentFailureRatio %v: want a ratio in (0, 1]", ratio)
+	}
+	namespace := props.MetricsNamespace
+	if namespace == "" {
+		namespace = emf.DefaultNamespace
+	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	topic := awssns.NewTopic(c, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		DisplayName: jsii.String("Dispatcher alarms"),
@@ -89,18 +142,21 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 	}
 	action := awscloudwatchactions.NewSnsAction(topic)
 	m := &Monitoring{Construct: c, Topic: topic, Alarms: map[string]awscloudwatch.Alarm{}}
-	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64) {
+	alarmWhen := func(op awscloudwatch.ComparisonOperator, id, description string, metric awscloudwatch.IMetric, threshold float64) {
 		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
 			Threshold:          jsii.Number(threshold),
 			EvaluationPeriods:  jsii.Number(1),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			ComparisonOperator: op,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		a.AddAlarmAction(action)
 		a.AddOkAction(action)
 		m.Alarms[id] = a
+	}
+	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64) {
+		alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, id, description, metric, threshold)
 	}
 	five := awscdk.Duration_Minutes(jsii.Number(5))
 	one := awscdk.Duration_Minutes(jsii.Number(1))
@@ -132,6 +188,52 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 			q.MetricApproximateNumberOfMessagesVisible(maxOf(one)), 1)
 		dlqDepth = append(dlqDepth, q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Label: jsii.String(name), Statistic: jsii.String("Maximum")}))
 	}
+	// Per channel: the share of delivery attempts that failed for good,
+	// from the Deliveries metrics the functions log (internal/emf).
+	window := awscdk.Duration_Seconds(jsii.Number(PermanentFailurePeriod.Seconds()))
+	var failureRatios, attempts []awscloudwatch.IMetric
+	for _, channel := range emf.Channels {
+		// deliveries are the channel's Deliveries metrics by result, with
+		// ids prefix + result.
+		deliveries := func(prefix string) *map[string]awscloudwatch.IMetric {
+			using := map[string]awscloudwatch.IMetric{}
+			for _, result := range emf.Results {
+				using[prefix+result] = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+					Namespace:  jsii.String(namespace),
+					MetricName: jsii.String(emf.MetricDeliveries),
+					DimensionsMap: &map[string]*string{
+						emf.DimensionChannel: jsii.String(channel),
+						emf.DimensionResult:  jsii.String(result),
+					},
+					Statistic: jsii.String("Sum"),
+					Period:    window,
+				})
+			}
+			return &using
+		}
+		alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, pascalCase(channel)+"PermanentFailures",
+			fmt.Sprintf("More than %g %% of %s delivery attempts failed permanently in %v (bounces, refused addresses or numbers, a suspended sender): check the rows' last_error.",
+				ratio*100, channel, PermanentFailurePeriod),
+			awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+				Expression:   jsii.String(PermanentFailureExpression()),
+				UsingMetrics: deliveries(""),
+				Label:        jsii.String(channel + " permanent-failure ratio"),
+				Period:       window,
+			}), ratio)
+		prefix := channel + "_"
+		failureRatios = append(failureRatios, awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String(failureExpression(prefix)),
+			UsingMetrics: deliveries(prefix),
+			Label:        jsii.String(channel),
+			Period:       window,
+		}))
+		attempts = append(attempts, awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String(attemptsExpression(prefix)),
+			UsingMetrics: deliveries(prefix),
+			Label:        jsii.String(channel),
+			Period:       window,
+		}))
+	}
 	alarm("QueueOldestMessage", fmt.Sprintf("The dispatch queue's oldest message is older than %v: the dispatch function is not keeping up (or failing).", oldest),
 		props.Queue.MetricApproximateAgeOfOldestMessage(maxOf(one)), oldest.Seconds())
 
@@ -162,6 +264,10 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 			props.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Label: jsii.String("age"), Statistic: jsii.String("Maximum")}),
 		})},
 	)
+	widgets = append(widgets, []awscloudwatch.IWidget{
+		graph("Delivery attempts by channel", attempts),
+		graph("Permanent-failure ratio by channel", failureRatios),
+	})
 	rows := make([]*[]awscloudwatch.IWidget, len(widgets))
 	for i := range widgets {
 		rows[i] = &widgets[i]
@@ -181,6 +287,16 @@ func graph(title string, metrics []awscloudwatch.IMetric) awscloudwatch.IWidget 
 		Width:  jsii.Number(12),
 		Height: jsii.Number(6),
 	})
+}
+
+// pascalCase joins the words of a snake_case ASCII name, each title-cased:
+// "voice_call" → "VoiceCall".
+func pascalCase(s string) string {
+	words := strings.Split(s, "_")
+	for i, w := range words {
+		words[i] = titleCase(w)
+	}
+	return strings.Join(words, "")
 }
 
 // titleCase upper-cases the first letter of an ASCII name.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+
+	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
 // The three Lambda functions: each name is the construct id suffix, the
@@ -38,6 +40,12 @@ const (
 	DefaultDispatchMaxConcurrency = 10
 	DefaultAPIThrottleRate        = 50
 	DefaultAPIThrottleBurst       = 100
+	// DefaultPermanentFailureRatio is the default threshold of the
+	// per-channel permanent-failure alarms: more than 5 % of a channel's
+	// delivery attempts in 15 minutes failing for good (bounces, refused
+	// numbers) is past the background of bad addresses, and well before
+	// SES's own bounce-rate review (10 %).
+	DefaultPermanentFailureRatio = 0.05
 )
 
 var (
@@ -98,6 +106,12 @@ type DispatcherStackProps struct {
 	// DefaultAPIThrottleRate and DefaultAPIThrottleBurst.
 	APIThrottleRate  float64
 	APIThrottleBurst float64
+	// PermanentFailureRatio is the threshold of each channel's alarm on
+	// the ratio of permanently failed delivery attempts to all its
+	// attempts, over 15 minutes (from the metrics the functions log; see
+	// internal/emf): the alarm fires when the ratio is above it. Must be
+	// in (0, 1]. Default: DefaultPermanentFailureRatio (0.05).
+	PermanentFailureRatio float64
 }
 
 // IsProd reports whether the props describe the production stage.
@@ -129,6 +143,9 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	}
 	if r.APIThrottleBurst == 0 {
 		r.APIThrottleBurst = DefaultAPIThrottleBurst
+	}
+	if r.PermanentFailureRatio == 0 {
+		r.PermanentFailureRatio = DefaultPermanentFailureRatio
 	}
 	if r.LogRetention == "" {
 		r.LogRetention = awslogs.RetentionDays_ONE_MONTH
@@ -185,6 +202,9 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	if r.APIThrottleRate < 1 || r.APIThrottleBurst < 1 {
 		bad("APIThrottleRate %v and APIThrottleBurst %v must be positive", r.APIThrottleRate, r.APIThrottleBurst)
 	}
+	if !validRatio(r.PermanentFailureRatio) {
+		bad("PermanentFailureRatio %v: want a ratio in (0, 1]", r.PermanentFailureRatio)
+	}
 	for _, fn := range FunctionNames {
 		bin := filepath.Join(r.AssetRoot, fn, "bootstrap")
 		if st, err := os.Stat(bin); err != nil || !st.Mode().IsRegular() {
@@ -199,3 +219,11 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 
 // ResourcePrefix is the prefix of the stack's physical names.
 func (p *DispatcherStackProps) ResourcePrefix() string { return "dispatcher-" + p.Stage }
+
+// MetricsNamespace is the CloudWatch namespace of the metrics the stage's
+// functions log: "Dispatcher/<stage>", so two stages in one account never
+// count each other's deliveries.
+func (p *DispatcherStackProps) MetricsNamespace() string { return emf.DefaultNamespace + "/" + p.Stage }
+
+// validRatio reports whether r is in (0, 1] (NaN is not).
+func validRatio(r float64) bool { return r > 0 && r <= 1 }

@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,8 @@ func TestResolvedDefaults(t *testing.T) {
 	}
 	if p.DefaultFromEmail != "no-reply@example.com" || p.VoiceProviderURL != DefaultVoiceProviderURL ||
 		p.LogLevel != "info" || p.DispatchMaxConcurrency != DefaultDispatchMaxConcurrency ||
-		p.LogRetention != "ONE_MONTH" || p.APIThrottleRate != DefaultAPIThrottleRate || p.IsProd() {
+		p.LogRetention != "ONE_MONTH" || p.APIThrottleRate != DefaultAPIThrottleRate || p.IsProd() ||
+		p.PermanentFailureRatio != 0.05 || p.MetricsNamespace() != "Dispatcher/dev" {
 		t.Errorf("defaults: %+v", p)
 	}
 	prod, err := (&DispatcherStackProps{Stage: "prod", SenderDomain: "example.com", AlarmEmail: "a@example.com", AssetRoot: root}).Resolved()
@@ -67,6 +69,10 @@ func TestResolvedRejects(t *testing.T) {
 		"concurrency":        {func(p *DispatcherStackProps) { p.DispatchMaxConcurrency = 1 }, "DispatchMaxConcurrency"},
 		"log level":          {func(p *DispatcherStackProps) { p.LogLevel = "trace" }, "LogLevel"},
 		"throttle":           {func(p *DispatcherStackProps) { p.APIThrottleBurst = -1 }, "APIThrottle"},
+		"ratio negative":     {func(p *DispatcherStackProps) { p.PermanentFailureRatio = -0.1 }, "PermanentFailureRatio"},
+		"ratio above one":    {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 1.01 }, "PermanentFailureRatio"},
+		"ratio a percentage": {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 5 }, "PermanentFailureRatio"},
+		"ratio NaN":          {func(p *DispatcherStackProps) { p.PermanentFailureRatio = math.NaN() }, "PermanentFailureRatio"},
 		"assets":             {func(p *DispatcherStackProps) { p.AssetRoot = t.TempDir() }, "no file"},
 	} {
 		p := ok
@@ -157,5 +163,27 @@ func TestEnvContractCoversFunctions(t *testing.T) {
 	}
 	if VisibilityTimeoutFactor*FunctionSizes[FnDispatch].Timeout > 12*time.Hour {
 		t.Error("dispatch timeout too long for the queue's visibility timeout")
+	}
+}
+
+func TestPermanentFailureRatioBounds(t *testing.T) {
+	t.Parallel()
+	root := dummyAssets(t)
+	for _, r := range []float64{0.0001, 0.05, 0.5, 1} {
+		p, err := (&DispatcherStackProps{Stage: "dev", SenderDomain: "example.com", AssetRoot: root, PermanentFailureRatio: r}).Resolved()
+		if err != nil || p.PermanentFailureRatio != r {
+			t.Errorf("PermanentFailureRatio %v: %v, %v", r, p.PermanentFailureRatio, err)
+		}
+	}
+}
+
+func TestPermanentFailureExpression(t *testing.T) {
+	t.Parallel()
+	const total = "(FILL(sent, 0) + FILL(transient, 0) + FILL(permanent, 0) + FILL(suppressed, 0) + FILL(other, 0))"
+	if got, want := PermanentFailureExpression(), "IF("+total+" > 0, FILL(permanent, 0) / "+total+", 0)"; got != want {
+		t.Errorf("PermanentFailureExpression() =\n %s\nwant\n %s", got, want)
+	}
+	if pascalCase("voice_call") != "VoiceCall" || pascalCase("email") != "Email" {
+		t.Errorf("pascalCase: %q %q", pascalCase("voice_call"), pascalCase("email"))
 	}
 }

@@ -64,6 +64,7 @@ var (
 		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
 		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
 		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
+		config.EnvMetricsNamespace,
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 )
@@ -201,6 +202,7 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		config.EnvDefaultFromEmail:  jsii.String(p.DefaultFromEmail),
 		config.EnvSESConfigSet:      s.ConfigurationSetName,
 		config.EnvLogLevel:          jsii.String(p.LogLevel),
+		config.EnvMetricsNamespace:  jsii.String(p.MetricsNamespace()),
 		config.EnvVoiceProviderURL:  jsii.String(p.VoiceProviderURL),
 		config.EnvVoiceSecretARN:    s.VoiceSecret.SecretArn(),
 	}
@@ -293,8 +295,10 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 			"dispatch":  s.Queue.DLQ,
 			"scheduler": s.Scheduling.DLQ,
 		},
-		API:           s.API.Stage,
-		DashboardName: prefix,
+		API:                   s.API.Stage,
+		DashboardName:         prefix,
+		MetricsNamespace:      p.MetricsNamespace(),
+		PermanentFailureRatio: p.PermanentFailureRatio,
 	}); err != nil {
 		return nil, err
 	}

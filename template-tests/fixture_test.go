@@ -47,6 +47,7 @@ var (
 		VoiceProviderURL:       "https://voice.example.net/v2",
 		DispatchMaxConcurrency: 25,
 		LogLevel:               "warn",
+		PermanentFailureRatio:  0.1,
 	}
 )
 

@@ -16,6 +16,7 @@ var (
 		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
 		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
 		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
+		config.EnvMetricsNamespace,
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 	wantEnv  = map[string][]string{
@@ -162,6 +163,7 @@ func TestEnvironmentContract(t *testing.T) {
 			config.EnvDefaultFromEmail:  props.DefaultFromEmail,
 			config.EnvSESConfigSet:      configSet,
 			config.EnvLogLevel:          props.LogLevel,
+			config.EnvMetricsNamespace:  "Dispatcher/" + c.stage, // what the alarms read
 			config.EnvVoiceProviderURL:  props.VoiceProviderURL,
 			config.EnvVoiceSecretARN:    ref(x.secret),
 		}

@@ -34,7 +34,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::SNS::Topic":                 1,
 		"AWS::SNS::TopicPolicy":           1,
 		"AWS::SNS::Subscription":          1,
-		"AWS::CloudWatch::Alarm":          10,
+		"AWS::CloudWatch::Alarm":          13, // 10 + a permanent-failure ratio per channel
 		"AWS::CloudWatch::Dashboard":      1,
 		"AWS::SES::ConfigurationSet":      1,
 	}
@@ -359,6 +359,99 @@ func TestMonitoring(t *testing.T) {
 		}
 		if !jsonEqual(tp.Outputs["TableName"].Value, ref(x.table)) || !jsonEqual(tp.Outputs["QueueName"].Value, getAtt(x.queue, "QueueName")) {
 			t.Errorf("%s: outputs TableName %v QueueName %v", name, tp.Outputs["TableName"].Value, tp.Outputs["QueueName"].Value)
+		}
+	}
+}
+
+// TestPermanentFailureAlarms: one alarm per channel on the metric math
+// Deliveries{Channel, Result=permanent} / Σ over results of
+// Deliveries{Channel, Result}, in the stage's namespace (the one the
+// functions are given), above the PermanentFailureRatio prop (default
+// 0.05; the prod fixture sets 0.1), missing data not breaching.
+func TestPermanentFailureAlarms(t *testing.T) {
+	dev, prod := stacks(t)
+	const total = "(FILL(sent, 0) + FILL(transient, 0) + FILL(permanent, 0) + FILL(suppressed, 0) + FILL(other, 0))"
+	const expression = "IF(" + total + " > 0, FILL(permanent, 0) / " + total + ", 0)"
+	results := []string{"sent", "transient", "permanent", "suppressed", "other"}
+	for _, c := range []struct {
+		stage     string
+		f         *fixture
+		threshold float64
+	}{{devStage, dev, 0.05}, {prodStage, prod, 0.1}} {
+		tp := c.f.tpl
+		x := resourceIDs(t, c.f)
+		namespace := "Dispatcher/" + c.stage
+		for _, channel := range []string{"email", "sms", "voice_call"} {
+			t.Run(c.stage+"/"+channel, func(t *testing.T) {
+				// The alarm whose metrics are this channel's.
+				var found []string
+				for _, id := range tp.ofType("AWS::CloudWatch::Alarm") {
+					for _, m := range list(tp.Resources[id].prop("Metrics")) {
+						stat, _ := m.(map[string]any)["MetricStat"].(map[string]any)
+						metric, _ := stat["Metric"].(map[string]any)
+						if dims := list(metric["Dimensions"]); len(dims) > 0 && jsonEqual(dims[0], map[string]any{"Name": "Channel", "Value": channel}) {
+							found = append(found, id)
+							break
+						}
+					}
+				}
+				if len(found) != 1 {
+					t.Fatalf("alarms on channel %s: %v, want one", channel, found)
+				}
+				a := tp.Resources[found[0]]
+				for k, want := range map[string]any{
+					"ComparisonOperator": "GreaterThanThreshold",
+					"Threshold":          c.threshold,
+					"EvaluationPeriods":  float64(1),
+					"TreatMissingData":   "notBreaching",
+					"AlarmActions":       []any{ref(x.topic)},
+					"OKActions":          []any{ref(x.topic)},
+				} {
+					if got := a.prop(k); !jsonEqual(got, want) {
+						t.Errorf("%s = %s, want %s", k, pretty(got), pretty(want))
+					}
+				}
+				if a.prop("MetricName") != nil || a.prop("Namespace") != nil {
+					t.Errorf("the alarm watches a single metric, not the math: %s", pretty(a.Properties))
+				}
+				byID := map[string]map[string]any{}
+				var expressions []map[string]any
+				for _, m := range list(a.prop("Metrics")) {
+					m := m.(map[string]any)
+					if _, ok := m["Expression"]; ok {
+						expressions = append(expressions, m)
+						continue
+					}
+					byID[m["Id"].(string)] = m
+				}
+				if len(expressions) != 1 || expressions[0]["Expression"] != expression || expressions[0]["ReturnData"] != true {
+					t.Errorf("expression: %s\nwant %s", pretty(expressions), expression)
+				}
+				if len(byID) != len(results) {
+					t.Errorf("metrics %v, want one per result %v", byID, results)
+				}
+				for _, r := range results {
+					want := map[string]any{
+						"Id": r,
+						"MetricStat": map[string]any{
+							"Metric": map[string]any{
+								"Namespace":  namespace,
+								"MetricName": "Deliveries",
+								"Dimensions": []any{
+									map[string]any{"Name": "Channel", "Value": channel},
+									map[string]any{"Name": "Result", "Value": r},
+								},
+							},
+							"Period": float64(900),
+							"Stat":   "Sum",
+						},
+						"ReturnData": false,
+					}
+					if !jsonEqual(byID[r], want) {
+						t.Errorf("metric %s = %s\nwant %s", r, pretty(byID[r]), pretty(want))
+					}
+				}
+			})
 		}
 	}
 }

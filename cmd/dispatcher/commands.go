@@ -124,24 +124,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return listenAndRun(ctx, *addr, l.API, l.Run, stdout)
 }
 
-func serveAWS(ctx context.Context, addr, data string, create bool, sweep time.Duration, stdout io.Writer, log *slog.Logger) error {
-	b, err := newAWSBackend(ctx, create, sweep, stdout, log)
-	if err != nil {
-		return err
-	}
-	key, created, err := app.EnsureDevCompany(ctx, b.a.Store, data)
-	if err != nil {
-		return err
-	}
-	if created {
-		fmt.Fprintf(stdout, "created company %q with %d credits\n", app.DevCompany, app.DevCompanyCredits)
-	}
-	if key != "" {
-		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(data, app.DevKeyFile), key)
-	}
-	return listenAndRun(ctx, addr, b.a.API, b.run, stdout)
-}
-
 // listenAndRun serves h on addr and runs the background work until ctx
 // ends, then shuts both down.
 func listenAndRun(ctx context.Context, addr string, h http.Handler, run func(context.Context) error, stdout io.Writer) error {

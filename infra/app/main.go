@@ -45,6 +45,14 @@ func realMain() error {
 		}
 		maxConc = n
 	}
+	var failureRatio float64
+	if v := ctx("permanentFailureRatio"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("context permanentFailureRatio %q: %w", v, err)
+		}
+		failureRatio = r
+	}
 	var recipients []string
 	for _, r := range strings.Split(ctx("sandboxRecipients"), ",") {
 		if r = strings.TrimSpace(r); r != "" {
@@ -67,6 +75,7 @@ func realMain() error {
 		AssetRoot:              ctx("assetRoot"),
 		DispatchMaxConcurrency: maxConc,
 		LogLevel:               ctx("logLevel"),
+		PermanentFailureRatio:  failureRatio,
 	}); err != nil {
 		return err
 	}

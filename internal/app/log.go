@@ -3,10 +3,18 @@ package app
 import (
 	"io"
 	"log/slog"
+	"os"
+
+	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
-// NewLogger returns the JSON logger every process uses, at level
-// ("debug", "info", "warn", "error"; default info).
+// NewLogger returns the JSON logger every Lambda function uses, at level
+// ("debug", "info", "warn", "error"; default info). Its delivery-attempt
+// lines also carry CloudWatch metrics in the Embedded Metric Format
+// (internal/emf), in the namespace named by DISPATCHER_METRICS_NAMESPACE
+// (config.EnvMetricsNamespace; default "Dispatcher"), which CloudWatch Logs
+// extracts from the function's log group.
 func NewLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	switch level {
@@ -17,5 +25,6 @@ func NewLogger(w io.Writer, level string) *slog.Logger {
 	case "error":
 		l = slog.LevelError
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
+	return slog.New(emf.NewHandler(h, os.Getenv(config.EnvMetricsNamespace)))
 }

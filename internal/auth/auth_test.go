@@ -12,6 +12,10 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
+// issuedAt is when the test keys are issued: a fixed time, so no test's
+// data depends on the clock.
+var issuedAt = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
 // keys is a hand-written fake of the one store method auth needs.
 type keys map[string]comms.APIKey
 
@@ -24,7 +28,7 @@ func (k keys) APIKeyByHash(_ context.Context, hash string) (comms.APIKey, error)
 
 func TestNewKey(t *testing.T) {
 	t.Parallel()
-	secret, key, err := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, time.Now())
+	secret, key, err := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, issuedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,20 +42,20 @@ func TestNewKey(t *testing.T) {
 	if !strings.HasPrefix(secret, key.Prefix) || len(key.Prefix) >= len(secret)/2 {
 		t.Errorf("prefix %q reveals too much or is not the secret's", key.Prefix)
 	}
-	other, _, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, time.Now())
+	other, _, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, issuedAt)
 	if other == secret {
 		t.Error("two keys are equal")
 	}
-	if _, _, err := auth.NewKey("acme", nil, time.Now()); err == nil {
+	if _, _, err := auth.NewKey("acme", nil, issuedAt); err == nil {
 		t.Error("a key without scopes was issued")
 	}
 }
 
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
-	secret, key, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead, comms.ScopeWrite}, time.Now())
-	revokedSecret, revoked, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, time.Now())
-	now := time.Now()
+	secret, key, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead, comms.ScopeWrite}, issuedAt)
+	revokedSecret, revoked, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, issuedAt)
+	now := issuedAt
 	revoked.RevokedAt = &now
 	a := auth.NewAuthenticator(keys{key.Hash: key, revoked.Hash: revoked})
 
@@ -95,9 +99,9 @@ func (c *countingKeys) APIKeyByHash(ctx context.Context, hash string) (comms.API
 
 func TestCacheSavesLookupsAndExpires(t *testing.T) {
 	t.Parallel()
-	secret, key, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, time.Now())
+	secret, key, _ := auth.NewKey("acme", []comms.Scope{comms.ScopeRead}, issuedAt)
 	store := &countingKeys{keys: keys{key.Hash: key}}
-	now := time.Now()
+	now := issuedAt
 	a := auth.NewCachingAuthenticator(store, time.Minute, func() time.Time { return now })
 	for range 5 {
 		if _, err := a.Authenticate(context.Background(), "Bearer "+secret); err != nil {

@@ -10,8 +10,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/dispatcherhq/dispatcher/internal/awstest"
 	"github.com/dispatcherhq/dispatcher/internal/emulator"
@@ -73,9 +75,10 @@ func TestPumpSQSPartialBatch(t *testing.T) {
 	client := sqs.NewFromConfig(cfg)
 	ctx := context.Background()
 	url, arn := awstest.CreateQueue(t, cfg)
-	// A short visibility timeout, so the failed message comes back soon.
+	// The longest visibility timeout (12 h): a failed message stays in
+	// flight however slow the test is, until the test ends its timeout.
 	if _, err := client.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
-		QueueUrl: aws.String(url), Attributes: map[string]string{"VisibilityTimeout": "2"},
+		QueueUrl: aws.String(url), Attributes: map[string]string{"VisibilityTimeout": "43200"},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +125,19 @@ func TestPumpSQSPartialBatch(t *testing.T) {
 		t.Fatalf("after the batch: %s visible, %s in flight; want 0 and 1", visible, inFlight)
 	}
 
-	// After the visibility timeout it is delivered again, and now deleted.
+	// When its visibility timeout ends (ended here at once, as
+	// ChangeMessageVisibility to 0 does, instead of waiting for it) it is
+	// delivered again, and now deleted.
+	if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(url), ReceiptHandle: aws.String(byID[bad].ReceiptHandle), VisibilityTimeout: 0,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	var again []events.SQSMessage
 	n, err = emulator.PumpSQS(ctx, client, url, func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		again = append(again, ev.Records...)
 		return events.SQSEventResponse{}, nil
-	}, 3*time.Second)
+	}, time.Second)
 	if err != nil || n != 1 || len(again) != 1 || again[0].MessageId != bad {
 		t.Fatalf("second pump = %d, %v, %+v; want the failed message again", n, err, again)
 	}
@@ -171,48 +181,56 @@ func TestPumpSQSHandlerErrorFailsTheBatch(t *testing.T) {
 	}
 }
 
-func TestPumpSQSHonoursDelay(t *testing.T) {
+// TestPumpSQSLeavesDelayedMessages: a message sent with DelaySeconds is
+// not delivered before its delay; one without is. The delay is SQS's
+// longest (15 minutes), so no assertion depends on how fast the test runs.
+func TestPumpSQSLeavesDelayedMessages(t *testing.T) {
 	t.Parallel()
 	cfg := awstest.Config(t)
 	client := sqs.NewFromConfig(cfg)
 	ctx := context.Background()
 	url, _ := awstest.CreateQueue(t, cfg)
-	sent := time.Now()
-	send(t, client, url, "later", 2, nil)
-	handle := func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	send(t, client, url, "later", 900, nil)
+	now := send(t, client, url, "now", 0, nil)
+	var got []events.SQSMessage
+	n, err := emulator.PumpSQS(ctx, client, url, func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		got = append(got, ev.Records...)
 		return events.SQSEventResponse{}, nil
+	}, 300*time.Millisecond)
+	if err != nil || n != 1 || len(got) != 1 || got[0].MessageId != now {
+		t.Fatalf("PumpSQS = %d, %v, %+v; want the undelayed message only", n, err, got)
 	}
-	n, err := emulator.PumpSQS(ctx, client, url, handle, 300*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 && time.Since(sent) < 2*time.Second {
-		t.Fatalf("a 2-s delayed message was delivered after %v", time.Since(sent))
-	}
-	if _, _, delayed := queueCounts(t, client, url); delayed != "1" && time.Since(sent) < 2*time.Second {
-		t.Errorf("ApproximateNumberOfMessagesDelayed = %s, want 1", delayed)
-	}
-	n, err = emulator.PumpSQS(ctx, client, url, handle, 3*time.Second)
-	if err != nil || n != 1 {
-		t.Fatalf("PumpSQS after the delay = %d, %v; want 1", n, err)
-	}
-	if took := time.Since(sent); took < 2*time.Second {
-		t.Errorf("delivered %v after sending with a 2-s delay", took)
+	if visible, inFlight, delayed := queueCounts(t, client, url); visible != "0" || inFlight != "0" || delayed != "1" {
+		t.Errorf("%s visible, %s in flight, %s delayed; want the delayed message held", visible, inFlight, delayed)
 	}
 }
 
+// TestPumpSQSStopsOnContext: PumpSQS returns the context's error as soon as
+// the context ends, instead of polling out its wait (an hour here: a
+// PumpSQS that ignored the context would hang this test, never pass it).
+// The context is cancelled by the client itself, right after the first
+// batch is deleted.
 func TestPumpSQSStopsOnContext(t *testing.T) {
 	t.Parallel()
 	cfg := awstest.Config(t)
-	client := sqs.NewFromConfig(cfg)
 	url, _ := awstest.CreateQueue(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	send(t, sqs.NewFromConfig(cfg), url, "one", 0, nil)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	_, err := emulator.PumpSQS(ctx, client, url, func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("test.cancelAfterDelete",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleInitialize(ctx, in)
+				if awsmiddleware.GetOperationName(ctx) == "DeleteMessageBatch" {
+					cancel()
+				}
+				return out, md, err
+			}), middleware.After)
+	})
+	n, err := emulator.PumpSQS(ctx, sqs.NewFromConfig(cfg), url, func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 		return events.SQSEventResponse{}, nil
-	}, time.Minute)
-	if err == nil || time.Since(start) > 5*time.Second {
-		t.Fatalf("PumpSQS = %v after %v, want the context's error promptly", err, time.Since(start))
+	}, time.Hour)
+	if n != 1 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("PumpSQS = %d, %v; want 1 delivered, then context.Canceled", n, err)
 	}
 }

@@ -25,6 +25,11 @@ const (
 	EnvVoiceSecretARN     = "DISPATCHER_VOICE_SECRET_ARN"
 	EnvLogLevel           = "DISPATCHER_LOG_LEVEL"
 	EnvSchedulerLeadAhead = "DISPATCHER_SCHEDULER_LEAD"
+	// EnvMetricsNamespace is the CloudWatch namespace of the metrics the
+	// functions log (internal/emf); empty means "Dispatcher". The stack
+	// sets one per stage, so two stages in one account keep their alarms
+	// apart.
+	EnvMetricsNamespace = "DISPATCHER_METRICS_NAMESPACE"
 )
 
 // AWS is the configuration of the AWS-backed functions.
@@ -44,6 +49,9 @@ type AWS struct {
 	// SchedulerLead is how far ahead of a row's time its schedule fires
 	// (its fire is then re-armed on SQS for the rest): default 2 minutes.
 	SchedulerLead time.Duration
+	// MetricsNamespace is the CloudWatch namespace of the logged metrics
+	// ("" means the default of internal/emf).
+	MetricsNamespace string
 }
 
 // Needs says which groups of settings a function requires.
@@ -67,6 +75,7 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 		VoiceSecretARN:    getenv(EnvVoiceSecretARN),
 		LogLevel:          strings.ToLower(getenv(EnvLogLevel)),
 		SchedulerLead:     2 * time.Minute,
+		MetricsNamespace:  getenv(EnvMetricsNamespace),
 	}
 	var missing []string
 	req := func(on bool, name, v string) {
@@ -94,6 +103,9 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 	case "", "debug", "info", "warn", "error":
 	default:
 		return AWS{}, fmt.Errorf("config.LoadAWS: %s must be debug, info, warn or error", EnvLogLevel)
+	}
+	if ns := c.MetricsNamespace; len(ns) > 255 || strings.HasPrefix(ns, ":") {
+		return AWS{}, fmt.Errorf("config.LoadAWS: %s must be a CloudWatch namespace (at most 255 characters, not starting with ':')", EnvMetricsNamespace)
 	}
 	return c, nil
 }

@@ -6,6 +6,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
@@ -43,6 +45,10 @@ const (
 	sampleToken   = "5a3c9e1f0b7d2a4c6e8f0a1b"
 	fromAddress   = "dispatch@dispatcher-e2e.example.com"
 )
+
+// seededAt is when the seeded key, phone number and agent were created: a
+// fixed time, since nothing in the tests depends on it.
+var seededAt = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
 // clock follows real time plus an offset the test can move forward, so
 // "20 minutes from now" can come without waiting (moto delays SQS messages
@@ -95,8 +101,9 @@ func deploy(t *testing.T, o options) *stack {
 	t.Cleanup(func() {
 		_, _ = app.NewClients(cfg).DynamoDB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 	})
+	var exists *sestypes.AlreadyExistsException
 	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(fromAddress)}); err != nil &&
-		!strings.Contains(err.Error(), "AlreadyExists") {
+		!errors.As(err, &exists) {
 		t.Fatal(err)
 	}
 	s.conf = config.AWS{TableName: table, QueueURL: queueURL, ScheduleGroup: group,
@@ -135,7 +142,7 @@ func (s *stack) seed() {
 	if err := app.CreateCompany(s.ctx, st, sampleCompany, 1000, "UTC"); err != nil {
 		s.t.Fatal(err)
 	}
-	now := time.Now().UTC()
+	now := seededAt
 	key := comms.APIKey{ID: "b1c2d3e4-0000-4000-8000-00000000e2e0", CompanyID: sampleCompany, Hash: auth.Hash(sampleKey),
 		Prefix: sampleKey[:14], Scopes: comms.AllScopes, CreatedAt: now}
 	if err := st.CreateAPIKey(s.ctx, key); err != nil {

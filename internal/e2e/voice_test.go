@@ -56,12 +56,12 @@ func TestVoiceWebhookThroughTheAPIFunction(t *testing.T) {
 	hook := event(t, "api-get-unauthenticated.json", time.Time{}, nil)
 	hook.RequestContext.HTTP.Method = "POST"
 	hook.RawPath, hook.RequestContext.HTTP.Path = "/v1/webhooks/voice/retell", "/v1/webhooks/voice/retell"
-	hook.Headers = map[string]string{"content-type": "application/json", "x-retell-signature": retell.Sign(payload, "forged", time.Now())}
+	hook.Headers = map[string]string{"content-type": "application/json", "x-retell-signature": retell.Sign(payload, "forged", s.clock.Now())}
 	hook.Body = string(payload)
 	if status, body := s.call(hook); status != 401 {
 		t.Fatalf("forged webhook: %d %v", status, body)
 	}
-	hook.Headers["x-retell-signature"] = retell.Sign(payload, key, time.Now())
+	hook.Headers["x-retell-signature"] = retell.Sign(payload, key, s.clock.Now())
 	for range 2 { // delivered twice: one follow-up
 		if status, body := s.call(hook); status != 200 {
 			t.Fatalf("webhook: %d %v", status, body)

@@ -83,7 +83,7 @@ func TestSimulatedEventStarted(t *testing.T) {
 
 func TestSimulatedEventErrors(t *testing.T) {
 	t.Parallel()
-	start := time.Now()
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	cases := []struct{ kind, scenario string }{
 		{EventCallStarted, ScenarioNoAnswer}, // Retell sends none
 		{EventCallEnded, "hangs_up_twice"},

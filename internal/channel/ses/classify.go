@@ -3,10 +3,9 @@ package ses
 import (
 	"errors"
 
-	"github.com/dispatcherhq/dispatcher/internal/channel/awserr"
-
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
+	"github.com/dispatcherhq/dispatcher/internal/awserr"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 

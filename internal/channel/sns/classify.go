@@ -4,10 +4,9 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/dispatcherhq/dispatcher/internal/channel/awserr"
-
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
+	"github.com/dispatcherhq/dispatcher/internal/awserr"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 

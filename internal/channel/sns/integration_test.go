@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/awstest"
 	chsns "github.com/dispatcherhq/dispatcher/internal/channel/sns"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/testrand"
 )
 
 // capturingClient is the HTTP client of a real sns.Client: it keeps a
@@ -57,15 +57,16 @@ func (c *capturingClient) captured() []string {
 func TestEmulator(t *testing.T) {
 	t.Parallel()
 
-	// number returns a random +1 555 number (moto delivers nothing; each
-	// test finds its own publish by its unique text).
-	number := func() string { return fmt.Sprintf("+1555%07d", rand.IntN(10_000_000)) }
+	// number returns a valid mobile number no other test of the run uses,
+	// from the run's logged seed (moto delivers nothing; each test finds
+	// its own publish by its unique text).
+	number := func(t *testing.T) string { return testrand.New(t).PhoneNumber("GB") }
 
 	t.Run("PublishRecorded", func(t *testing.T) {
 		t.Parallel()
 		client := sns.NewFromConfig(awstest.Config(t))
 		sender := chsns.New(client, chsns.Options{})
-		to := number()
+		to := number(t)
 		body := "Your demo is tomorrow at 10:00 " + awstest.Unique(t, "sms")
 
 		id, err := sender.SendSMS(context.Background(), dispatch.SMS{
@@ -104,7 +105,7 @@ func TestEmulator(t *testing.T) {
 		capture := &capturingClient{next: cfg.HTTPClient}
 		cfg.HTTPClient = capture
 		sender := chsns.New(sns.NewFromConfig(cfg), chsns.Options{SenderID: "ACME"})
-		to := number()
+		to := number(t)
 		body := "On the wire " + awstest.Unique(t, "sms")
 
 		if _, err := sender.SendSMS(context.Background(), dispatch.SMS{From: "+61412345678", To: to, Body: body}); err != nil {

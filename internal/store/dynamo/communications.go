@@ -309,7 +309,7 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 		if attempt == maxDebitAttempts {
 			return 0, wrap(op, fmt.Errorf("%w: the balance kept moving during %d attempts: %v", comms.ErrConflict, attempt, err))
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retryBackoff.Sleep(ctx, attempt); err != nil {
 			return 0, wrap(op, err)
 		}
 	}
@@ -478,7 +478,7 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 		if attempt == maxDebitAttempts {
 			return comms.Communication{}, 0, wrap(op, fmt.Errorf("%w: the balance kept moving during %d attempts: %v", comms.ErrConflict, attempt, err))
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retryBackoff.Sleep(ctx, attempt); err != nil {
 			return comms.Communication{}, 0, wrap(op, err)
 		}
 	}
@@ -754,7 +754,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 			if attempt == maxDebitAttempts {
 				return nil, fmt.Errorf("BatchGetItem left %d keys unprocessed after %d attempts", len(pending), attempt)
 			}
-			if err := backoff(ctx, attempt); err != nil {
+			if err := retryBackoff.Sleep(ctx, attempt); err != nil {
 				return nil, err
 			}
 		}

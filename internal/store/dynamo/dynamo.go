@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/dispatcherhq/dispatcher/internal/backoff"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
@@ -89,19 +89,10 @@ func New(client API, table string) *Store {
 // company's balance moved between its read and its conditional write.
 const maxDebitAttempts = 10
 
-// backoff sleeps before retry attempt n (n ≥ 1) of a contended debit: full
-// jitter over 5 ms·2ⁿ⁻¹, capped at 100 ms.
-func backoff(ctx context.Context, n int) error {
-	ceil := min(5*time.Millisecond<<(n-1), 100*time.Millisecond)
-	t := time.NewTimer(rand.N(ceil) + time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// retryBackoff is the wait before retry n (n ≥ 1) of a contended debit or
+// of unprocessed BatchGetItem keys: 5 ms doubling each retry, at most
+// 100 ms, with the equal jitter of internal/backoff.
+var retryBackoff = backoff.Policy{Base: 5 * time.Millisecond, Cap: 100 * time.Millisecond}
 
 // keyedLocks is a set of mutexes by key, each existing while someone holds
 // or waits for it.

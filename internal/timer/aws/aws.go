@@ -12,13 +12,18 @@
 // token, so arming the same fire twice makes one schedule, and it deletes
 // itself after it has fired (ActionAfterCompletion DELETE).
 //
-// Transient failures (throttling, 5xx) are retried here with exponential
-// backoff and jitter, on top of the SDK's own retryer: the SDK covers a
-// blip of a few hundred milliseconds, this covers a longer brown-out, and
-// both are bounded so Arm stays well inside a Lambda timeout (see
-// MaxRetryWait). A fire that still cannot be armed is returned as an error;
-// the caller logs it and the sweeper fires the row from the store later, so
-// nothing is lost.
+// Transient failures — what internal/awserr classifies as transient:
+// throttling, 5xx, network errors, timeouts — are retried here with the
+// backoff of internal/backoff (100 ms doubling to 2 s, equal jitter), on top
+// of the SDK's own retryer: the SDK covers a blip of a few hundred
+// milliseconds, this covers a longer brown-out, and both are bounded so Arm
+// stays well inside a Lambda timeout (see MaxRetryWait). Retrying stops as
+// soon as the caller's context is done, whatever the last error was. An
+// error awserr cannot classify, or classifies as permanent (a Scheduler
+// ServiceQuotaExceededException among them: a full quota is not fixed
+// within seconds), is returned at once. A fire that cannot be armed is
+// returned as an error; the caller logs it and the sweeper fires the row
+// from the store later, so nothing is lost.
 package aws
 
 import (
@@ -28,21 +33,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/smithy-go"
 
+	"github.com/dispatcherhq/dispatcher/internal/awserr"
+	"github.com/dispatcherhq/dispatcher/internal/backoff"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
@@ -73,11 +74,6 @@ const (
 	// MaxRetryWait bounds the total time Arm sleeps between its own retries
 	// of one call (the SDK's retryer adds its own short backoff per try).
 	MaxRetryWait = 5 * time.Second
-	// RetryBase is the first backoff; each retry doubles it (equal jitter:
-	// a sleep is drawn from [b/2, b]), capped at RetryCap.
-	RetryBase = 100 * time.Millisecond
-	// RetryCap is the longest single backoff.
-	RetryCap = 2 * time.Second
 
 	// ScheduleMaxRetryAttempts and ScheduleMaxEventAge are the schedule's
 	// RetryPolicy (Scheduler's default is 185 attempts over 24 h).
@@ -111,10 +107,21 @@ type Config struct {
 	// Retries is how many times a transient failure is retried (after the
 	// first try). Zero means DefaultRetries (5); negative means none.
 	Retries int
-	// Sleep waits between retries; default a timer that also honours the
-	// context. Tests inject one that records the waits.
-	Sleep func(time.Duration)
+	// Sleep waits d between retries, or until ctx is done (then it returns
+	// ctx.Err()). Default: a timer raced against ctx. Tests inject one that
+	// records the waits instead of taking them.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
+
+// retryPolicy is the backoff between Arm's own retries: 100 ms for the
+// first, doubling, each at most 2 s (equal jitter: a wait is drawn from
+// the upper half of its step).
+var retryPolicy = backoff.Policy{Base: 100 * time.Millisecond, Cap: 2 * time.Second}
+
+// permanentCodes are the errors awserr is told no retry within seconds can
+// fix: the account holds as many schedules as its quota allows (the
+// sweeper fires the row instead).
+var permanentCodes = map[string]string{"ServiceQuotaExceededException": "quota_exceeded"}
 
 // Timer arms fires on SQS (near) or EventBridge Scheduler (far). It is
 // safe for concurrent use.
@@ -153,6 +160,9 @@ func New(sqsClient SQSAPI, sch SchedulerAPI, cfg Config) *Timer {
 		cfg.Retries = DefaultRetries
 	case cfg.Retries < 0:
 		cfg.Retries = 0
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
 	}
 	return &Timer{sqs: sqsClient, sch: sch, cfg: cfg}
 }
@@ -246,19 +256,23 @@ func DelaySeconds(d time.Duration) int32 {
 	return int32(s)
 }
 
-// retry calls op until it succeeds, fails permanently, the retries or the
-// MaxRetryWait budget are spent, or ctx is done. It returns op's last error.
+// retry calls op until it succeeds, fails with an error awserr does not
+// call transient, the retries or the MaxRetryWait budget are spent, or ctx
+// is done. It returns op's last error.
 func (t *Timer) retry(ctx context.Context, op func() error) error {
 	var waited time.Duration
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		err := op()
-		if err == nil || !IsTransient(err) || attempt >= t.cfg.Retries {
+		if err == nil || attempt > t.cfg.Retries || ctx.Err() != nil {
 			return err
 		}
-		wait := Backoff(attempt, rand.Float64())
+		if _, transient := awserr.Classify(err, permanentCodes); !transient {
+			return err
+		}
+		wait := retryPolicy.Random(attempt)
 		if waited+wait > MaxRetryWait {
 			return err
 		}
@@ -266,78 +280,22 @@ func (t *Timer) retry(ctx context.Context, op func() error) error {
 			return err
 		}
 		waited += wait
-		if !t.sleep(ctx, wait) {
+		if t.cfg.Sleep(ctx, wait) != nil {
 			return err
 		}
 	}
 }
 
-func (t *Timer) sleep(ctx context.Context, d time.Duration) bool {
-	if t.cfg.Sleep != nil {
-		t.cfg.Sleep(d)
-		return ctx.Err() == nil
-	}
+// sleep waits d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
 	tm := time.NewTimer(d)
 	defer tm.Stop()
 	select {
 	case <-tm.C:
-		return true
+		return nil
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
 	}
-}
-
-// Backoff is the wait before retry attempt+1 (attempt counts from 0) for a
-// jitter draw r in [0, 1): RetryBase·2^attempt capped at RetryCap, of which
-// the upper half is jittered, so waits never shrink from one retry to the next.
-func Backoff(attempt int, r float64) time.Duration {
-	b := RetryCap
-	if attempt < 30 {
-		b = min(RetryBase<<attempt, RetryCap)
-	}
-	half := b / 2
-	return half + time.Duration(math.Floor(r*float64(b-half)))
-}
-
-// transientCodes are error codes worth retrying that the SDK's default
-// classification (throttle codes, 500/502/503/504, connection errors) may
-// miss, e.g. when an emulator sends them with another status.
-var transientCodes = map[string]bool{
-	"ThrottlingException":      true,
-	"Throttling":               true,
-	"RequestThrottled":         true,
-	"KmsThrottled":             true,
-	"TooManyRequestsException": true,
-	"InternalServerException":  true,
-	"InternalFailure":          true,
-	"InternalError":            true,
-	"ServiceUnavailable":       true,
-	"RequestTimeout":           true,
-}
-
-// IsTransient reports whether err is worth retrying: throttling (Scheduler
-// ThrottlingException, SQS RequestThrottled and KmsThrottled…), a 5xx or
-// 429, or a connection error. ServiceQuotaExceededException is not: it
-// means the account holds as many schedules as its quota allows, which no
-// retry within seconds fixes (the sweeper fires the row instead). Context
-// cancellation is not transient.
-func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var quota *schtypes.ServiceQuotaExceededException
-	if errors.As(err, &quota) {
-		return false
-	}
-	var api smithy.APIError
-	if errors.As(err, &api) && transientCodes[api.ErrorCode()] {
-		return true
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == http.StatusTooManyRequests) {
-		return true
-	}
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == awssdk.TrueTernary
 }
 
 var (

@@ -19,9 +19,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/google/uuid"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/testrand"
 	awstimer "github.com/dispatcherhq/dispatcher/internal/timer/aws"
 )
 
@@ -54,12 +54,16 @@ type fakeScheduler struct {
 	calls  []*scheduler.CreateScheduleInput
 	errs   []error
 	always error
+	onCall func() // when set, called on every call
 }
 
 func (f *fakeScheduler) CreateSchedule(_ context.Context, in *scheduler.CreateScheduleInput, _ ...func(*scheduler.Options)) (*scheduler.CreateScheduleOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, in)
+	if f.onCall != nil {
+		f.onCall()
+	}
 	if f.always != nil {
 		return nil, f.always
 	}
@@ -106,10 +110,12 @@ func setup(t *testing.T, mod ...func(*awstimer.Config)) bundle {
 		RoleARN:       "arn:aws:iam::123456789012:role/scheduler",
 		DLQARN:        "arn:aws:sqs:us-east-1:123456789012:scheduler-dlq",
 		Now:           func() time.Time { return now0 },
-		Sleep: func(d time.Duration) {
+		// Waits are recorded, never taken: no test depends on time passing.
+		Sleep: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
 			defer mu.Unlock()
 			*sleeps = append(*sleeps, d)
+			return ctx.Err()
 		},
 	}
 	for _, m := range mod {
@@ -292,6 +298,7 @@ var nameRE = regexp.MustCompile(`^[0-9a-zA-Z\-_.]{1,64}$`)
 
 func TestScheduleName(t *testing.T) {
 	t.Parallel()
+	r := testrand.New(t)
 	seen := map[string]comms.Fire{}
 	check := func(f comms.Fire) {
 		t.Helper()
@@ -312,19 +319,19 @@ func TestScheduleName(t *testing.T) {
 		}
 		seen[n] = f
 	}
-	for range 500 {
-		id := uuid.NewString()
-		if v7, err := uuid.NewV7(); err == nil && len(seen)%2 == 0 {
-			id = v7.String()
+	for i := range 500 {
+		id := r.UUID()
+		if i%2 == 0 {
+			id = r.UUIDv7()
 		}
-		check(comms.Fire{CompanyID: uuid.NewString(), CommunicationID: id, Token: comms.NewToken()})
+		check(comms.Fire{CompanyID: r.UUID(), CommunicationID: id, Token: r.Token()})
 		// Another token of the same row is another schedule.
-		check(comms.Fire{CommunicationID: id, Token: comms.NewToken()})
+		check(comms.Fire{CommunicationID: id, Token: r.Token()})
 		// Tokens and ids of other shapes are hashed, still within bounds.
-		check(comms.Fire{CommunicationID: id, Token: uuid.NewString()})
+		check(comms.Fire{CommunicationID: id, Token: r.UUID()})
 		check(comms.Fire{CommunicationID: "row/" + id + "/follow-up:2", Token: strings.Repeat("t", 300)})
 	}
-	f := comms.Fire{CommunicationID: "01963e4a-7b2c-7d3e-8f40-5a6b7c8d9e0f", Token: comms.NewToken()}
+	f := comms.Fire{CommunicationID: "01963e4a-7b2c-7d3e-8f40-5a6b7c8d9e0f", Token: r.Token()}
 	if n := awstimer.ScheduleName(f); len(n) != 59 || !strings.HasPrefix(n, "c-01963e4a7b2c7d3e8f405a6b7c8d9e0f-") || !strings.HasSuffix(n, f.Token) {
 		t.Errorf("ScheduleName(%+v) = %q (%d chars), want c-<id hex>-<token>, 59 chars", f, n, len(n))
 	}
@@ -385,9 +392,14 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 		}
 		var total time.Duration
 		for i, s := range sleeps {
-			hi := min(awstimer.RetryBase<<i, awstimer.RetryCap)
-			if s < hi/2 || s > hi {
-				t.Errorf("sleep %d = %v, want within [%v, %v]", i, s, hi/2, hi)
+			// The shared backoff (internal/backoff) with the timer's
+			// base and cap: 100 ms doubling to 2 s, equal jitter.
+			step := awstimer.RetryPolicy.Step(i + 1)
+			if want := min(100*time.Millisecond<<i, 2*time.Second); step != want {
+				t.Errorf("retry %d: step %v, want %v", i+1, step, want)
+			}
+			if s < step/2 || s > step {
+				t.Errorf("sleep %d = %v, want within [%v, %v]", i, s, step/2, step)
 			}
 			if i > 0 && s < sleeps[i-1] {
 				t.Errorf("sleeps shrink: %v", sleeps)
@@ -449,27 +461,69 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 
 func TestCancelledContextStopsRetrying(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	b := setup(t, func(c *awstimer.Config) { c.Sleep = func(time.Duration) { cancel() } })
-	b.sch.always = opErr("CreateSchedule", &schtypes.ThrottlingException{})
-	if err := b.timer.Arm(ctx, b.fire, now0.Add(time.Hour)); err == nil {
-		t.Fatal("Arm succeeded")
-	}
-	if len(b.sch.calls) != 1 {
-		t.Errorf("calls = %d after cancel, want 1", len(b.sch.calls))
-	}
+	throttle := opErr("CreateSchedule", &schtypes.ThrottlingException{})
+	t.Run("cancelled while sleeping", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		b := setup(t, func(c *awstimer.Config) {
+			c.Sleep = func(ctx context.Context, _ time.Duration) error { cancel(); return ctx.Err() }
+		})
+		b.sch.always = throttle
+		if err := b.timer.Arm(ctx, b.fire, now0.Add(time.Hour)); err == nil {
+			t.Fatal("Arm succeeded")
+		}
+		if len(b.sch.calls) != 1 {
+			t.Errorf("calls = %d after cancel, want 1", len(b.sch.calls))
+		}
+	})
+	t.Run("the caller's context ends during a call", func(t *testing.T) {
+		t.Parallel()
+		// The call fails with the deadline of the caller's own context:
+		// transient as a class, but the loop stops, without sleeping.
+		ctx, cancel := context.WithCancel(context.Background())
+		b := setup(t)
+		b.sch.always = opErr("CreateSchedule", context.DeadlineExceeded)
+		b.sch.onCall = cancel
+		err := b.timer.Arm(ctx, b.fire, now0.Add(time.Hour))
+		if !errors.Is(err, context.DeadlineExceeded) || len(b.sch.calls) != 1 || len(*b.sleeps) != 0 {
+			t.Errorf("Arm = %v after %d calls and sleeps %v; want the error after 1 call, no sleep", err, len(b.sch.calls), *b.sleeps)
+		}
+	})
+	t.Run("a context already done makes no call", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		b := setup(t)
+		if err := b.timer.Arm(ctx, b.fire, now0.Add(time.Hour)); !errors.Is(err, context.Canceled) || len(b.sch.calls) != 0 {
+			t.Errorf("Arm = %v after %d calls, want context.Canceled and none", err, len(b.sch.calls))
+		}
+	})
+	t.Run("a deadline too close for the next wait", func(t *testing.T) {
+		t.Parallel()
+		// The first wait is at least 50 ms; a deadline 1 ms away (or
+		// already past, on a slow machine) leaves no room for it.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		b := setup(t)
+		b.sch.always = throttle
+		if err := b.timer.Arm(ctx, b.fire, now0.Add(time.Hour)); err == nil || len(b.sch.calls) > 1 || len(*b.sleeps) != 0 {
+			t.Errorf("Arm = %v after %d calls and sleeps %v; want an error, no sleep", err, len(b.sch.calls), *b.sleeps)
+		}
+	})
 }
 
+// TestDefaultSleepHonoursContext: the default sleep returns the context's
+// error as soon as the context is done. A sleep that ignored it would hang
+// this test for an hour (and time out), never pass.
 func TestDefaultSleepHonoursContext(t *testing.T) {
 	t.Parallel()
-	sch := &fakeScheduler{always: opErr("CreateSchedule", &schtypes.ThrottlingException{})}
-	tm := awstimer.New(&fakeSQS{}, sch, awstimer.Config{Now: func() time.Time { return now0 }, Retries: 50})
-	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := tm.Arm(ctx, comms.Fire{CommunicationID: "c", Token: "t"}, now0.Add(time.Hour))
-	if err == nil || time.Since(start) > 2*time.Second {
-		t.Fatalf("Arm = %v after %v, want an error within the deadline", err, time.Since(start))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := awstimer.DefaultSleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("DefaultSleep(cancelled, 1h) = %v, want context.Canceled", err)
+	}
+	if err := awstimer.DefaultSleep(context.Background(), 0); err != nil {
+		t.Fatalf("DefaultSleep(0) = %v", err)
 	}
 }
 
@@ -509,27 +563,39 @@ func TestInvalidFire(t *testing.T) {
 	}
 }
 
-func TestIsTransient(t *testing.T) {
+// TestRetriesFollowTheSharedClassifier: Arm retries exactly what
+// internal/awserr classifies as transient (with the timer's one permanent
+// code, a full schedule quota) and returns anything else at once.
+func TestRetriesFollowTheSharedClassifier(t *testing.T) {
 	t.Parallel()
-	for err, want := range map[error]bool{
-		nil:                                       false,
-		context.Canceled:                          false,
-		opErr("X", context.DeadlineExceeded):      false,
-		&schtypes.ThrottlingException{}:           true,
-		&schtypes.InternalServerException{}:       true,
-		&schtypes.ServiceQuotaExceededException{}: false,
-		&schtypes.ConflictException{}:             false,
-		&sqstypes.RequestThrottled{}:              true,
-		&sqstypes.KmsThrottled{}:                  true,
-		&sqstypes.InvalidMessageContents{}:        false,
-		httpErr(500):                              true,
-		httpErr(429):                              true,
-		httpErr(400):                              false,
-		&smithy.GenericAPIError{Code: "ThrottlingException"}:   true,
-		&smithy.GenericAPIError{Code: "AccessDeniedException"}: false,
+	for _, tc := range []struct {
+		name    string
+		err     error
+		retried bool
+	}{
+		{"throttling", &schtypes.ThrottlingException{}, true},
+		{"internal server error", &schtypes.InternalServerException{}, true},
+		{"generic throttling code", &smithy.GenericAPIError{Code: "ThrottlingException"}, true},
+		{"HTTP 500", httpErr(500), true},
+		{"HTTP 429", httpErr(429), true},
+		// An attempt's own timeout while the caller still has time.
+		{"deadline of an attempt", opErr("CreateSchedule", context.DeadlineExceeded), true},
+		{"quota", &schtypes.ServiceQuotaExceededException{}, false},
+		{"validation", &schtypes.ValidationException{}, false},
+		{"HTTP 400", httpErr(400), false},
+		{"access denied", &smithy.GenericAPIError{Code: "AccessDeniedException"}, false},
 	} {
-		if got := awstimer.IsTransient(err); got != want {
-			t.Errorf("IsTransient(%T %v) = %v, want %v", err, err, got, want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.sch.errs = []error{tc.err}
+			err := b.timer.Arm(context.Background(), b.fire, now0.Add(time.Hour))
+			switch {
+			case tc.retried && (err != nil || len(b.sch.calls) != 2 || len(*b.sleeps) != 1):
+				t.Errorf("Arm = %v after %d calls, sleeps %v; want success on the retry", err, len(b.sch.calls), *b.sleeps)
+			case !tc.retried && (!errors.Is(err, tc.err) || len(b.sch.calls) != 1 || len(*b.sleeps) != 0):
+				t.Errorf("Arm = %v after %d calls, sleeps %v; want the error at once", err, len(b.sch.calls), *b.sleeps)
+			}
+		})
 	}
 }

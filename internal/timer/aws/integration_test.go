@@ -11,13 +11,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/google/uuid"
-
 	"github.com/dispatcherhq/dispatcher/internal/awstest"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	emu "github.com/dispatcherhq/dispatcher/internal/emulator"
+	"github.com/dispatcherhq/dispatcher/internal/testrand"
 	awstimer "github.com/dispatcherhq/dispatcher/internal/timer/aws"
 )
+
+// emuNow is the timer's clock in the emulator tests: fixed, so what is
+// armed never depends on when the test runs. Delays are relative to it
+// (moto holds an SQS message for its DelaySeconds from the send), and moto
+// does not check that an at() expression is in the future.
+var emuNow = time.Date(2030, 1, 15, 10, 0, 0, 250_000_000, time.UTC)
 
 // emulator is one test's view of the emulator: its own queue, DLQ and
 // schedule group, and a Timer over real SDK clients.
@@ -46,43 +51,49 @@ func setupEmulator(t *testing.T) emulator {
 	_, e.dlqARN = awstest.CreateQueue(t, cfg)
 	e.timer = awstimer.New(e.sqs, scheduler.NewFromConfig(cfg), awstimer.Config{
 		QueueURL: e.queueURL, ScheduleGroup: e.group, TargetARN: e.targetARN, RoleARN: e.roleARN, DLQARN: e.dlqARN,
+		Now: func() time.Time { return emuNow },
 	})
 	return e
 }
 
-func newFire() comms.Fire {
-	return comms.Fire{CompanyID: uuid.NewString(), CommunicationID: uuid.NewString(), Token: comms.NewToken()}
+func newFire(r *testrand.Rand) comms.Fire {
+	return comms.Fire{CompanyID: r.UUID(), CommunicationID: r.UUIDv7(), Token: r.Token()}
 }
 
-func TestEmulatorNearFireArrivesOnSQSAfterItsDelay(t *testing.T) {
+// TestEmulatorNearFiresGoToSQS: a fire within the horizon is one SQS
+// message held for its delay, a fire already due is delivered at once. No
+// assertion depends on time passing: the held fire is 14 minutes away.
+func TestEmulatorNearFiresGoToSQS(t *testing.T) {
 	t.Parallel()
 	e := setupEmulator(t)
 	ctx := context.Background()
-	f := newFire()
-	armed := time.Now()
-	if err := e.timer.Arm(ctx, f, armed.Add(time.Second)); err != nil {
+	r := testrand.New(t)
+	held, due := newFire(r), newFire(r)
+	if err := e.timer.Arm(ctx, held, emuNow.Add(14*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	// Not visible before its 1-s delay (moto honours DelaySeconds).
-	early, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &e.queueURL, MaxNumberOfMessages: 10})
-	if err != nil {
+	if err := e.timer.Arm(ctx, due, emuNow.Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(armed) < 800*time.Millisecond && len(early.Messages) != 0 {
-		t.Errorf("the message was visible %v after a 1-s delay", time.Since(armed))
+	attrs, err := e.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       &e.queueURL,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
+	})
+	if err != nil || attrs.Attributes["ApproximateNumberOfMessagesDelayed"] != "1" {
+		t.Errorf("delayed messages: %v, %v; want the 14-minute fire held", attrs, err)
 	}
 	var got []events.SQSMessage
 	n, err := emu.PumpSQS(ctx, e.sqs, e.queueURL, func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		got = append(got, ev.Records...)
 		return events.SQSEventResponse{}, nil
-	}, 2*time.Second)
+	}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 || len(got) != 1 {
-		t.Fatalf("delivered %d, want 1", n)
+		t.Fatalf("delivered %d, want the due fire only", n)
 	}
-	assertFireJSON(t, got[0].Body, f)
+	assertFireJSON(t, got[0].Body, due)
 	if sent := got[0].Attributes["SentTimestamp"]; sent == "" {
 		t.Errorf("no SentTimestamp attribute: %v", got[0].Attributes)
 	}
@@ -92,8 +103,8 @@ func TestEmulatorFarFireBecomesASchedule(t *testing.T) {
 	t.Parallel()
 	e := setupEmulator(t)
 	ctx := context.Background()
-	f := newFire()
-	at := time.Now().Add(3 * time.Hour).Truncate(time.Second).Add(400 * time.Millisecond)
+	f := newFire(testrand.New(t))
+	at := emuNow.Add(3 * time.Hour).Truncate(time.Second).Add(400 * time.Millisecond)
 	if err := e.timer.Arm(ctx, f, at); err != nil {
 		t.Fatal(err)
 	}
