@@ -92,9 +92,6 @@ func holidaysField(c *checker, path string, v any) (any, bool) {
 
 // Settings returns the caller's company settings with defaults filled in.
 func (s *Service) Settings(ctx context.Context, p Principal) (Settings, error) {
-	if err := p.RequireAny(ScopeRead, ScopeWrite); err != nil {
-		return Settings{}, err
-	}
 	co, err := s.store.GetCompany(ctx, p.CompanyID)
 	if err != nil {
 		return Settings{}, fmt.Errorf("store.GetCompany: %w", err)
@@ -104,9 +101,6 @@ func (s *Service) Settings(ctx context.Context, p Principal) (Settings, error) {
 
 // PutSettings validates and replaces the caller's settings document.
 func (s *Service) PutSettings(ctx context.Context, p Principal, body []byte) (Settings, error) {
-	if err := p.Require(ScopeWrite); err != nil {
-		return Settings{}, err
-	}
 	doc, err := DecodeJSON(body)
 	if err != nil {
 		return Settings{}, err
@@ -198,9 +192,6 @@ func resourceID(id string) (string, error) {
 
 // PutPhoneNumber creates or replaces a sender phone number.
 func (s *Service) PutPhoneNumber(ctx context.Context, p Principal, id string, body []byte) (PhoneNumber, error) {
-	if err := p.Require(ScopeWrite); err != nil {
-		return PhoneNumber{}, err
-	}
 	id, err := resourceID(id)
 	if err != nil {
 		return PhoneNumber{}, err
@@ -227,9 +218,6 @@ func (s *Service) PutPhoneNumber(ctx context.Context, p Principal, id string, bo
 
 // PhoneNumber returns one sender phone number.
 func (s *Service) PhoneNumber(ctx context.Context, p Principal, id string) (PhoneNumber, error) {
-	if err := p.RequireAny(ScopeRead, ScopeWrite); err != nil {
-		return PhoneNumber{}, err
-	}
 	u, ok := UUIDString(id)
 	if !ok {
 		return PhoneNumber{}, fmt.Errorf("comms.PhoneNumber: malformed id: %w", ErrNotFound)
@@ -239,18 +227,12 @@ func (s *Service) PhoneNumber(ctx context.Context, p Principal, id string) (Phon
 
 // PhoneNumbers lists the company's sender phone numbers.
 func (s *Service) PhoneNumbers(ctx context.Context, p Principal) ([]PhoneNumber, error) {
-	if err := p.RequireAny(ScopeRead, ScopeWrite); err != nil {
-		return nil, err
-	}
 	return s.store.ListPhoneNumbers(ctx, p.CompanyID)
 }
 
 // DeletePhoneNumber removes a sender phone number. Rows that still name it
 // fail with unknown_resource when they are dispatched.
 func (s *Service) DeletePhoneNumber(ctx context.Context, p Principal, id string) error {
-	if err := p.Require(ScopeWrite); err != nil {
-		return err
-	}
 	u, ok := UUIDString(id)
 	if !ok {
 		return fmt.Errorf("comms.DeletePhoneNumber: malformed id: %w", ErrNotFound)
@@ -261,9 +243,6 @@ func (s *Service) DeletePhoneNumber(ctx context.Context, p Principal, id string)
 // PutVoiceAgent creates or replaces an outbound voice-agent configuration;
 // its phone number must be one of the company's with the voice capability.
 func (s *Service) PutVoiceAgent(ctx context.Context, p Principal, id string, body []byte) (VoiceAgent, error) {
-	if err := p.Require(ScopeWrite); err != nil {
-		return VoiceAgent{}, err
-	}
 	id, err := resourceID(id)
 	if err != nil {
 		return VoiceAgent{}, err
@@ -302,9 +281,6 @@ func (s *Service) PutVoiceAgent(ctx context.Context, p Principal, id string, bod
 
 // VoiceAgent returns one voice-agent configuration.
 func (s *Service) VoiceAgent(ctx context.Context, p Principal, id string) (VoiceAgent, error) {
-	if err := p.RequireAny(ScopeRead, ScopeWrite); err != nil {
-		return VoiceAgent{}, err
-	}
 	u, ok := UUIDString(id)
 	if !ok {
 		return VoiceAgent{}, fmt.Errorf("comms.VoiceAgent: malformed id: %w", ErrNotFound)
@@ -314,18 +290,12 @@ func (s *Service) VoiceAgent(ctx context.Context, p Principal, id string) (Voice
 
 // VoiceAgents lists the company's voice-agent configurations.
 func (s *Service) VoiceAgents(ctx context.Context, p Principal) ([]VoiceAgent, error) {
-	if err := p.RequireAny(ScopeRead, ScopeWrite); err != nil {
-		return nil, err
-	}
 	return s.store.ListVoiceAgents(ctx, p.CompanyID)
 }
 
 // DeleteVoiceAgent removes a voice-agent configuration. Rows that still
 // name it fail with unknown_resource when they are dispatched.
 func (s *Service) DeleteVoiceAgent(ctx context.Context, p Principal, id string) error {
-	if err := p.Require(ScopeWrite); err != nil {
-		return err
-	}
 	u, ok := UUIDString(id)
 	if !ok {
 		return fmt.Errorf("comms.DeleteVoiceAgent: malformed id: %w", ErrNotFound)
