@@ -6,16 +6,6 @@ import (
 	"fmt"
 )
 
-var cancelEventShape = shape{
-	fields: map[string]field{
-		"event":       text(1, 64, true),
-		"contact_id":  uuidField,
-		"customer_id": uuidField,
-		"deal_id":     uuidField,
-	},
-	required: []string{"event"},
-}
-
 // CancelledByEvent is the result of CancelByEvent.
 type CancelledByEvent struct {
 	Event string `json:"event"`
@@ -28,26 +18,12 @@ type CancelledByEvent struct {
 // customer_id) and whose cancel_policy.cancel_on lists the event. Rows
 // already claimed are left alone. It costs nothing.
 func (s *Service) CancelByEvent(ctx context.Context, p Principal, body []byte) (CancelledByEvent, error) {
-	doc, err := DecodeJSON(body)
+	req, err := ParseCancelByEvent(body)
 	if err != nil {
 		return CancelledByEvent{}, err
 	}
-	var c checker
-	m, _ := c.object("", doc, cancelEventShape)
-	event, _ := m["event"].(string)
-	if event != "" && !eventName.MatchString(event) {
-		c.add("event", "must be an event name matching %s", eventName)
-	}
-	f := ListFilter{Status: StatusPending, Limit: MaxListLimit}
-	f.ContactID, _ = m["contact_id"].(string)
-	f.CustomerID, _ = m["customer_id"].(string)
-	f.DealID, _ = m["deal_id"].(string)
-	if n := countSet(f.ContactID, f.CustomerID, f.DealID); n != 1 && len(c.errs.Fields) == 0 {
-		c.add("body", "must name exactly one of contact_id, deal_id, customer_id")
-	}
-	if err := c.errs.Err(); err != nil {
-		return CancelledByEvent{}, err
-	}
+	event := req.Event
+	f := ListFilter{Status: StatusPending, Limit: MaxListLimit, ContactID: req.ContactID, CustomerID: req.CustomerID, DealID: req.DealID}
 	out := CancelledByEvent{Event: event, Cancelled: []string{}}
 	for {
 		rows, more, err := s.store.ListCommunications(ctx, p.CompanyID, f)
@@ -74,14 +50,4 @@ func (s *Service) CancelByEvent(ctx context.Context, p Principal, body []byte) (
 		last := rows[len(rows)-1]
 		f.After = &Cursor{ScheduledFor: last.ScheduledFor, ID: last.ID}
 	}
-}
-
-func countSet(ss ...string) int {
-	n := 0
-	for _, s := range ss {
-		if s != "" {
-			n++
-		}
-	}
-	return n
 }

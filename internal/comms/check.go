@@ -10,10 +10,8 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/nyaruka/phonenumbers"
 )
 
@@ -150,19 +148,6 @@ func text(minRunes, maxRunes int, noNewline bool) field {
 	}
 }
 
-// UUIDString reports whether s is a UUID in its canonical 36-character form
-// and returns it lowercased.
-func UUIDString(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil {
-		return "", false
-	}
-	return u.String(), true
-}
-
 func uuidField(c *checker, path string, v any) (any, bool) {
 	s, ok := v.(string)
 	if !ok {
@@ -234,18 +219,6 @@ func emailField(c *checker, path string, v any) (any, bool) {
 		return nil, false
 	}
 	return s, true
-}
-
-// Timezone loads an IANA zone by name, refusing "" and "Local".
-func Timezone(name string) (*time.Location, error) {
-	if name == "" || name == "Local" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
-		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
-	}
-	return loc, nil
 }
 
 func timezoneField(c *checker, path string, v any) (any, bool) {

@@ -10,6 +10,8 @@ package comms
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Channel is how a communication reaches its recipient.
@@ -227,3 +229,16 @@ type Idempotency struct {
 
 // IdempotencyTTL is how long an Idempotency-Key is remembered.
 const IdempotencyTTL = 24 * time.Hour
+
+// UUIDString reports whether s is a UUID in its canonical 36-character form
+// and returns it lowercased.
+func UUIDString(s string) (string, bool) {
+	if len(s) != 36 {
+		return "", false
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	return u.String(), true
+}

@@ -2,87 +2,9 @@ package comms
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
-	"strings"
-	"time"
 )
-
-// EventQuery is a parsed query string of an event listing.
-type EventQuery struct {
-	// AfterSeq is the row history's position (GET …/{id}/events).
-	AfterSeq int64
-	// Filter is the company feed's filter (GET /v1/events); its Now is set
-	// by the service.
-	Filter EventFilter
-}
-
-var (
-	historyParams = map[string]bool{"limit": true, "cursor": true}
-	feedParams    = map[string]bool{"limit": true, "cursor": true, "type": true, "created_after": true}
-)
-
-// ParseHistoryQuery reads the query string of GET
-// /v1/scheduled-communications/{id}/events: limit and cursor.
-func ParseHistoryQuery(q url.Values) (EventQuery, error) {
-	var c checker
-	c.params(q, historyParams)
-	eq := EventQuery{Filter: EventFilter{Limit: c.limit(q)}}
-	if v := q.Get("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		seq, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "seq:"), 10, 64)
-		if err != nil || perr != nil || !strings.HasPrefix(string(b), "seq:") || seq < 0 {
-			c.add("cursor", badCursor)
-		}
-		eq.AfterSeq = seq
-	}
-	return eq, c.errs.Err()
-}
-
-// ParseFeedQuery reads the query string of GET /v1/events: limit, cursor,
-// type (one type, or several separated by commas) and created_after (RFC
-// 3339, inclusive).
-func ParseFeedQuery(q url.Values) (EventQuery, error) {
-	var c checker
-	c.params(q, feedParams)
-	eq := EventQuery{Filter: EventFilter{Limit: c.limit(q)}}
-	if v := q.Get("type"); v != "" {
-		for _, t := range strings.Split(v, ",") {
-			if et := EventType(t); et.Valid() {
-				eq.Filter.Types = append(eq.Filter.Types, et)
-			} else {
-				c.add("type", "must be event types separated by commas, each one of %s", eventTypeList())
-				break
-			}
-		}
-	}
-	if v := q.Get("created_after"); v != "" {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			eq.Filter.CreatedAfter = t.UTC()
-		} else {
-			c.add("created_after", "must be an RFC 3339 date-time with an offset or Z")
-		}
-	}
-	if v := q.Get("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) == 0 {
-			c.add("cursor", badCursor)
-		}
-		eq.Filter.After = string(b)
-	}
-	return eq, c.errs.Err()
-}
-
-func eventTypeList() string {
-	s := make([]string, len(EventTypes))
-	for i, t := range EventTypes {
-		s[i] = string(t)
-	}
-	return strings.Join(s, ", ")
-}
 
 // EventPage is one page of events and where the next page starts.
 type EventPage struct {
@@ -109,7 +31,7 @@ func (s *Service) History(ctx context.Context, p Principal, id string, q EventQu
 	}
 	page := EventPage{Events: evs, More: more}
 	if more && len(evs) > 0 {
-		page.Cursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "seq:%d", evs[len(evs)-1].Sequence))
+		page.Cursor = EncodeHistoryCursor(evs[len(evs)-1].Sequence)
 	}
 	return page, nil
 }
@@ -123,13 +45,13 @@ func (s *Service) Feed(ctx context.Context, p Principal, q EventQuery) (EventPag
 	evs, next, more, err := s.store.ListCompanyEvents(ctx, p.CompanyID, f)
 	if err != nil {
 		if errors.Is(err, ErrBadCursor) {
-			return EventPage{}, &ValidationError{Fields: []FieldError{{Field: "cursor", Message: badCursor}}}
+			return EventPage{}, BadCursorError()
 		}
 		return EventPage{}, fmt.Errorf("store.ListCompanyEvents: %w", err)
 	}
 	page := EventPage{Events: evs, More: more}
 	if next != "" {
-		page.Cursor = base64.RawURLEncoding.EncodeToString([]byte(next))
+		page.Cursor = EncodeFeedCursor(next)
 	}
 	return page, nil
 }

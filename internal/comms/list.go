@@ -3,16 +3,12 @@ package comms
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
-)
-
-// Paging bounds of a listing.
-const (
-	DefaultListLimit = 50
-	MaxListLimit     = 100
 )
 
 // EncodeCursor makes the opaque cursor string of a position.
@@ -104,6 +100,12 @@ func ParseListQuery(q url.Values) (ListFilter, error) {
 
 const badCursor = "is not a cursor this API returned; pass meta.next_cursor unchanged"
 
+// BadCursorError reports a cursor parameter that no listing handed out, for
+// a cursor only the store can tell is not one (ErrBadCursor).
+func BadCursorError() error {
+	return &ValidationError{Fields: []FieldError{{Field: "cursor", Message: badCursor}}}
+}
+
 // params reports every query parameter that known does not list, and every
 // one given more than once, so a typo does not silently widen a listing.
 func (c *checker) params(q url.Values, known map[string]bool) {
@@ -133,4 +135,89 @@ func (c *checker) limit(q url.Values) int {
 		return DefaultListLimit
 	}
 	return n
+}
+
+// EventQuery is a parsed query string of an event listing.
+type EventQuery struct {
+	// AfterSeq is the row history's position (GET …/{id}/events).
+	AfterSeq int64
+	// Filter is the company feed's filter (GET /v1/events); its Now is set
+	// by the service.
+	Filter EventFilter
+}
+
+var (
+	historyParams = map[string]bool{"limit": true, "cursor": true}
+	feedParams    = map[string]bool{"limit": true, "cursor": true, "type": true, "created_after": true}
+)
+
+// ParseHistoryQuery reads the query string of GET
+// /v1/scheduled-communications/{id}/events: limit and cursor.
+func ParseHistoryQuery(q url.Values) (EventQuery, error) {
+	var c checker
+	c.params(q, historyParams)
+	eq := EventQuery{Filter: EventFilter{Limit: c.limit(q)}}
+	if v := q.Get("cursor"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		seq, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "seq:"), 10, 64)
+		if err != nil || perr != nil || !strings.HasPrefix(string(b), "seq:") || seq < 0 {
+			c.add("cursor", badCursor)
+		}
+		eq.AfterSeq = seq
+	}
+	return eq, c.errs.Err()
+}
+
+// EncodeHistoryCursor is the cursor of a row's history after the event
+// numbered seq; ParseHistoryQuery reads it back.
+func EncodeHistoryCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "seq:%d", seq))
+}
+
+// ParseFeedQuery reads the query string of GET /v1/events: limit, cursor,
+// type (one type, or several separated by commas) and created_after (RFC
+// 3339, inclusive).
+func ParseFeedQuery(q url.Values) (EventQuery, error) {
+	var c checker
+	c.params(q, feedParams)
+	eq := EventQuery{Filter: EventFilter{Limit: c.limit(q)}}
+	if v := q.Get("type"); v != "" {
+		for _, t := range strings.Split(v, ",") {
+			if et := EventType(t); et.Valid() {
+				eq.Filter.Types = append(eq.Filter.Types, et)
+			} else {
+				c.add("type", "must be event types separated by commas, each one of %s", eventTypeList())
+				break
+			}
+		}
+	}
+	if v := q.Get("created_after"); v != "" {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			eq.Filter.CreatedAfter = t.UTC()
+		} else {
+			c.add("created_after", "must be an RFC 3339 date-time with an offset or Z")
+		}
+	}
+	if v := q.Get("cursor"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil || len(b) == 0 {
+			c.add("cursor", badCursor)
+		}
+		eq.Filter.After = string(b)
+	}
+	return eq, c.errs.Err()
+}
+
+// EncodeFeedCursor wraps the store's feed position next as the cursor the
+// API hands out; ParseFeedQuery reads it back.
+func EncodeFeedCursor(next string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(next))
+}
+
+func eventTypeList() string {
+	s := make([]string, len(EventTypes))
+	for i, t := range EventTypes {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
 }

@@ -2,9 +2,6 @@ package comms
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,33 +9,6 @@ import (
 
 	"github.com/google/uuid"
 )
-
-// Principal is the authenticated caller: one key of one company.
-type Principal struct {
-	CompanyID string
-	KeyID     string
-	Scopes    []Scope
-}
-
-// Require returns a *ScopeError unless the caller holds every scope given.
-func (p Principal) Require(scopes ...Scope) error {
-	for _, s := range scopes {
-		if !HasScope(p.Scopes, s) {
-			return &ScopeError{Needed: scopes}
-		}
-	}
-	return nil
-}
-
-// RequireAny returns a *ScopeError unless the caller holds one of the scopes.
-func (p Principal) RequireAny(scopes ...Scope) error {
-	for _, s := range scopes {
-		if HasScope(p.Scopes, s) {
-			return nil
-		}
-	}
-	return &ScopeError{Needed: scopes, AnyOf: true}
-}
 
 // Service is the scheduling use cases behind the API: create, read, list,
 // edit and cancel rows, and manage settings and sender resources.
@@ -90,13 +60,6 @@ func (s *Service) arm(ctx context.Context, row Communication) {
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-// NewToken returns a fresh random fire token.
-func NewToken() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // Created is the result of a create.
 type Created struct {
 	Row              Communication
@@ -104,9 +67,6 @@ type Created struct {
 	// Replayed is true when an Idempotency-Key matched an earlier create.
 	Replayed bool
 }
-
-// MaxIdempotencyKey is the longest Idempotency-Key accepted.
-const MaxIdempotencyKey = 255
 
 // Create validates a create body and stores the new row, debiting one
 // credit. With an idempotency key it replays the first create made with the
@@ -121,10 +81,10 @@ func (s *Service) Create(ctx context.Context, p Principal, body []byte, idemKey 
 			return Created{}, err
 		}
 	}
-	if err := checkIdempotencyKey(idemKey); err != nil {
+	if err := CheckIdempotencyKey(idemKey); err != nil {
 		return Created{}, err
 	}
-	hash := hashDoc(doc)
+	hash := HashDoc(doc)
 	if idemKey != "" {
 		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
 			return c, err
@@ -166,18 +126,6 @@ func (s *Service) Create(ctx context.Context, p Principal, body []byte, idemKey 
 	return Created{Row: row, CreditsRemaining: credits}, nil
 }
 
-func checkIdempotencyKey(k string) error {
-	if len(k) > MaxIdempotencyKey {
-		return &ValidationError{Fields: []FieldError{{Field: "Idempotency-Key", Message: fmt.Sprintf("must be at most %d characters", MaxIdempotencyKey)}}}
-	}
-	for _, r := range k {
-		if r < 0x20 || r > 0x7e {
-			return &ValidationError{Fields: []FieldError{{Field: "Idempotency-Key", Message: "must be printable ASCII"}}}
-		}
-	}
-	return nil
-}
-
 // replay answers a create whose key was seen before: the same body gets the
 // first response's row and balance; another body is ErrIdempotencyKeyReused.
 func (s *Service) replay(ctx context.Context, companyID, key, hash string) (Created, bool, error) {
@@ -196,13 +144,6 @@ func (s *Service) replay(ctx context.Context, companyID, key, hash string) (Crea
 		return Created{}, false, fmt.Errorf("store.GetCommunication: %w", err)
 	}
 	return Created{Row: row, CreditsRemaining: rec.CreditsRemaining, Replayed: true}, true, nil
-}
-
-// hashDoc is the SHA-256 of a decoded body re-encoded canonically (sorted
-// keys, no white space), so formatting does not make two bodies differ.
-func hashDoc(doc any) string {
-	sum := sha256.Sum256(mustJSON(doc))
-	return hex.EncodeToString(sum[:])
 }
 
 // apply copies a validated request onto a row: resolves its sender
@@ -244,28 +185,28 @@ func (s *Service) apply(ctx context.Context, row *Communication, req CreateReque
 // checkRefs resolves each sender resource a payload names within the
 // company, reporting every missing one under its field.
 func (s *Service) checkRefs(ctx context.Context, companyID string, refs []ResourceRef) error {
-	var c checker
+	var problems ValidationError
 	for _, r := range refs {
 		switch r.Kind {
 		case ResourcePhoneNumber:
 			pn, err := s.store.GetPhoneNumber(ctx, companyID, r.ID)
 			if errors.Is(err, ErrNotFound) {
-				c.add(r.Field, "names no phone number of this company; create it with PUT /v1/phone-numbers/%s", r.ID)
+				problems.Add(r.Field, "names no phone number of this company; create it with PUT /v1/phone-numbers/%s", r.ID)
 			} else if err != nil {
 				return fmt.Errorf("store.GetPhoneNumber: %w", err)
 			} else if r.Capability != "" && !pn.HasCapability(r.Capability) {
-				c.add(r.Field, "names a phone number without the %s capability", r.Capability)
+				problems.Add(r.Field, "names a phone number without the %s capability", r.Capability)
 			}
 		case ResourceVoiceAgent:
 			_, err := s.store.GetVoiceAgent(ctx, companyID, r.ID)
 			if errors.Is(err, ErrNotFound) {
-				c.add(r.Field, "names no voice agent of this company; create it with PUT /v1/voice-agents/%s", r.ID)
+				problems.Add(r.Field, "names no voice agent of this company; create it with PUT /v1/voice-agents/%s", r.ID)
 			} else if err != nil {
 				return fmt.Errorf("store.GetVoiceAgent: %w", err)
 			}
 		}
 	}
-	return c.errs.Err()
+	return problems.Err()
 }
 
 // Get returns one row of the caller's company.
@@ -307,13 +248,9 @@ const casAttempts = 5
 // pending row, validates the result as a create and stores it, debiting
 // one credit.
 func (s *Service) Patch(ctx context.Context, p Principal, id string, body []byte) (Communication, int64, error) {
-	doc, err := DecodeJSON(body)
+	patch, err := DecodePatch(body)
 	if err != nil {
 		return Communication{}, 0, err
-	}
-	patch, ok := doc.(map[string]any)
-	if !ok {
-		return Communication{}, 0, &ValidationError{Fields: []FieldError{{Field: "body", Message: "must be a JSON object (a JSON Merge Patch of the create body)"}}}
 	}
 	for range casAttempts {
 		row, err := s.get(ctx, p.CompanyID, id)
@@ -327,12 +264,8 @@ func (s *Service) Patch(ctx context.Context, p Principal, id string, body []byte
 			_, err := Reschedule(row, row, s.clock())
 			return Communication{}, 0, err
 		}
-		if ch, present := patch["channel"]; present && ch != string(row.Channel) {
-			return Communication{}, 0, &ValidationError{Fields: []FieldError{{Field: "channel", Message: "cannot be changed; cancel this communication and create a new one"}}}
-		}
 		now := s.clock()
-		_, moved := patch["scheduled_for"]
-		req, err := ValidateCreate(MergePatch(row.createDoc(), patch), now, ValidateOptions{SkipWindow: !moved})
+		req, err := ValidatePatch(row, patch, now)
 		if err != nil {
 			return Communication{}, 0, err
 		}
@@ -420,50 +353,4 @@ func (s *Service) cancelRestOfCadence(ctx context.Context, row Communication) er
 		}
 	}
 	return nil
-}
-
-// createDoc is the row written back as the create body it stands for, the
-// document a PATCH merges into.
-func (c Communication) createDoc() map[string]any {
-	doc := map[string]any{
-		"channel":                string(c.Channel),
-		"scheduled_for":          c.ScheduledFor.Format(time.RFC3339Nano),
-		"respect_business_hours": c.RespectBusinessHours,
-	}
-	if payload, err := DecodeJSON(c.Payload); err == nil {
-		doc["payload"] = payload
-	}
-	if len(c.CancelPolicy) > 0 {
-		if cp, err := DecodeJSON(c.CancelPolicy); err == nil {
-			doc["cancel_policy"] = cp
-		}
-	}
-	for k, v := range map[string]string{"timezone": c.Timezone, "contact_id": c.ContactID, "customer_id": c.CustomerID,
-		"deal_id": c.DealID, "related_entity_type": c.RelatedEntityType, "related_entity_id": c.RelatedEntityID} {
-		if v != "" {
-			doc[k] = v
-		}
-	}
-	return doc
-}
-
-// MergePatch applies an RFC 7396 JSON Merge Patch to target.
-func MergePatch(target, patch any) any {
-	pm, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	tm, _ := target.(map[string]any)
-	out := make(map[string]any, len(tm)+len(pm))
-	for k, v := range tm {
-		out[k] = v
-	}
-	for k, v := range pm {
-		if v == nil {
-			delete(out, k)
-		} else {
-			out[k] = MergePatch(out[k], v)
-		}
-	}
-	return out
 }

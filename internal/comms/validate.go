@@ -2,6 +2,8 @@ package comms
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -60,51 +62,6 @@ type ResourceRef struct {
 	ID    string
 	// Capability the phone number must have ("sms"), if any.
 	Capability string
-}
-
-// FollowUps is the cadence of a voice call: how many calls in all and how
-// long after each call's start the next one is due.
-type FollowUps struct {
-	MaxAttempts                int               `json:"max_attempts"`
-	FollowUpDelays             []float64         `json:"follow_up_delays"`
-	VoiceAgentOutboundConfigID string            `json:"voice_agent_outbound_config_id"`
-	ToNumber                   string            `json:"to_number"`
-	RespectBusinessHours       bool              `json:"respect_business_hours,omitempty"`
-	DynamicVariables           map[string]string `json:"dynamic_variables,omitempty"`
-	ContactID                  string            `json:"contact_id,omitempty"`
-	CustomerID                 string            `json:"customer_id,omitempty"`
-	DealID                     string            `json:"deal_id,omitempty"`
-}
-
-// EmailPayload is the payload of an email row.
-type EmailPayload struct {
-	ToEmail      string   `json:"to_email"`
-	Subject      string   `json:"subject"`
-	HTMLBody     string   `json:"html_body"`
-	FromEmail    string   `json:"from_email,omitempty"`
-	SenderUserID string   `json:"sender_user_id,omitempty"`
-	Mode         string   `json:"mode,omitempty"`
-	ContactID    string   `json:"contact_id,omitempty"`
-	DealID       string   `json:"deal_id,omitempty"`
-	CustomerID   string   `json:"customer_id,omitempty"`
-	CC           []string `json:"cc,omitempty"`
-	ToName       string   `json:"to_name,omitempty"`
-}
-
-// SMSPayload is the payload of an SMS row.
-type SMSPayload struct {
-	PhoneNumberID string `json:"phone_number_id"`
-	ToNumber      string `json:"to_number"`
-	MessageBody   string `json:"message_body"`
-}
-
-// VoicePayload is the payload of a voice-call row.
-type VoicePayload struct {
-	VoiceAgentOutboundConfigID string            `json:"voice_agent_outbound_config_id"`
-	ToNumber                   string            `json:"to_number"`
-	DynamicVariables           map[string]string `json:"dynamic_variables,omitempty"`
-	Metadata                   map[string]any    `json:"metadata,omitempty"`
-	FollowUps                  *FollowUps        `json:"follow_ups,omitempty"`
 }
 
 var eventName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
@@ -414,6 +371,30 @@ func (c *checker) payload(req *CreateRequest, p map[string]any) {
 			req.FollowUps = v.FollowUps
 		}
 	}
+}
+
+// MaxIdempotencyKey is the longest Idempotency-Key accepted.
+const MaxIdempotencyKey = 255
+
+// CheckIdempotencyKey checks an Idempotency-Key header: at most
+// MaxIdempotencyKey printable ASCII characters ("" is no key).
+func CheckIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKey {
+		return &ValidationError{Fields: []FieldError{{Field: "Idempotency-Key", Message: fmt.Sprintf("must be at most %d characters", MaxIdempotencyKey)}}}
+	}
+	for _, r := range k {
+		if r < 0x20 || r > 0x7e {
+			return &ValidationError{Fields: []FieldError{{Field: "Idempotency-Key", Message: "must be printable ASCII"}}}
+		}
+	}
+	return nil
+}
+
+// HashDoc is the SHA-256 (hex) of a decoded body re-encoded canonically (sorted
+// keys, no white space), so formatting does not make two bodies differ.
+func HashDoc(doc any) string {
+	sum := sha256.Sum256(mustJSON(doc))
+	return hex.EncodeToString(sum[:])
 }
 
 func firstOf(a, b string) string {
