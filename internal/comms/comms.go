@@ -1,10 +1,12 @@
 // Package comms is the domain of Dispatcher: scheduled communications, their
-// channels and lifecycle, companies and their settings, API keys, sender
-// resources, validation of what callers send, the sentinel errors every
-// adapter translates into, and the ports (interfaces) the use cases consume.
+// channels, payloads and lifecycle, companies and their settings and business
+// hours, API keys and scopes, sender resources, the error vocabulary
+// (sentinels, ValidationError, ScopeError) every adapter translates into, and
+// the ports (interfaces) the use cases consume.
 //
-// It imports no AWS package and no storage driver: adapters depend on it,
-// never the other way round.
+// It imports no AWS package, no storage driver and no request layer:
+// adapters, the request contract (internal/contract) and the use cases
+// (internal/scheduling) depend on it, never the other way round.
 package comms
 
 import (

@@ -1,4 +1,4 @@
-package comms
+package contract
 
 import (
 	"encoding/base64"
@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
 // EncodeCursor makes the opaque cursor string of a position.
-func EncodeCursor(c Cursor) string {
+func EncodeCursor(c comms.Cursor) string {
 	b, _ := json.Marshal(struct {
 		T int64  `json:"t"`
 		I string `json:"i"`
@@ -21,23 +23,23 @@ func EncodeCursor(c Cursor) string {
 }
 
 // DecodeCursor reads a cursor made by EncodeCursor.
-func DecodeCursor(s string) (Cursor, bool) {
+func DecodeCursor(s string) (comms.Cursor, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return Cursor{}, false
+		return comms.Cursor{}, false
 	}
 	var v struct {
 		T *int64 `json:"t"`
 		I string `json:"i"`
 	}
 	if json.Unmarshal(b, &v) != nil || v.T == nil {
-		return Cursor{}, false
+		return comms.Cursor{}, false
 	}
-	id, ok := UUIDString(v.I)
+	id, ok := comms.UUIDString(v.I)
 	if !ok {
-		return Cursor{}, false
+		return comms.Cursor{}, false
 	}
-	return Cursor{ScheduledFor: time.Unix(0, *v.T).UTC(), ID: id}, true
+	return comms.Cursor{ScheduledFor: time.Unix(0, *v.T).UTC(), ID: id}, true
 }
 
 var listParams = map[string]bool{
@@ -48,17 +50,17 @@ var listParams = map[string]bool{
 // ParseListQuery reads the query string of a listing, reporting every
 // offending parameter (unknown ones too, so a typo does not silently list
 // everything).
-func ParseListQuery(q url.Values) (ListFilter, error) {
+func ParseListQuery(q url.Values) (comms.ListFilter, error) {
 	var c checker
-	f := ListFilter{Limit: DefaultListLimit}
+	f := comms.ListFilter{Limit: comms.DefaultListLimit}
 	c.params(q, listParams)
 	if v := q.Get("status"); v != "" {
-		if f.Status = Status(v); !f.Status.Valid() {
+		if f.Status = comms.Status(v); !f.Status.Valid() {
 			c.add("status", "must be one of pending, processing, sent, failed, cancelled")
 		}
 	}
 	if v := q.Get("channel"); v != "" {
-		if f.Channel = Channel(v); !f.Channel.Valid() {
+		if f.Channel = comms.Channel(v); !f.Channel.Valid() {
 			c.add("channel", "must be one of email, sms, voice_call")
 		}
 	}
@@ -67,7 +69,7 @@ func ParseListQuery(q url.Values) (ListFilter, error) {
 		dst  *string
 	}{{"contact_id", &f.ContactID}, {"customer_id", &f.CustomerID}, {"deal_id", &f.DealID}, {"cadence_root_id", &f.CadenceRootID}} {
 		if v := q.Get(p.name); v != "" {
-			if u, ok := UUIDString(v); ok {
+			if u, ok := comms.UUIDString(v); ok {
 				*p.dst = u
 			} else {
 				c.add(p.name, "must be a UUID")
@@ -101,9 +103,9 @@ func ParseListQuery(q url.Values) (ListFilter, error) {
 const badCursor = "is not a cursor this API returned; pass meta.next_cursor unchanged"
 
 // BadCursorError reports a cursor parameter that no listing handed out, for
-// a cursor only the store can tell is not one (ErrBadCursor).
+// a cursor only the store can tell is not one (comms.ErrBadCursor).
 func BadCursorError() error {
-	return &ValidationError{Fields: []FieldError{{Field: "cursor", Message: badCursor}}}
+	return &comms.ValidationError{Fields: []comms.FieldError{{Field: "cursor", Message: badCursor}}}
 }
 
 // params reports every query parameter that known does not list, and every
@@ -123,16 +125,17 @@ func (c *checker) params(q url.Values, known map[string]bool) {
 	}
 }
 
-// limit reads the limit parameter: 1–MaxListLimit, DefaultListLimit when absent.
+// limit reads the limit parameter: 1–comms.MaxListLimit,
+// comms.DefaultListLimit when absent.
 func (c *checker) limit(q url.Values) int {
 	v := q.Get("limit")
 	if v == "" {
-		return DefaultListLimit
+		return comms.DefaultListLimit
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > MaxListLimit {
-		c.add("limit", "must be an integer from 1 to %d", MaxListLimit)
-		return DefaultListLimit
+	if err != nil || n < 1 || n > comms.MaxListLimit {
+		c.add("limit", "must be an integer from 1 to %d", comms.MaxListLimit)
+		return comms.DefaultListLimit
 	}
 	return n
 }
@@ -142,8 +145,8 @@ type EventQuery struct {
 	// AfterSeq is the row history's position (GET …/{id}/events).
 	AfterSeq int64
 	// Filter is the company feed's filter (GET /v1/events); its Now is set
-	// by the service.
-	Filter EventFilter
+	// by the use case (scheduling.Service.Feed).
+	Filter comms.EventFilter
 }
 
 var (
@@ -156,7 +159,7 @@ var (
 func ParseHistoryQuery(q url.Values) (EventQuery, error) {
 	var c checker
 	c.params(q, historyParams)
-	eq := EventQuery{Filter: EventFilter{Limit: c.limit(q)}}
+	eq := EventQuery{Filter: comms.EventFilter{Limit: c.limit(q)}}
 	if v := q.Get("cursor"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(v)
 		seq, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "seq:"), 10, 64)
@@ -180,10 +183,10 @@ func EncodeHistoryCursor(seq int64) string {
 func ParseFeedQuery(q url.Values) (EventQuery, error) {
 	var c checker
 	c.params(q, feedParams)
-	eq := EventQuery{Filter: EventFilter{Limit: c.limit(q)}}
+	eq := EventQuery{Filter: comms.EventFilter{Limit: c.limit(q)}}
 	if v := q.Get("type"); v != "" {
 		for _, t := range strings.Split(v, ",") {
-			if et := EventType(t); et.Valid() {
+			if et := comms.EventType(t); et.Valid() {
 				eq.Filter.Types = append(eq.Filter.Types, et)
 			} else {
 				c.add("type", "must be event types separated by commas, each one of %s", eventTypeList())
@@ -215,8 +218,8 @@ func EncodeFeedCursor(next string) string {
 }
 
 func eventTypeList() string {
-	s := make([]string, len(EventTypes))
-	for i, t := range EventTypes {
+	s := make([]string, len(comms.EventTypes))
+	for i, t := range comms.EventTypes {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")

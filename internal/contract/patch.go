@@ -1,7 +1,9 @@
-package comms
+package contract
 
 import (
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
 // DecodePatch reads a PATCH body: a JSON Merge Patch (RFC 7396) of the
@@ -13,7 +15,7 @@ func DecodePatch(body []byte) (map[string]any, error) {
 	}
 	patch, ok := doc.(map[string]any)
 	if !ok {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "body", Message: "must be a JSON object (a JSON Merge Patch of the create body)"}}}
+		return nil, &comms.ValidationError{Fields: []comms.FieldError{{Field: "body", Message: "must be a JSON object (a JSON Merge Patch of the create body)"}}}
 	}
 	return patch, nil
 }
@@ -21,9 +23,9 @@ func DecodePatch(body []byte) (map[string]any, error) {
 // ValidatePatch merges patch into the create body that row stands for and
 // validates the result as a create: the channel cannot change, and
 // scheduled_for's window is checked only when the patch moves it.
-func ValidatePatch(row Communication, patch map[string]any, now time.Time) (CreateRequest, error) {
+func ValidatePatch(row comms.Communication, patch map[string]any, now time.Time) (CreateRequest, error) {
 	if ch, present := patch["channel"]; present && ch != string(row.Channel) {
-		return CreateRequest{}, &ValidationError{Fields: []FieldError{{Field: "channel", Message: "cannot be changed; cancel this communication and create a new one"}}}
+		return CreateRequest{}, &comms.ValidationError{Fields: []comms.FieldError{{Field: "channel", Message: "cannot be changed; cancel this communication and create a new one"}}}
 	}
 	_, moved := patch["scheduled_for"]
 	return ValidateCreate(MergePatch(createDoc(row), patch), now, ValidateOptions{SkipWindow: !moved})
@@ -31,7 +33,7 @@ func ValidatePatch(row Communication, patch map[string]any, now time.Time) (Crea
 
 // createDoc is the row written back as the create body it stands for, the
 // document a PATCH merges into.
-func createDoc(c Communication) map[string]any {
+func createDoc(c comms.Communication) map[string]any {
 	doc := map[string]any{
 		"channel":                string(c.Channel),
 		"scheduled_for":          c.ScheduledFor.Format(time.RFC3339Nano),

@@ -1,4 +1,4 @@
-package comms
+package contract
 
 import (
 	"bytes"
@@ -13,10 +13,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
 // DecodeJSON parses one JSON value with numbers kept exact (json.Number).
-// Anything that is not exactly one JSON value is ErrInvalidJSON, with the
+// Anything that is not exactly one JSON value is comms.ErrInvalidJSON, with the
 // byte offset of the problem when the decoder knows it.
 func DecodeJSON(body []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -24,23 +26,23 @@ func DecodeJSON(body []byte) (any, error) {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: the body is empty", ErrInvalidJSON)
+			return nil, fmt.Errorf("%w: the body is empty", comms.ErrInvalidJSON)
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%w: %s at byte %d", ErrInvalidJSON, se.Error(), se.Offset)
+			return nil, fmt.Errorf("%w: %s at byte %d", comms.ErrInvalidJSON, se.Error(), se.Offset)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalidJSON, err.Error())
+		return nil, fmt.Errorf("%w: %s", comms.ErrInvalidJSON, err.Error())
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: unexpected data after the JSON value at byte %d", ErrInvalidJSON, dec.InputOffset())
+		return nil, fmt.Errorf("%w: unexpected data after the JSON value at byte %d", comms.ErrInvalidJSON, dec.InputOffset())
 	}
 	return v, nil
 }
 
 // checker walks a decoded JSON document, collecting every offending field.
 type checker struct {
-	errs ValidationError
+	errs comms.ValidationError
 }
 
 func (c *checker) add(path, format string, args ...any) { c.errs.Add(path, format, args...) }
@@ -154,7 +156,7 @@ func uuidField(c *checker, path string, v any) (any, bool) {
 		c.add(path, "must be a UUID string, got %s", typeName(v))
 		return nil, false
 	}
-	u, ok := UUIDString(s)
+	u, ok := comms.UUIDString(s)
 	if !ok {
 		c.add(path, "must be a UUID such as 3f2b8c1e-5d4a-4e7b-9c61-2a8f0d9e4b17")
 		return nil, false
@@ -227,7 +229,7 @@ func timezoneField(c *checker, path string, v any) (any, bool) {
 		c.add(path, "must be a string, got %s", typeName(v))
 		return nil, false
 	}
-	if _, err := Timezone(s); err != nil {
+	if _, err := comms.Timezone(s); err != nil {
 		c.add(path, "must be an IANA time zone such as Australia/Sydney")
 		return nil, false
 	}

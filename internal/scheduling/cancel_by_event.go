@@ -1,9 +1,12 @@
-package comms
+package scheduling
 
 import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
 )
 
 // CancelledByEvent is the result of CancelByEvent.
@@ -17,13 +20,13 @@ type CancelledByEvent struct {
 // linked to the entity the body names (exactly one of contact_id, deal_id,
 // customer_id) and whose cancel_policy.cancel_on lists the event. Rows
 // already claimed are left alone. It costs nothing.
-func (s *Service) CancelByEvent(ctx context.Context, p Principal, body []byte) (CancelledByEvent, error) {
-	req, err := ParseCancelByEvent(body)
+func (s *Service) CancelByEvent(ctx context.Context, p comms.Principal, body []byte) (CancelledByEvent, error) {
+	req, err := contract.ParseCancelByEvent(body)
 	if err != nil {
 		return CancelledByEvent{}, err
 	}
 	event := req.Event
-	f := ListFilter{Status: StatusPending, Limit: MaxListLimit, ContactID: req.ContactID, CustomerID: req.CustomerID, DealID: req.DealID}
+	f := comms.ListFilter{Status: comms.StatusPending, Limit: comms.MaxListLimit, ContactID: req.ContactID, CustomerID: req.CustomerID, DealID: req.DealID}
 	out := CancelledByEvent{Event: event, Cancelled: []string{}}
 	for {
 		rows, more, err := s.store.ListCommunications(ctx, p.CompanyID, f)
@@ -34,11 +37,11 @@ func (s *Service) CancelByEvent(ctx context.Context, p Principal, body []byte) (
 			if !row.Policy().CancelsOn(event) {
 				continue
 			}
-			_, err := s.cancel(ctx, p.CompanyID, row.ID, CancelOnEvent(event))
+			_, err := s.cancel(ctx, p.CompanyID, row.ID, comms.CancelOnEvent(event))
 			switch {
 			case err == nil:
 				out.Cancelled = append(out.Cancelled, row.ID)
-			case errors.Is(err, ErrNotPending):
+			case errors.Is(err, comms.ErrNotPending):
 				// claimed meanwhile: it is being sent, as a cancel would find too
 			default:
 				return out, err
@@ -48,6 +51,6 @@ func (s *Service) CancelByEvent(ctx context.Context, p Principal, body []byte) (
 			return out, nil
 		}
 		last := rows[len(rows)-1]
-		f.After = &Cursor{ScheduledFor: last.ScheduledFor, ID: last.ID}
+		f.After = &comms.Cursor{ScheduledFor: last.ScheduledFor, ID: last.ID}
 	}
 }

@@ -1,6 +1,10 @@
-package comms
+package contract
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
 
 var settingsShape = shape{
 	fields: map[string]field{
@@ -33,7 +37,7 @@ func businessHoursField(c *checker, path string, v any) (any, bool) {
 	good := true
 	for _, day := range sortedKeys(m) {
 		p := join(path, day)
-		if !slices.Contains(Weekdays, day) {
+		if !slices.Contains(comms.Weekdays, day) {
 			c.add(p, "is not a weekday; use mon, tue, wed, thu, fri, sat, sun")
 			good = false
 			continue
@@ -87,16 +91,16 @@ func holidaysField(c *checker, path string, v any) (any, bool) {
 }
 
 // ParseSettings reads a PUT /v1/settings body: the document as sent, its
-// business hours and holidays checked by Settings.Calendar. Defaults are
-// not filled in.
-func ParseSettings(body []byte) (Settings, error) {
+// business hours and holidays checked by comms.Settings.Calendar. Defaults
+// are not filled in.
+func ParseSettings(body []byte) (comms.Settings, error) {
 	doc, err := DecodeJSON(body)
 	if err != nil {
-		return Settings{}, err
+		return comms.Settings{}, err
 	}
 	var c checker
 	m, _ := c.object("", doc, settingsShape)
-	set := Settings{}
+	set := comms.Settings{}
 	set.Timezone, _ = m["timezone"].(string)
 	if bh, ok := m["business_hours"].(map[string][][2]string); ok {
 		set.BusinessHours = bh
@@ -105,10 +109,10 @@ func ParseSettings(body []byte) (Settings, error) {
 	set.DefaultFromEmail, _ = m["default_from_email"].(string)
 	set.DefaultFromName, _ = m["default_from_name"].(string)
 	if err := c.errs.Err(); err != nil {
-		return Settings{}, err
+		return comms.Settings{}, err
 	}
 	if _, err := set.Calendar(); err != nil {
-		return Settings{}, err
+		return comms.Settings{}, err
 	}
 	return set, nil
 }
@@ -169,26 +173,26 @@ func providerField(c *checker, path string, v any) (any, bool) {
 // ResourceID checks a caller-chosen resource id from the path and returns
 // it lowercased.
 func ResourceID(id string) (string, error) {
-	u, ok := UUIDString(id)
+	u, ok := comms.UUIDString(id)
 	if !ok {
-		return "", &ValidationError{Fields: []FieldError{{Field: "id", Message: "must be a UUID"}}}
+		return "", &comms.ValidationError{Fields: []comms.FieldError{{Field: "id", Message: "must be a UUID"}}}
 	}
 	return u, nil
 }
 
 // ParsePhoneNumber reads a PUT /v1/phone-numbers/{id} body into the
 // number's E164, Capabilities and Label.
-func ParsePhoneNumber(body []byte) (PhoneNumber, error) {
+func ParsePhoneNumber(body []byte) (comms.PhoneNumber, error) {
 	doc, err := DecodeJSON(body)
 	if err != nil {
-		return PhoneNumber{}, err
+		return comms.PhoneNumber{}, err
 	}
 	var c checker
 	m, _ := c.object("", doc, phoneShape)
 	if err := c.errs.Err(); err != nil {
-		return PhoneNumber{}, err
+		return comms.PhoneNumber{}, err
 	}
-	var pn PhoneNumber
+	var pn comms.PhoneNumber
 	pn.E164, _ = m["e164"].(string)
 	pn.Capabilities, _ = m["capabilities"].([]string)
 	pn.Label, _ = m["label"].(string)
@@ -200,10 +204,10 @@ func ParsePhoneNumber(body []byte) (PhoneNumber, error) {
 // Only a body that is not JSON is an error; problems (never nil) lists the
 // offending fields, to which the caller adds what only the store can tell
 // (whether the phone number exists) before reporting them all at once.
-func ParseVoiceAgent(body []byte) (a VoiceAgent, problems *ValidationError, err error) {
+func ParseVoiceAgent(body []byte) (a comms.VoiceAgent, problems *comms.ValidationError, err error) {
 	doc, err := DecodeJSON(body)
 	if err != nil {
-		return VoiceAgent{}, nil, err
+		return comms.VoiceAgent{}, nil, err
 	}
 	var c checker
 	m, _ := c.object("", doc, agentShape)
