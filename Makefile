@@ -71,7 +71,7 @@ lint: ## gofmt, go vet, and go.mod/go.sum tidy.
 	    echo "go mod tidy changed go.mod/go.sum: commit the tidy result"; git --no-pager diff -- go.mod go.sum | head -40; exit 1; fi
 
 bench: ## Benchmarks recorded in BENCHMARKS.md (about 2 minutes).
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/comms/ ./internal/httpapi/ ./internal/bizhours/ ./internal/store/sqlite/ ./internal/timer/local/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/contract/ ./internal/httpapi/ ./internal/bizhours/ ./internal/store/sqlite/ ./internal/timer/local/
 	$(GO) test -run '^$$' -bench 'DispatchLag|Burst' -benchtime 1x ./internal/embedded/
 
 fuzz: ## Fuzz the create-body decoder+validator through the API for FUZZTIME (default 60s).

@@ -15,6 +15,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 )
 
 // DevKeyFile holds the dev company's API key inside a data directory.
@@ -28,7 +29,7 @@ const (
 
 // Handler is the whole HTTP API over a store.
 func Handler(store comms.Store, log *slog.Logger) *httpapi.API {
-	return httpapi.New(comms.NewService(store, comms.WithLogger(log)), auth.NewAuthenticator(store), log)
+	return httpapi.New(scheduling.NewService(store, scheduling.WithLogger(log)), auth.NewAuthenticator(store), log)
 }
 
 // CreateCompany creates a company with a balance and a default timezone.

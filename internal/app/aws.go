@@ -25,6 +25,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 	awstimer "github.com/dispatcherhq/dispatcher/internal/timer/aws"
 )
@@ -37,7 +38,7 @@ type AWS struct {
 	Clients    Clients
 	Store      *dynamo.Store
 	Timer      *awstimer.Timer
-	Service    *comms.Service
+	Service    *scheduling.Service
 	Dispatcher *dispatch.Dispatcher
 	API        *httpapi.API
 }
@@ -106,7 +107,7 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		SMS:   snssender.New(clients.SNS, snssender.Options{}),
 		Voice: o.voice,
 	}, dcfg, dispatch.WithClock(o.now), dispatch.WithLogger(log))
-	svc := comms.NewService(store, comms.WithTimer(timer), comms.WithClock(o.now), comms.WithLogger(log))
+	svc := scheduling.NewService(store, scheduling.WithTimer(timer), scheduling.WithClock(o.now), scheduling.WithLogger(log))
 	api := httpapi.New(svc, auth.NewAuthenticator(store), log)
 	api.SetVoiceWebhooks(&VoiceHooks{Secret: o.hookKey, Dispatcher: d, Now: o.now, Log: log})
 	return &AWS{Config: cfg, Clients: clients, Store: store, Timer: timer, Service: svc, Dispatcher: d, API: api}

@@ -1,15 +1,19 @@
 // Package comms is the domain of Dispatcher: scheduled communications, their
-// channels and lifecycle, companies and their settings, API keys, sender
-// resources, validation of what callers send, the sentinel errors every
-// adapter translates into, and the ports (interfaces) the use cases consume.
+// channels, payloads and lifecycle, companies and their settings and business
+// hours, API keys and scopes, sender resources, the error vocabulary
+// (sentinels, ValidationError, ScopeError) every adapter translates into, and
+// the ports (interfaces) the use cases consume.
 //
-// It imports no AWS package and no storage driver: adapters depend on it,
-// never the other way round.
+// It imports no AWS package, no storage driver and no request layer:
+// adapters, the request contract (internal/contract) and the use cases
+// (internal/scheduling) depend on it, never the other way round.
 package comms
 
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Channel is how a communication reaches its recipient.
@@ -227,3 +231,16 @@ type Idempotency struct {
 
 // IdempotencyTTL is how long an Idempotency-Key is remembered.
 const IdempotencyTTL = 24 * time.Hour
+
+// UUIDString reports whether s is a UUID in its canonical 36-character form
+// and returns it lowercased.
+func UUIDString(s string) (string, bool) {
+	if len(s) != 36 {
+		return "", false
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	return u.String(), true
+}

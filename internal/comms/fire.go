@@ -2,6 +2,8 @@ package comms
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -23,6 +25,13 @@ type Fire struct {
 // FireOf is the fire a row currently waits for.
 func FireOf(c Communication) Fire {
 	return Fire{CompanyID: c.CompanyID, CommunicationID: c.ID, Token: c.Token, DueAt: c.NextAttemptAt.UTC()}
+}
+
+// NewToken returns a fresh random fire token.
+func NewToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Timer arms fires: at (or very soon after) at, the fire is delivered to

@@ -1,7 +1,9 @@
 package comms
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/bizhours"
@@ -17,33 +19,27 @@ var weekdayIndex = map[string]time.Weekday{
 // bizhours.Calendar, reporting offending fields under "business_hours" and
 // "holidays".
 func (s Settings) Calendar() (bizhours.Calendar, error) {
-	var c checker
-	cal := s.calendar(&c)
-	return cal, c.errs.Err()
-}
-
-func (s Settings) calendar(c *checker) bizhours.Calendar {
+	var errs ValidationError
 	var week [7][]bizhours.Interval
-	n := len(c.errs.Fields)
 	for _, day := range sortedDays(s.BusinessHours) {
 		wd, ok := weekdayIndex[day]
 		if !ok {
-			c.add(join("business_hours", day), "is not a weekday; use mon, tue, wed, thu, fri, sat, sun")
+			errs.Add("business_hours."+day, "is not a weekday; use mon, tue, wed, thu, fri, sat, sun")
 			continue
 		}
 		for i, iv := range s.BusinessHours[day] {
-			path := index(join("business_hours", day), i)
+			path := fmt.Sprintf("business_hours.%s[%d]", day, i)
 			start, err1 := bizhours.ParseClock(iv[0])
 			end, err2 := bizhours.ParseClock(iv[1])
 			switch {
 			case err1 != nil:
-				c.add(index(path, 0), "%v", err1)
+				errs.Add(path+"[0]", "%v", err1)
 			case err2 != nil:
-				c.add(index(path, 1), "%v", err2)
+				errs.Add(path+"[1]", "%v", err2)
 			case start >= end:
-				c.add(path, "must start before it ends")
+				errs.Add(path, "must start before it ends")
 			case start == 24*60:
-				c.add(index(path, 0), "24:00 can only end an interval")
+				errs.Add(path+"[0]", "24:00 can only end an interval")
 			default:
 				week[wd] = append(week[wd], bizhours.Interval{Start: start, End: end})
 			}
@@ -51,17 +47,17 @@ func (s Settings) calendar(c *checker) bizhours.Calendar {
 	}
 	for i, h := range s.Holidays {
 		if _, err := time.Parse(time.DateOnly, h); err != nil {
-			c.add(index("holidays", i), "must be a date YYYY-MM-DD")
+			errs.Add(fmt.Sprintf("holidays[%d]", i), "must be a date YYYY-MM-DD")
 		}
 	}
-	if len(c.errs.Fields) > n {
-		return bizhours.Calendar{}
+	if err := errs.Err(); err != nil {
+		return bizhours.Calendar{}, err
 	}
 	cal, err := bizhours.New(week, s.Holidays)
 	if err != nil {
-		c.add("business_hours", "%v", err)
+		errs.Add("business_hours", "%v", err)
 	}
-	return cal
+	return cal, errs.Err()
 }
 
 // sortedDays returns the keys Monday first, unknown keys last, for stable
@@ -107,4 +103,16 @@ func NextAttemptAt(t time.Time, respect bool, rowZone string, s Settings) (time.
 	}
 	next, ok := cal.NextOpen(t, loc)
 	return next.UTC(), ok
+}
+
+// Timezone loads an IANA zone by name, refusing "" and "Local".
+func Timezone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
+		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	return loc, nil
 }

@@ -106,6 +106,12 @@ type CommunicationStore interface {
 	DueCommunications(ctx context.Context, t time.Time, limit int) ([]Communication, error)
 }
 
+// Paging bounds of a listing.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 100
+)
+
 // ListFilter narrows a listing. Empty fields do not filter.
 type ListFilter struct {
 	Status     Status

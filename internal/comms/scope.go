@@ -34,3 +34,30 @@ func HasScope(scopes []Scope, s Scope) bool {
 	}
 	return false
 }
+
+// Principal is the authenticated caller: one key of one company.
+type Principal struct {
+	CompanyID string
+	KeyID     string
+	Scopes    []Scope
+}
+
+// Require returns a *ScopeError unless the caller holds every scope given.
+func (p Principal) Require(scopes ...Scope) error {
+	for _, s := range scopes {
+		if !HasScope(p.Scopes, s) {
+			return &ScopeError{Needed: scopes}
+		}
+	}
+	return nil
+}
+
+// RequireAny returns a *ScopeError unless the caller holds one of the scopes.
+func (p Principal) RequireAny(scopes ...Scope) error {
+	for _, s := range scopes {
+		if HasScope(p.Scopes, s) {
+			return nil
+		}
+	}
+	return &ScopeError{Needed: scopes, AnyOf: true}
+}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 )
 
@@ -119,7 +121,7 @@ type bundle struct {
 	clock   *clock
 	timer   *timer
 	senders *senders
-	svc     *comms.Service
+	svc     *scheduling.Service
 	d       *dispatch.Dispatcher
 	p       comms.Principal
 }
@@ -146,7 +148,7 @@ func setup(t *testing.T) *bundle {
 	if err := store.PutVoiceAgent(ctx, comms.VoiceAgent{ID: agentID, CompanyID: "acme", Provider: "retell", AgentID: "agent_123", PhoneNumberID: phoneID, CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	b.svc = comms.NewService(store, comms.WithClock(b.clock.Now), comms.WithTimer(b.timer))
+	b.svc = scheduling.NewService(store, scheduling.WithClock(b.clock.Now), scheduling.WithTimer(b.timer))
 	b.d = dispatch.New(store, b.timer, dispatch.Senders{Email: b.senders, SMS: b.senders, Voice: b.senders}, dispatch.Config{},
 		dispatch.WithClock(b.clock.Now), dispatch.WithJitter(func() float64 { return 1 }))
 	return b
@@ -163,12 +165,12 @@ func (b *bundle) create(channel string, in time.Duration, extra string) comms.Co
 		"voice": `{"channel":"voice_call","scheduled_for":"` + when + `","payload":{"voice_agent_outbound_config_id":"` + agentID + `","to_number":"+14155550123"}}`,
 	}[channel]
 	if extra != "" {
-		doc, _ := comms.DecodeJSON([]byte(body))
-		patch, err := comms.DecodeJSON([]byte(extra))
+		doc, _ := contract.DecodeJSON([]byte(body))
+		patch, err := contract.DecodeJSON([]byte(extra))
 		if err != nil {
 			b.t.Fatal(err)
 		}
-		merged := comms.MergePatch(doc, patch)
+		merged := contract.MergePatch(doc, patch)
 		body = string(mustMarshal(merged))
 	}
 	c, err := b.svc.Create(b.ctx, b.p, []byte(body), "")

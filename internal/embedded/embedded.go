@@ -24,6 +24,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/dispatcherhq/dispatcher/internal/timer/local"
 )
@@ -76,7 +77,7 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	voice := &simulatedVoice{calls: outbox, secret: app.DevVoiceSecret, delay: 500 * time.Millisecond, log: log}
 	l.Dispatcher = dispatch.New(store, l.Timer, dispatch.Senders{Email: outbox, SMS: outbox, Voice: voice}, cfg.Dispatch,
 		dispatch.WithLogger(log))
-	svc := comms.NewService(store, comms.WithTimer(l.Timer), comms.WithLogger(log))
+	svc := scheduling.NewService(store, scheduling.WithTimer(l.Timer), scheduling.WithLogger(log))
 	l.API = httpapi.New(svc, auth.NewAuthenticator(store), log)
 	l.API.SetVoiceWebhooks(&app.VoiceHooks{Secret: app.DevVoiceSecret, Dispatcher: l.Dispatcher, Now: time.Now, Log: log})
 	voice.api = l.API

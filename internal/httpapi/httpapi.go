@@ -1,7 +1,7 @@
 // Package httpapi is the HTTP transport of Dispatcher: routing (net/http),
 // authentication, request ids and JSON logs, body limits, the response
 // envelope, and the single mapping of errors to statuses. Use cases live in
-// comms.Service; this package only translates.
+// scheduling.Service; this package only translates.
 package httpapi
 
 import (
@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 )
 
 //go:embed openapi.json
@@ -62,7 +64,7 @@ type Route struct {
 
 // API serves the HTTP API.
 type API struct {
-	svc    *comms.Service
+	svc    *scheduling.Service
 	auth   Authenticator
 	hooks  VoiceWebhooks
 	log    *slog.Logger
@@ -71,7 +73,7 @@ type API struct {
 }
 
 // New returns the API over svc, authenticating with auth and logging to log.
-func New(svc *comms.Service, auth Authenticator, log *slog.Logger) *API {
+func New(svc *scheduling.Service, auth Authenticator, log *slog.Logger) *API {
 	a := &API{svc: svc, auth: auth, log: log, mux: http.NewServeMux()}
 	read := []comms.Scope{comms.ScopeRead, comms.ScopeWrite}
 	write := []comms.Scope{comms.ScopeWrite}
@@ -316,7 +318,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, p comms.Principal) 
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
-	f, err := comms.ParseListQuery(r.URL.Query())
+	f, err := contract.ParseListQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -372,7 +374,7 @@ func (a *API) cancelByEvent(w http.ResponseWriter, r *http.Request, p comms.Prin
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
-	q, err := comms.ParseHistoryQuery(r.URL.Query())
+	q, err := contract.ParseHistoryQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -384,7 +386,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, p comms.Principal)
 }
 
 func (a *API) feed(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
-	q, err := comms.ParseFeedQuery(r.URL.Query())
+	q, err := contract.ParseFeedQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 )
 
@@ -90,6 +91,59 @@ func TestOpenAPIValidatorCatchesDrift(t *testing.T) {
 			Body: io.NopCloser(bytes.NewReader(body)), Request: req}
 		if ok, _ := v.ValidateHttpResponse(req, res); ok {
 			t.Errorf("%s: the validator accepted a response that breaks the document", name)
+		}
+	}
+}
+
+// TestRouteScopesMatchOpenAPI: the route table is the one place that holds
+// each operation's static scopes (the service checks only the channel's
+// scope, which depends on the data), so it must say what the document's
+// x-required-scopes say: any_of ⇔ AnyOf, all_of ⇔ all of Scopes, and the
+// by_channel scopes are the channels' own.
+func TestRouteScopesMatchOpenAPI(t *testing.T) {
+	t.Parallel()
+	type required struct {
+		AnyOf     []comms.Scope            `json:"any_of"`
+		AllOf     []comms.Scope            `json:"all_of"`
+		ByChannel map[string][]comms.Scope `json:"by_channel"`
+	}
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(httpapi.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t)
+	for _, r := range e.api.Routes() {
+		op := r.Method + " " + r.Path
+		var o struct {
+			Required *required `json:"x-required-scopes"`
+		}
+		if raw, ok := doc.Paths[r.Path][strings.ToLower(r.Method)]; ok {
+			if err := json.Unmarshal(raw, &o); err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
+		}
+		switch {
+		case r.Public && o.Required != nil:
+			t.Errorf("%s: public route, but the document requires scopes %+v", op, *o.Required)
+		case r.Public:
+		case o.Required == nil:
+			t.Errorf("%s: the route requires %v but the document has no x-required-scopes", op, r.Scopes)
+		case len(r.Scopes) == 0:
+			t.Errorf("%s: a route behind a key must name its scopes", op)
+		case r.AnyOf && (!slices.Equal(r.Scopes, o.Required.AnyOf) || o.Required.AllOf != nil):
+			t.Errorf("%s: route any of %v, document %+v", op, r.Scopes, *o.Required)
+		case !r.AnyOf && (!slices.Equal(r.Scopes, o.Required.AllOf) || o.Required.AnyOf != nil):
+			t.Errorf("%s: route all of %v, document %+v", op, r.Scopes, *o.Required)
+		}
+		if o.Required == nil {
+			continue
+		}
+		for ch, scopes := range o.Required.ByChannel {
+			if want := comms.Channel(ch).Scope(); want == "" || !slices.Equal(scopes, []comms.Scope{want}) {
+				t.Errorf("%s: by_channel %s = %v, want [%s]", op, ch, scopes, want)
+			}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package comms
+package contract
 
 import (
 	"bytes"
@@ -10,15 +10,15 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
 // DecodeJSON parses one JSON value with numbers kept exact (json.Number).
-// Anything that is not exactly one JSON value is ErrInvalidJSON, with the
+// Anything that is not exactly one JSON value is comms.ErrInvalidJSON, with the
 // byte offset of the problem when the decoder knows it.
 func DecodeJSON(body []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -26,23 +26,23 @@ func DecodeJSON(body []byte) (any, error) {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: the body is empty", ErrInvalidJSON)
+			return nil, fmt.Errorf("%w: the body is empty", comms.ErrInvalidJSON)
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%w: %s at byte %d", ErrInvalidJSON, se.Error(), se.Offset)
+			return nil, fmt.Errorf("%w: %s at byte %d", comms.ErrInvalidJSON, se.Error(), se.Offset)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalidJSON, err.Error())
+		return nil, fmt.Errorf("%w: %s", comms.ErrInvalidJSON, err.Error())
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: unexpected data after the JSON value at byte %d", ErrInvalidJSON, dec.InputOffset())
+		return nil, fmt.Errorf("%w: unexpected data after the JSON value at byte %d", comms.ErrInvalidJSON, dec.InputOffset())
 	}
 	return v, nil
 }
 
 // checker walks a decoded JSON document, collecting every offending field.
 type checker struct {
-	errs ValidationError
+	errs comms.ValidationError
 }
 
 func (c *checker) add(path, format string, args ...any) { c.errs.Add(path, format, args...) }
@@ -150,26 +150,13 @@ func text(minRunes, maxRunes int, noNewline bool) field {
 	}
 }
 
-// UUIDString reports whether s is a UUID in its canonical 36-character form
-// and returns it lowercased.
-func UUIDString(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil {
-		return "", false
-	}
-	return u.String(), true
-}
-
 func uuidField(c *checker, path string, v any) (any, bool) {
 	s, ok := v.(string)
 	if !ok {
 		c.add(path, "must be a UUID string, got %s", typeName(v))
 		return nil, false
 	}
-	u, ok := UUIDString(s)
+	u, ok := comms.UUIDString(s)
 	if !ok {
 		c.add(path, "must be a UUID such as 3f2b8c1e-5d4a-4e7b-9c61-2a8f0d9e4b17")
 		return nil, false
@@ -236,25 +223,13 @@ func emailField(c *checker, path string, v any) (any, bool) {
 	return s, true
 }
 
-// Timezone loads an IANA zone by name, refusing "" and "Local".
-func Timezone(name string) (*time.Location, error) {
-	if name == "" || name == "Local" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
-		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
-	}
-	return loc, nil
-}
-
 func timezoneField(c *checker, path string, v any) (any, bool) {
 	s, ok := v.(string)
 	if !ok {
 		c.add(path, "must be a string, got %s", typeName(v))
 		return nil, false
 	}
-	if _, err := Timezone(s); err != nil {
+	if _, err := comms.Timezone(s); err != nil {
 		c.add(path, "must be an IANA time zone such as Australia/Sydney")
 		return nil, false
 	}

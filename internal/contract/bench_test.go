@@ -1,9 +1,9 @@
-package comms_test
+package contract_test
 
 import (
 	"testing"
 
-	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
 )
 
 // BenchmarkValidate measures decoding and validating a create body alone.
@@ -13,11 +13,11 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run(ch, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				doc, err := comms.DecodeJSON(raw)
+				doc, err := contract.DecodeJSON(raw)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := comms.ValidateCreate(doc, now, comms.ValidateOptions{}); err != nil {
+				if _, err := contract.ValidateCreate(doc, now, contract.ValidateOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}

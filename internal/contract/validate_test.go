@@ -1,4 +1,4 @@
-package comms_test
+package contract_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
 )
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -27,28 +28,28 @@ func body(t testing.TB, channel string, patch string) []byte {
 		"sms":   `{"channel":"sms","scheduled_for":"2026-11-28T09:00:00Z","payload":{"phone_number_id":"` + uuidA + `","to_number":"+61412345678","message_body":"Hi"}}`,
 		"voice": `{"channel":"voice_call","scheduled_for":"2026-11-28T09:00:00Z","payload":{"voice_agent_outbound_config_id":"` + uuidA + `","to_number":"+14155550123","follow_ups":{"max_attempts":3,"follow_up_delays":[2,24],"voice_agent_outbound_config_id":"` + uuidA + `","to_number":"+14155550123"}}}`,
 	}[channel]
-	doc, err := comms.DecodeJSON([]byte(base))
+	doc, err := contract.DecodeJSON([]byte(base))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if patch != "" {
-		p, err := comms.DecodeJSON([]byte(patch))
+		p, err := contract.DecodeJSON([]byte(patch))
 		if err != nil {
 			t.Fatalf("patch: %v", err)
 		}
-		doc = comms.MergePatch(doc, p)
+		doc = contract.MergePatch(doc, p)
 	}
 	b, _ := json.Marshal(doc)
 	return b
 }
 
-func validate(t testing.TB, b []byte) (comms.CreateRequest, []string) {
+func validate(t testing.TB, b []byte) (contract.CreateRequest, []string) {
 	t.Helper()
-	doc, err := comms.DecodeJSON(b)
+	doc, err := contract.DecodeJSON(b)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	req, err := comms.ValidateCreate(doc, now, comms.ValidateOptions{})
+	req, err := contract.ValidateCreate(doc, now, contract.ValidateOptions{})
 	if err == nil {
 		return req, nil
 	}
@@ -212,8 +213,8 @@ func TestValidateCreateResult(t *testing.T) {
 
 func TestSkipWindowForUnmovedPatch(t *testing.T) {
 	t.Parallel()
-	doc, _ := comms.DecodeJSON(body(t, "email", `{"scheduled_for":"2026-11-01T00:00:00Z"}`))
-	if _, err := comms.ValidateCreate(doc, now, comms.ValidateOptions{SkipWindow: true}); err != nil {
+	doc, _ := contract.DecodeJSON(body(t, "email", `{"scheduled_for":"2026-11-01T00:00:00Z"}`))
+	if _, err := contract.ValidateCreate(doc, now, contract.ValidateOptions{SkipWindow: true}); err != nil {
 		t.Fatalf("a held row's old time must pass when not moved: %v", err)
 	}
 }
@@ -221,12 +222,12 @@ func TestSkipWindowForUnmovedPatch(t *testing.T) {
 func TestDecodeJSON(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{``, `{`, `{"a":1}{"b":2}`, `{"a":1} x`, `nul`, `{"a":01}`} {
-		if _, err := comms.DecodeJSON([]byte(in)); !errors.Is(err, comms.ErrInvalidJSON) {
+		if _, err := contract.DecodeJSON([]byte(in)); !errors.Is(err, comms.ErrInvalidJSON) {
 			t.Errorf("DecodeJSON(%q) = %v, want ErrInvalidJSON", in, err)
 		}
 	}
 	for _, in := range []string{`{}`, ` {"a":1} `, `[]`, `"x"`} {
-		if _, err := comms.DecodeJSON([]byte(in)); err != nil {
+		if _, err := contract.DecodeJSON([]byte(in)); err != nil {
 			t.Errorf("DecodeJSON(%q) = %v", in, err)
 		}
 	}

@@ -1,13 +1,17 @@
-package comms
+package contract
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
 // Bounds of the create contract.
@@ -25,7 +29,7 @@ const (
 
 // CreateRequest is a validated create body: what a new row is built from.
 type CreateRequest struct {
-	Channel              Channel
+	Channel              comms.Channel
 	ScheduledFor         time.Time
 	Timezone             string
 	RespectBusinessHours bool
@@ -41,7 +45,7 @@ type CreateRequest struct {
 	// within the company before anything is stored.
 	Refs []ResourceRef
 	// FollowUps is the voice cadence, if any.
-	FollowUps *FollowUps
+	FollowUps *comms.FollowUps
 }
 
 // ResourceKind is the kind of sender resource a payload field points at.
@@ -60,51 +64,6 @@ type ResourceRef struct {
 	ID    string
 	// Capability the phone number must have ("sms"), if any.
 	Capability string
-}
-
-// FollowUps is the cadence of a voice call: how many calls in all and how
-// long after each call's start the next one is due.
-type FollowUps struct {
-	MaxAttempts                int               `json:"max_attempts"`
-	FollowUpDelays             []float64         `json:"follow_up_delays"`
-	VoiceAgentOutboundConfigID string            `json:"voice_agent_outbound_config_id"`
-	ToNumber                   string            `json:"to_number"`
-	RespectBusinessHours       bool              `json:"respect_business_hours,omitempty"`
-	DynamicVariables           map[string]string `json:"dynamic_variables,omitempty"`
-	ContactID                  string            `json:"contact_id,omitempty"`
-	CustomerID                 string            `json:"customer_id,omitempty"`
-	DealID                     string            `json:"deal_id,omitempty"`
-}
-
-// EmailPayload is the payload of an email row.
-type EmailPayload struct {
-	ToEmail      string   `json:"to_email"`
-	Subject      string   `json:"subject"`
-	HTMLBody     string   `json:"html_body"`
-	FromEmail    string   `json:"from_email,omitempty"`
-	SenderUserID string   `json:"sender_user_id,omitempty"`
-	Mode         string   `json:"mode,omitempty"`
-	ContactID    string   `json:"contact_id,omitempty"`
-	DealID       string   `json:"deal_id,omitempty"`
-	CustomerID   string   `json:"customer_id,omitempty"`
-	CC           []string `json:"cc,omitempty"`
-	ToName       string   `json:"to_name,omitempty"`
-}
-
-// SMSPayload is the payload of an SMS row.
-type SMSPayload struct {
-	PhoneNumberID string `json:"phone_number_id"`
-	ToNumber      string `json:"to_number"`
-	MessageBody   string `json:"message_body"`
-}
-
-// VoicePayload is the payload of a voice-call row.
-type VoicePayload struct {
-	VoiceAgentOutboundConfigID string            `json:"voice_agent_outbound_config_id"`
-	ToNumber                   string            `json:"to_number"`
-	DynamicVariables           map[string]string `json:"dynamic_variables,omitempty"`
-	Metadata                   map[string]any    `json:"metadata,omitempty"`
-	FollowUps                  *FollowUps        `json:"follow_ups,omitempty"`
 }
 
 var eventName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
@@ -314,7 +273,7 @@ var topShape = shape{
 
 func channelField(c *checker, path string, v any) (any, bool) {
 	s, _ := v.(string)
-	if ch := Channel(s); ch.Valid() {
+	if ch := comms.Channel(s); ch.Valid() {
 		return ch, true
 	}
 	c.add(path, "must be one of email, sms, voice_call")
@@ -323,10 +282,10 @@ func channelField(c *checker, path string, v any) (any, bool) {
 
 // ChannelOf returns the channel a decoded create body names, if it names a
 // valid one (used to check the channel's scope before anything else).
-func ChannelOf(doc any) (Channel, bool) {
+func ChannelOf(doc any) (comms.Channel, bool) {
 	m, _ := doc.(map[string]any)
 	s, _ := m["channel"].(string)
-	return Channel(s), Channel(s).Valid()
+	return comms.Channel(s), comms.Channel(s).Valid()
 }
 
 // ValidateOptions tunes ValidateCreate.
@@ -337,7 +296,7 @@ type ValidateOptions struct {
 }
 
 // ValidateCreate checks a decoded create body against the contract and
-// returns the request, or a *ValidationError naming every offending field.
+// returns the request, or a *comms.ValidationError naming every offending field.
 func ValidateCreate(doc any, now time.Time, opts ValidateOptions) (CreateRequest, error) {
 	var c checker
 	top, ok := c.object("", doc, topShape)
@@ -356,7 +315,7 @@ func ValidateCreate(doc any, now time.Time, opts ValidateOptions) (CreateRequest
 			}
 		}
 	}
-	req.Channel, _ = top["channel"].(Channel)
+	req.Channel, _ = top["channel"].(comms.Channel)
 	req.Timezone, _ = top["timezone"].(string)
 	req.RespectBusinessHours, _ = top["respect_business_hours"].(bool)
 	req.ContactID, _ = top["contact_id"].(string)
@@ -381,21 +340,21 @@ func ValidateCreate(doc any, now time.Time, opts ValidateOptions) (CreateRequest
 func (c *checker) payload(req *CreateRequest, p map[string]any) {
 	n := len(c.errs.Fields)
 	switch req.Channel {
-	case ChannelEmail:
+	case comms.ChannelEmail:
 		out, _ := c.object("payload", p, emailShape)
 		req.Payload = mustJSON(out)
-		var e EmailPayload
+		var e comms.EmailPayload
 		_ = json.Unmarshal(req.Payload, &e)
 		req.ContactID = firstOf(req.ContactID, e.ContactID)
 		req.CustomerID = firstOf(req.CustomerID, e.CustomerID)
 		req.DealID = firstOf(req.DealID, e.DealID)
-	case ChannelSMS:
+	case comms.ChannelSMS:
 		out, _ := c.object("payload", p, smsShape)
 		req.Payload = mustJSON(out)
 		if id, ok := out["phone_number_id"].(string); ok {
 			req.Refs = append(req.Refs, ResourceRef{Field: "payload.phone_number_id", Kind: ResourcePhoneNumber, ID: id, Capability: "sms"})
 		}
-	case ChannelVoice:
+	case comms.ChannelVoice:
 		out, _ := c.object("payload", p, voiceShape)
 		req.Payload = mustJSON(out)
 		if id, ok := out["voice_agent_outbound_config_id"].(string); ok {
@@ -407,13 +366,37 @@ func (c *checker) payload(req *CreateRequest, p map[string]any) {
 			}
 		}
 		if len(c.errs.Fields) == n {
-			var v VoicePayload
+			var v comms.VoicePayload
 			if err := json.Unmarshal(req.Payload, &v); err != nil {
 				c.add("payload", "cannot be read: %v", err)
 			}
 			req.FollowUps = v.FollowUps
 		}
 	}
+}
+
+// MaxIdempotencyKey is the longest Idempotency-Key accepted.
+const MaxIdempotencyKey = 255
+
+// CheckIdempotencyKey checks an Idempotency-Key header: at most
+// MaxIdempotencyKey printable ASCII characters ("" is no key).
+func CheckIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKey {
+		return &comms.ValidationError{Fields: []comms.FieldError{{Field: "Idempotency-Key", Message: fmt.Sprintf("must be at most %d characters", MaxIdempotencyKey)}}}
+	}
+	for _, r := range k {
+		if r < 0x20 || r > 0x7e {
+			return &comms.ValidationError{Fields: []comms.FieldError{{Field: "Idempotency-Key", Message: "must be printable ASCII"}}}
+		}
+	}
+	return nil
+}
+
+// HashDoc is the SHA-256 (hex) of a decoded body re-encoded canonically (sorted
+// keys, no white space), so formatting does not make two bodies differ.
+func HashDoc(doc any) string {
+	sum := sha256.Sum256(mustJSON(doc))
+	return hex.EncodeToString(sum[:])
 }
 
 func firstOf(a, b string) string {
@@ -430,7 +413,7 @@ func mustJSON(v any) json.RawMessage {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		panic(fmt.Sprintf("comms: marshal decoded JSON: %v", err))
+		panic(fmt.Sprintf("contract: marshal decoded JSON: %v", err))
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

@@ -1,0 +1,275 @@
+package contract
+
+import (
+	"slices"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+var settingsShape = shape{
+	fields: map[string]field{
+		"timezone":           timezoneField,
+		"business_hours":     businessHoursField,
+		"holidays":           holidaysField,
+		"default_from_email": optional(emailField),
+		"default_from_name":  text(0, 200, true),
+	},
+	required: []string{"timezone"},
+}
+
+// optional lets the empty string stand for "unset" before f checks a value.
+func optional(f field) field {
+	return func(c *checker, path string, v any) (any, bool) {
+		if s, ok := v.(string); ok && s == "" {
+			return "", true
+		}
+		return f(c, path, v)
+	}
+}
+
+func businessHoursField(c *checker, path string, v any) (any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.add(path, "must be an object keyed by mon … sun, got %s", typeName(v))
+		return nil, false
+	}
+	out := map[string][][2]string{}
+	good := true
+	for _, day := range sortedKeys(m) {
+		p := join(path, day)
+		if !slices.Contains(comms.Weekdays, day) {
+			c.add(p, "is not a weekday; use mon, tue, wed, thu, fri, sat, sun")
+			good = false
+			continue
+		}
+		list, ok := m[day].([]any)
+		if !ok {
+			c.add(p, "must be an array of [start, end] pairs such as [[\"09:00\", \"17:00\"]]")
+			good = false
+			continue
+		}
+		ivs := [][2]string{}
+		for i, x := range list {
+			pair, ok := x.([]any)
+			if !ok || len(pair) != 2 {
+				c.add(index(p, i), "must be a [start, end] pair such as [\"09:00\", \"17:00\"]")
+				good = false
+				continue
+			}
+			a, okA := pair[0].(string)
+			b, okB := pair[1].(string)
+			if !okA || !okB {
+				c.add(index(p, i), "must hold two \"HH:MM\" strings")
+				good = false
+				continue
+			}
+			ivs = append(ivs, [2]string{a, b})
+		}
+		out[day] = ivs
+	}
+	return out, good
+}
+
+func holidaysField(c *checker, path string, v any) (any, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		c.add(path, "must be an array of dates YYYY-MM-DD, got %s", typeName(v))
+		return nil, false
+	}
+	out := make([]string, 0, len(a))
+	good := true
+	for i, x := range a {
+		s, ok := x.(string)
+		if !ok {
+			c.add(index(path, i), "must be a date YYYY-MM-DD, got %s", typeName(x))
+			good = false
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, good
+}
+
+// ParseSettings reads a PUT /v1/settings body: the document as sent, its
+// business hours and holidays checked by comms.Settings.Calendar. Defaults
+// are not filled in.
+func ParseSettings(body []byte) (comms.Settings, error) {
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return comms.Settings{}, err
+	}
+	var c checker
+	m, _ := c.object("", doc, settingsShape)
+	set := comms.Settings{}
+	set.Timezone, _ = m["timezone"].(string)
+	if bh, ok := m["business_hours"].(map[string][][2]string); ok {
+		set.BusinessHours = bh
+	}
+	set.Holidays, _ = m["holidays"].([]string)
+	set.DefaultFromEmail, _ = m["default_from_email"].(string)
+	set.DefaultFromName, _ = m["default_from_name"].(string)
+	if err := c.errs.Err(); err != nil {
+		return comms.Settings{}, err
+	}
+	if _, err := set.Calendar(); err != nil {
+		return comms.Settings{}, err
+	}
+	return set, nil
+}
+
+var phoneShape = shape{
+	fields: map[string]field{
+		"e164":         e164Field,
+		"capabilities": capabilitiesField,
+		"label":        text(0, 200, true),
+	},
+	required: []string{"e164", "capabilities"},
+}
+
+func capabilitiesField(c *checker, path string, v any) (any, bool) {
+	a, ok := v.([]any)
+	if !ok || len(a) == 0 {
+		c.add(path, "must be a non-empty array of \"sms\" and/or \"voice\"")
+		return nil, false
+	}
+	seen := map[string]bool{}
+	out := []string{}
+	for i, x := range a {
+		s, _ := x.(string)
+		if (s != "sms" && s != "voice") || seen[s] {
+			c.add(index(path, i), "must be \"sms\" or \"voice\", each at most once")
+			return nil, false
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out, true
+}
+
+var agentShape = shape{
+	fields: map[string]field{
+		"provider":        providerField,
+		"agent_id":        text(1, 200, true),
+		"phone_number_id": uuidField,
+		"label":           text(0, 200, true),
+	},
+	required: []string{"provider", "agent_id", "phone_number_id"},
+}
+
+// VoiceProviders are the voice-AI platforms an agent can belong to.
+var VoiceProviders = []string{"retell"}
+
+func providerField(c *checker, path string, v any) (any, bool) {
+	s, _ := v.(string)
+	for _, p := range VoiceProviders {
+		if s == p {
+			return s, true
+		}
+	}
+	c.add(path, "must be one of %v", VoiceProviders)
+	return nil, false
+}
+
+// ResourceID checks a caller-chosen resource id from the path and returns
+// it lowercased.
+func ResourceID(id string) (string, error) {
+	u, ok := comms.UUIDString(id)
+	if !ok {
+		return "", &comms.ValidationError{Fields: []comms.FieldError{{Field: "id", Message: "must be a UUID"}}}
+	}
+	return u, nil
+}
+
+// ParsePhoneNumber reads a PUT /v1/phone-numbers/{id} body into the
+// number's E164, Capabilities and Label.
+func ParsePhoneNumber(body []byte) (comms.PhoneNumber, error) {
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return comms.PhoneNumber{}, err
+	}
+	var c checker
+	m, _ := c.object("", doc, phoneShape)
+	if err := c.errs.Err(); err != nil {
+		return comms.PhoneNumber{}, err
+	}
+	var pn comms.PhoneNumber
+	pn.E164, _ = m["e164"].(string)
+	pn.Capabilities, _ = m["capabilities"].([]string)
+	pn.Label, _ = m["label"].(string)
+	return pn, nil
+}
+
+// ParseVoiceAgent reads a PUT /v1/voice-agents/{id} body into the agent's
+// Provider, AgentID, PhoneNumberID and Label, each set only when valid.
+// Only a body that is not JSON is an error; problems (never nil) lists the
+// offending fields, to which the caller adds what only the store can tell
+// (whether the phone number exists) before reporting them all at once.
+func ParseVoiceAgent(body []byte) (a comms.VoiceAgent, problems *comms.ValidationError, err error) {
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return comms.VoiceAgent{}, nil, err
+	}
+	var c checker
+	m, _ := c.object("", doc, agentShape)
+	a.Provider, _ = m["provider"].(string)
+	a.AgentID, _ = m["agent_id"].(string)
+	a.PhoneNumberID, _ = m["phone_number_id"].(string)
+	a.Label, _ = m["label"].(string)
+	return a, &c.errs, nil
+}
+
+var cancelEventShape = shape{
+	fields: map[string]field{
+		"event":       text(1, 64, true),
+		"contact_id":  uuidField,
+		"customer_id": uuidField,
+		"deal_id":     uuidField,
+	},
+	required: []string{"event"},
+}
+
+// CancelByEventRequest is a checked POST
+// /v1/scheduled-communications/cancel-by-event body: the event and the one
+// entity it concerns.
+type CancelByEventRequest struct {
+	Event      string
+	ContactID  string
+	CustomerID string
+	DealID     string
+}
+
+// ParseCancelByEvent reads a cancel-by-event body: an event name and
+// exactly one of contact_id, deal_id, customer_id.
+func ParseCancelByEvent(body []byte) (CancelByEventRequest, error) {
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return CancelByEventRequest{}, err
+	}
+	var c checker
+	m, _ := c.object("", doc, cancelEventShape)
+	var req CancelByEventRequest
+	req.Event, _ = m["event"].(string)
+	if req.Event != "" && !eventName.MatchString(req.Event) {
+		c.add("event", "must be an event name matching %s", eventName)
+	}
+	req.ContactID, _ = m["contact_id"].(string)
+	req.CustomerID, _ = m["customer_id"].(string)
+	req.DealID, _ = m["deal_id"].(string)
+	if n := countSet(req.ContactID, req.CustomerID, req.DealID); n != 1 && len(c.errs.Fields) == 0 {
+		c.add("body", "must name exactly one of contact_id, deal_id, customer_id")
+	}
+	if err := c.errs.Err(); err != nil {
+		return CancelByEventRequest{}, err
+	}
+	return req, nil
+}
+
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,56 @@
+package scheduling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
+)
+
+// CancelledByEvent is the result of CancelByEvent.
+type CancelledByEvent struct {
+	Event string `json:"event"`
+	// Cancelled lists the ids of the rows this call cancelled, in schedule order.
+	Cancelled []string `json:"cancelled"`
+}
+
+// CancelByEvent cancels every pending row of the caller's company that is
+// linked to the entity the body names (exactly one of contact_id, deal_id,
+// customer_id) and whose cancel_policy.cancel_on lists the event. Rows
+// already claimed are left alone. It costs nothing.
+func (s *Service) CancelByEvent(ctx context.Context, p comms.Principal, body []byte) (CancelledByEvent, error) {
+	req, err := contract.ParseCancelByEvent(body)
+	if err != nil {
+		return CancelledByEvent{}, err
+	}
+	event := req.Event
+	f := comms.ListFilter{Status: comms.StatusPending, Limit: comms.MaxListLimit, ContactID: req.ContactID, CustomerID: req.CustomerID, DealID: req.DealID}
+	out := CancelledByEvent{Event: event, Cancelled: []string{}}
+	for {
+		rows, more, err := s.store.ListCommunications(ctx, p.CompanyID, f)
+		if err != nil {
+			return out, fmt.Errorf("store.ListCommunications: %w", err)
+		}
+		for _, row := range rows {
+			if !row.Policy().CancelsOn(event) {
+				continue
+			}
+			_, err := s.cancel(ctx, p.CompanyID, row.ID, comms.CancelOnEvent(event))
+			switch {
+			case err == nil:
+				out.Cancelled = append(out.Cancelled, row.ID)
+			case errors.Is(err, comms.ErrNotPending):
+				// claimed meanwhile: it is being sent, as a cancel would find too
+			default:
+				return out, err
+			}
+		}
+		if !more || len(rows) == 0 {
+			return out, nil
+		}
+		last := rows[len(rows)-1]
+		f.After = &comms.Cursor{ScheduledFor: last.ScheduledFor, ID: last.ID}
+	}
+}

@@ -1,0 +1,364 @@
+// Package scheduling is the use cases behind the API: create, read, list,
+// edit and cancel scheduled communications, cancel them by event, read their
+// events, and manage a company's settings and sender resources. It reads
+// requests with internal/contract, changes rows only through the domain's
+// lifecycle (internal/comms) and persists through the comms ports.
+package scheduling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
+)
+
+// Service is the scheduling use cases behind the API: create, read, list,
+// edit and cancel rows, and manage settings and sender resources.
+//
+// The static scopes of each operation (dispatcher:read or dispatcher:write)
+// are checked by its caller, the route table of internal/httpapi; the
+// service checks only what depends on the data: the channel's scope on a
+// create (from the body) and on a PATCH (from the stored row).
+type Service struct {
+	store comms.Store
+	timer comms.Timer
+	log   *slog.Logger
+	now   func() time.Time
+	newID func() string
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithTimer arms a fire for every row created or rescheduled.
+func WithTimer(t comms.Timer) Option { return func(s *Service) { s.timer = t } }
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLogger sets where the service reports what it cannot return.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// NewService returns a service over store.
+func NewService(store comms.Store, opts ...Option) *Service {
+	s := &Service{store: store, now: time.Now, log: slog.New(slog.DiscardHandler),
+		newID: func() string { return uuid.Must(uuid.NewV7()).String() }}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// arm asks the timer for the row's fire. The row is already stored, so a
+// timer that fails loses nothing: the sweeper fires overdue pending rows.
+func (s *Service) arm(ctx context.Context, row comms.Communication) {
+	if s.timer == nil || row.Status != comms.StatusPending {
+		return
+	}
+	if err := s.timer.Arm(ctx, comms.FireOf(row), row.NextAttemptAt); err != nil {
+		s.log.WarnContext(ctx, "arm failed; the sweeper will fire the row", "communication_id", row.ID, "error", err.Error())
+	}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// Created is the result of a create.
+type Created struct {
+	Row              comms.Communication
+	CreditsRemaining int64
+	// Replayed is true when an Idempotency-Key matched an earlier create.
+	Replayed bool
+}
+
+// Create validates a create body and stores the new row, debiting one
+// credit. With an idempotency key it replays the first create made with the
+// same key and body within 24 hours.
+func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, idemKey string) (Created, error) {
+	doc, err := contract.DecodeJSON(body)
+	if err != nil {
+		return Created{}, err
+	}
+	if ch, ok := contract.ChannelOf(doc); ok {
+		if err := p.Require(comms.ScopeWrite, ch.Scope()); err != nil {
+			return Created{}, err
+		}
+	}
+	if err := contract.CheckIdempotencyKey(idemKey); err != nil {
+		return Created{}, err
+	}
+	hash := contract.HashDoc(doc)
+	if idemKey != "" {
+		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
+			return c, err
+		}
+	}
+	now := s.clock()
+	req, err := contract.ValidateCreate(doc, now, contract.ValidateOptions{})
+	if err != nil {
+		return Created{}, err
+	}
+	row := comms.Communication{
+		ID:          s.newID(),
+		CompanyID:   p.CompanyID,
+		MaxAttempts: req.Channel.DefaultMaxAttempts(),
+		Source:      comms.SourceAPI,
+	}
+	if err := s.apply(ctx, &row, req); err != nil {
+		return Created{}, err
+	}
+	ch := comms.Create(row, now)
+	var idem *comms.Idempotency
+	if idemKey != "" {
+		idem = &comms.Idempotency{CompanyID: p.CompanyID, Key: idemKey, RequestHash: hash, CommunicationID: row.ID,
+			CreatedAt: now, ExpiresAt: now.Add(comms.IdempotencyTTL)}
+	}
+	credits, err := s.store.CreateCommunication(ctx, ch, idem)
+	if errors.Is(err, comms.ErrIdempotencyKeyExists) {
+		// A concurrent request with the same key won the race: answer as it did.
+		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
+			return c, err
+		}
+	}
+	if err != nil {
+		return Created{}, fmt.Errorf("store.CreateCommunication: %w", err)
+	}
+	row = ch.Row
+	row.Version = 1
+	s.arm(ctx, row)
+	return Created{Row: row, CreditsRemaining: credits}, nil
+}
+
+// replay answers a create whose key was seen before: the same body gets the
+// first response's row and balance; another body is comms.ErrIdempotencyKeyReused.
+func (s *Service) replay(ctx context.Context, companyID, key, hash string) (Created, bool, error) {
+	rec, err := s.store.GetIdempotency(ctx, companyID, key, s.clock())
+	if errors.Is(err, comms.ErrNotFound) {
+		return Created{}, false, nil
+	}
+	if err != nil {
+		return Created{}, false, fmt.Errorf("store.GetIdempotency: %w", err)
+	}
+	if rec.RequestHash != hash {
+		return Created{}, false, comms.ErrIdempotencyKeyReused
+	}
+	row, err := s.store.GetCommunication(ctx, companyID, rec.CommunicationID)
+	if err != nil {
+		return Created{}, false, fmt.Errorf("store.GetCommunication: %w", err)
+	}
+	return Created{Row: row, CreditsRemaining: rec.CreditsRemaining, Replayed: true}, true, nil
+}
+
+// apply copies a validated request onto a row: resolves its sender
+// resources within the company and computes next_attempt_at from the
+// company's business hours. The lifecycle (Create, Reschedule) does the rest.
+func (s *Service) apply(ctx context.Context, row *comms.Communication, req contract.CreateRequest) error {
+	if err := s.checkRefs(ctx, row.CompanyID, req.Refs); err != nil {
+		return err
+	}
+	next := req.ScheduledFor
+	if req.RespectBusinessHours { // only then are the company's settings needed
+		co, err := s.store.GetCompany(ctx, row.CompanyID)
+		if err != nil {
+			return fmt.Errorf("store.GetCompany: %w", err)
+		}
+		var ok bool
+		next, ok = comms.NextAttemptAt(req.ScheduledFor, true, req.Timezone, co.Settings.WithDefaults())
+		if !ok {
+			return &comms.ValidationError{Fields: []comms.FieldError{{Field: "respect_business_hours",
+				Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
+		}
+	}
+	row.Channel = req.Channel
+	row.ScheduledFor = req.ScheduledFor
+	row.NextAttemptAt = next
+	row.Timezone = req.Timezone
+	row.RespectBusinessHours = req.RespectBusinessHours
+	row.Payload = req.Payload
+	row.ContactID, row.CustomerID, row.DealID = req.ContactID, req.CustomerID, req.DealID
+	row.RelatedEntityType, row.RelatedEntityID = req.RelatedEntityType, req.RelatedEntityID
+	row.CancelPolicy = req.CancelPolicy
+	row.Cadence = nil
+	if req.FollowUps != nil {
+		row.Cadence = &comms.Cadence{RootID: row.ID, Attempt: 1, MaxAttempts: req.FollowUps.MaxAttempts}
+	}
+	return nil
+}
+
+// checkRefs resolves each sender resource a payload names within the
+// company, reporting every missing one under its field.
+func (s *Service) checkRefs(ctx context.Context, companyID string, refs []contract.ResourceRef) error {
+	var problems comms.ValidationError
+	for _, r := range refs {
+		switch r.Kind {
+		case contract.ResourcePhoneNumber:
+			pn, err := s.store.GetPhoneNumber(ctx, companyID, r.ID)
+			if errors.Is(err, comms.ErrNotFound) {
+				problems.Add(r.Field, "names no phone number of this company; create it with PUT /v1/phone-numbers/%s", r.ID)
+			} else if err != nil {
+				return fmt.Errorf("store.GetPhoneNumber: %w", err)
+			} else if r.Capability != "" && !pn.HasCapability(r.Capability) {
+				problems.Add(r.Field, "names a phone number without the %s capability", r.Capability)
+			}
+		case contract.ResourceVoiceAgent:
+			_, err := s.store.GetVoiceAgent(ctx, companyID, r.ID)
+			if errors.Is(err, comms.ErrNotFound) {
+				problems.Add(r.Field, "names no voice agent of this company; create it with PUT /v1/voice-agents/%s", r.ID)
+			} else if err != nil {
+				return fmt.Errorf("store.GetVoiceAgent: %w", err)
+			}
+		}
+	}
+	return problems.Err()
+}
+
+// Get returns one row of the caller's company.
+func (s *Service) Get(ctx context.Context, p comms.Principal, id string) (comms.Communication, error) {
+	return s.get(ctx, p.CompanyID, id)
+}
+
+func (s *Service) get(ctx context.Context, companyID, id string) (comms.Communication, error) {
+	id, ok := comms.UUIDString(id)
+	if !ok {
+		return comms.Communication{}, fmt.Errorf("scheduling.Get: malformed id: %w", comms.ErrNotFound)
+	}
+	row, err := s.store.GetCommunication(ctx, companyID, id)
+	if err != nil {
+		return comms.Communication{}, fmt.Errorf("store.GetCommunication: %w", err)
+	}
+	return row, nil
+}
+
+// List returns a page of the caller's rows and the cursor of the next page
+// ("" on the last page).
+func (s *Service) List(ctx context.Context, p comms.Principal, f comms.ListFilter) ([]comms.Communication, string, error) {
+	rows, more, err := s.store.ListCommunications(ctx, p.CompanyID, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("store.ListCommunications: %w", err)
+	}
+	next := ""
+	if more && len(rows) > 0 {
+		last := rows[len(rows)-1]
+		next = contract.EncodeCursor(comms.Cursor{ScheduledFor: last.ScheduledFor, ID: last.ID})
+	}
+	return rows, next, nil
+}
+
+// casAttempts bounds how often an edit retries after losing a race.
+const casAttempts = 5
+
+// Patch applies a JSON Merge Patch (RFC 7396) of the create body to a
+// pending row, validates the result as a create and stores it, debiting
+// one credit.
+func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body []byte) (comms.Communication, int64, error) {
+	patch, err := contract.DecodePatch(body)
+	if err != nil {
+		return comms.Communication{}, 0, err
+	}
+	for range casAttempts {
+		row, err := s.get(ctx, p.CompanyID, id)
+		if err != nil {
+			return comms.Communication{}, 0, err
+		}
+		if err := p.Require(comms.ScopeWrite, row.Channel.Scope()); err != nil {
+			return comms.Communication{}, 0, err
+		}
+		if row.Status != comms.StatusPending {
+			_, err := comms.Reschedule(row, row, s.clock())
+			return comms.Communication{}, 0, err
+		}
+		now := s.clock()
+		req, err := contract.ValidatePatch(row, patch, now)
+		if err != nil {
+			return comms.Communication{}, 0, err
+		}
+		next := row
+		if err := s.apply(ctx, &next, req); err != nil {
+			return comms.Communication{}, 0, err
+		}
+		if row.Cadence != nil && row.Source == comms.SourceCadence {
+			next.Cadence = row.Cadence // a follow-up keeps its place in the cadence
+		}
+		ch, err := comms.Reschedule(row, next, now)
+		if err != nil {
+			return comms.Communication{}, 0, err
+		}
+		stored, credits, err := s.store.UpdateCommunication(ctx, ch, true)
+		if errors.Is(err, comms.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return comms.Communication{}, 0, fmt.Errorf("store.UpdateCommunication: %w", err)
+		}
+		s.arm(ctx, stored)
+		return stored, credits, nil
+	}
+	return comms.Communication{}, 0, fmt.Errorf("scheduling.Patch: gave up after %d lost races: %w", casAttempts, comms.ErrConflict)
+}
+
+// Cancel cancels a pending row (reason api). Cancelling a cancelled row
+// returns it unchanged; any other status is a *comms.TransitionError
+// matching comms.ErrNotPending. It costs nothing. Cancelling a voice row
+// also cancels the later attempts of its cadence.
+func (s *Service) Cancel(ctx context.Context, p comms.Principal, id string) (comms.Communication, error) {
+	id, ok := comms.UUIDString(id)
+	if !ok {
+		return comms.Communication{}, fmt.Errorf("scheduling.Cancel: malformed id: %w", comms.ErrNotFound)
+	}
+	return s.cancel(ctx, p.CompanyID, id, comms.CancelAPI)
+}
+
+// cancel cancels one pending row of the company for reason, then the later
+// pending attempts of its cadence (reason cadence_cancelled).
+func (s *Service) cancel(ctx context.Context, companyID, id string, reason comms.CancelReason) (comms.Communication, error) {
+	for range casAttempts {
+		row, err := s.store.GetCommunication(ctx, companyID, id)
+		if err != nil {
+			return comms.Communication{}, fmt.Errorf("store.GetCommunication: %w", err)
+		}
+		if row.Status == comms.StatusCancelled {
+			return row, nil
+		}
+		ch, err := comms.Cancel(row, reason, s.clock())
+		if err != nil {
+			return comms.Communication{}, err
+		}
+		stored, _, err := s.store.UpdateCommunication(ctx, ch, false)
+		if errors.Is(err, comms.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return comms.Communication{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+		}
+		if err := s.cancelRestOfCadence(ctx, stored); err != nil {
+			s.log.WarnContext(ctx, "cancelling the rest of the cadence failed", "communication_id", stored.ID, "error", err.Error())
+		}
+		return stored, nil
+	}
+	return comms.Communication{}, fmt.Errorf("scheduling.Cancel: gave up after %d lost races: %w", casAttempts, comms.ErrConflict)
+}
+
+// cancelRestOfCadence cancels the pending later attempts of a cancelled
+// row's voice cadence, so cancelling the root or any follow-up stops it.
+func (s *Service) cancelRestOfCadence(ctx context.Context, row comms.Communication) error {
+	if row.Cadence == nil {
+		return nil
+	}
+	rows, _, err := s.store.ListCommunications(ctx, row.CompanyID, comms.ListFilter{CadenceRootID: row.Cadence.RootID, Status: comms.StatusPending, Limit: comms.MaxListLimit})
+	if err != nil {
+		return fmt.Errorf("store.ListCommunications: %w", err)
+	}
+	for _, r := range rows {
+		if r.Cadence != nil && r.Cadence.Attempt > row.Cadence.Attempt {
+			if _, err := s.cancel(ctx, r.CompanyID, r.ID, comms.CancelCadence); err != nil && !errors.Is(err, comms.ErrNotPending) {
+				return err
+			}
+		}
+	}
+	return nil
+}
