@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -55,8 +54,8 @@ type Local struct {
 	log        *slog.Logger
 }
 
-// NewLocal opens the data directory and wires everything. Call Run to
-// start delivering, Close when done.
+// NewLocal opens the data directory and wires everything with app.Build
+// over the embedded adapters. Call Run to start delivering, Close when done.
 func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, error) {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = time.Minute
@@ -71,15 +70,25 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		return nil, fmt.Errorf("devsink.Open: %w", err)
 	}
 	l := &Local{Store: store, Outbox: outbox, cfg: cfg, log: log}
-	l.Timer = local.New(func(ctx context.Context, f comms.Fire) error { return l.Dispatcher.Handle(ctx, f) },
-		local.Options{Workers: cfg.Workers, Logger: log})
-	voice := &simulatedVoice{calls: outbox, secret: app.DevVoiceSecret, delay: 500 * time.Millisecond, log: log}
-	l.Dispatcher = dispatch.New(store, l.Timer, dispatch.Senders{Email: outbox, SMS: outbox, Voice: voice}, cfg.Dispatch,
-		dispatch.WithLogger(log))
-	svc := comms.NewService(store, comms.WithTimer(l.Timer), comms.WithLogger(log))
-	l.API = httpapi.New(svc, auth.NewAuthenticator(store), log)
-	l.API.SetVoiceWebhooks(&app.VoiceHooks{Secret: app.DevVoiceSecret, Dispatcher: l.Dispatcher, Now: time.Now, Log: log})
-	voice.api = l.API
+	g, err := app.Build(app.Ports{
+		Store: store,
+		Timer: func(deliver app.Deliver) comms.Timer {
+			l.Timer = local.New(local.Handler(deliver), local.Options{Workers: cfg.Workers, Logger: log})
+			return l.Timer
+		},
+		Email: outbox,
+		SMS:   outbox,
+		Voice: func(webhooks http.Handler) dispatch.VoiceCaller {
+			return &simulatedVoice{calls: outbox, api: webhooks, secret: app.DevVoiceSecret, delay: 500 * time.Millisecond, log: log}
+		},
+		VoiceSecret: app.DevVoiceSecret,
+		Logger:      log,
+		Dispatch:    cfg.Dispatch,
+	})
+	if err != nil {
+		return nil, errors.Join(err, outbox.Close(), store.Close())
+	}
+	l.Dispatcher, l.API = g.Dispatcher, g.API
 	return l, nil
 }
 
