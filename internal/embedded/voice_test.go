@@ -135,8 +135,10 @@ func TestVoiceCadenceThroughTheSimulator(t *testing.T) {
 	}
 }
 
-// TestVoiceWebhook: forged and stale signatures change nothing; a webhook
-// delivered five times and out of order creates exactly one follow-up.
+// TestVoiceWebhook: forged, stale, unsigned and altered deliveries are
+// refused (401) and change nothing about a call awaiting its outcome; a
+// webhook delivered five times and out of order creates exactly one
+// follow-up.
 func TestVoiceWebhook(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(base)
@@ -152,22 +154,17 @@ func TestVoiceWebhook(t *testing.T) {
 		n.l.API.ServeHTTP(rec, req)
 		return rec.Code
 	}
-	// A call the simulator places but whose outcome this test delivers itself:
-	// "fail" makes the dev caller refuse, so place the call by hand instead.
-	id := n.create(t, strings.Replace(voiceCall(clk.Now(), "conversation"), `"scheduled_for":"`, `"scheduled_for":"`, 1))
-	// Wait for the call to be placed and its simulated (conversation) outcome.
-	n.waitRow(t, id, "placed", placed)
-	clk.Advance(embedded.SimulatedCallLength)
-	row := n.waitRow(t, id, "answered", answered)
-	if row.Outcome.TalkSeconds < 30 {
-		t.Fatalf("simulated conversation: %+v", row.Outcome)
-	}
+
+	// A call the simulator places and answers as a conversation, but only
+	// once the clock moves past the call's end: until then it awaits its
+	// outcome, and refused deliveries of a short one must not be recorded.
+	id := n.create(t, voiceCall(clk.Now(), retell.ScenarioConversation))
+	row := n.waitRow(t, id, "placed", placed)
 	meta := map[string]string{retell.MetaCommunicationID: row.ID, retell.MetaCompanyID: app.DevCompany, retell.MetaAttempt: "1"}
 	short, err := retell.SimulatedEvent(retell.EventCallEnded, row.ProviderMessageID, meta, retell.ScenarioShort, clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Forged (signed with another key), altered, stale: 401, nothing changes.
 	for name, sig := range map[string]string{
 		"forged": retell.Sign(short, "not-the-secret", clk.Now()),
 		"stale":  retell.Sign(short, app.DevVoiceSecret, clk.Now().Add(-10*time.Minute)),
@@ -178,11 +175,19 @@ func TestVoiceWebhook(t *testing.T) {
 		}
 	}
 	altered := []byte(strings.Replace(string(short), "user_hangup", "agent_hangup", 1))
+	if string(altered) == string(short) {
+		t.Fatal("the short outcome has no user_hangup to alter")
+	}
 	if code := post(altered, retell.Sign(short, app.DevVoiceSecret, clk.Now())); code != http.StatusUnauthorized {
 		t.Errorf("altered body: %d, want 401", code)
 	}
-	if got := n.get(t, row.ID); got.Outcome.TalkSeconds != row.Outcome.TalkSeconds || len(n.cadenceRows(t, row.ID)) != 1 {
-		t.Fatalf("a refused webhook changed the row or the cadence")
+	if got := n.get(t, id); got.Version != row.Version || got.Outcome != nil || len(n.cadenceRows(t, id)) != 1 {
+		t.Fatalf("a refused webhook changed the row (version %d → %d, outcome %+v) or the cadence", row.Version, got.Version, got.Outcome)
+	}
+	clk.Advance(embedded.SimulatedCallLength)
+	row = n.waitRow(t, id, "answered by the simulator", answered)
+	if row.Outcome.TalkSeconds < 30 || !row.Outcome.Connected {
+		t.Fatalf("the simulated conversation was not what was recorded: %+v", row.Outcome)
 	}
 
 	// A second call of a fresh cadence, answered "short", delivered 5 times
