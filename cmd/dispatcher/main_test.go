@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -57,10 +58,12 @@ func TestEntryPoints(t *testing.T) {
 }
 
 // TestServe starts `serve` on a free port: it prints the dev key and
-// "listening on", answers with that key, and stops on cancel.
+// "listening on", answers with that key, delivers a row due now to the
+// outbox, and stops on cancel.
 func TestServe(t *testing.T) {
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -83,15 +86,47 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("GET", addr+"/v1/settings", nil)
-	req.Header.Set("Authorization", "Bearer "+string(key))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	call := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(method, addr+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+string(key))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var r struct{ Data map[string]any }
+		if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+			t.Fatalf("%s %s: %d, %v", method, path, res.StatusCode, err)
+		}
+		return res.StatusCode, r.Data
 	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Errorf("GET /v1/settings with the dev key: %d", res.StatusCode)
+	if code, _ := call("GET", "/v1/settings", ""); code != 200 {
+		t.Errorf("GET /v1/settings with the dev key: %d", code)
+	}
+
+	// A row due now is delivered by the process's own timer and dispatcher.
+	code, row := call("POST", "/v1/scheduled-communications", `{"channel":"email","scheduled_for":"`+
+		time.Now().UTC().Format(time.RFC3339Nano)+`","payload":{"to_email":"sarah@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`)
+	id, _ := row["id"].(string)
+	if code != 201 || id == "" {
+		t.Fatalf("create: %d %v", code, row)
+	}
+	deadline := time.Now().Add(15 * time.Second) // a bound for a broken build, not a latency check
+	for row["status"] != "sent" {
+		if time.Now().After(deadline) {
+			t.Fatalf("row %s is %v after 15 s, want sent", id, row["status"])
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+		_, row = call("GET", "/v1/scheduled-communications/"+id, "")
+	}
+	outbox, err := os.ReadFile(filepath.Join(data, "outbox.jsonl"))
+	if err != nil || !strings.Contains(string(outbox), `"communication_id":"`+id+`"`) {
+		t.Errorf("outbox.jsonl lacks row %s (%v):\n%s", id, err, outbox)
 	}
 	cancel()
 	select {

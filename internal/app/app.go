@@ -1,6 +1,8 @@
-// Package app wires Dispatcher's parts together: the store, the service,
-// authentication and the HTTP API. Mains call it once at start and do
-// nothing else.
+// Package app wires Dispatcher's parts together. Build is the one wiring:
+// given a deployment's adapters (Ports) it builds the store → service →
+// timer → dispatcher → API → voice webhooks graph. NewAWS supplies the AWS
+// adapters; internal/embedded supplies SQLite, the local timer and the dev
+// senders. Mains call one of them once at start and do nothing else.
 package app
 
 import (
@@ -27,7 +29,9 @@ const (
 	DevCompanyCredits = 50000
 )
 
-// Handler is the whole HTTP API over a store.
+// Handler is the HTTP API alone over a store: no timer and no dispatcher,
+// so rows are stored and never delivered. The API tests use it; processes
+// wire the whole product with Build.
 func Handler(store comms.Store, log *slog.Logger) *httpapi.API {
 	return httpapi.New(scheduling.NewService(store, scheduling.WithLogger(log)), auth.NewAuthenticator(store), log)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
 	"github.com/dispatcherhq/dispatcher/internal/channel/ses"
 	snssender "github.com/dispatcherhq/dispatcher/internal/channel/sns"
@@ -87,14 +87,14 @@ func WithAWSClock(now func() time.Time) AWSOption { return func(o *awsOptions) {
 // WithDispatchConfig overrides the dispatcher's retry and lease settings.
 func WithDispatchConfig(c dispatch.Config) AWSOption { return func(o *awsOptions) { o.dispatch = c } }
 
-// NewAWS wires the product over AWS clients.
+// NewAWS wires the product over AWS clients: the AWS adapters, then Build.
 func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption) *AWS {
 	o := awsOptions{now: time.Now, voice: voiceUnavailable{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	store := dynamo.New(clients.DynamoDB, cfg.TableName)
-	timer := awstimer.New(clients.SQS, clients.Scheduler, awstimer.Config{
+	a := &AWS{Config: cfg, Clients: clients, Store: dynamo.New(clients.DynamoDB, cfg.TableName)}
+	a.Timer = awstimer.New(clients.SQS, clients.Scheduler, awstimer.Config{
 		QueueURL: cfg.QueueURL, ScheduleGroup: cfg.ScheduleGroup, TargetARN: cfg.DispatchTargetARN,
 		RoleARN: cfg.SchedulerRoleARN, DLQARN: cfg.SchedulerDLQARN, Lead: cfg.SchedulerLead, Now: o.now,
 	})
@@ -102,15 +102,24 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	if dcfg.DefaultFrom == "" {
 		dcfg.DefaultFrom = cfg.DefaultFromEmail
 	}
-	d := dispatch.New(store, timer, dispatch.Senders{
+	g, err := Build(Ports{
+		Store: a.Store,
+		// Fires come back through the dispatch function (Scheduler, SQS), not in process.
+		Timer: func(Deliver) comms.Timer { return a.Timer },
 		Email: ses.New(clients.SES, ses.Options{ConfigurationSet: cfg.SESConfigSet}),
 		SMS:   snssender.New(clients.SNS, snssender.Options{}),
-		Voice: o.voice,
-	}, dcfg, dispatch.WithClock(o.now), dispatch.WithLogger(log))
-	svc := scheduling.NewService(store, scheduling.WithTimer(timer), scheduling.WithClock(o.now), scheduling.WithLogger(log))
-	api := httpapi.New(svc, auth.NewAuthenticator(store), log)
-	api.SetVoiceWebhooks(&VoiceHooks{Secret: o.hookKey, Dispatcher: d, Now: o.now, Log: log})
-	return &AWS{Config: cfg, Clients: clients, Store: store, Timer: timer, Service: svc, Dispatcher: d, API: api}
+		// The provider reports outcomes by its own webhooks, through API Gateway.
+		Voice:       func(http.Handler) dispatch.VoiceCaller { return o.voice },
+		VoiceSecret: o.hookKey,
+		Clock:       o.now,
+		Logger:      log,
+		Dispatch:    dcfg,
+	})
+	if err != nil {
+		panic(err) // every port is given above
+	}
+	a.Service, a.Dispatcher, a.API = g.Service, g.Dispatcher, g.API
+	return a
 }
 
 // NewAWSFromEnv is what a Lambda main calls once at cold start: it reads
@@ -153,12 +162,4 @@ func voiceKey(ctx context.Context, sm *secretsmanager.Client, arn string) (strin
 		return "", fmt.Errorf("voice secret %s is not JSON with api_key: %w", arn, err)
 	}
 	return v.APIKey, nil
-}
-
-// voiceUnavailable is the voice port until a provider is configured: every
-// call fails permanently, naming why.
-type voiceUnavailable struct{}
-
-func (voiceUnavailable) PlaceCall(context.Context, dispatch.Call) (string, error) {
-	return "", comms.Permanent("voice_not_configured", "no voice provider is configured for this deployment")
 }

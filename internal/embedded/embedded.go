@@ -15,16 +15,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
+	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
-	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/dispatcherhq/dispatcher/internal/timer/local"
 )
@@ -41,7 +42,16 @@ type LocalConfig struct {
 	Dispatch dispatch.Config
 	// Workers is how many fires are delivered at once (default 32).
 	Workers int
+	// Clock is the time of the whole process: what the timer finds due,
+	// when the sweeper runs and the simulator answers, the times rows and
+	// outbox lines record. Default clock.System; tests pass a clock.Fake
+	// and move it.
+	Clock clock.Clock
 }
+
+// simulatedCallLength is how long after a call is placed the dev voice
+// simulator reports its outcome.
+const simulatedCallLength = 500 * time.Millisecond
 
 // Local is the whole product in one process on the embedded store: the
 // API, the in-process timer, the dispatcher, the sweeper and the dev
@@ -53,34 +63,50 @@ type Local struct {
 	Dispatcher *dispatch.Dispatcher
 	API        *httpapi.API
 	cfg        LocalConfig
+	clock      clock.Clock
+	voice      *simulatedVoice
 	log        *slog.Logger
 }
 
-// NewLocal opens the data directory and wires everything. Call Run to
-// start delivering, Close when done.
+// NewLocal opens the data directory and wires everything with app.Build
+// over the embedded adapters. Call Run to start delivering, Close when done.
 func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, error) {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = time.Minute
 	}
+	clk := clock.OrSystem(cfg.Clock)
 	store, err := OpenStore(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	outbox, err := devsink.Open(filepath.Join(cfg.DataDir, OutboxFile), nil)
+	outbox, err := devsink.Open(filepath.Join(cfg.DataDir, OutboxFile), clk.Now)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("devsink.Open: %w", err)
 	}
-	l := &Local{Store: store, Outbox: outbox, cfg: cfg, log: log}
-	l.Timer = local.New(func(ctx context.Context, f comms.Fire) error { return l.Dispatcher.Handle(ctx, f) },
-		local.Options{Workers: cfg.Workers, Logger: log})
-	voice := &simulatedVoice{calls: outbox, secret: app.DevVoiceSecret, delay: 500 * time.Millisecond, log: log}
-	l.Dispatcher = dispatch.New(store, l.Timer, dispatch.Senders{Email: outbox, SMS: outbox, Voice: voice}, cfg.Dispatch,
-		dispatch.WithLogger(log))
-	svc := scheduling.NewService(store, scheduling.WithTimer(l.Timer), scheduling.WithLogger(log))
-	l.API = httpapi.New(svc, auth.NewAuthenticator(store), log)
-	l.API.SetVoiceWebhooks(&app.VoiceHooks{Secret: app.DevVoiceSecret, Dispatcher: l.Dispatcher, Now: time.Now, Log: log})
-	voice.api = l.API
+	l := &Local{Store: store, Outbox: outbox, cfg: cfg, clock: clk, log: log}
+	g, err := app.Build(app.Ports{
+		Store: store,
+		Timer: func(deliver app.Deliver) comms.Timer {
+			l.Timer = local.New(local.Handler(deliver), local.Options{Workers: cfg.Workers, Logger: log, Clock: clk})
+			return l.Timer
+		},
+		Email: outbox,
+		SMS:   outbox,
+		Voice: func(webhooks http.Handler) dispatch.VoiceCaller {
+			l.voice = &simulatedVoice{calls: outbox, webhooks: webhooks, secret: app.DevVoiceSecret, after: simulatedCallLength,
+				clock: clk, stop: make(chan struct{}), log: log}
+			return l.voice
+		},
+		VoiceSecret: app.DevVoiceSecret,
+		Clock:       clk.Now,
+		Logger:      log,
+		Dispatch:    cfg.Dispatch,
+	})
+	if err != nil {
+		return nil, errors.Join(err, outbox.Close(), store.Close())
+	}
+	l.Dispatcher, l.API = g.Dispatcher, g.API
 	return l, nil
 }
 
@@ -97,27 +123,30 @@ func (l *Local) Run(ctx context.Context) error {
 		return err
 	}
 	l.log.InfoContext(ctx, "timer re-armed from the store", "pending_rows", n)
-	tick := time.NewTicker(l.cfg.SweepEvery)
-	defer tick.Stop()
 	for {
+		ring, release := l.clock.Alarm(l.clock.Now().Add(l.cfg.SweepEvery))
 		select {
 		case <-ctx.Done():
+			release()
 			return <-timerDone
-		case <-tick.C:
-			res, err := l.Dispatcher.Sweep(ctx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				l.log.ErrorContext(ctx, "sweep failed", "error", err.Error())
-			}
-			if res != (dispatch.SweepResult{}) {
-				l.log.InfoContext(ctx, "sweep repaired rows", "refired", res.Refired, "released", res.Released,
-					"outcome_unknown", res.Unknown, "exhausted", res.Exhausted)
-			}
+		case <-ring:
+		}
+		res, err := l.Dispatcher.Sweep(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			l.log.ErrorContext(ctx, "sweep failed", "error", err.Error())
+		}
+		if res != (dispatch.SweepResult{}) {
+			l.log.InfoContext(ctx, "sweep repaired rows", "refired", res.Refired, "released", res.Released,
+				"outcome_unknown", res.Unknown, "exhausted", res.Exhausted)
 		}
 	}
 }
 
-// Close releases the outbox and the store.
+// Close stops the voice simulator (outcomes not yet due are dropped; one
+// being posted is waited for) and releases the outbox and the store. Call
+// it after Run has returned.
 func (l *Local) Close() error {
+	l.voice.close()
 	return errors.Join(l.Outbox.Close(), l.Store.Close())
 }
 
@@ -137,15 +166,25 @@ func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
 }
 
 // simulatedVoice is the dev voice caller: it "places" the call through the
-// outbox and, a moment later, posts a signed outcome to the real webhook
-// path, chosen by payload.metadata.simulate (conversation, short,
-// no_answer, voicemail; default conversation).
+// outbox and, once the call has lasted `after` on the clock, posts a signed
+// outcome to the real webhook path, chosen by payload.metadata.simulate
+// (conversation, short, no_answer, voicemail; default conversation).
 type simulatedVoice struct {
-	calls  dispatch.VoiceCaller
-	api    http.Handler
-	secret string
-	delay  time.Duration
-	log    *slog.Logger
+	calls    dispatch.VoiceCaller
+	webhooks http.Handler
+	secret   string
+	after    time.Duration
+	clock    clock.Clock
+	stop     chan struct{} // closed by close: outcomes not yet due are dropped
+	stopOnce sync.Once
+	calling  sync.WaitGroup // a goroutine per call until its outcome is posted or dropped
+	log      *slog.Logger
+	posted   atomic.Int64 // outcomes posted and answered
+}
+
+func (s *simulatedVoice) close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.calling.Wait()
 }
 
 func (s *simulatedVoice) PlaceCall(ctx context.Context, c dispatch.Call) (string, error) {
@@ -159,22 +198,36 @@ func (s *simulatedVoice) PlaceCall(ctx context.Context, c dispatch.Call) (string
 	}
 	meta := map[string]string{retell.MetaCommunicationID: c.CommunicationID, retell.MetaCompanyID: c.CompanyID,
 		retell.MetaAttempt: strconv.Itoa(c.Attempt)}
-	start := time.Now()
-	go func() {
-		time.Sleep(s.delay)
-		body, err := retell.SimulatedEvent(retell.EventCallEnded, id, meta, scenario, start)
-		if err != nil {
-			s.log.Warn("voice simulator", "error", err.Error())
+	start := s.clock.Now()
+	// The alarm is set before the call counts as placed, so whoever sees it
+	// placed can move a fake clock past the call's end and get the outcome.
+	ended, release := s.clock.Alarm(start.Add(s.after))
+	s.calling.Go(func() {
+		select {
+		case <-ended:
+		case <-s.stop:
+			release()
 			return
 		}
-		req := httptest.NewRequest(http.MethodPost, "/v1/webhooks/voice/retell", strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(retell.SignatureHeader, retell.Sign(body, s.secret, time.Now()))
-		rec := httptest.NewRecorder()
-		s.api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			s.log.Warn("voice simulator: webhook refused", "status", rec.Code, "body", rec.Body.String())
-		}
-	}()
+		s.post(id, meta, scenario, start)
+	})
 	return id, nil
+}
+
+// post delivers the call's signed outcome to the webhook path.
+func (s *simulatedVoice) post(callID string, meta map[string]string, scenario string, start time.Time) {
+	defer s.posted.Add(1)
+	body, err := retell.SimulatedEvent(retell.EventCallEnded, callID, meta, scenario, start)
+	if err != nil {
+		s.log.Warn("voice simulator", "error", err.Error())
+		return
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/webhooks/voice/retell", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(retell.SignatureHeader, retell.Sign(body, s.secret, s.clock.Now()))
+	rec := httptest.NewRecorder()
+	s.webhooks.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		s.log.Warn("voice simulator: webhook refused", "status", rec.Code, "body", rec.Body.String())
+	}
 }

@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,10 +15,22 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
+	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
+
+// The tests run the process on a fake clock that starts at base and moves
+// only when a test moves it: what is due, when the sweeper runs and when
+// the voice simulator answers is decided by the test, not by how busy the
+// machine is. Waiting is only ever for something that must happen, bounded
+// by patience.
+var base = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+
+// patience bounds a wait for something that must happen; it is a bound for
+// a broken build, never a timing assertion.
+const patience = 20 * time.Second
 
 // node is one running embedded process over a data directory.
 type node struct {
@@ -27,11 +40,16 @@ type node struct {
 	done chan error
 }
 
-func startNode(t testing.TB, dir string, cfg dispatch.Config) *node {
+// startNode runs the embedded process on dir, on clk when it is not nil
+// (tests) or on the wall clock (benchmarks).
+func startNode(t testing.TB, dir string, cfg dispatch.Config, clk *clock.Fake) *node {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg},
-		slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	lc := embedded.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg}
+	if clk != nil {
+		lc.Clock = clk
+	}
+	l, err := embedded.NewLocal(ctx, lc, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +86,46 @@ func (n *node) create(t testing.TB, body string) string {
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	_ = json.Unmarshal(rec.Body.Bytes(), &r)
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil || r.Data.ID == "" {
+		t.Fatalf("create: no id in %s (%v)", rec.Body, err)
+	}
 	return r.Data.ID
 }
 
 func emailAt(at time.Time, to string) string {
 	return fmt.Sprintf(`{"channel":"email","scheduled_for":%q,"payload":{"to_email":%q,"subject":"Hi","html_body":"<p>Hi</p>"}}`,
 		at.UTC().Format(time.RFC3339Nano), to)
+}
+
+// get reads a row of the dev company from the store.
+func (n *node) get(t testing.TB, id string) comms.Communication {
+	t.Helper()
+	row, err := n.l.Store.GetCommunication(context.Background(), app.DevCompany, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
+// waitRow polls the store until the row exists and satisfies ok, and
+// returns it.
+func (n *node) waitRow(t testing.TB, id, what string, ok func(comms.Communication) bool) comms.Communication {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		row, err := n.l.Store.GetCommunication(context.Background(), app.DevCompany, id)
+		if err != nil && !errors.Is(err, comms.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if err == nil && ok(row) {
+			return row
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("row %s: not %s after %v: %s, %d attempts, last error %+v, outcome %+v",
+				id, what, patience, row.Status, row.AttemptCount, row.LastError, row.Outcome)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
 }
 
 // waitTerminal polls the store until every row is terminal or the
@@ -85,11 +136,7 @@ func waitTerminal(t testing.TB, n *node, ids []string, within time.Duration) map
 	for {
 		rows := map[string]comms.Communication{}
 		for _, id := range ids {
-			row, err := n.l.Store.GetCommunication(context.Background(), app.DevCompany, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if row.Status.Terminal() {
+			if row := n.get(t, id); row.Status.Terminal() {
 				rows[id] = row
 			}
 		}
@@ -103,69 +150,109 @@ func waitTerminal(t testing.TB, n *node, ids []string, within time.Duration) map
 	}
 }
 
+// outbox reads the outbox lines of dir, per row.
+func outbox(t testing.TB, dir string) map[string][]devsink.Line {
+	t.Helper()
+	lines, err := devsink.ReadOutbox(filepath.Join(dir, embedded.OutboxFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perRow := map[string][]devsink.Line{}
+	for _, l := range lines {
+		perRow[l.CommunicationID] = append(perRow[l.CommunicationID], l)
+	}
+	return perRow
+}
+
 // TestRestartLosesNothing stops the process while fires are armed, starts
 // it again on the same data directory, and checks that every row reaches
 // its terminal state exactly once.
 func TestRestartLosesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	first := startNode(t, dir, dispatch.Config{BackoffBase: 50 * time.Millisecond})
+	clk := clock.NewFake(base)
+	cfg := dispatch.Config{BackoffBase: 50 * time.Millisecond}
+	first := startNode(t, dir, cfg, clk)
+	// 40 rows 50 ms apart; every tenth (3, 13, …) bounces.
 	var ids []string
-	now := time.Now()
+	want := func(i int) comms.Status {
+		if i%10 == 3 {
+			return comms.StatusFailed
+		}
+		return comms.StatusSent
+	}
 	for i := range 40 {
 		to := "sarah@example.com"
-		if i%10 == 3 {
+		if want(i) == comms.StatusFailed {
 			to = "bounce@simulator.amazonses.com"
 		}
-		ids = append(ids, first.create(t, emailAt(now.Add(time.Duration(i)*50*time.Millisecond), to)))
+		ids = append(ids, first.create(t, emailAt(base.Add(time.Duration(i)*50*time.Millisecond), to)))
 	}
-	time.Sleep(500 * time.Millisecond) // some rows delivered, most still armed
+	// Rows 0–10 come due and are delivered; 11–39 are still armed when the
+	// process stops.
+	const delivered = 11
+	clk.Advance(500 * time.Millisecond)
+	waitTerminal(t, first, ids[:delivered], patience)
 	first.stop()
-
-	second := startNode(t, dir, dispatch.Config{BackoffBase: 50 * time.Millisecond})
-	defer second.stop()
-	rows := waitTerminal(t, second, ids, 30*time.Second)
-	lines, err := devsink.ReadOutbox(filepath.Join(dir, embedded.OutboxFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	perRow := map[string]int{}
-	for _, l := range lines {
-		perRow[l.CommunicationID]++
-	}
+	before := outbox(t, dir)
 	for i, id := range ids {
-		want := comms.StatusSent
-		if i%10 == 3 {
-			want = comms.StatusFailed
+		if got, wantLines := len(before[id]), map[bool]int{true: 1, false: 0}[i < delivered]; got != wantLines {
+			t.Errorf("row %d: %d outbox lines before the restart, want %d", i, got, wantLines)
 		}
-		if rows[id].Status != want || rows[id].AttemptCount != 1 || perRow[id] != 1 {
-			t.Errorf("row %d: %s after %d attempts, %d outbox lines", i, rows[id].Status, rows[id].AttemptCount, perRow[id])
+	}
+
+	second := startNode(t, dir, cfg, clk)
+	defer second.stop()
+	clk.Advance(2 * time.Second) // past every row's time
+	rows := waitTerminal(t, second, ids, patience)
+	perRow := outbox(t, dir)
+	for i, id := range ids {
+		if rows[id].Status != want(i) || rows[id].AttemptCount != 1 || len(perRow[id]) != 1 {
+			t.Errorf("row %d: %s after %d attempts, %d outbox lines; want %s after 1, 1 line",
+				i, rows[id].Status, rows[id].AttemptCount, len(perRow[id]), want(i))
 		}
 	}
 }
 
 // TestTransientRetriesEndToEnd: a +transient address fails after exactly
-// three attempts, with growing gaps between them.
+// three attempts, each retry after the backoff's equal-jitter delay.
 func TestTransientRetriesEndToEnd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	n := startNode(t, dir, dispatch.Config{BackoffBase: 100 * time.Millisecond})
+	clk := clock.NewFake(base)
+	const backoffBase = 100 * time.Millisecond
+	n := startNode(t, dir, dispatch.Config{BackoffBase: backoffBase}, clk)
 	defer n.stop()
-	id := n.create(t, emailAt(time.Now(), "sarah+transient@example.com"))
-	row := waitTerminal(t, n, []string{id}, 30*time.Second)[id]
-	if row.Status != comms.StatusFailed || row.AttemptCount != 3 || row.LastError.Code != "throttled" {
+	id := n.create(t, emailAt(base, "sarah+transient@example.com"))
+
+	attemptAt := []time.Time{base}
+	var row comms.Communication
+	for attempt := 1; ; attempt++ {
+		row = n.waitRow(t, id, fmt.Sprintf("settled after attempt %d", attempt), func(r comms.Communication) bool {
+			return r.AttemptCount == attempt && r.Status != comms.StatusProcessing
+		})
+		if row.Status != comms.StatusPending {
+			break
+		}
+		// Equal jitter: the wait after attempt k is within [step/2, step],
+		// step = base·2^(k-1).
+		step := backoffBase << (attempt - 1)
+		if gap := row.NextAttemptAt.Sub(clk.Now()); gap < step/2 || gap > step {
+			t.Errorf("retry %d due %v after attempt %d, want within [%v, %v]", attempt, gap, attempt, step/2, step)
+		}
+		clk.Set(row.NextAttemptAt)
+		attemptAt = append(attemptAt, row.NextAttemptAt)
+	}
+	if row.Status != comms.StatusFailed || row.AttemptCount != 3 || row.LastError == nil || row.LastError.Code != "throttled" {
 		t.Fatalf("row = %s after %d attempts: %+v", row.Status, row.AttemptCount, row.LastError)
 	}
-	lines, _ := devsink.ReadOutbox(filepath.Join(dir, embedded.OutboxFile))
-	var at []time.Time
-	for _, l := range lines {
-		if l.CommunicationID == id {
-			at = append(at, l.At)
-		}
+	lines := outbox(t, dir)[id]
+	if len(lines) != len(attemptAt) {
+		t.Fatalf("%d outbox lines, want %d", len(lines), len(attemptAt))
 	}
-	// Equal jitter: the first gap is within [50, 100] ms, the second within
-	// [100, 200] ms. Lower bounds only: a loaded machine may deliver late, never early.
-	if len(at) != 3 || at[1].Sub(at[0]) < 50*time.Millisecond || at[2].Sub(at[1]) < 100*time.Millisecond {
-		t.Errorf("attempts at %v: want 3, the second gap at least twice the first's floor", at)
+	for i, l := range lines {
+		if !l.At.Equal(attemptAt[i]) || l.Attempt != i+1 || l.Result != devsink.ResultTransientFailure {
+			t.Errorf("line %d: attempt %d %s at %v, want attempt %d transient_failure at %v", i, l.Attempt, l.Result, l.At, i+1, attemptAt[i])
+		}
 	}
 }

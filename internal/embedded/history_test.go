@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
 
@@ -117,20 +117,27 @@ func (c client) events(path string, limit int) []map[string]any {
 	return nil
 }
 
-func (c client) waitStatus(id string, terminal ...string) map[string]any {
+// settle waits until the row is terminal, moving the fake clock to each
+// retry's time once the row waits for it. The wait is a bounded poll for
+// what must happen (the dispatcher works on other goroutines), not a timing
+// assertion.
+func (c client) settle(clk *clock.Fake, id string) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second) // a bound for a broken build, not a timing assertion
+	deadline := time.Now().Add(patience)
 	for {
 		row := c.do("GET", "/v1/scheduled-communications/"+id, "", 200)["data"].(map[string]any)
-		for _, s := range terminal {
-			if row["status"] == s {
-				return row
+		switch row["status"] {
+		case "sent", "failed", "cancelled":
+			return row
+		case "pending":
+			if next, _ := time.Parse(time.RFC3339Nano, row["next_attempt_at"].(string)); row["attempt_count"].(float64) > 0 && next.After(clk.Now()) {
+				clk.Set(next)
 			}
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("row %s still %s", id, row["status"])
+			c.t.Fatalf("row %s still %s after %v", id, row["status"], patience)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // poll interval
 	}
 }
 
@@ -146,12 +153,12 @@ func types(evs []map[string]any) []string {
 // user would do it on `make dev`: a delivered email, a transiently failing
 // one, a cancel by event, then the company feed and the attempt log lines.
 func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	logs := &syncBuffer{}
+	clk := clock.NewFake(base)
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: dir, SweepEvery: time.Hour,
-		Dispatch: dispatch.Config{BackoffBase: 20 * time.Millisecond, BackoffCap: 80 * time.Millisecond}},
-		slog.New(slog.NewJSONHandler(logs, nil)))
+	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: dir, SweepEvery: time.Hour, Clock: clk}, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +178,7 @@ func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
 		_ = l.Close()
 	})
 	c := client{t: t, base: srv.URL, key: key}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := base.Format(time.RFC3339Nano)
 	email := func(to string) string {
 		return fmt.Sprintf(`{"channel":"email","scheduled_for":%q,"payload":{"to_email":%q,"subject":"Hi","html_body":"<p>Hi</p>"}}`, now, to)
 	}
@@ -182,12 +189,16 @@ func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
 	ok := create(email("sarah@example.com"))
 	retry := create(email("sarah+transient@example.com"))
 	contact := "1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a"
-	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	later := base.Add(time.Hour).Format(time.RFC3339)
 	held := create(fmt.Sprintf(`{"channel":"email","scheduled_for":%q,"contact_id":%q,"cancel_policy":{"cancel_on":["contact_replied"]},
 		"payload":{"to_email":"sarah@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`, later, contact))
 
-	c.waitStatus(ok, "sent")
-	c.waitStatus(retry, "failed")
+	if got := c.settle(clk, ok)["status"]; got != "sent" {
+		t.Fatalf("the email is %s", got)
+	}
+	if got := c.settle(clk, retry)["status"]; got != "failed" {
+		t.Fatalf("the +transient email is %s", got)
+	}
 
 	t.Run("DeliveredEmail", func(t *testing.T) {
 		evs := c.events("/v1/scheduled-communications/"+ok+"/events", 50)
@@ -198,8 +209,8 @@ func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
 			if e["sequence"] != float64(i+1) || e["communication_id"] != ok {
 				t.Fatalf("event %d: %v", i, e)
 			}
-			if _, err := time.Parse("2006-01-02T15:04:05.000Z", e["at"].(string)); err != nil {
-				t.Fatalf("at %q is not UTC RFC 3339 with milliseconds", e["at"])
+			if e["at"] != base.Format("2006-01-02T15:04:05.000Z") {
+				t.Fatalf("at %q, want the fake clock's %s in UTC RFC 3339 with milliseconds", e["at"], base.Format("2006-01-02T15:04:05.000Z"))
 			}
 		}
 	})

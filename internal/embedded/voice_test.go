@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,9 +11,12 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
+	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
 
 const (
@@ -40,8 +44,10 @@ func (n *node) voiceResources(t testing.TB) {
 	}
 }
 
-func voiceCall(simulate string) string {
-	return `{"channel":"voice_call","scheduled_for":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","payload":{
+// voiceCall is a call due at at, answered as simulate says, with two
+// follow-ups 0.0005 h (1.8 s) apart.
+func voiceCall(at time.Time, simulate string) string {
+	return `{"channel":"voice_call","scheduled_for":"` + at.UTC().Format(time.RFC3339Nano) + `","payload":{
 "voice_agent_outbound_config_id":"` + agentID + `","to_number":"+14155550123","metadata":{"simulate":"` + simulate + `"},
 "follow_ups":{"max_attempts":3,"follow_up_delays":[0.0005,0.0005],"voice_agent_outbound_config_id":"` + agentID + `","to_number":"+14155550123"}}}`
 }
@@ -54,13 +60,23 @@ func (n *node) cadenceRows(t testing.TB, root string) []map[string]any {
 		t.Fatalf("list: %d %s", code, body)
 	}
 	var r struct{ Data []map[string]any }
-	_ = json.Unmarshal(body, &r)
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("list: %v in %s", err, body)
+	}
 	return r.Data
 }
 
+// placed reports whether the row's call was placed and awaits its outcome.
+func placed(r comms.Communication) bool {
+	return r.Status == comms.StatusProcessing && r.ProviderMessageID != ""
+}
+
+func answered(r comms.Communication) bool { return r.Status == comms.StatusSent && r.Outcome != nil }
+
 // TestVoiceCadenceThroughTheSimulator is the make dev demonstration: the
 // simulator "answers" each call as payload.metadata.simulate says and posts
-// a signed outcome to the real webhook path.
+// a signed outcome to the real webhook path. The test moves the clock from
+// one event to the next: the call's end, then the follow-up's time.
 func TestVoiceCadenceThroughTheSimulator(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -69,74 +85,67 @@ func TestVoiceCadenceThroughTheSimulator(t *testing.T) {
 	}{{"no_answer", 3}, {"conversation", 1}, {"short", 3}, {"voicemail", 3}} {
 		t.Run(tc.simulate, func(t *testing.T) {
 			t.Parallel()
-			n := startNode(t, t.TempDir(), dispatch.Config{})
+			dir := t.TempDir()
+			clk := clock.NewFake(base)
+			n := startNode(t, dir, dispatch.Config{}, clk)
 			defer n.stop()
 			n.voiceResources(t)
-			code, body := n.do(t, "POST", "/v1/scheduled-communications", voiceCall(tc.simulate))
-			if code != 201 {
-				t.Fatalf("create: %d %s", code, body)
+			root := n.create(t, voiceCall(clk.Now(), tc.simulate))
+			for attempt := 1; attempt <= tc.rows; attempt++ {
+				id := root
+				if attempt > 1 {
+					id = dispatch.FollowUpID(root, attempt)
+					next := n.waitRow(t, id, "created", func(comms.Communication) bool { return true })
+					clk.Set(next.NextAttemptAt)
+				}
+				n.waitRow(t, id, "placed", placed)
+				clk.Advance(embedded.SimulatedCallLength)
+				n.waitRow(t, id, "answered", answered)
 			}
-			var r struct{ Data struct{ ID string } }
-			_ = json.Unmarshal(body, &r)
-			deadline := time.Now().Add(45 * time.Second)
-			for {
-				rows := n.cadenceRows(t, r.Data.ID)
-				done := len(rows) == tc.rows
-				for _, row := range rows {
-					done = done && row["status"] == "sent" && row["outcome"] != nil
-				}
-				if done {
-					// And it stops there.
-					time.Sleep(3 * time.Second)
-					if rows = n.cadenceRows(t, r.Data.ID); len(rows) != tc.rows {
-						t.Fatalf("cadence grew to %d rows", len(rows))
-					}
-					for i, row := range rows {
-						cad := row["cadence"].(map[string]any)
-						if int(cad["attempt"].(float64)) != i+1 || cad["root_id"] != r.Data.ID || (i > 0) != (row["source"] == "cadence") {
-							t.Errorf("row %d: cadence %v source %v", i, cad, row["source"])
-						}
-					}
-					return
-				}
+			// Every outcome has been posted and answered, so every follow-up
+			// it creates exists: the cadence stops here. Nothing is armed and
+			// no call awaits an outcome, so nothing can add a row later.
+			deadline := time.Now().Add(patience)
+			for n.l.SimulatedOutcomes() < int64(tc.rows) {
 				if time.Now().After(deadline) {
-					t.Fatalf("cadence after 45 s: %d rows, want %d all sent: %v", len(rows), tc.rows, rows)
+					t.Fatalf("%d of %d outcomes posted after %v", n.l.SimulatedOutcomes(), tc.rows, patience)
 				}
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond) // poll interval
+			}
+			rows := n.cadenceRows(t, root)
+			if len(rows) != tc.rows || n.l.SimulatedOutcomes() != int64(tc.rows) || n.l.Timer.Len() != 0 {
+				var got []string
+				for _, row := range rows {
+					got = append(got, fmt.Sprintf("%v %v", row["cadence"], row["status"]))
+				}
+				t.Fatalf("cadence has %d rows, %d outcomes, %d fires armed; want %d, %d, 0: %v",
+					len(rows), n.l.SimulatedOutcomes(), n.l.Timer.Len(), tc.rows, tc.rows, got)
+			}
+			for i, row := range rows {
+				cad, _ := row["cadence"].(map[string]any)
+				if row["status"] != "sent" || row["outcome"] == nil || cad == nil || int(cad["attempt"].(float64)) != i+1 ||
+					cad["root_id"] != root || (i > 0) != (row["source"] == "cadence") {
+					t.Errorf("row %d: %v %v, cadence %v, source %v", i, row["status"], row["outcome"], cad, row["source"])
+				}
+			}
+			if calls := outbox(t, dir); len(calls) != tc.rows {
+				t.Errorf("calls placed for %d rows, want %d", len(calls), tc.rows)
 			}
 		})
 	}
 }
 
-// TestVoiceWebhook: forged and stale signatures change nothing; a webhook
-// delivered five times and out of order creates exactly one follow-up.
+// TestVoiceWebhook: forged, stale, unsigned and altered deliveries are
+// refused (401) and change nothing about a call awaiting its outcome; a
+// webhook delivered five times and out of order creates exactly one
+// follow-up.
 func TestVoiceWebhook(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, t.TempDir(), dispatch.Config{})
+	clk := clock.NewFake(base)
+	n := startNode(t, t.TempDir(), dispatch.Config{}, clk)
 	defer n.stop()
 	n.voiceResources(t)
-	// A call the simulator places but whose outcome this test delivers itself:
-	// "fail" makes the dev caller refuse, so place the call by hand instead.
 	ctx := context.Background()
-	code, body := n.do(t, "POST", "/v1/scheduled-communications", strings.Replace(voiceCall("conversation"), `"scheduled_for":"`, `"scheduled_for":"`, 1))
-	if code != 201 {
-		t.Fatalf("create: %d %s", code, body)
-	}
-	var r struct{ Data struct{ ID string } }
-	_ = json.Unmarshal(body, &r)
-	// Wait for the call to be placed and its simulated (conversation) outcome.
-	var row comms.Communication
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		row, _ = n.l.Store.GetCommunication(ctx, app.DevCompany, r.Data.ID)
-		if row.Outcome != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if row.Outcome == nil || row.Outcome.TalkSeconds < 30 {
-		t.Fatalf("simulated conversation: %+v", row.Outcome)
-	}
 	post := func(b []byte, sig string) int {
 		req := httptest.NewRequest("POST", "/v1/webhooks/voice/retell", strings.NewReader(string(b)))
 		req.Header.Set("Content-Type", "application/json")
@@ -145,12 +154,20 @@ func TestVoiceWebhook(t *testing.T) {
 		n.l.API.ServeHTTP(rec, req)
 		return rec.Code
 	}
+
+	// A call the simulator places and answers as a conversation, but only
+	// once the clock moves past the call's end: until then it awaits its
+	// outcome, and refused deliveries of a short one must not be recorded.
+	id := n.create(t, voiceCall(clk.Now(), retell.ScenarioConversation))
+	row := n.waitRow(t, id, "placed", placed)
 	meta := map[string]string{retell.MetaCommunicationID: row.ID, retell.MetaCompanyID: app.DevCompany, retell.MetaAttempt: "1"}
-	short, _ := retell.SimulatedEvent(retell.EventCallEnded, row.ProviderMessageID, meta, retell.ScenarioShort, time.Now())
-	// Forged (signed with another key), altered, stale: 401, nothing changes.
+	short, err := retell.SimulatedEvent(retell.EventCallEnded, row.ProviderMessageID, meta, retell.ScenarioShort, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, sig := range map[string]string{
-		"forged": retell.Sign(short, "not-the-secret", time.Now()),
-		"stale":  retell.Sign(short, app.DevVoiceSecret, time.Now().Add(-10*time.Minute)),
+		"forged": retell.Sign(short, "not-the-secret", clk.Now()),
+		"stale":  retell.Sign(short, app.DevVoiceSecret, clk.Now().Add(-10*time.Minute)),
 		"none":   "",
 	} {
 		if code := post(short, sig); code != http.StatusUnauthorized {
@@ -158,50 +175,54 @@ func TestVoiceWebhook(t *testing.T) {
 		}
 	}
 	altered := []byte(strings.Replace(string(short), "user_hangup", "agent_hangup", 1))
-	if code := post(altered, retell.Sign(short, app.DevVoiceSecret, time.Now())); code != http.StatusUnauthorized {
+	if string(altered) == string(short) {
+		t.Fatal("the short outcome has no user_hangup to alter")
+	}
+	if code := post(altered, retell.Sign(short, app.DevVoiceSecret, clk.Now())); code != http.StatusUnauthorized {
 		t.Errorf("altered body: %d, want 401", code)
 	}
-	if got, _ := n.l.Store.GetCommunication(ctx, app.DevCompany, row.ID); got.Outcome.TalkSeconds != row.Outcome.TalkSeconds || len(n.cadenceRows(t, row.ID)) != 1 {
-		t.Fatalf("a refused webhook changed the row or the cadence")
+	if got := n.get(t, id); got.Version != row.Version || got.Outcome != nil || len(n.cadenceRows(t, id)) != 1 {
+		t.Fatalf("a refused webhook changed the row (version %d → %d, outcome %+v) or the cadence", row.Version, got.Version, got.Outcome)
+	}
+	clk.Advance(embedded.SimulatedCallLength)
+	row = n.waitRow(t, id, "answered by the simulator", answered)
+	if row.Outcome.TalkSeconds < 30 || !row.Outcome.Connected {
+		t.Fatalf("the simulated conversation was not what was recorded: %+v", row.Outcome)
 	}
 
-	// A second call of a fresh cadence, answered "short", delivered 5 times out of order.
-	code, body = n.do(t, "POST", "/v1/scheduled-communications", voiceCall("fail"))
-	if code != 201 {
-		t.Fatalf("create: %d %s", code, body)
-	}
-	_ = json.Unmarshal(body, &r)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		row, _ = n.l.Store.GetCommunication(ctx, app.DevCompany, r.Data.ID)
-		if row.AttemptCount >= 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// The dev caller refused ("fail" = transient); record the call as placed,
-	// as a real provider would have, then deliver its events.
+	// A second call of a fresh cadence, answered "short", delivered 5 times
+	// out of order. The dev caller refuses "fail" calls (transiently, and the
+	// clock never reaches the retry); record it as placed, as a real
+	// provider would have, then deliver its events.
+	id = n.create(t, voiceCall(clk.Now(), devsink.SimulateFail))
+	row = n.waitRow(t, id, "refused by the dev caller", func(r comms.Communication) bool {
+		return r.AttemptCount == 1 && r.Status == comms.StatusPending
+	})
 	row.Status, row.ProviderMessageID = comms.StatusProcessing, "call_test_1"
-	now := time.Now().UTC()
+	now := clk.Now()
 	row.SentAt = &now
 	if _, _, err := n.l.Store.UpdateCommunication(ctx, comms.Change{Row: row}, false); err != nil {
 		t.Fatal(err)
 	}
 	meta[retell.MetaCommunicationID] = row.ID
-	ended, _ := retell.SimulatedEvent(retell.EventCallEnded, "call_test_1", meta, retell.ScenarioShort, now)
-	analyzed, _ := retell.SimulatedEvent(retell.EventCallAnalyzed, "call_test_1", meta, retell.ScenarioShort, now)
-	started, _ := retell.SimulatedEvent(retell.EventCallStarted, "call_test_1", meta, retell.ScenarioShort, now)
+	var events [3][]byte
+	for i, kind := range []string{retell.EventCallEnded, retell.EventCallAnalyzed, retell.EventCallStarted} {
+		if events[i], err = retell.SimulatedEvent(kind, "call_test_1", meta, retell.ScenarioShort, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended, analyzed, started := events[0], events[1], events[2]
 	for _, b := range [][]byte{analyzed, ended, started, ended, analyzed} {
-		if code := post(b, retell.Sign(b, app.DevVoiceSecret, time.Now())); code != 200 {
+		if code := post(b, retell.Sign(b, app.DevVoiceSecret, clk.Now())); code != 200 {
 			t.Fatalf("webhook: %d", code)
 		}
 	}
 	rows := n.cadenceRows(t, row.ID)
-	if len(rows) != 2 {
-		t.Fatalf("5 deliveries made %d cadence rows, want 2", len(rows))
+	if len(rows) != 2 || rows[1]["id"] != dispatch.FollowUpID(row.ID, 2) {
+		t.Fatalf("5 deliveries made %d cadence rows, want the root and follow-up %s: %v", len(rows), dispatch.FollowUpID(row.ID, 2), rows)
 	}
-	got, _ := n.l.Store.GetCommunication(ctx, app.DevCompany, row.ID)
-	if got.Status != comms.StatusSent || got.Outcome == nil || got.Outcome.TalkSeconds != 4 || got.Outcome.Connected != true {
+	got := n.get(t, row.ID)
+	if got.Status != comms.StatusSent || got.Outcome == nil || got.Outcome.TalkSeconds != 4 || !got.Outcome.Connected {
 		t.Errorf("outcome = %s %+v", got.Status, got.Outcome)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,8 +94,19 @@ func TestDevCompanyFirstCreateLeaves49999(t *testing.T) {
 	if r.Meta["credits_remaining"] != float64(49999) {
 		t.Errorf("credits_remaining = %v, want 49999", r.Meta["credits_remaining"])
 	}
-	if _, err := filepath.Abs(filepath.Join(dir, app.DevKeyFile)); err != nil {
-		t.Fatal(err)
+	// The key is written to <data>/dev-api-key, readable by its owner only.
+	path := filepath.Join(dir, app.DevKeyFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the dev key file: %v", err)
+	}
+	if string(b) != key {
+		t.Errorf("%s holds %q, want the dev key %q", path, b, key)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: mode %v, want 0600: it holds a secret", path, fi.Mode().Perm())
 	}
 }
 

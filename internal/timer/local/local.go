@@ -1,8 +1,8 @@
 // Package local is the in-process timer of the embedded mode.
 //
 // A Timer keeps armed fires in a min-heap ordered by due time. One
-// scheduling goroutine (Run) sleeps on a single time.Timer set to the
-// earliest due time, pops every due fire in one pass and hands them through a
+// scheduling goroutine (Run) sleeps on a single alarm of its clock set to
+// the earliest due time, pops every due fire in one pass and hands them through a
 // bounded, buffered channel to a fixed pool of workers that call the Handler.
 // There is no goroutine per fire and no polling: Arm wakes the scheduler only
 // when the new fire becomes the earliest one.
@@ -15,6 +15,11 @@
 //
 // Nothing is persisted: fires still armed when Run ends are forgotten, and
 // the embedded service re-arms them from the store at start.
+//
+// What is due is decided by the timer's clock alone (Options.Clock, default
+// the wall clock). With a clock.Fake a fire is handed over only once the
+// test has advanced the clock to its due time, so tests assert what was and
+// was not delivered without sleeping.
 package local
 
 import (
@@ -27,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
@@ -48,9 +54,9 @@ type Options struct {
 	Workers int
 	// Logger receives handler errors and panics; default: discard.
 	Logger *slog.Logger
-	// Now is the clock used to decide what is due, default time.Now. Tests
-	// may inject one.
-	Now func() time.Time
+	// Clock decides what is due and wakes the scheduler when it is;
+	// default clock.System. Tests inject a clock.Fake.
+	Clock clock.Clock
 }
 
 // Timer is the in-process comms.Timer. Create it with New, arm fires from
@@ -58,7 +64,7 @@ type Options struct {
 type Timer struct {
 	handler Handler
 	log     *slog.Logger
-	now     func() time.Time
+	clock   clock.Clock
 	workers int
 
 	mu      sync.Mutex
@@ -92,13 +98,10 @@ func New(h Handler, opts Options) *Timer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	return &Timer{
 		handler: h,
 		log:     opts.Logger,
-		now:     opts.Now,
+		clock:   clock.OrSystem(opts.Clock),
 		workers: opts.Workers,
 		byFire:  make(map[comms.Fire]*entry),
 		wake:    make(chan struct{}, 1),
@@ -175,41 +178,43 @@ func (t *Timer) Run(ctx context.Context) error {
 // schedule is the scheduling loop: hand over what is due, then sleep until
 // the next fire is due, an earlier fire is armed, or the queue has room.
 func (t *Timer) schedule(ctx context.Context) {
-	sleep := time.NewTimer(time.Hour)
-	sleep.Stop()
-	defer sleep.Stop()
+	var (
+		ring    <-chan time.Time // the alarm for the earliest fire; nil: none
+		release = func() {}
+	)
+	defer func() { release() }()
 	for ctx.Err() == nil {
 		t.starved.Store(false)
-		wait, ok := t.handOver()
+		next, ok := t.handOver()
+		release()
+		ring, release = nil, func() {}
 		if ok {
-			sleep.Reset(wait)
-		} else {
-			sleep.Stop()
+			ring, release = t.clock.Alarm(next)
 		}
 		select {
 		case <-ctx.Done():
 		case <-t.wake:
-		case <-sleep.C:
+		case <-ring:
 		}
 	}
 }
 
 // handOver moves every due fire, in due order, from the heap to the queue,
-// as far as the queue has room. It returns how long until the next fire is
-// due; ok is false when there is nothing to wait for on the clock (the heap
-// is empty, or due fires wait for room in the queue and a worker will wake
-// the scheduler).
-func (t *Timer) handOver() (wait time.Duration, ok bool) {
+// as far as the queue has room. It returns when the next fire is due; ok is
+// false when there is nothing to wait for on the clock (the heap is empty,
+// or due fires wait for room in the queue and a worker will wake the
+// scheduler).
+func (t *Timer) handOver() (next time.Time, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := t.now()
+	now := t.clock.Now()
 	for len(t.fires) > 0 {
 		e := t.fires[0]
-		if d := e.at.Sub(now); d > 0 {
-			return d, true
+		if e.at.After(now) {
+			return e.at, true
 		}
 		if !t.offer(e.fire) {
-			return 0, false
+			return time.Time{}, false
 		}
 		heap.Pop(&t.fires)
 		delete(t.byFire, e.fire)
@@ -219,7 +224,7 @@ func (t *Timer) handOver() (wait time.Duration, ok bool) {
 		t.fires = nil
 		t.byFire = make(map[comms.Fire]*entry)
 	}
-	return 0, false
+	return time.Time{}, false
 }
 
 // offer puts f on the queue without blocking. When the queue is full it

@@ -14,21 +14,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/timer/local"
 )
 
-// wait is the generous bound for anything that should happen "at once":
-// machines are shared and noisy, so tests measure order and counts, not
-// latency.
+// wait bounds waiting for something that must happen (a delivery, Run
+// returning): machines are shared and noisy, so tests never measure
+// latency. What is due, and when, is decided by a fake clock the test
+// moves; nothing here sleeps.
 const wait = 10 * time.Second
+
+// base is where every fake clock starts.
+var base = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+
+// seed drives the randomised arming orders; it is fixed so that a failure
+// replays, and logged by the tests that use it.
+const seed = 20300107
 
 func fire(i int) comms.Fire {
 	return comms.Fire{CompanyID: "co", CommunicationID: fmt.Sprintf("c%05d", i), Token: "t1"}
 }
 
-// recorder is a handler that records deliveries.
+// recorder is a handler that records deliveries and the timer clock's time
+// of each.
 type recorder struct {
+	clock  clock.Clock
 	mu     sync.Mutex
 	order  []comms.Fire
 	at     []time.Time
@@ -37,14 +48,14 @@ type recorder struct {
 	notify chan struct{} // receives a token per delivery, never blocks
 }
 
-func newRecorder() *recorder {
-	return &recorder{counts: map[comms.Fire]int{}, notify: make(chan struct{}, 1)}
+func newRecorder(c clock.Clock) *recorder {
+	return &recorder{clock: c, counts: map[comms.Fire]int{}, notify: make(chan struct{}, 1)}
 }
 
 func (r *recorder) handle(_ context.Context, f comms.Fire) error {
 	r.mu.Lock()
 	r.order = append(r.order, f)
-	r.at = append(r.at, time.Now())
+	r.at = append(r.at, r.clock.Now())
 	r.counts[f]++
 	r.mu.Unlock()
 	r.n.Add(1)
@@ -68,6 +79,25 @@ func (r *recorder) waitFor(t testing.TB, n int) {
 	}
 }
 
+// asleepUntil waits until the timer's scheduler sleeps on one alarm of the
+// fake clock, set at at. From then on nothing is handed over until the
+// clock reaches at: what a test asserts "did not happen" before that
+// instant cannot happen later either.
+func asleepUntil(t testing.TB, c *clock.Fake, at time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		next, ok := c.Next()
+		if ok && next.Equal(at) && c.Alarms() == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduler is not asleep until %v after %v (alarms: %d, next %v %v)", at, wait, c.Alarms(), next, ok)
+		}
+		time.Sleep(time.Millisecond) // a poll interval, not a wait for time to pass
+	}
+}
+
 // start runs tm until the test ends and checks that Run returned nil.
 func start(t testing.TB, tm *local.Timer) context.CancelFunc {
 	t.Helper()
@@ -88,20 +118,22 @@ func start(t testing.TB, tm *local.Timer) context.CancelFunc {
 	return cancel
 }
 
+// TestDeliversInDueOrder arms 100 fires, 2 ms apart, in a shuffled order
+// before Run starts, then moves the clock through their due times one at a
+// time: each fire is delivered at its due time and not before.
 func TestDeliversInDueOrder(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{Workers: 1})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Workers: 1, Clock: clk})
 	ctx := context.Background()
 
-	// 100 distinct due times within 200 ms, armed in random order before Run
-	// starts, so the order cannot depend on how fast arming is.
-	base := time.Now().Add(50 * time.Millisecond)
-	due := map[comms.Fire]time.Time{}
-	for _, i := range rand.Perm(100) {
-		f := fire(i)
-		due[f] = base.Add(time.Duration(i) * 2 * time.Millisecond)
-		if err := tm.Arm(ctx, f, due[f]); err != nil {
+	t.Logf("arming order seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	first := base.Add(50 * time.Millisecond)
+	due := func(i int) time.Time { return first.Add(time.Duration(i) * 2 * time.Millisecond) }
+	for _, i := range rng.Perm(100) {
+		if err := tm.Arm(ctx, fire(i), due(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,7 +141,14 @@ func TestDeliversInDueOrder(t *testing.T) {
 		t.Fatalf("Len = %d, want 100", got)
 	}
 	start(t, tm)
-	r.waitFor(t, 100)
+	for i := range 100 {
+		asleepUntil(t, clk, due(i))
+		if n := r.n.Load(); n != int64(i) {
+			t.Fatalf("%d fires delivered before fire %d was due, want %d", n, i, i)
+		}
+		clk.Set(due(i))
+		r.waitFor(t, i+1)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -117,21 +156,25 @@ func TestDeliversInDueOrder(t *testing.T) {
 		if f != fire(i) {
 			t.Fatalf("delivery %d was %v, want %v (order %v)", i, f.CommunicationID, fire(i).CommunicationID, r.order)
 		}
-		if r.at[i].Before(due[f]) {
-			t.Errorf("%v delivered %v before its due time", f.CommunicationID, due[f].Sub(r.at[i]))
+		if !r.at[i].Equal(due(i)) {
+			t.Errorf("%v delivered at %v, want at its due time %v", f.CommunicationID, r.at[i], due(i))
 		}
+	}
+	if got := tm.Len(); got != 0 {
+		t.Errorf("Len = %d, want 0", got)
 	}
 }
 
 func TestPastFireIsDeliveredImmediately(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Clock: clk})
 	start(t, tm)
-	if err := tm.Arm(context.Background(), fire(1), time.Now().Add(-time.Hour)); err != nil {
+	if err := tm.Arm(context.Background(), fire(1), base.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	r.waitFor(t, 1)
+	r.waitFor(t, 1) // the clock never moves: an overdue fire needs no alarm
 	if got := tm.Len(); got != 0 {
 		t.Errorf("Len after delivery = %d, want 0", got)
 	}
@@ -139,13 +182,13 @@ func TestPastFireIsDeliveredImmediately(t *testing.T) {
 
 func TestRearmMovesFireLater(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Clock: clk})
 	start(t, tm)
 	ctx := context.Background()
 
-	now := time.Now()
-	first, second := now.Add(time.Second), now.Add(1500*time.Millisecond)
+	first, second := base.Add(time.Second), base.Add(1500*time.Millisecond)
 	if err := tm.Arm(ctx, fire(1), first); err != nil {
 		t.Fatal(err)
 	}
@@ -155,34 +198,42 @@ func TestRearmMovesFireLater(t *testing.T) {
 	if got := tm.Len(); got != 1 {
 		t.Fatalf("Len after re-arm = %d, want 1", got)
 	}
+	asleepUntil(t, clk, second)
+	clk.Set(first)
+	if n, l := r.n.Load(), tm.Len(); n != 0 || l != 1 {
+		t.Fatalf("at the first due time: %d deliveries, Len %d; want 0, 1 (the fire moved later)", n, l)
+	}
+	clk.Set(second)
 	r.waitFor(t, 1)
-	time.Sleep(300 * time.Millisecond) // room for a wrong second delivery
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.order) != 1 {
-		t.Fatalf("delivered %d times, want once", len(r.order))
+	// One heap entry existed and none is left: one delivery, and no other can follow.
+	if len(r.order) != 1 || tm.Len() != 0 {
+		t.Fatalf("delivered %d times, Len %d; want once, 0", len(r.order), tm.Len())
 	}
-	if r.at[0].Before(second) {
-		t.Errorf("delivered %v before the later due time (earlier one was %v)", second.Sub(r.at[0]), first.Sub(now))
+	if !r.at[0].Equal(second) {
+		t.Errorf("delivered at %v, want %v", r.at[0], second)
 	}
 }
 
 func TestRearmMovesFireEarlier(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Clock: clk})
 	start(t, tm)
 	ctx := context.Background()
 
-	if err := tm.Arm(ctx, fire(1), time.Now().Add(time.Hour)); err != nil {
+	if err := tm.Arm(ctx, fire(1), base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tm.Arm(ctx, fire(2), time.Now().Add(time.Hour)); err != nil {
+	if err := tm.Arm(ctx, fire(2), base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	asleepUntil(t, clk, base.Add(time.Hour))
 	// Moving a fire earlier than the current earliest wakes the scheduler.
-	if err := tm.Arm(ctx, fire(2), time.Now()); err != nil {
+	if err := tm.Arm(ctx, fire(2), base); err != nil {
 		t.Fatal(err)
 	}
 	r.waitFor(t, 1)
@@ -198,15 +249,15 @@ func TestRearmMovesFireEarlier(t *testing.T) {
 
 func TestOtherTokenIsAnotherFire(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Clock: clk})
 	ctx := context.Background()
 	old := fire(1)
 	renewed := old
 	renewed.Token = "t2"
-	past := time.Now().Add(-time.Second)
 	for _, f := range []comms.Fire{old, renewed, old} {
-		if err := tm.Arm(ctx, f, past); err != nil {
+		if err := tm.Arm(ctx, f, base.Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,31 +266,36 @@ func TestOtherTokenIsAnotherFire(t *testing.T) {
 	}
 	start(t, tm)
 	r.waitFor(t, 2)
-	time.Sleep(100 * time.Millisecond)
+	// Two entries were armed and both were delivered: no third can follow.
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.counts[old] != 1 || r.counts[renewed] != 1 || len(r.order) != 2 {
-		t.Errorf("deliveries %v, want each token once", r.counts)
+	if r.counts[old] != 1 || r.counts[renewed] != 1 || len(r.order) != 2 || tm.Len() != 0 {
+		t.Errorf("deliveries %v, Len %d; want each token once", r.counts, tm.Len())
 	}
 }
 
 func TestBurstDeliveredExactlyOnce(t *testing.T) {
 	t.Parallel()
 	const n = 10_000
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{Workers: 32})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Workers: 32, Clock: clk})
 	start(t, tm)
 	ctx := context.Background()
 
-	at := time.Now().Add(100 * time.Millisecond) // one instant for all
+	at := base.Add(100 * time.Millisecond) // one instant for all
 	for i := range n {
 		if err := tm.Arm(ctx, fire(i), at); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if got := tm.Len(); got != n {
+		t.Fatalf("Len = %d, want %d", got, n)
+	}
+	clk.Set(at)
 	r.waitFor(t, n)
-	time.Sleep(100 * time.Millisecond)
 
+	// n entries were armed, n distinct fires delivered and none is left.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.order) != n || len(r.counts) != n {
@@ -258,17 +314,20 @@ func TestBurstDeliveredExactlyOnce(t *testing.T) {
 func TestConcurrentArm(t *testing.T) {
 	t.Parallel()
 	const goroutines, per = 8, 500
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{Workers: 4})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Workers: 4, Clock: clk})
 	start(t, tm)
 	ctx := context.Background()
+	t.Logf("due-time seed %d", seed)
 
-	arm := func(at func() time.Time) {
+	arm := func(at func(rng *rand.Rand) time.Time) {
 		var wg sync.WaitGroup
 		for g := range goroutines {
+			rng := rand.New(rand.NewPCG(seed, uint64(g)))
 			wg.Go(func() {
 				for i := range per {
-					if err := tm.Arm(ctx, fire(g*per+i), at()); err != nil {
+					if err := tm.Arm(ctx, fire(g*per+i), at(rng)); err != nil {
 						t.Error(err)
 						return
 					}
@@ -278,44 +337,59 @@ func TestConcurrentArm(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	// First far in the future, then every fire moved to within 20 ms: each
-	// is armed twice and must be delivered once.
-	arm(func() time.Time { return time.Now().Add(time.Hour) })
+	// First an hour ahead, then every fire moved to within 1–21 ms: each is
+	// armed twice, stays one entry, and must be delivered once.
+	arm(func(*rand.Rand) time.Time { return base.Add(time.Hour) })
 	if got := tm.Len(); got != goroutines*per {
 		t.Fatalf("Len = %d, want %d", got, goroutines*per)
 	}
-	arm(func() time.Time { return time.Now().Add(rand.N(20 * time.Millisecond)) })
+	arm(func(rng *rand.Rand) time.Time {
+		return base.Add(time.Millisecond + time.Duration(rng.Int64N(int64(20*time.Millisecond))))
+	})
+	if got := tm.Len(); got != goroutines*per {
+		t.Fatalf("Len after moving every fire = %d, want %d", got, goroutines*per)
+	}
+	clk.Advance(21 * time.Millisecond)
 	r.waitFor(t, goroutines*per)
-	time.Sleep(100 * time.Millisecond)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.order) != goroutines*per || len(r.counts) != goroutines*per {
-		t.Fatalf("%d deliveries of %d distinct fires, want %d", len(r.order), len(r.counts), goroutines*per)
+	if len(r.order) != goroutines*per || len(r.counts) != goroutines*per || tm.Len() != 0 {
+		t.Fatalf("%d deliveries of %d distinct fires, Len %d; want %d, 0 left", len(r.order), len(r.counts), tm.Len(), goroutines*per)
 	}
 }
 
 func TestRunWaitsForInFlightHandler(t *testing.T) {
 	t.Parallel()
+	clk := clock.NewFake(base)
 	started := make(chan struct{})
 	release := make(chan struct{})
+	var handlerDone atomic.Bool
 	var handlerCtxErr error
 	tm := local.New(func(ctx context.Context, f comms.Fire) error {
 		close(started)
 		<-release
 		handlerCtxErr = ctx.Err()
+		handlerDone.Store(true)
 		return nil
-	}, local.Options{Workers: 2})
+	}, local.Options{Workers: 2, Clock: clk})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- tm.Run(ctx) }()
+	type result struct {
+		err         error
+		handlerDone bool // when Run returned
+	}
+	done := make(chan result, 1)
+	go func() {
+		err := tm.Run(ctx)
+		done <- result{err, handlerDone.Load()}
+	}()
 
-	if err := tm.Arm(ctx, fire(1), time.Now()); err != nil {
+	if err := tm.Arm(ctx, fire(1), base); err != nil {
 		t.Fatal(err)
 	}
-	if err := tm.Arm(ctx, fire(2), time.Now().Add(time.Hour)); err != nil {
+	if err := tm.Arm(ctx, fire(2), base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -324,16 +398,28 @@ func TestRunWaitsForInFlightHandler(t *testing.T) {
 		t.Fatal("handler not called")
 	}
 	cancel()
+	// Arm fails once Run has stopped taking fires, which is when it starts
+	// waiting for the handler: it must not return while the handler is held.
+	deadline := time.Now().Add(wait)
+	for !errors.Is(tm.Arm(context.Background(), fire(3), base.Add(time.Hour)), local.ErrStopped) {
+		if time.Now().After(deadline) {
+			t.Fatal("Arm still accepted fires long after cancel")
+		}
+		time.Sleep(time.Millisecond) // poll interval
+	}
 	select {
-	case err := <-done:
-		t.Fatalf("Run returned (%v) while a handler was in flight", err)
-	case <-time.After(200 * time.Millisecond):
+	case res := <-done:
+		t.Fatalf("Run returned (%v) while a handler was in flight", res.err)
+	default:
 	}
 	close(release)
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil", err)
+	case res := <-done:
+		if res.err != nil {
+			t.Fatalf("Run = %v, want nil", res.err)
+		}
+		if !res.handlerDone {
+			t.Fatal("Run returned before the in-flight handler finished")
 		}
 	case <-time.After(wait):
 		t.Fatal("Run did not return after the handler finished")
@@ -348,13 +434,13 @@ func TestRunWaitsForInFlightHandler(t *testing.T) {
 
 func TestArmAfterRunEnded(t *testing.T) {
 	t.Parallel()
-	tm := local.New(func(context.Context, comms.Fire) error { return nil }, local.Options{})
+	tm := local.New(func(context.Context, comms.Fire) error { return nil }, local.Options{Clock: clock.NewFake(base)})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := tm.Run(ctx); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
-	if err := tm.Arm(context.Background(), fire(1), time.Now()); !errors.Is(err, local.ErrStopped) {
+	if err := tm.Arm(context.Background(), fire(1), base); !errors.Is(err, local.ErrStopped) {
 		t.Errorf("Arm after Run = %v, want ErrStopped", err)
 	}
 	if err := tm.Run(context.Background()); !errors.Is(err, local.ErrStopped) {
@@ -382,7 +468,8 @@ func (s *syncBuffer) String() string {
 
 func TestHandlerPanicAndErrorDoNotStopDeliveries(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
 	var logs syncBuffer
 	tm := local.New(func(ctx context.Context, f comms.Fire) error {
 		switch f {
@@ -392,16 +479,18 @@ func TestHandlerPanicAndErrorDoNotStopDeliveries(t *testing.T) {
 			return errors.New("send failed")
 		}
 		return r.handle(ctx, f)
-	}, local.Options{Workers: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	}, local.Options{Workers: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Clock: clk})
 	start(t, tm)
 	ctx := context.Background()
 
-	now := time.Now()
 	for i := range 4 {
-		if err := tm.Arm(ctx, fire(i), now.Add(time.Duration(i)*time.Millisecond)); err != nil {
+		if err := tm.Arm(ctx, fire(i), base.Add(time.Duration(i)*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	clk.Advance(3 * time.Millisecond)
+	// One worker takes fires in due order: fires 0 and 1 were handled, and
+	// logged, before fire 2 was recorded.
 	r.waitFor(t, 2)
 	r.mu.Lock()
 	got := slices.Clone(r.order)
@@ -419,13 +508,14 @@ func TestHandlerPanicAndErrorDoNotStopDeliveries(t *testing.T) {
 
 func TestLenReflectsArmedFires(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
-	tm := local.New(r.handle, local.Options{})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Clock: clk})
 	ctx := context.Background()
 	if got := tm.Len(); got != 0 {
 		t.Fatalf("Len of a new timer = %d", got)
 	}
-	later := time.Now().Add(time.Hour)
+	later := base.Add(time.Hour)
 	for i := range 3 {
 		if err := tm.Arm(ctx, fire(i), later); err != nil {
 			t.Fatal(err)
@@ -438,7 +528,7 @@ func TestLenReflectsArmedFires(t *testing.T) {
 		t.Fatalf("Len = %d, want 3", got)
 	}
 	start(t, tm)
-	if err := tm.Arm(ctx, fire(1), time.Now()); err != nil {
+	if err := tm.Arm(ctx, fire(1), base); err != nil {
 		t.Fatal(err)
 	}
 	r.waitFor(t, 1)
@@ -447,33 +537,60 @@ func TestLenReflectsArmedFires(t *testing.T) {
 	}
 }
 
-func TestInjectedClockDecidesWhatIsDue(t *testing.T) {
+// TestNothingIsDeliveredBeforeItsTime: the clock alone decides what is due.
+// A fire due an hour ahead stays armed, however long the test runs, until
+// the clock reads its time — even when the scheduler wakes 1 ns before it
+// to deliver another fire.
+func TestNothingIsDeliveredBeforeItsTime(t *testing.T) {
 	t.Parallel()
-	r := newRecorder()
-	var fake atomic.Int64
-	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	fake.Store(base.UnixNano())
-	tm := local.New(r.handle, local.Options{Now: func() time.Time { return time.Unix(0, fake.Load()) }})
+	clk := clock.NewFake(base)
+	r := newRecorder(clk)
+	tm := local.New(r.handle, local.Options{Clock: clk})
 	start(t, tm)
 	ctx := context.Background()
 
-	// Due in the past by the wall clock, but an hour ahead by the injected one.
-	if err := tm.Arm(ctx, fire(1), base.Add(time.Hour)); err != nil {
-		t.Fatal(err)
+	later := base.Add(time.Hour)
+	just := later.Add(-time.Nanosecond)
+	for f, at := range map[comms.Fire]time.Time{fire(1): later, fire(2): base, fire(3): just} {
+		if err := tm.Arm(ctx, f, at); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := tm.Arm(ctx, fire(2), base); err != nil {
+	r.waitFor(t, 1)
+	asleepUntil(t, clk, just)
+	clk.Set(just)
+	r.waitFor(t, 2)
+	asleepUntil(t, clk, later)
+	if n, l := r.n.Load(), tm.Len(); n != 2 || l != 1 {
+		t.Fatalf("1 ns before fire 1 is due: %d deliveries, Len %d; want 2, 1", n, l)
+	}
+	clk.Set(later)
+	r.waitFor(t, 3)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Equal(r.order, []comms.Fire{fire(2), fire(3), fire(1)}) || !r.at[2].Equal(later) {
+		t.Errorf("delivered %v at %v, want fires 2, 3, then 1 at %v", r.order, r.at, later)
+	}
+}
+
+// TestSystemClockByDefault: without Options.Clock the wall clock decides,
+// and its alarm wakes the scheduler. Only "not before its time" is
+// asserted; how late is for benchmarks.
+func TestSystemClockByDefault(t *testing.T) {
+	t.Parallel()
+	r := newRecorder(clock.System)
+	tm := local.New(r.handle, local.Options{})
+	start(t, tm)
+	due := time.Now().Add(20 * time.Millisecond)
+	if err := tm.Arm(context.Background(), fire(1), due); err != nil {
 		t.Fatal(err)
 	}
 	r.waitFor(t, 1)
-	time.Sleep(100 * time.Millisecond)
-	if got := r.n.Load(); got != 1 {
-		t.Fatalf("%d deliveries, want 1: fire 1 is not due by the injected clock", got)
-	}
 	r.mu.Lock()
-	if r.order[0] != fire(2) {
-		t.Errorf("delivered %v, want %v", r.order[0], fire(2))
+	defer r.mu.Unlock()
+	if r.at[0].Before(due) {
+		t.Errorf("delivered %v before its due time", due.Sub(r.at[0]))
 	}
-	r.mu.Unlock()
 }
 
 func BenchmarkArmDeliver(b *testing.B) {

@@ -1,0 +1,135 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/auth"
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
+)
+
+// Store is every store port the product uses: the service's and the
+// dispatcher's. The SQLite and DynamoDB stores implement it.
+type Store interface {
+	comms.Store
+	dispatch.Store
+}
+
+// Deliver hands a due fire to the dispatcher (it is the dispatcher's
+// Handle).
+type Deliver func(ctx context.Context, f comms.Fire) error
+
+// Ports are the adapters of one deployment: all that differs between the
+// embedded process (SQLite, the in-process timer, the dev senders and voice
+// simulator) and the AWS functions (DynamoDB, SQS + Scheduler, SES, SNS,
+// Retell). Build wires them into the same Graph.
+type Ports struct {
+	// Store keeps rows, companies, keys and sender resources. Required.
+	Store Store
+	// Timer builds the timer the service and the dispatcher arm. deliver
+	// is how a timer that delivers in process hands a due fire over; a
+	// timer whose fires arrive from outside (the AWS timer: Scheduler and
+	// SQS invoke the dispatch function) ignores it. Required.
+	Timer func(deliver Deliver) comms.Timer
+	// Email and SMS are the senders. Required.
+	Email dispatch.EmailSender
+	SMS   dispatch.SMSSender
+	// Voice builds the voice caller. webhooks is the HTTP API, where a
+	// simulator posts the outcomes of its calls; a real provider's client
+	// ignores it. Nil: calls fail as voice_not_configured.
+	Voice func(webhooks http.Handler) dispatch.VoiceCaller
+	// VoiceSecret verifies voice webhooks; empty refuses every delivery.
+	VoiceSecret string
+	// Clock is the time of the service, the dispatcher and the webhook
+	// verification; default time.Now.
+	Clock func() time.Time
+	// Logger receives what the parts log; default: discard.
+	Logger *slog.Logger
+	// Dispatch tunes retries and leases (zero fields: the defaults).
+	Dispatch dispatch.Config
+}
+
+// Graph is the product wired over one set of Ports.
+type Graph struct {
+	Store      Store
+	Timer      comms.Timer
+	Service    *scheduling.Service
+	Dispatcher *dispatch.Dispatcher
+	API        *httpapi.API
+}
+
+// Build wires the product in dependency order: store → service and timer →
+// voice caller → dispatcher → API → voice webhooks. Two edges of the graph
+// point backwards, and this is the one place they are closed:
+//
+//   - the timer delivers due fires to the dispatcher, which is built after
+//     it because the dispatcher arms the timer;
+//   - the voice caller of the embedded mode (the simulator) posts call
+//     outcomes to the API, which is built after the dispatcher that places
+//     the calls.
+//
+// Each is closed by a forwarder, handed to the factory in Ports, that calls
+// through the finished Graph. Build fills the Graph before it returns, and
+// nothing calls a forwarder before then: the local timer delivers only once
+// its Run is called, and the simulator posts only about a call the
+// dispatcher placed.
+//
+// Build fails only when a required port is missing.
+func Build(p Ports) (*Graph, error) {
+	var missing []error
+	for _, port := range []struct {
+		name   string
+		absent bool
+	}{{"Store", p.Store == nil}, {"Timer", p.Timer == nil}, {"Email", p.Email == nil}, {"SMS", p.SMS == nil}} {
+		if port.absent {
+			missing = append(missing, errors.New("app.Build: Ports."+port.name+" is required"))
+		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
+	}
+	now := p.Clock
+	if now == nil {
+		now = time.Now
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	g := &Graph{Store: p.Store}
+	// The two back edges (see above): forwarders into the finished graph.
+	deliver := func(ctx context.Context, f comms.Fire) error { return g.Dispatcher.Handle(ctx, f) }
+	webhooks := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.API.ServeHTTP(w, r) })
+
+	g.Timer = p.Timer(deliver)
+	if g.Timer == nil {
+		return nil, errors.New("app.Build: Ports.Timer returned no timer")
+	}
+	g.Service = scheduling.NewService(p.Store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log))
+	var voice dispatch.VoiceCaller = voiceUnavailable{}
+	if p.Voice != nil {
+		if v := p.Voice(webhooks); v != nil {
+			voice = v
+		}
+	}
+	g.Dispatcher = dispatch.New(p.Store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch,
+		dispatch.WithClock(now), dispatch.WithLogger(log))
+	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
+	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
+	return g, nil
+}
+
+// voiceUnavailable is the voice port until a provider is configured: every
+// call fails permanently, naming why.
+type voiceUnavailable struct{}
+
+func (voiceUnavailable) PlaceCall(context.Context, dispatch.Call) (string, error) {
+	return "", comms.Permanent("voice_not_configured", "no voice provider is configured for this deployment")
+}
