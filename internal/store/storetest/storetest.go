@@ -85,6 +85,10 @@ type bundle struct {
 	now time.Time
 }
 
+// fixtureNow is the time fixtures are built around: fixed, so that no test
+// depends on the day it runs.
+var fixtureNow = time.Date(2026, 12, 1, 9, 30, 15, 123_000_000, time.UTC)
+
 // startCredits is the balance of the bundle's company.
 const startCredits = 1000
 
@@ -93,7 +97,7 @@ func (s suite) setup(t *testing.T) *bundle {
 	b := &bundle{
 		ctx:   t.Context(),
 		store: s.newStore(t),
-		now:   time.Now().UTC().Truncate(time.Millisecond),
+		now:   fixtureNow,
 	}
 	b.company = b.newCompany(t, startCredits)
 	return b
