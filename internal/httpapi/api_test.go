@@ -166,7 +166,7 @@ func TestAuthentication(t *testing.T) {
 	keys, _ := e.store.ListAPIKeys(context.Background(), "acme")
 	for _, k := range keys {
 		if strings.HasPrefix(revoked, k.Prefix) {
-			if err := e.store.RevokeAPIKey(context.Background(), "acme", k.ID, time.Now()); err != nil {
+			if err := e.store.RevokeAPIKey(context.Background(), "acme", k.ID, testNow); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -364,7 +364,7 @@ func TestPatch(t *testing.T) {
 	id := created["id"].(string)
 	path := "/v1/scheduled-communications/" + id
 
-	when := time.Now().Add(5 * time.Hour).UTC().Truncate(time.Second)
+	when := testNow.Add(5 * time.Hour)
 	r := e.mustDo("PATCH", path, "all", `{"scheduled_for":"`+when.Format(time.RFC3339)+`","payload":{"subject":"New subject","cc":null},"deal_id":null}`, 200)
 	row := r.row(t)
 	payload := row["payload"].(map[string]any)
@@ -412,7 +412,7 @@ func TestPatch(t *testing.T) {
 
 // nextSaturday is 00:00 UTC of a Saturday at least two days ahead.
 func nextSaturday() time.Time {
-	d := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 2)
+	d := testNow.Truncate(24*time.Hour).AddDate(0, 0, 2)
 	for d.Weekday() != time.Saturday {
 		d = d.AddDate(0, 0, 1)
 	}
@@ -468,7 +468,7 @@ func TestStateRules(t *testing.T) {
 func TestListFiltersAndPaging(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	base := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	base := testNow.Add(time.Hour)
 	other := "4c4c4c4c-4c4c-4c4c-8c4c-4c4c4c4c4c4c"
 	var ids []string
 	for i := range 12 {

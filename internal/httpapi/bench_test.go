@@ -12,8 +12,8 @@ import (
 // resource lookup, and the SQLite transaction (row + debit) on a real file.
 func BenchmarkCreate(b *testing.B) {
 	for _, tc := range []struct{ name, body string }{
-		{"email", emailBody(time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339))},
-		{"voice", voiceBody(time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339))},
+		{"email", emailBody(testNow.Add(48 * time.Hour).Format(time.RFC3339))},
+		{"voice", voiceBody(testNow.Add(48 * time.Hour).Format(time.RFC3339))},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := setupCredits(b, 1<<40)
@@ -38,7 +38,7 @@ func BenchmarkCreate(b *testing.B) {
 // once: the single SQLite writer serializes the transactions.
 func BenchmarkCreateParallel(b *testing.B) {
 	e := setupCredits(b, 1<<40)
-	body := emailBody(time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339))
+	body := emailBody(testNow.Add(48 * time.Hour).Format(time.RFC3339))
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -13,7 +13,7 @@ import (
 // 5xx; a 201 means the row is really there; a refusal stores nothing. The
 // seed corpus runs in every `make test`; `make fuzz` explores further.
 func FuzzCreate(f *testing.F) {
-	when := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	when := testNow.Add(48 * time.Hour).Format(time.RFC3339)
 	for _, seed := range []string{
 		emailBody(when), smsBody(when), voiceBody(when),
 		``, `{}`, `[]`, `null`, `"x"`, `{"channel":"email"}`, `{"channel":"sms","payload":[]}`,

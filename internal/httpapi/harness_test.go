@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
@@ -81,7 +83,8 @@ func setupCredits(t testing.TB, credits int64) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{t: t, api: app.Handler(store, discard()), store: store, keys: map[string]string{}, validate: true}
+	svc := scheduling.NewService(store, scheduling.WithClock(func() time.Time { return testNow }))
+	e := &env{t: t, api: httpapi.New(svc, auth.NewAuthenticator(store), discard()), store: store, keys: map[string]string{}, validate: true}
 	e.company("acme", credits)
 	e.company("other", 1000)
 	all := "dispatcher:read,dispatcher:write,email:send,sms:send,calls:initiate"
@@ -250,8 +253,12 @@ func (e *env) mustDo(method, path, key, body string, want int, hs ...header) *re
 	return r
 }
 
-// at formats a time for scheduled_for.
-func at(d time.Duration) string { return time.Now().Add(d).UTC().Format(time.RFC3339) }
+// testNow is the service's clock in these tests: a Wednesday, fixed, so no
+// test depends on the day or the hour it runs.
+var testNow = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+
+// at formats a time for scheduled_for, d after testNow.
+func at(d time.Duration) string { return testNow.Add(d).Format(time.RFC3339) }
 
 // The seed contract's three request examples, with real UUIDs.
 func emailBody(when string) string {
