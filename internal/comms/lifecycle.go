@@ -292,14 +292,15 @@ func Create(row Communication, now time.Time) Change {
 	return ch
 }
 
-// Reschedule stores an edit of a pending row: next is the row as edited
-// (same id, version and event sequence as the row read). It emits rescheduled.
+// Reschedule stores an edit of a pending row: next is the row as edited;
+// its lifecycle fields (status, version, event sequence, last change) are
+// taken from row, the row as read. It emits rescheduled.
 func Reschedule(row, next Communication, now time.Time) (Change, error) {
-	if _, _, err := begin(row, TransitionReschedule, now, StatusPending); err != nil {
+	next.Status, next.Version, next.EventSeq, next.UpdatedAt = row.Status, row.Version, row.EventSeq, row.UpdatedAt
+	ch, now, err := begin(next, TransitionReschedule, now, StatusPending)
+	if err != nil {
 		return Change{}, err
 	}
-	next.Status, next.Version, next.EventSeq, next.UpdatedAt = row.Status, row.Version, row.EventSeq, row.UpdatedAt
-	ch, now, _ := begin(next, TransitionReschedule, now, StatusPending)
 	ch.emit(EventRescheduled, now, RescheduledData{ScheduledFor: next.ScheduledFor.UTC(), NextAttemptAt: next.NextAttemptAt.UTC()})
 	return ch, nil
 }
