@@ -24,6 +24,8 @@ const (
 	IndexByCompany = dynamo.IndexByCompany
 	// IndexByDue lists non-terminal rows by next_attempt_at, for the sweeper.
 	IndexByDue = dynamo.IndexByDue
+	// IndexByFeed lists a company's events by time, for GET /v1/events.
+	IndexByFeed = dynamo.IndexByFeed
 )
 
 // TableIndex is a global secondary index of the store's schema.

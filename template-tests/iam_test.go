@@ -185,7 +185,7 @@ func TestFunctionPolicies(t *testing.T) {
 				"Logs":       {Actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, Resources: []string{arn(logs)}},
 				"TableItems": {Actions: sorted("dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), Resources: []string{arn(x.table)}},
 				"TableIndexes": {Actions: []string{"dynamodb:Query"}, Resources: sorted(
-					arn(x.table)+"/index/by_company", arn(x.table)+"/index/by_due")},
+					arn(x.table)+"/index/by_company", arn(x.table)+"/index/by_due", arn(x.table)+"/index/by_feed")},
 				"QueueSend":         {Actions: []string{"sqs:SendMessage"}, Resources: []string{arn(x.queue)}},
 				"CreateSchedule":    {Actions: []string{"scheduler:CreateSchedule"}, Resources: []string{schedules}},
 				"PassSchedulerRole": {Actions: []string{"iam:PassRole"}, Resources: []string{arn(x.schedulerRole)}},

@@ -98,7 +98,7 @@ func TestTable(t *testing.T) {
 	dev, prod := stacks(t)
 	// The names the rest of the system relies on.
 	if dynamo.AttrPK != "pk" || dynamo.AttrSK != "sk" || dynamo.AttrTTL != "ttl" ||
-		dynamo.IndexByCompany != "by_company" || dynamo.IndexByDue != "by_due" {
+		dynamo.IndexByCompany != "by_company" || dynamo.IndexByDue != "by_due" || dynamo.IndexByFeed != "by_feed" {
 		t.Errorf("the store's schema names changed: update infra and these tests together")
 	}
 	for _, c := range []struct {
