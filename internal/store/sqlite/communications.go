@@ -47,7 +47,8 @@ const (
 	debitCompany  = `UPDATE companies SET credits = credits - 1 WHERE id = ? AND credits > 0 RETURNING credits`
 	companyExists = `SELECT EXISTS (SELECT 1 FROM companies WHERE id = ?)`
 	commExists    = `SELECT EXISTS (SELECT 1 FROM communications WHERE company_id = ? AND id = ?)`
-	insertEvent   = `INSERT INTO events (company_id, communication_id, sequence, id, type, at, data) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	insertEvent   = `INSERT INTO events (company_id, feed_pos, communication_id, sequence, id, type, at, data)
+		VALUES (?1, COALESCE((SELECT MAX(feed_pos) FROM events WHERE company_id = ?1), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7)`
 )
 
 // txStatements are prepared on the writer by Open; see Store.stmt.
@@ -207,7 +208,9 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, ch comms.Change) error {
 	return s.insertEvents(ctx, tx, ch.Events)
 }
 
-// insertEvents inserts events inside tx; their feed_pos follows commit order.
+// insertEvents inserts events inside tx, each at the next feed_pos of its
+// company: write transactions run one at a time, so positions follow commit
+// order.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []comms.Event) error {
 	for _, e := range evs {
 		if _, err := s.stmt(ctx, tx, insertEvent).ExecContext(ctx,
@@ -467,10 +470,11 @@ func (s *Store) ListEvents(ctx context.Context, companyID, communicationID strin
 }
 
 // ListCompanyEvents returns the company's events in commit order: feed_pos
-// is assigned by AUTOINCREMENT inside write transactions that run one at a
+// numbers them per company inside write transactions that run one at a
 // time, and a reader sees only committed ones, so no event ever appears
 // before a position already read. The cursor is the decimal feed_pos of the
-// last event returned; f.Now is not needed.
+// last event returned (per company: it says nothing of other tenants); f.Now
+// is not needed.
 func (s *Store) ListCompanyEvents(ctx context.Context, companyID string, f comms.EventFilter) ([]comms.Event, string, bool, error) {
 	const op = "ListCompanyEvents"
 	var after int64
@@ -495,8 +499,15 @@ func (s *Store) ListCompanyEvents(ctx context.Context, companyID string, f comms
 		}
 	}
 	if !f.CreatedAfter.IsZero() {
-		q.WriteString(" AND at >= ?")
-		args = append(args, ts(f.CreatedAfter))
+		if after, ok := tsInRange(f.CreatedAfter); !ok {
+			if f.CreatedAfter.After(maxTS) {
+				return []comms.Event{}, f.After, false, nil // after anything this store can hold
+			}
+			// Before anything this store can hold: no bound.
+		} else {
+			q.WriteString(" AND at >= ?")
+			args = append(args, after)
+		}
 	}
 	q.WriteString(" ORDER BY feed_pos LIMIT ?")
 	args = append(args, limit+1)

@@ -15,8 +15,9 @@
 //     field that is filtered or sorted on and JSON text for payload,
 //     cancel_policy, last_error, cadence and outcome
 //   - idempotency, keyed (company_id, key)
-//   - events, keyed (company_id, communication_id, sequence), each with a
-//     feed_pos that AUTOINCREMENT assigns in commit order (see ListCompanyEvents)
+//   - events, keyed (company_id, feed_pos), where feed_pos numbers a
+//     company's events 1, 2, 3… in commit order (see ListCompanyEvents);
+//     unique by (company_id, communication_id, sequence) and by id
 //
 // Times are INTEGER unix nanoseconds in UTC: 0 for a zero time.Time, NULL for
 // a nil *time.Time. Times outside the years 1678–2262 cannot be stored. JSON
@@ -43,6 +44,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,18 +241,18 @@ ALTER TABLE communications ADD COLUMN cancel_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE communications ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE events (
-	feed_pos         INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
 	company_id       TEXT    NOT NULL,
+	feed_pos         INTEGER NOT NULL,
 	communication_id TEXT    NOT NULL,
 	sequence         INTEGER NOT NULL,
 	id               TEXT    NOT NULL UNIQUE,
 	type             TEXT    NOT NULL,
 	at               INTEGER NOT NULL,
 	data             TEXT    NOT NULL,
+	PRIMARY KEY (company_id, feed_pos),
 	UNIQUE (company_id, communication_id, sequence),
 	FOREIGN KEY (company_id, communication_id) REFERENCES communications (company_id, id)
 ) STRICT;
-CREATE INDEX events_feed ON events (company_id, feed_pos);
 `,
 }
 
@@ -309,8 +311,9 @@ func wrap(method string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 			err = fmt.Errorf("%w: %v", comms.ErrAlreadyExists, err)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			// The only foreign keys point at companies.
-			err = fmt.Errorf("%w: no such company: %v", comms.ErrNotFound, err)
+			// Foreign keys point at companies (rows, keys, resources) and at
+			// rows (events, which are only written with their row).
+			err = fmt.Errorf("%w: no such company or row: %v", comms.ErrNotFound, err)
 		}
 	}
 	return fmt.Errorf("sqlite.%s: %w", method, err)
@@ -323,6 +326,21 @@ func ts(t time.Time) int64 {
 	}
 	return t.UnixNano()
 }
+
+// tsInRange encodes t as ts does, and reports false for a time outside
+// what int64 nanoseconds hold (about 1678–2262), where ts would overflow.
+func tsInRange(t time.Time) (int64, bool) {
+	if t.Before(minTS) || t.After(maxTS) {
+		return 0, false
+	}
+	return ts(t), true
+}
+
+// The range of times ts encodes.
+var (
+	minTS = time.Unix(0, math.MinInt64+1).UTC()
+	maxTS = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // tsPtr encodes an optional time: NULL for nil.
 func tsPtr(t *time.Time) sql.NullInt64 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -174,4 +175,31 @@ func BenchmarkCreateCommunication(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestFeedCursorIsPerCompany: a company's feed positions count its own
+// events only, so a cursor tells nothing of another tenant's activity.
+func TestFeedCursorIsPerCompany(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "feed.db"))
+	ctx := t.Context()
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for _, co := range []string{"busy", "quiet"} {
+		if err := s.CreateCompany(ctx, comms.Company{ID: co, Credits: 100, Settings: comms.DefaultSettings(), CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create := func(co, id string) {
+		row := comms.Communication{ID: id, CompanyID: co, Channel: comms.ChannelEmail, ScheduledFor: at, NextAttemptAt: at, MaxAttempts: 3, Source: comms.SourceAPI}
+		if _, err := s.CreateCommunication(ctx, comms.Create(row, at), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		create("busy", fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i))
+	}
+	create("quiet", "00000000-0000-4000-8000-0000000000aa")
+	_, next, _, err := s.ListCompanyEvents(ctx, "quiet", comms.EventFilter{Limit: 10})
+	if err != nil || next != "1" {
+		t.Fatalf("quiet's first cursor = %q, %v; want 1 whatever other companies wrote", next, err)
+	}
 }

@@ -336,7 +336,13 @@ func (s suite) companyEvents(t *testing.T) {
 		}
 		got, _ = b.feed(t, b.company.ID, comms.EventFilter{CreatedAfter: b.now.Add(time.Hour), Limit: 2, Now: later(b)})
 		checkOnce(t, got, map[string]int64{late.ID: late.EventSeq})
-		_ = early
+		// Bounds far outside what a store keeps times for: everything, or nothing.
+		got, _ = b.feed(t, b.company.ID, comms.EventFilter{CreatedAfter: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), Limit: 100, Now: later(b)})
+		checkOnce(t, got, map[string]int64{early.ID: early.EventSeq, late.ID: late.EventSeq})
+		got, _ = b.feed(t, b.company.ID, comms.EventFilter{CreatedAfter: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), Limit: 100, Now: later(b)})
+		if len(got) != 0 {
+			t.Fatalf("created after the year 9999: %d events", len(got))
+		}
 	})
 
 	t.Run("RejectsAForeignCursor", func(t *testing.T) {
