@@ -85,6 +85,10 @@ type Event struct {
 	Data json.RawMessage `json:"data"`
 }
 
+// MaxEventSequence is the highest sequence a row's event can have (stores
+// keep it in 10 digits; a row has a few dozen events at most).
+const MaxEventSequence = 9_999_999_999
+
 // eventNamespace derives event ids.
 var eventNamespace = uuid.MustParse("3f2b8c1e-7d4a-4c6b-9e8f-1a2b3c4d5e6f")
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +164,7 @@ func ParseHistoryQuery(q url.Values) (EventQuery, error) {
 	if v := q.Get("cursor"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(v)
 		seq, perr := strconv.ParseInt(strings.TrimPrefix(string(b), "seq:"), 10, 64)
-		if err != nil || perr != nil || !strings.HasPrefix(string(b), "seq:") || seq < 0 {
+		if err != nil || perr != nil || !strings.HasPrefix(string(b), "seq:") || seq < 0 || seq > comms.MaxEventSequence {
 			c.add("cursor", badCursor)
 		}
 		eq.AfterSeq = seq
@@ -187,7 +188,9 @@ func ParseFeedQuery(q url.Values) (EventQuery, error) {
 	if v := q.Get("type"); v != "" {
 		for _, t := range strings.Split(v, ",") {
 			if et := comms.EventType(t); et.Valid() {
-				eq.Filter.Types = append(eq.Filter.Types, et)
+				if !slices.Contains(eq.Filter.Types, et) { // so the list never outgrows EventTypes
+					eq.Filter.Types = append(eq.Filter.Types, et)
+				}
 			} else {
 				c.add("type", "must be event types separated by commas, each one of %s", eventTypeList())
 				break

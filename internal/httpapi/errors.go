@@ -66,7 +66,7 @@ func classify(err error) (int, apiError) {
 	case errors.Is(err, errMediaType):
 		return e(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.")
 	}
-	return e(http.StatusInternalServerError, "internal_error", "Something went wrong on our side; it has been logged. Retry with the same Idempotency-Key.")
+	return e(http.StatusInternalServerError, "internal_error", "Something went wrong on our side; it has been logged. Retry the request (a create with the same Idempotency-Key).")
 }
 
 // methodError is a request for a path that exists with another method.

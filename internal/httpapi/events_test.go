@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -100,6 +101,8 @@ func TestEventRoutes(t *testing.T) {
 			{"/v1/events?type=sent,nope", "all", 422, "type"},
 			{"/v1/events?created_after=yesterday", "all", 422, "created_after"},
 			{"/v1/events?cursor=" + strings.Repeat("A", 8), "all", 422, "cursor"},
+			{path + "/events?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("seq:9223372036854775807")), "all", 422, "cursor"},
+			{"/v1/events?type=" + strings.TrimSuffix(strings.Repeat("sent,", 40000), ","), "all", 200, ""},
 			{"/v1/events", "sendnowrite", 200, ""},
 			{"/v1/events", "emailonly", 200, ""},
 			{"/v1/scheduled-communications/not-a-uuid/events", "all", 404, ""},
