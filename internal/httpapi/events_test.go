@@ -121,3 +121,28 @@ func TestEventRoutes(t *testing.T) {
 		}
 	})
 }
+
+// TestCancelByEventListsOnlyWhatItCancelled: a row another request
+// cancelled first is not reported by the cancel-by-event that found it so.
+func TestCancelByEventListsOnlyWhatItCancelled(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	body := `{"channel":"email","scheduled_for":"` + at(time.Hour) + `","contact_id":"` + contactID + `",
+		"cancel_policy":{"cancel_on":["contact_replied"]},"payload":{"to_email":"sarah@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`
+	first := e.mustDo("POST", "/v1/scheduled-communications", "all", body, 201).row(t)["id"].(string)
+	second := e.mustDo("POST", "/v1/scheduled-communications", "all", body, 201).row(t)["id"].(string)
+	e.mustDo("POST", "/v1/scheduled-communications/"+first+"/cancel", "all", "", 200)
+	r := e.mustDo("POST", "/v1/scheduled-communications/cancel-by-event", "all", `{"event":"contact_replied","contact_id":"`+contactID+`"}`, 200)
+	var res struct {
+		Cancelled []string `json:"cancelled"`
+	}
+	if err := json.Unmarshal(r.Data, &res); err != nil || len(res.Cancelled) != 1 || res.Cancelled[0] != second {
+		t.Fatalf("cancelled %v, want only %s (%s was cancelled before, by the API)", res.Cancelled, second, first)
+	}
+	if got := e.mustDo("GET", "/v1/scheduled-communications/"+first, "read", "", 200).row(t)["cancel_reason"]; got != "api" {
+		t.Fatalf("the first row's cancel_reason %v, want api", got)
+	}
+	if got := e.mustDo("GET", "/v1/scheduled-communications/"+second, "read", "", 200).row(t)["cancel_reason"]; got != "event:contact_replied" {
+		t.Fatalf("the second row's cancel_reason %v", got)
+	}
+}

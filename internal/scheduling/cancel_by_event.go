@@ -37,10 +37,12 @@ func (s *Service) CancelByEvent(ctx context.Context, p comms.Principal, body []b
 			if !row.Policy().CancelsOn(event) {
 				continue
 			}
-			_, err := s.cancel(ctx, p.CompanyID, row.ID, comms.CancelOnEvent(event))
+			_, cancelled, err := s.cancel(ctx, p.CompanyID, row.ID, comms.CancelOnEvent(event))
 			switch {
-			case err == nil:
+			case err == nil && cancelled:
 				out.Cancelled = append(out.Cancelled, row.ID)
+			case err == nil:
+				// cancelled meanwhile by another call, which lists it
 			case errors.Is(err, comms.ErrNotPending):
 				// claimed meanwhile: it is being sent, as a cancel would find too
 			default:

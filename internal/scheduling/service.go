@@ -310,37 +310,41 @@ func (s *Service) Cancel(ctx context.Context, p comms.Principal, id string) (com
 	if !ok {
 		return comms.Communication{}, fmt.Errorf("scheduling.Cancel: malformed id: %w", comms.ErrNotFound)
 	}
-	return s.cancel(ctx, p.CompanyID, id, comms.CancelAPI)
+	row, _, err := s.cancel(ctx, p.CompanyID, id, comms.CancelAPI)
+	return row, err
 }
 
 // cancel cancels one pending row of the company for reason, then the later
 // pending attempts of its cadence (reason cadence_cancelled).
-func (s *Service) cancel(ctx context.Context, companyID, id string, reason comms.CancelReason) (comms.Communication, error) {
+//
+// It reports whether this call cancelled the row: false when it was
+// already cancelled (by anyone), which is not an error.
+func (s *Service) cancel(ctx context.Context, companyID, id string, reason comms.CancelReason) (comms.Communication, bool, error) {
 	for range casAttempts {
 		row, err := s.store.GetCommunication(ctx, companyID, id)
 		if err != nil {
-			return comms.Communication{}, fmt.Errorf("store.GetCommunication: %w", err)
+			return comms.Communication{}, false, fmt.Errorf("store.GetCommunication: %w", err)
 		}
 		if row.Status == comms.StatusCancelled {
-			return row, nil
+			return row, false, nil
 		}
 		ch, err := comms.Cancel(row, reason, s.clock())
 		if err != nil {
-			return comms.Communication{}, err
+			return comms.Communication{}, false, err
 		}
 		stored, _, err := s.store.UpdateCommunication(ctx, ch, false)
 		if errors.Is(err, comms.ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return comms.Communication{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+			return comms.Communication{}, false, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
 		if err := s.cancelRestOfCadence(ctx, stored); err != nil {
 			s.log.WarnContext(ctx, "cancelling the rest of the cadence failed", "communication_id", stored.ID, "error", err.Error())
 		}
-		return stored, nil
+		return stored, true, nil
 	}
-	return comms.Communication{}, fmt.Errorf("scheduling.Cancel: gave up after %d lost races: %w", casAttempts, comms.ErrConflict)
+	return comms.Communication{}, false, fmt.Errorf("scheduling.Cancel: gave up after %d lost races: %w", casAttempts, comms.ErrConflict)
 }
 
 // cancelRestOfCadence cancels the pending later attempts of a cancelled
@@ -355,7 +359,7 @@ func (s *Service) cancelRestOfCadence(ctx context.Context, row comms.Communicati
 	}
 	for _, r := range rows {
 		if r.Cadence != nil && r.Cadence.Attempt > row.Cadence.Attempt {
-			if _, err := s.cancel(ctx, r.CompanyID, r.ID, comms.CancelCadence); err != nil && !errors.Is(err, comms.ErrNotPending) {
+			if _, _, err := s.cancel(ctx, r.CompanyID, r.ID, comms.CancelCadence); err != nil && !errors.Is(err, comms.ErrNotPending) {
 				return err
 			}
 		}
