@@ -320,35 +320,35 @@ const (
 // record stores the result of an attempt on the claimed row and logs the
 // attempt line.
 func (d *Dispatcher) record(ctx context.Context, row comms.Communication, providerID string, sendErr error, took time.Duration) error {
-	now := d.clock()
 	se := classify(sendErr)
 	if se != nil && se.Transient && se.Code == "timeout" && row.Channel == comms.ChannelVoice {
 		// The call may have been placed: never dial again for this attempt.
 		se = comms.Permanent("outcome_unknown", "the provider did not answer in time; the call may have been placed, so it is not redialled")
 	}
-	var ch comms.Change
-	var err error
-	result := ResultSent
-	switch {
-	case se == nil && row.Channel == comms.ChannelVoice:
-		// The call is placed; it stays processing until its outcome arrives
-		// (webhook), or OutcomeTimeout passes and the sweeper declares no_answer.
-		ch, err = comms.RecordCallPlaced(row, providerID, now.Add(d.cfg.OutcomeTimeout), now)
-	case se == nil:
-		ch, err = comms.RecordSent(row, providerID, now)
-	case !se.Transient:
-		result = ResultPermanent
-		ch, err = comms.RecordPermanentFailure(row, comms.LastError{Code: se.Code, Message: se.Message}, now)
-	default:
+	result, retryIn := ResultSent, d.backoff(row.AttemptCount)
+	if se != nil {
 		result = ResultTransient
-		ch, err = comms.RecordTransientFailure(row, comms.LastError{Code: se.Code, Message: se.Message},
-			now.Add(d.backoff(row.AttemptCount)), now)
+		if !se.Transient {
+			result = ResultPermanent
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("dispatch.record: %w", err)
+	// build makes the result's change at the time it is written: a write
+	// retried after a store failure records the time it finally happens.
+	build := func(now time.Time) (comms.Change, error) {
+		switch {
+		case se == nil && row.Channel == comms.ChannelVoice:
+			// The call is placed; it stays processing until its outcome arrives
+			// (webhook), or OutcomeTimeout passes and the sweeper declares no_answer.
+			return comms.RecordCallPlaced(row, providerID, now.Add(d.cfg.OutcomeTimeout), now)
+		case se == nil:
+			return comms.RecordSent(row, providerID, now)
+		case !se.Transient:
+			return comms.RecordPermanentFailure(row, comms.LastError{Code: se.Code, Message: se.Message}, now)
+		}
+		return comms.RecordTransientFailure(row, comms.LastError{Code: se.Code, Message: se.Message}, now.Add(retryIn), now)
 	}
 	d.logAttempt(ctx, row, result, se, took)
-	stored, err := d.storeResult(ctx, ch)
+	stored, err := d.storeResult(ctx, build)
 	if errors.Is(err, comms.ErrConflict) {
 		// The lease ran out and the sweeper took the row over while we sent.
 		d.stats.LostRecord.Add(1)
@@ -387,14 +387,20 @@ func (d *Dispatcher) logAttempt(ctx context.Context, row comms.Communication, re
 		slog.Float64("duration_ms", float64(took.Microseconds())/1000))
 }
 
-// storeResult writes an attempt's result. The provider has already acted,
-// so a store outage must not turn into a second send after the lease runs
-// out: failed writes are retried with backoff for up to half the lease
-// before giving up (the sweeper then settles the row).
-func (d *Dispatcher) storeResult(ctx context.Context, ch comms.Change) (comms.Communication, error) {
+// storeResult writes an attempt's result, built afresh for each try. The
+// provider has already acted, so a store outage must not turn into a
+// second send after the lease runs out: failed writes are retried with
+// backoff for up to half the lease before giving up (the sweeper then
+// settles the row). The deadline and the waits are the wall clock's: they
+// bound real retrying, whatever clock the dispatcher is given.
+func (d *Dispatcher) storeResult(ctx context.Context, build func(now time.Time) (comms.Change, error)) (comms.Communication, error) {
 	deadline := time.Now().Add(d.cfg.Lease / 2)
 	retry := backoff.Policy{Base: 50 * time.Millisecond, Cap: 5 * time.Second}
 	for n := 1; ; n++ {
+		ch, err := build(d.clock())
+		if err != nil {
+			return comms.Communication{}, fmt.Errorf("dispatch.record: %w", err)
+		}
 		stored, _, err := d.store.UpdateCommunication(ctx, ch, false)
 		if err == nil || errors.Is(err, comms.ErrConflict) || errors.Is(err, comms.ErrNotFound) || time.Now().Add(retry.Step(n)).After(deadline) {
 			return stored, err

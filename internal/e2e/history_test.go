@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
 
 // listEvents reads an event listing through the api function.
@@ -56,14 +58,14 @@ func TestHistoryOnAWS(t *testing.T) {
 		t.Fatalf("history %s", got)
 	}
 
-	// The feed shows events once they are FeedSettle (5 s) old.
+	// The feed shows events once they are FeedSettle (15 s) old.
 	fresh, _ := s.listEvents("/v1/events", "")
 	for _, e := range fresh {
 		if e.(map[string]any)["communication_id"] == id && e.(map[string]any)["type"] == "sent" {
 			t.Fatalf("the feed shows an event younger than the settle window")
 		}
 	}
-	s.clock.Advance(6 * time.Second)
+	s.clock.Advance(dynamo.FeedSettle + time.Second)
 	feed, meta := s.listEvents("/v1/events", "type=created,sent&limit=100")
 	var mine []string
 	for _, e := range feed {

@@ -248,6 +248,8 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 		return 0, wrap(op, err)
 	}
 	defer unlock()
+	ctx, cancel := context.WithTimeout(ctx, MaxEventWrite)
+	defer cancel()
 	for attempt := 1; ; attempt++ {
 		seen, found, err := s.credits(ctx, c.CompanyID)
 		switch {
@@ -421,6 +423,8 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 	}
 
 	if !debit {
+		ctx, cancel := context.WithTimeout(ctx, MaxEventWrite)
+		defer cancel()
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			TransactItems: append([]types.TransactWriteItem{putRow}, rest...),
 		})
@@ -435,6 +439,8 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 		return comms.Communication{}, 0, wrap(op, err)
 	}
 	defer unlock()
+	ctx, cancel := context.WithTimeout(ctx, MaxEventWrite)
+	defer cancel()
 	for attempt := 1; ; attempt++ {
 		seen, found, err := s.credits(ctx, c.CompanyID)
 		if err != nil {

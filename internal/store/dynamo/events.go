@@ -40,15 +40,31 @@ const (
 	FeedShards = 8
 	// FeedSettle is how old an event must be before the feed returns it.
 	// The feed is ordered by event time, which the writer's clock assigns
-	// before its write commits and the index copies asynchronously: an
-	// event younger than this might still appear before a cursor already
-	// handed out. Waiting it out makes "follow the cursors" miss nothing, as
-	// long as writes and index propagation take less than this.
-	FeedSettle = 5 * time.Second
+	// just before its write, and the index copies the write asynchronously:
+	// an event younger than this might still appear before a cursor already
+	// handed out. A write that carries events is bounded to MaxEventWrite
+	// (its reads, retries and SDK retries included), which leaves 10 s for
+	// the index to catch up; waiting that out makes "follow the cursors"
+	// miss nothing. A caller that retries a failed write builds its change
+	// (and its events' times) again (dispatch does).
+	FeedSettle = 15 * time.Second
+	// MaxEventWrite bounds a CreateCommunication or UpdateCommunication (a
+	// context deadline from the moment it may write): one that takes longer
+	// fails, and a request already on the wire then commits at once or not
+	// at all.
+	MaxEventWrite = 5 * time.Second
 
 	prefixEvent = "EVT#"
 	prefixFeed  = "FEED#"
 	entityEvent = "event"
+)
+
+// How much one feed request with a type filter reads: at most
+// maxFilteredPages index pages of feedFilteredPage items per shard (vars
+// so that a test can make them small).
+var (
+	maxFilteredPages       = 2
+	feedFilteredPage int32 = filteredPage
 )
 
 // eventItem is the item of an event.
@@ -203,7 +219,10 @@ func (s *Store) ListCompanyEvents(ctx context.Context, companyID string, f comms
 
 	type result struct {
 		items []map[string]types.AttributeValue
-		err   error
+		// scannedTo is the sort key up to which a shard was examined when it
+		// stopped at maxFilteredPages with more left ("" when exhausted or full).
+		scannedTo string
+		err       error
 	}
 	results := make([]result, FeedShards)
 	var wg sync.WaitGroup
@@ -220,10 +239,10 @@ func (s *Store) ListCompanyEvents(ctx context.Context, companyID string, f comms
 				ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
 			}
 			r := &results[shard]
-			for len(r.items) <= limit {
+			for pages := 1; len(r.items) <= limit; pages++ {
 				in.Limit = aws.Int32(int32(limit + 2 - len(r.items)))
 				if filter != nil {
-					in.Limit = aws.Int32(filteredPage)
+					in.Limit = aws.Int32(feedFilteredPage)
 				}
 				page, err := s.api.Query(ctx, in)
 				if err != nil {
@@ -238,22 +257,36 @@ func (s *Store) ListCompanyEvents(ctx context.Context, companyID string, f comms
 				if len(page.LastEvaluatedKey) == 0 {
 					return
 				}
+				if filter != nil && pages == maxFilteredPages && len(r.items) <= limit {
+					// A rare type must not make one request read a tenant's
+					// whole history: stop, and say how far this shard got.
+					r.scannedTo = strAttr(page.LastEvaluatedKey, AttrGSI3SK)
+					return
+				}
 				in.ExclusiveStartKey = page.LastEvaluatedKey
 			}
 		})
 	}
 	wg.Wait()
 	var all []map[string]types.AttributeValue
+	bound := "" // everything up to bound was examined on every shard
 	for _, r := range results {
 		if r.err != nil {
 			return nil, "", false, wrap(op, r.err)
 		}
 		all = append(all, r.items...)
+		if r.scannedTo != "" && (bound == "" || r.scannedTo < bound) {
+			bound = r.scannedTo
+		}
+	}
+	if bound != "" {
+		all = slices.DeleteFunc(all, func(item map[string]types.AttributeValue) bool { return strAttr(item, AttrGSI3SK) > bound })
 	}
 	slices.SortFunc(all, func(a, b map[string]types.AttributeValue) int {
 		return strings.Compare(strAttr(a, AttrGSI3SK), strAttr(b, AttrGSI3SK))
 	})
-	more := len(all) > limit
+	more := len(all) > limit || bound != ""
+	full := len(all) > limit
 	all = all[:min(len(all), limit)]
 	evs := make([]comms.Event, len(all))
 	next := f.After
@@ -264,6 +297,9 @@ func (s *Store) ListCompanyEvents(ctx context.Context, companyID string, f comms
 		}
 		evs[i] = e
 		next = strAttr(item, AttrGSI3SK)
+	}
+	if bound != "" && !full && bound > next {
+		next = bound // nothing matched up to there: read on after it
 	}
 	return evs, next, more, nil
 }
