@@ -173,3 +173,27 @@ func TestEveryPathLeavesItsEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestEditWaitingForARetryKeepsItsBackoff: a PATCH that does not move the
+// row must not turn a retry into an immediate attempt.
+func TestEditWaitingForARetryKeepsItsBackoff(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	row := b.create("email", time.Minute, "")
+	b.senders.result = func(_, _ string, attempt int) error { return comms.Transient("throttled", "slow down") }
+	waiting := b.fire(row.ID)
+	if waiting.Status != comms.StatusPending || !waiting.NextAttemptAt.After(b.clock.Now()) {
+		t.Fatalf("after a transient failure: %s next %v", waiting.Status, waiting.NextAttemptAt)
+	}
+	edited, _, err := b.svc.Patch(b.ctx, b.p, row.ID, []byte(`{"payload":{"subject":"Changed"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !edited.NextAttemptAt.Equal(waiting.NextAttemptAt) {
+		t.Fatalf("next_attempt_at %v after the edit, want the retry's %v", edited.NextAttemptAt, waiting.NextAttemptAt)
+	}
+	moved, _, err := b.svc.Patch(b.ctx, b.p, row.ID, []byte(`{"scheduled_for":"`+b.clock.Now().Add(3*time.Hour).Format(time.RFC3339)+`"}`))
+	if err != nil || !moved.NextAttemptAt.Equal(b.clock.Now().Add(3*time.Hour).Truncate(time.Second)) {
+		t.Fatalf("after moving scheduled_for: %v %v", moved.NextAttemptAt, err)
+	}
+}

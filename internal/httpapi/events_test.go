@@ -146,3 +146,26 @@ func TestCancelByEventListsOnlyWhatItCancelled(t *testing.T) {
 		t.Fatalf("the second row's cancel_reason %v", got)
 	}
 }
+
+// TestPatchThatChangesNothing writes nothing, records nothing, charges nothing.
+func TestPatchThatChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	created := e.mustDo("POST", "/v1/scheduled-communications", "all", emailBody(at(time.Hour)), 201)
+	id := created.row(t)["id"].(string)
+	before := created.Meta["credits_remaining"]
+	path := "/v1/scheduled-communications/" + id
+	for _, body := range []string{`{}`, `{"timezone":"Australia/Sydney"}`} {
+		r := e.mustDo("PATCH", path, "all", body, 200)
+		if r.Meta["credits_remaining"] != before {
+			t.Errorf("PATCH %s: credits %v → %v", body, before, r.Meta["credits_remaining"])
+		}
+	}
+	if evs := e.mustDo("GET", path+"/events", "read", "", 200).events(t); len(evs) != 1 {
+		t.Errorf("history after no-op PATCHes: %d events, want only created", len(evs))
+	}
+	r := e.mustDo("PATCH", path, "all", `{"payload":{"subject":"New"}}`, 200)
+	if r.Meta["credits_remaining"] == before {
+		t.Errorf("a real edit was free")
+	}
+}
