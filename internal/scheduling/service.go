@@ -7,11 +7,11 @@ package scheduling
 
 import (
 	"bytes"
-	"reflect"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/google/uuid"
