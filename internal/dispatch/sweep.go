@@ -66,9 +66,11 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 	if row.Channel == comms.ChannelVoice && row.ProviderMessageID != "" {
 		// The call was placed and no outcome came: it was not answered.
 		res.NoOutcome++
-		d.logRepair(ctx, row, "no_answer")
-		_, err := d.RecordOutcome(ctx, row.CompanyID, row.ID, row.ProviderMessageID,
+		out, err := d.RecordOutcome(ctx, row.CompanyID, row.ID, row.ProviderMessageID,
 			comms.Outcome{Connected: false, TalkSeconds: 0, EndedReason: "no_answer"})
+		if out.Recorded {
+			d.logRepair(ctx, row, "no_answer")
+		}
 		if errors.Is(err, comms.ErrNotFound) {
 			return nil
 		}
