@@ -15,9 +15,11 @@
 //     field that is filtered or sorted on and JSON text for payload,
 //     cancel_policy, last_error, cadence and outcome
 //   - idempotency, keyed (company_id, key)
-//   - events, keyed (company_id, feed_pos), where feed_pos numbers a
-//     company's events 1, 2, 3… in commit order (see ListCompanyEvents);
-//     unique by (company_id, communication_id, sequence) and by id
+//   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
+//     numbers a company's events 1, 2, 3… in commit order (see
+//     ListCompanyEvents); unique by (company_id, communication_id, sequence),
+//     which also makes the id (derived from both) unique. Events are written
+//     only with their row, in its transaction, so they carry no foreign key.
 //
 // Times are INTEGER unix nanoseconds in UTC: 0 for a zero time.Time, NULL for
 // a nil *time.Time. Times outside the years 1678–2262 cannot be stored. JSON
@@ -245,14 +247,13 @@ CREATE TABLE events (
 	feed_pos         INTEGER NOT NULL,
 	communication_id TEXT    NOT NULL,
 	sequence         INTEGER NOT NULL,
-	id               TEXT    NOT NULL UNIQUE,
+	id               TEXT    NOT NULL,
 	type             TEXT    NOT NULL,
 	at               INTEGER NOT NULL,
 	data             TEXT    NOT NULL,
 	PRIMARY KEY (company_id, feed_pos),
-	UNIQUE (company_id, communication_id, sequence),
-	FOREIGN KEY (company_id, communication_id) REFERENCES communications (company_id, id)
-) STRICT;
+	UNIQUE (company_id, communication_id, sequence)
+) STRICT, WITHOUT ROWID;
 `,
 }
 
@@ -311,9 +312,8 @@ func wrap(method string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 			err = fmt.Errorf("%w: %v", comms.ErrAlreadyExists, err)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			// Foreign keys point at companies (rows, keys, resources) and at
-			// rows (events, which are only written with their row).
-			err = fmt.Errorf("%w: no such company or row: %v", comms.ErrNotFound, err)
+			// The only foreign keys point at companies.
+			err = fmt.Errorf("%w: no such company: %v", comms.ErrNotFound, err)
 		}
 	}
 	return fmt.Errorf("sqlite.%s: %w", method, err)

@@ -148,11 +148,12 @@ func BenchmarkCreateCommunication(b *testing.B) {
 			MaxAttempts: 3, Source: comms.SourceAPI, CreatedAt: now, UpdatedAt: now, Token: "t",
 		}
 	}
-	// create stores c under a new id with an idempotency key, as the API does.
+	// create stores c under a new id with its created event and an
+	// idempotency key, as the API does.
 	create := func(s *sqlite.Store, c comms.Communication) error {
 		c.ID = uuid.NewString()
 		idem := &comms.Idempotency{Key: c.ID, RequestHash: "h", CreatedAt: c.CreatedAt, ExpiresAt: c.CreatedAt.Add(comms.IdempotencyTTL)}
-		_, err := s.CreateCommunication(context.Background(), comms.Change{Row: c}, idem)
+		_, err := s.CreateCommunication(context.Background(), comms.Create(c, c.CreatedAt), idem)
 		return err
 	}
 
