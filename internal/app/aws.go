@@ -129,7 +129,7 @@ func NewAWSFromEnv(ctx context.Context, need config.Needs) (*AWS, *slog.Logger, 
 	if err != nil {
 		return nil, nil, err
 	}
-	log := NewLogger(os.Stdout, cfg.LogLevel)
+	log := NewLogger(os.Stdout, cfg.LogLevel, cfg.MetricsNamespace)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config.LoadDefaultConfig: %w", err)

@@ -3,19 +3,17 @@ package app
 import (
 	"io"
 	"log/slog"
-	"os"
 
-	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
 // NewLogger returns the JSON logger every Lambda function uses, at level
 // ("debug", "info", "warn", "error"; default info). Its delivery-attempt
 // lines also carry CloudWatch metrics in the Embedded Metric Format
-// (internal/emf), in the namespace named by DISPATCHER_METRICS_NAMESPACE
-// (config.EnvMetricsNamespace; default "Dispatcher"), which CloudWatch Logs
-// extracts from the function's log group.
-func NewLogger(w io.Writer, level string) *slog.Logger {
+// (internal/emf) in namespace (config.AWS.MetricsNamespace, from
+// DISPATCHER_METRICS_NAMESPACE; "" means "Dispatcher"), which CloudWatch
+// Logs extracts from the function's log group.
+func NewLogger(w io.Writer, level, namespace string) *slog.Logger {
 	var l slog.Level
 	switch level {
 	case "debug":
@@ -26,5 +24,5 @@ func NewLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelError
 	}
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
-	return slog.New(emf.NewHandler(h, os.Getenv(config.EnvMetricsNamespace)))
+	return slog.New(emf.NewHandler(h, namespace))
 }

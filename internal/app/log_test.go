@@ -7,16 +7,14 @@ import (
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
 // TestNewLoggerEmitsEMF: the Lambda functions' logger turns delivery
 // attempts into EMF lines in the configured namespace, at its level.
 func TestNewLoggerEmitsEMF(t *testing.T) {
-	t.Setenv(config.EnvMetricsNamespace, "Dispatcher/test")
 	var buf bytes.Buffer
-	log := app.NewLogger(&buf, "warn")
+	log := app.NewLogger(&buf, "warn", "Dispatcher/test")
 	log.Info(emf.DeliveryAttempt, "channel", "email", "result", "sent")
 	if buf.Len() != 0 {
 		t.Fatalf("an info line at level warn: %s", buf.String())
