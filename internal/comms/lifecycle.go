@@ -1,6 +1,7 @@
 package comms
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -131,8 +132,10 @@ type (
 		ScheduledFor  time.Time `json:"scheduled_for"`
 		NextAttemptAt time.Time `json:"next_attempt_at"`
 	}
-	// RescheduledData is the data of rescheduled: the row's times after the PATCH.
+	// RescheduledData is the data of rescheduled: what the PATCH changed
+	// (create-body field names) and the row's times after it.
 	RescheduledData struct {
+		Changed       []string  `json:"changed"`
 		ScheduledFor  time.Time `json:"scheduled_for"`
 		NextAttemptAt time.Time `json:"next_attempt_at"`
 	}
@@ -305,8 +308,34 @@ func Reschedule(row, next Communication, now time.Time) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
-	ch.emit(EventRescheduled, now, RescheduledData{ScheduledFor: next.ScheduledFor.UTC(), NextAttemptAt: next.NextAttemptAt.UTC()})
+	ch.emit(EventRescheduled, now, RescheduledData{Changed: ChangedFields(row, next),
+		ScheduledFor: next.ScheduledFor.UTC(), NextAttemptAt: next.NextAttemptAt.UTC()})
 	return ch, nil
+}
+
+// ChangedFields lists what differs between two versions of a row among
+// what an edit can change, by the create body's field names, in a fixed
+// order: scheduled_for, timezone, respect_business_hours, payload,
+// cancel_policy, contact_id, customer_id, deal_id, related_entity_type,
+// related_entity_id. An empty list means the edit changes nothing.
+func ChangedFields(a, b Communication) []string {
+	changed := []string{}
+	add := func(name string, differs bool) {
+		if differs {
+			changed = append(changed, name)
+		}
+	}
+	add("scheduled_for", !a.ScheduledFor.Equal(b.ScheduledFor))
+	add("timezone", a.Timezone != b.Timezone)
+	add("respect_business_hours", a.RespectBusinessHours != b.RespectBusinessHours)
+	add("payload", !bytes.Equal(a.Payload, b.Payload))
+	add("cancel_policy", !bytes.Equal(a.CancelPolicy, b.CancelPolicy))
+	add("contact_id", a.ContactID != b.ContactID)
+	add("customer_id", a.CustomerID != b.CustomerID)
+	add("deal_id", a.DealID != b.DealID)
+	add("related_entity_type", a.RelatedEntityType != b.RelatedEntityType)
+	add("related_entity_id", a.RelatedEntityID != b.RelatedEntityID)
+	return changed
 }
 
 // Cancel cancels a pending row for reason. It emits cancelled.

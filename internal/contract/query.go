@@ -85,7 +85,7 @@ func ParseListQuery(q url.Values) (comms.ListFilter, error) {
 			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 				*p.dst = t.UTC()
 			} else {
-				c.add(p.name, "must be an RFC 3339 date-time with an offset or Z")
+				c.add(p.name, "%s", queryTimeMessage)
 			}
 		}
 	}
@@ -201,7 +201,7 @@ func ParseFeedQuery(q url.Values) (EventQuery, error) {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			eq.Filter.CreatedAfter = t.UTC()
 		} else {
-			c.add("created_after", "must be an RFC 3339 date-time with an offset or Z")
+			c.add("created_after", "%s", queryTimeMessage)
 		}
 	}
 	if v := q.Get("cursor"); v != "" {
@@ -227,3 +227,7 @@ func eventTypeList() string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// queryTimeMessage explains a time in a query string, where a '+' that is
+// not escaped arrives as a space.
+const queryTimeMessage = "must be an RFC 3339 date-time with an offset or Z, such as 2026-12-01T09:00:00Z; in a query string write the + of an offset as %2B"

@@ -47,6 +47,9 @@ func TestEventRoutes(t *testing.T) {
 		if strings.Join(got, ",") != "created,rescheduled,cancelled" {
 			t.Fatalf("history %v", got)
 		}
+		if !strings.HasPrefix(string(evs[1].Data), `{"changed":["scheduled_for"],`) {
+			t.Errorf("rescheduled data %s, want changed [scheduled_for] first", evs[1].Data)
+		}
 		if string(evs[2].Data) != `{"reason":"api"}` {
 			t.Errorf("cancelled data %s", evs[2].Data)
 		}

@@ -6,12 +6,11 @@
 package scheduling
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -286,12 +285,15 @@ func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body 
 		if row.Cadence != nil && row.Source == comms.SourceCadence {
 			next.Cadence = row.Cadence // a follow-up keeps its place in the cadence
 		}
-		if sameTiming(row, next) {
+		changed := comms.ChangedFields(row, next)
+		if !slices.ContainsFunc(changed, func(f string) bool {
+			return f == "scheduled_for" || f == "timezone" || f == "respect_business_hours"
+		}) {
 			// An edit that does not move the row keeps when it acts next: a
 			// retry its backoff, a deferred row its window.
 			next.NextAttemptAt = row.NextAttemptAt
 		}
-		if sameRequest(row, next) {
+		if len(changed) == 0 {
 			// Nothing changes: nothing is written, recorded or charged.
 			co, err := s.store.GetCompany(ctx, p.CompanyID)
 			if err != nil {
@@ -380,19 +382,4 @@ func (s *Service) cancelRestOfCadence(ctx context.Context, row comms.Communicati
 		}
 	}
 	return nil
-}
-
-// sameTiming reports whether two versions of a row ask for the same moment.
-func sameTiming(a, b comms.Communication) bool {
-	return a.ScheduledFor.Equal(b.ScheduledFor) && a.Timezone == b.Timezone && a.RespectBusinessHours == b.RespectBusinessHours
-}
-
-// sameRequest reports whether two versions of a row hold the same request:
-// everything a PATCH can change.
-func sameRequest(a, b comms.Communication) bool {
-	return sameTiming(a, b) && a.NextAttemptAt.Equal(b.NextAttemptAt) &&
-		bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.CancelPolicy, b.CancelPolicy) &&
-		a.ContactID == b.ContactID && a.CustomerID == b.CustomerID && a.DealID == b.DealID &&
-		a.RelatedEntityType == b.RelatedEntityType && a.RelatedEntityID == b.RelatedEntityID &&
-		reflect.DeepEqual(a.Cadence, b.Cadence)
 }
