@@ -309,6 +309,10 @@ func (d *Dispatcher) arm(ctx context.Context, row comms.Communication) error {
 	return nil
 }
 
+// MsgDeliveryAttempt is the message of the one log line of each delivery
+// attempt (package emf turns it into the Deliveries metric on AWS).
+const MsgDeliveryAttempt = "delivery attempt"
+
 // Results of a delivery attempt, as the attempt log line and the
 // Deliveries metric name them.
 const (
@@ -371,8 +375,8 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 	return nil
 }
 
-// logAttempt writes the one line of a delivery attempt (docs/design.md,
-// "Observability"): message "delivery attempt" and the attributes
+// logAttempt writes the one line of a delivery attempt (docs/design.md §6):
+// message MsgDeliveryAttempt and the attributes
 // communication_id, company_id, channel, attempt, result, error_code and
 // duration_ms. On AWS the same line carries the Deliveries metric (EMF).
 func (d *Dispatcher) logAttempt(ctx context.Context, row comms.Communication, result string, se *comms.SendError, took time.Duration) {
@@ -380,7 +384,7 @@ func (d *Dispatcher) logAttempt(ctx context.Context, row comms.Communication, re
 	if se != nil {
 		level, code = slog.LevelWarn, se.Code
 	}
-	d.log.LogAttrs(ctx, level, "delivery attempt",
+	d.log.LogAttrs(ctx, level, MsgDeliveryAttempt,
 		slog.String("communication_id", row.ID), slog.String("company_id", row.CompanyID),
 		slog.String("channel", string(row.Channel)), slog.Int("attempt", row.AttemptCount),
 		slog.String("result", result), slog.String("error_code", code),

@@ -33,10 +33,12 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 )
 
 // DeliveryAttempt is the message of the dispatcher's per-attempt log line.
-const DeliveryAttempt = "delivery attempt"
+const DeliveryAttempt = dispatch.MsgDeliveryAttempt
 
 // Names of the metric, its dimensions and the attributes they come from.
 const (
@@ -56,11 +58,12 @@ const (
 	Other = "other"
 )
 
-// The results of a delivery attempt, as the dispatcher logs them.
+// The results of a delivery attempt, as the dispatcher logs them (and
+// "suppressed", which delivery feedback will add).
 const (
-	ResultSent       = "sent"
-	ResultTransient  = "transient"
-	ResultPermanent  = "permanent"
+	ResultSent       = dispatch.ResultSent
+	ResultTransient  = dispatch.ResultTransient
+	ResultPermanent  = dispatch.ResultPermanent
 	ResultSuppressed = "suppressed"
 )
 
