@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/rfc3339"
 )
 
 // EncodeCursor makes the opaque cursor string of a position.
@@ -82,10 +83,10 @@ func ParseListQuery(q url.Values) (comms.ListFilter, error) {
 		dst  *time.Time
 	}{{"scheduled_after", &f.ScheduledAfter}, {"scheduled_before", &f.ScheduledBefore}} {
 		if v := q.Get(p.name); v != "" {
-			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-				*p.dst = t.UTC()
+			if t, err := rfc3339.ParseDateTime(v); err == nil {
+				*p.dst = t
 			} else {
-				c.add(p.name, "%s", queryTimeMessage)
+				c.add(p.name, "%s (%s)", queryTimeMessage, reason(err))
 			}
 		}
 	}
@@ -198,10 +199,10 @@ func ParseFeedQuery(q url.Values) (EventQuery, error) {
 		}
 	}
 	if v := q.Get("created_after"); v != "" {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			eq.Filter.CreatedAfter = t.UTC()
+		if t, err := rfc3339.ParseDateTime(v); err == nil {
+			eq.Filter.CreatedAfter = t
 		} else {
-			c.add("created_after", "%s", queryTimeMessage)
+			c.add("created_after", "%s (%s)", queryTimeMessage, reason(err))
 		}
 	}
 	if v := q.Get("cursor"); v != "" {

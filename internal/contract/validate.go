@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/rfc3339"
 )
 
 // Bounds of the create contract.
@@ -246,9 +248,9 @@ func scheduledFor(c *checker, path string, v any) (any, bool) {
 		c.add(path, "must be an RFC 3339 date-time string, got %s", typeName(v))
 		return nil, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := rfc3339.ParseDateTime(s)
 	if err != nil {
-		c.add(path, "must be an RFC 3339 date-time with an offset or Z, such as 2026-12-01T09:00:00+11:00")
+		c.add(path, "must be an RFC 3339 date-time with an offset or Z, such as 2026-12-01T09:00:00+11:00 (%s)", reason(err))
 		return nil, false
 	}
 	return t, true
@@ -425,4 +427,13 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// reason is what an rfc3339 error says is wrong, without the quoted input.
+func reason(err error) string {
+	var re *rfc3339.Error
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return err.Error()
 }

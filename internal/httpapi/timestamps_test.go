@@ -1,0 +1,62 @@
+package httpapi_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestTimestampsFollowRFC3339: every time the API reads — the create body,
+// PATCH, the list and feed query strings — follows RFC 3339's grammar
+// (internal/rfc3339): what it allows is accepted and answered in canonical
+// UTC; what it refuses is a 422 naming the field, never a silent shift.
+func TestTimestampsFollowRFC3339(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	create := func(when string) *resp {
+		return e.do("POST", "/v1/scheduled-communications", "all", strings.Replace(smsBody(at(0)), at(0), when, 1))
+	}
+	for in, want := range map[string]string{
+		"2026-12-03t09:00:00z":           "2026-12-03T09:00:00Z",
+		"2026-12-03T09:00:00.5+11:00":    "2026-12-02T22:00:00.5Z",
+		"2026-12-04T09:00:00+23:59":      "2026-12-03T09:01:00Z",
+		"2026-12-31T23:59:60Z":           "2027-01-01T00:00:00Z",
+		"2026-12-03T09:00:00.123456789Z": "2026-12-03T09:00:00.123Z", // kept to the millisecond
+	} {
+		r := create(in)
+		if r.Status != 201 {
+			t.Errorf("%s: %d %s", in, r.Status, r.Body)
+			continue
+		}
+		if got := r.row(t)["scheduled_for"]; got != want {
+			t.Errorf("%s: scheduled_for %v, want %s", in, got, want)
+		}
+	}
+	for _, in := range []string{
+		"2026-12-05T09:00:00+24:00", "2026-12-05T09:00:00-99:00", "2026-12-05T09:00:00+05:60", "2026-12-03T09:00:00,5Z",
+		"2026-02-29T09:00:00Z", "2026-12-03T09:00:00", "2026-12-03 09:00:00Z", "2026-12-03T24:00:00Z", "2026-12-03T09:00:61Z",
+	} {
+		r := create(in)
+		if r.Status != 422 || len(r.Error.Details) == 0 || r.Error.Details[0].Field != "scheduled_for" {
+			t.Errorf("%s: %d %s, want 422 naming scheduled_for", in, r.Status, r.Body)
+		}
+	}
+	for _, q := range []struct {
+		param, value string
+		status       int
+	}{
+		{"scheduled_after", "2026-12-01t00:00:00z", 200},
+		{"scheduled_before", "2026-12-05T09:00:00+24:00", 422},
+		{"scheduled_after", "2026-13-01T00:00:00Z", 422},
+	} {
+		r := e.do("GET", "/v1/scheduled-communications?"+q.param+"="+url.QueryEscape(q.value), "read", "")
+		if r.Status != q.status || (q.status == 422 && r.Error.Details[0].Field != q.param) {
+			t.Errorf("%s=%s: %d %s", q.param, q.value, r.Status, r.Body)
+		}
+	}
+	for value, status := range map[string]int{"2026-12-01t00:00:00z": 200, "2026-12-01T00:00:00-24:00": 422} {
+		if r := e.do("GET", "/v1/events?created_after="+url.QueryEscape(value), "read", ""); r.Status != status {
+			t.Errorf("created_after=%s: %d %s", value, r.Status, r.Body)
+		}
+	}
+}
