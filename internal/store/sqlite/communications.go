@@ -270,13 +270,23 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 	eq("customer_id", f.CustomerID)
 	eq("deal_id", f.DealID)
 	eq("cadence_root_id", f.CadenceRootID)
+	// Bounds outside what the store keeps times for (tsInRange) bound
+	// nothing, or exclude everything.
 	if !f.ScheduledAfter.IsZero() {
-		q.WriteString(" AND scheduled_for >= ?")
-		args = append(args, ts(f.ScheduledAfter))
+		if after, ok := tsInRange(f.ScheduledAfter); ok {
+			q.WriteString(" AND scheduled_for >= ?")
+			args = append(args, after)
+		} else if f.ScheduledAfter.After(maxTS) {
+			return []comms.Communication{}, false, nil
+		}
 	}
 	if !f.ScheduledBefore.IsZero() {
-		q.WriteString(" AND scheduled_for < ?")
-		args = append(args, ts(f.ScheduledBefore))
+		if before, ok := tsInRange(f.ScheduledBefore); ok {
+			q.WriteString(" AND scheduled_for < ?")
+			args = append(args, before)
+		} else if f.ScheduledBefore.Before(minTS) {
+			return []comms.Communication{}, false, nil
+		}
 	}
 	if f.After != nil {
 		q.WriteString(" AND (scheduled_for, id) > (?, ?)")

@@ -119,6 +119,12 @@ func listAll(t *testing.T, ctx context.Context, store comms.Store, companyID str
 	}
 }
 
+// The extreme times RFC 3339 can write.
+var (
+	farPast   = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	farFuture = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+)
+
 func (s suite) listCommunications(t *testing.T) {
 	t.Run("Filters", func(t *testing.T) {
 		t.Parallel()
@@ -145,11 +151,18 @@ func (s suite) listCommunications(t *testing.T) {
 			{"DealAndChannel", comms.ListFilter{DealID: "deal-1", Channel: comms.ChannelEmail}},
 			{"NoMatch", comms.ListFilter{ContactID: "nobody"}},
 			{"EmptyWindow", comms.ListFilter{ScheduledAfter: at(4), ScheduledBefore: at(4)}},
+			// The extremes a client may use for "no bound" (RFC 3339 allows
+			// years 0000–9999): the right rows, whatever the store's own range.
+			{"BeforeTheFarFuture", comms.ListFilter{ScheduledBefore: farFuture}},
+			{"AfterTheFarPast", comms.ListFilter{ScheduledAfter: farPast}},
+			{"AfterTheFarFuture", comms.ListFilter{ScheduledAfter: farFuture}},
+			{"BeforeTheFarPast", comms.ListFilter{ScheduledBefore: farPast}},
+			{"FromTheFarPastToTheFarFuture", comms.ListFilter{ScheduledAfter: farPast, ScheduledBefore: farFuture}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				want := expect(f.rows, tc.filter)
-				if tc.name != "NoMatch" && tc.name != "EmptyWindow" && len(want) == 0 {
+				if tc.name != "NoMatch" && tc.name != "EmptyWindow" && tc.name != "AfterTheFarFuture" && tc.name != "BeforeTheFarPast" && len(want) == 0 {
 					t.Fatalf("fixture bug: the filter matches nothing")
 				}
 				for _, limit := range []int{1, 4, 100} {
