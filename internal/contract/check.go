@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/mail"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 )
 
 // DecodeJSON parses one JSON value with numbers kept exact (json.Number).
@@ -195,20 +195,9 @@ func e164Field(c *checker, path string, v any) (any, bool) {
 	return s, true
 }
 
-// Email reports whether s is a bare e-mail address (no display name) whose
-// domain has at least one dot.
-func Email(s string) bool {
-	if len(s) > 254 {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return false
-	}
-	at := strings.LastIndexByte(s, '@')
-	domain := s[at+1:]
-	return strings.Contains(domain, ".") && !strings.HasSuffix(domain, ".") && !strings.HasPrefix(domain, ".")
-}
+// Email reports whether s is an e-mail address Dispatcher accepts: the
+// rule of package mailaddr, which the SES sender and the dev sinks apply too.
+func Email(s string) bool { return mailaddr.Valid(s) }
 
 func emailField(c *checker, path string, v any) (any, bool) {
 	s, ok := v.(string)
@@ -216,8 +205,13 @@ func emailField(c *checker, path string, v any) (any, bool) {
 		c.add(path, "must be a string, got %s", typeName(v))
 		return nil, false
 	}
-	if !Email(s) {
-		c.add(path, "must be an e-mail address such as sarah@example.com")
+	if _, err := mailaddr.ASCII(s); err != nil {
+		var me *mailaddr.Error
+		if errors.As(err, &me) {
+			c.add(path, "must be an e-mail address Amazon SES can send to, such as sarah@example.com: %s", me.Reason)
+		} else {
+			c.add(path, "must be an e-mail address such as sarah@example.com")
+		}
 		return nil, false
 	}
 	return s, true

@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTimestampsFollowRFC3339: every time the API reads — the create body,
@@ -58,5 +60,42 @@ func TestTimestampsFollowRFC3339(t *testing.T) {
 		if r := e.do("GET", "/v1/events?created_after="+url.QueryEscape(value), "read", ""); r.Status != status {
 			t.Errorf("created_after=%s: %d %s", value, r.Status, r.Body)
 		}
+	}
+}
+
+// TestAddressesAreWhatSESAccepts: every e-mail address the API takes —
+// to_email, cc, from_email, default_from_email — follows one rule
+// (internal/mailaddr), the one the SES sender and the dev sink apply.
+func TestAddressesAreWhatSESAccepts(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	email := func(field, addr string) string {
+		body := `{"channel":"email","scheduled_for":"` + at(time.Hour) + `","payload":{"to_email":"sarah@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`
+		switch field {
+		case "to_email":
+			return strings.Replace(body, `"sarah@example.com"`, strconv.Quote(addr), 1)
+		case "cc":
+			return strings.Replace(body, `"subject"`, `"cc":[`+strconv.Quote(addr)+`],"subject"`, 1)
+		}
+		return strings.Replace(body, `"subject"`, `"from_email":`+strconv.Quote(addr)+`,"subject"`, 1)
+	}
+	for _, field := range []string{"to_email", "cc", "from_email"} {
+		path := "payload." + field
+		if field == "cc" {
+			path += "[0]"
+		}
+		for _, addr := range []string{"dån@example.com", "sarah@exa_mple.com", "sarah@example", "Sarah <sarah@example.com>", "sarah@-x.com"} {
+			r := e.do("POST", "/v1/scheduled-communications", "all", email(field, addr))
+			if r.Status != 422 || len(r.Error.Details) != 1 || r.Error.Details[0].Field != path {
+				t.Errorf("%s %q: %d %s, want 422 naming %s", field, addr, r.Status, r.Body, path)
+			}
+		}
+		if r := e.do("POST", "/v1/scheduled-communications", "all", email(field, "user@bücher.de")); r.Status != 201 {
+			t.Errorf("%s user@bücher.de: %d %s", field, r.Status, r.Body)
+		}
+	}
+	r := e.do("PUT", "/v1/settings", "all", `{"default_from_email":"dån@example.com"}`)
+	if r.Status != 422 || len(r.Error.Details) == 0 || r.Error.Details[0].Field != "default_from_email" {
+		t.Errorf("settings default_from_email: %d %s", r.Status, r.Body)
 	}
 }

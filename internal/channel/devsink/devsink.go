@@ -63,6 +63,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 )
 
@@ -171,7 +172,16 @@ func (o *Outbox) SendEmail(ctx context.Context, m dispatch.Email) (string, error
 		Subject:         m.Subject,
 		From:            m.From,
 	}
-	return o.record(l, "devmail_", classifyEmail(m.To))
+	serr := classifyEmail(m.To)
+	for _, a := range append([]string{m.From, m.To}, m.CC...) {
+		// The real sender's rule: dev mode never delivers what SES refuses.
+		// (The dispatcher always gives a From; a test of the sink alone may not.)
+		if _, err := mailaddr.ASCII(a); err != nil && !(a == m.From && a == "") {
+			serr = comms.Permanent("invalid_address", "dev email: %v", err)
+			break
+		}
+	}
+	return o.record(l, "devmail_", serr)
 }
 
 // SendSMS records m and classifies it by its To number.

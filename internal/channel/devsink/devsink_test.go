@@ -100,6 +100,10 @@ func TestEmailRules(t *testing.T) {
 		{"sarah@example.com", devsink.ResultSent, ""},
 		{"bounce@example.com", devsink.ResultSent, ""},
 		{"transient@example.com", devsink.ResultSent, ""},
+		// What SES refuses, the dev sink refuses too (package mailaddr).
+		{"user@bücher.de", devsink.ResultSent, ""},
+		{"dån@example.com", devsink.ResultPermanentFailure, "invalid_address"},
+		{"sarah@exa_mple.com", devsink.ResultPermanentFailure, "invalid_address"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.to, func(t *testing.T) {

@@ -25,10 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-	"golang.org/x/net/idna"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 )
 
 // API is the one SES v2 operation the sender uses; *sesv2.Client has it.
@@ -139,8 +139,10 @@ func (s *Sender) input(m dispatch.Email) (*sesv2.SendEmailInput, error) {
 }
 
 // formatAddress returns addr with name as an RFC 5322 mailbox ("Name"
-// <addr>, or addr alone without a name), its domain in Punycode. addr may
-// itself be a mailbox with a name, used when name is empty.
+// <addr>, or addr alone without a name), the address as package mailaddr
+// gives it to SES (the rule create-time validation applies: domain in
+// Punycode). addr may itself be a mailbox with a name, used when name is
+// empty.
 func formatAddress(addr, name string) (string, error) {
 	if strings.TrimSpace(addr) == "" {
 		return "", fmt.Errorf("empty address")
@@ -152,12 +154,9 @@ func formatAddress(addr, name string) (string, error) {
 	if name = strings.TrimSpace(name); name != "" {
 		a.Name = name
 	}
-	at := strings.LastIndexByte(a.Address, '@')
-	domain, err := idna.Lookup.ToASCII(a.Address[at+1:])
-	if err != nil {
-		return "", fmt.Errorf("idna.ToASCII: %w", err)
+	if a.Address, err = mailaddr.ASCII(a.Address); err != nil {
+		return "", fmt.Errorf("mailaddr.ASCII: %w", err)
 	}
-	a.Address = a.Address[:at+1] + domain
 	s := a.String()
 	if a.Name == "" {
 		// String gives "<addr>" without a name; SES takes the bare address.
