@@ -63,8 +63,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
-	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 )
 
 // Channels, as written in [Line.Channel].
