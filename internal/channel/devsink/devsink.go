@@ -28,7 +28,7 @@
 //
 // # SMS
 //
-// A number ending in "9999" (for example +15555559999) fails transiently on
+// A number ending in "9999" (for example +61412349999) fails transiently on
 // every attempt with code "throttled". Every other number is sent.
 //
 // # Voice

@@ -172,7 +172,7 @@ func TestSMSRules(t *testing.T) {
 	}{
 		{"+15555550100", devsink.ResultSent, ""},
 		{"+447700900000", devsink.ResultSent, ""},
-		{"+15555559999", devsink.ResultTransientFailure, "throttled"},
+		{"+61412349999", devsink.ResultTransientFailure, "throttled"},
 		{"+15555599990", devsink.ResultSent, ""},
 	}
 	for _, tc := range cases {
