@@ -55,6 +55,34 @@ companies and API keys of a store: the embedded SQLite file in --data, or with
 	return root
 }
 
+// goStyleFlags rewrites -name and -name=v, which the CLI accepted before
+// it moved to cobra (Go's flag package takes one dash or two), to --name,
+// for the long flags the CLI has; anything else is left as it is.
+func goStyleFlags(root *cobra.Command, args []string) []string {
+	long := map[string]bool{}
+	var collect func(c *cobra.Command)
+	collect = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { long[f.Name] = true })
+		for _, sub := range c.Commands() {
+			collect(sub)
+		}
+	}
+	collect(root)
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(name) > 1 && long[name] {
+			out[i] = "-" + a
+		}
+	}
+	return out
+}
+
 // group is a command that only holds subcommands: run bare or with an
 // unknown subcommand it is an error that names the subcommands.
 func group(use, short string, subs ...*cobra.Command) *cobra.Command {

@@ -29,6 +29,6 @@ func main() {
 // its logs to stderr; the error it returns is the one line to show.
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(goStyleFlags(root, args))
 	return root.ExecuteContext(ctx)
 }

@@ -192,6 +192,11 @@ func TestEntryPoints(t *testing.T) {
 		t.Errorf("the revoked key is not listed as revoked:\n%s", list)
 	}
 
+	// Go's flag package took -name as well as --name; scripts written so still work.
+	if out, _, err := run("keys", "list", "-data", data, "-company=acme"); err != nil || !strings.Contains(out, keyID) {
+		t.Errorf("single-dash flags: %v\n%s", err, out)
+	}
+
 	_, _, err = run("bogus")
 	oneLine(t, "an unknown command", err, `unknown command "bogus"`)
 	_, _, err = run("keys", "bogus")

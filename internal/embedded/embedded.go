@@ -86,21 +86,25 @@ func EnsureVoiceSecret(dataDir string) (string, error) {
 		return "", fmt.Errorf("rand.Read: %w", err)
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw[:])
-	// O_EXCL: two processes starting on one fresh directory must not end
-	// up with different secrets; the loser reads the winner's.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return EnsureVoiceSecret(dataDir)
-	}
+	// Written whole to a temporary file, then linked into place: link fails
+	// if the name exists, so two processes starting on one fresh directory
+	// agree on one secret, and neither ever reads a half-written file.
+	tmp, err := os.CreateTemp(dataDir, VoiceSecretFile+".*")
 	if err != nil {
-		return "", fmt.Errorf("os.OpenFile: %w", err)
+		return "", fmt.Errorf("os.CreateTemp: %w", err)
 	}
-	if _, err := f.WriteString(secret); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write %s: %w", path, err)
+	defer os.Remove(tmp.Name()) // CreateTemp makes it 0600
+	if _, err := tmp.WriteString(secret); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("close %s: %w", path, err)
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return EnsureVoiceSecret(dataDir)
+	} else if err != nil {
+		return "", fmt.Errorf("os.Link: %w", err)
 	}
 	return secret, nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher/internal/embedded"
@@ -53,5 +54,32 @@ func TestVoiceSecret(t *testing.T) {
 	s2, err := embedded.EnsureVoiceSecret(other)
 	if err != nil || s2 == first {
 		t.Errorf("a second data directory got %q (%v), want its own random secret", s2, err)
+	}
+}
+
+// TestVoiceSecretRace: processes starting at once on a fresh directory
+// agree on one secret.
+func TestVoiceSecretRace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	got := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			s, err := embedded.EnsureVoiceSecret(dir)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = s
+		})
+	}
+	wg.Wait()
+	for _, s := range got[1:] {
+		if s != got[0] || s == "" {
+			t.Fatalf("concurrent starts got different secrets: %q", got)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("temporary files were left behind: %v", entries)
 	}
 }
