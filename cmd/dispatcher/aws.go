@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -20,7 +20,7 @@ import (
 // serveAWS wires `serve --backend aws`: the configuration and the clients,
 // the resources when asked, the product over them, and the local runner of
 // what Lambda and EventBridge do (internal/awslocal).
-func serveAWS(ctx context.Context, addr, data string, create bool, sweep time.Duration, stdout io.Writer, log *slog.Logger) error {
+func serveAWS(ctx context.Context, ln net.Listener, data string, create bool, sweep time.Duration, stdout io.Writer, log *slog.Logger) error {
 	conf, err := config.LoadAWS(os.Getenv, config.Needs{Table: true, Queue: true, Scheduler: true})
 	if err != nil {
 		return err
@@ -42,15 +42,8 @@ func serveAWS(ctx context.Context, addr, data string, create bool, sweep time.Du
 		// An emulator never fires schedules: the runner does.
 		opts.Schedules = emulator.NewSchedules(awsCfg, conf.ScheduleGroup)
 	}
-	key, created, err := app.EnsureDevCompany(ctx, a.Store, data)
-	if err != nil {
+	if err := devBanner(ctx, a.Store, data, stdout); err != nil {
 		return err
 	}
-	if created {
-		fmt.Fprintf(stdout, "created company %q with %d credits\n", app.DevCompany, app.DevCompanyCredits)
-	}
-	if key != "" {
-		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(data, app.DevKeyFile), key)
-	}
-	return listenAndRun(ctx, addr, a.API, awslocal.New(a, log, opts).Run, stdout)
+	return listenAndRun(ctx, ln, a.API, awslocal.New(a, log, opts).Run, stdout)
 }

@@ -3,19 +3,24 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -25,47 +30,125 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
 
-func flags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
+// EnvVoiceWebhookSecret sets the embedded voice simulator's webhook secret
+// when `serve --voice-webhook-secret` is not given.
+const EnvVoiceWebhookSecret = "DISPATCHER_VOICE_WEBHOOK_SECRET"
+
+// newRoot builds the command tree. Help goes to stdout; errors are
+// returned to realMain, which prints them once.
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "dispatcher",
+		Short: "Schedule emails, SMS and voice calls: run the product locally and administer it",
+		Long: `dispatcher runs Dispatcher as one local process (serve) and administers the
+companies and API keys of a store: the embedded SQLite file in --data, or with
+--backend aws the DynamoDB table named by ` + config.EnvTableName + `.`,
+		SilenceErrors: true, // realMain prints the error, once
+		SilenceUsage:  true, // an error is one line, not the error and the whole usage
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%s: %w (see %s --help)", name(c), err, c.CommandPath())
+	})
+	root.AddCommand(serveCmd(stderr), companiesCmd(), keysCmd())
+	return root
 }
 
-func required(fs *flag.FlagSet, names ...string) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+// goStyleFlags rewrites -name and -name=v, which the CLI accepted before
+// it moved to cobra (Go's flag package takes one dash or two), to --name,
+// for the long flags the CLI has; anything else is left as it is.
+func goStyleFlags(root *cobra.Command, args []string) []string {
+	long := map[string]bool{}
+	var collect func(c *cobra.Command)
+	collect = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { long[f.Name] = true })
+		for _, sub := range c.Commands() {
+			collect(sub)
+		}
+	}
+	collect(root)
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && len(name) > 1 && long[name] {
+			out[i] = "-" + a
+		}
+	}
+	return out
+}
+
+// group is a command that only holds subcommands: run bare or with an
+// unknown subcommand it is an error that names the subcommands.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			var names []string
+			for _, s := range c.Commands() {
+				names = append(names, s.Name())
+			}
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q: choose %s (see %s --help)", args[0], c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
+			}
+			return fmt.Errorf("%s needs a command: %s (see %s --help)", name(c), strings.Join(names, ", "), c.CommandPath())
+		},
+	}
+	c.AddCommand(subs...)
+	return c
+}
+
+// name is a command's path without the program's name, for error
+// messages that realMain's caller already prefixes with it.
+func name(c *cobra.Command) string {
+	if !c.HasParent() {
+		return c.Name()
+	}
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+}
+
+// required reports the first of names that was not given.
+func required(c *cobra.Command, names ...string) error {
 	for _, n := range names {
-		if !set[n] {
-			return fmt.Errorf("%s: --%s is required", fs.Name(), n)
+		if !c.Flags().Changed(n) {
+			return fmt.Errorf("%s: --%s is required (see %s --help)", name(c), n, c.CommandPath())
 		}
 	}
 	return nil
 }
 
-func parse(fs *flag.FlagSet, args []string, req ...string) error {
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%s: %w", fs.Name(), err)
-	}
-	return required(fs, req...)
-}
-
 // storeFlags are the flags that choose the store an admin command acts on.
-type storeFlags struct{ data, backend *string }
+type storeFlags struct{ data, backend string }
 
-func addStoreFlags(fs *flag.FlagSet) storeFlags {
-	return storeFlags{
-		data:    fs.String("data", ".data", "data directory (embedded backend)"),
-		backend: fs.String("backend", "embedded", "embedded (the SQLite file in --data) or aws (the DynamoDB table named by "+config.EnvTableName+")"),
-	}
+func addStoreFlags(fs *pflag.FlagSet) *storeFlags {
+	sf := &storeFlags{}
+	fs.StringVar(&sf.data, "data", ".data", "data directory of the embedded store (dispatcher serve --data DIR creates one)")
+	fs.StringVar(&sf.backend, "backend", "embedded", "embedded (the SQLite file in --data) or aws (the DynamoDB table named by "+config.EnvTableName+")")
+	return sf
 }
 
 // withStore runs f on the chosen store: the embedded SQLite file, or the
 // DynamoDB table of a deployment (credentials and region from the usual AWS
-// environment, AWS_ENDPOINT_URL for an emulator).
-func withStore(ctx context.Context, sf storeFlags, f func(comms.Store) error) error {
-	switch *sf.backend {
+// environment, AWS_ENDPOINT_URL for an emulator). An embedded data
+// directory must already hold a database: an admin command given a
+// mistyped --data refuses rather than creating an empty one.
+func withStore(ctx context.Context, sf *storeFlags, f func(comms.Store) error) error {
+	switch sf.backend {
 	case "embedded":
-		store, err := embedded.OpenStore(ctx, *sf.data)
+		db := filepath.Join(sf.data, embedded.DBFile)
+		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no database in --data %s (no %s there): check --data, or run `dispatcher serve --data %s` once to create one", sf.data, embedded.DBFile, sf.data)
+		} else if err != nil {
+			return fmt.Errorf("--data %s: %w", sf.data, err)
+		}
+		store, err := embedded.OpenStore(ctx, sf.data)
 		if err != nil {
 			return err
 		}
@@ -82,35 +165,117 @@ func withStore(ctx context.Context, sf storeFlags, f func(comms.Store) error) er
 		}
 		return f(dynamo.New(dynamodb.NewFromConfig(awsCfg), conf.TableName))
 	}
-	return fmt.Errorf("--backend must be embedded or aws, not %q", *sf.backend)
+	return fmt.Errorf("--backend must be embedded or aws, not %q", sf.backend)
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("serve")
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	data := fs.String("data", ".data", "data directory")
-	sweep := fs.Duration("sweep-every", time.Minute, "how often the sweeper repairs lost fires and expired leases")
-	retryBase := fs.Duration("retry-base", 30*time.Second, "backoff before the first retry of a transient failure (doubles each attempt, cap 15m)")
-	backend := fs.String("backend", "embedded", "embedded (SQLite file in --data) or aws (DynamoDB, SQS, Scheduler, SES, SNS at AWS_ENDPOINT_URL or AWS)")
-	create := fs.Bool("create-resources", false, "with --backend aws: create the table, queue, schedule group and sender identity first (for emulators)")
-	if err := parse(fs, args); err != nil {
+type serveFlags struct {
+	addr, data, backend string
+	sweep, retryBase    time.Duration
+	create              bool
+	voiceSecret         string
+}
+
+func serveCmd(logTo io.Writer) *cobra.Command {
+	var f serveFlags
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the whole product in one process: the API, the timer, the dispatcher and the dev senders",
+		Long: `serve runs the API on --addr and delivers what is due. On the embedded backend
+(the default) everything lives in --data: the SQLite file (created on first
+start), outbox.jsonl (every delivery the dev senders make), dev-api-key (the
+key of the company "dev", created on first start) and voice-webhook-secret.
+
+The dev voice simulator signs the call outcomes it posts to
+/v1/webhooks/voice/retell, and only outcomes signed with the same secret are
+accepted: --voice-webhook-secret, else $` + EnvVoiceWebhookSecret + `, else
+the random secret generated on first start into <data>/voice-webhook-secret
+(mode 0600). Sign an outcome by hand with that secret.`,
+		Example: `  dispatcher serve --addr 127.0.0.1:8080 --data .data
+  dispatcher serve --backend aws --create-resources   # against an emulator at AWS_ENDPOINT_URL`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return serve(c.Context(), c, f, c.OutOrStdout(), logTo)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
+	fl.StringVar(&f.data, "data", ".data", "data directory (created if missing)")
+	fl.DurationVar(&f.sweep, "sweep-every", time.Minute, "how often the sweeper repairs lost fires and expired leases")
+	fl.DurationVar(&f.retryBase, "retry-base", 30*time.Second, "backoff before the first retry of a transient failure (doubles each attempt, cap 15m; embedded backend)")
+	fl.StringVar(&f.backend, "backend", "embedded", "embedded (SQLite file in --data) or aws (DynamoDB, SQS, Scheduler, SES, SNS at AWS_ENDPOINT_URL or AWS)")
+	fl.BoolVar(&f.create, "create-resources", false, "with --backend aws: create the table, queue, schedule group and sender identity first (for emulators)")
+	fl.StringVar(&f.voiceSecret, "voice-webhook-secret", "", "secret the voice simulator signs call outcomes with and the webhook path verifies (embedded backend; default $"+EnvVoiceWebhookSecret+", else <data>/"+embedded.VoiceSecretFile+")")
+	return c
+}
+
+// voiceSecret picks the embedded voice webhook secret: the flag, else the
+// environment, else "" (the process keeps one in the data directory). It
+// also says where the secret came from, for the start banner.
+func voiceSecret(c *cobra.Command, flag string, lookupEnv func(string) (string, bool), data string) (secret, from string, err error) {
+	if c.Flags().Changed("voice-webhook-secret") {
+		if flag == "" {
+			return "", "", errors.New("serve: --voice-webhook-secret must not be empty")
+		}
+		return flag, "--voice-webhook-secret", nil
+	}
+	if v, ok := lookupEnv(EnvVoiceWebhookSecret); ok && v != "" {
+		return v, "$" + EnvVoiceWebhookSecret, nil
+	}
+	return "", filepath.Join(data, embedded.VoiceSecretFile), nil
+}
+
+// listen opens addr, saying in one line which flag to change when it
+// cannot.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("serve: %s is already in use (another dispatcher serve?): pass a free --addr", addr)
+	case err != nil:
+		return nil, fmt.Errorf("serve: cannot listen on --addr %s: %v", addr, err)
+	}
+	return ln, nil
+}
+
+func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr io.Writer) error {
+	if f.backend != "embedded" && f.backend != "aws" {
+		return fmt.Errorf("serve: --backend must be embedded or aws, not %q", f.backend)
+	}
+	if f.backend == "aws" && c.Flags().Changed("voice-webhook-secret") {
+		return fmt.Errorf("serve: --voice-webhook-secret is for the embedded backend; the AWS wiring takes the Retell key from %s", config.EnvVoiceSecretARN)
+	}
+	secret, secretFrom, err := voiceSecret(c, f.voiceSecret, os.LookupEnv, f.data)
+	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	switch *backend {
-	case "embedded":
-	case "aws":
-		return serveAWS(ctx, *addr, *data, *create, *sweep, stdout, log)
-	default:
-		return fmt.Errorf("serve: --backend must be embedded or aws, not %q", *backend)
+	// The port first: a busy one is the usual failure, and it is said
+	// before any store is opened or key printed.
+	ln, err := listen(f.addr)
+	if err != nil {
+		return err
 	}
-	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: *data, SweepEvery: *sweep,
-		Dispatch: dispatch.Config{BackoffBase: *retryBase}}, log)
+	defer ln.Close()
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if f.backend == "aws" {
+		return serveAWS(ctx, ln, f.data, f.create, f.sweep, stdout, log)
+	}
+	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: f.data, SweepEvery: f.sweep,
+		Dispatch: dispatch.Config{BackoffBase: f.retryBase}, VoiceSecret: secret}, log)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	key, created, err := app.EnsureDevCompany(ctx, l.Store, *data)
+	if err := devBanner(ctx, l.Store, f.data, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(f.data, embedded.OutboxFile))
+	fmt.Fprintf(stdout, "voice webhooks are verified with the secret from %s\n", secretFrom)
+	return listenAndRun(ctx, ln, l.API, l.Run, stdout)
+}
+
+// devBanner creates the dev company on first start and prints its key.
+func devBanner(ctx context.Context, store comms.Store, data string, stdout io.Writer) error {
+	key, created, err := app.EnsureDevCompany(ctx, store, data)
 	if err != nil {
 		return err
 	}
@@ -118,19 +283,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "created company %q with %d credits\n", app.DevCompany, app.DevCompanyCredits)
 	}
 	if key != "" {
-		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(*data, app.DevKeyFile), key)
+		fmt.Fprintf(stdout, "dev API key (also in %s): %s\n", filepath.Join(data, app.DevKeyFile), key)
 	}
-	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(*data, embedded.OutboxFile))
-	return listenAndRun(ctx, *addr, l.API, l.Run, stdout)
+	return nil
 }
 
-// listenAndRun serves h on addr and runs the background work until ctx
+// listenAndRun serves h on ln and runs the background work until ctx
 // ends, then shuts both down.
-func listenAndRun(ctx context.Context, addr string, h http.Handler, run func(context.Context) error, stdout io.Writer) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("net.Listen: %w", err)
-	}
+func listenAndRun(ctx context.Context, ln net.Listener, h http.Handler, run func(context.Context) error, stdout io.Writer) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -161,84 +321,159 @@ func listenAndRun(ctx context.Context, addr string, h http.Handler, run func(con
 	return <-runDone
 }
 
-func companiesCreate(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("companies create")
-	sf := addStoreFlags(fs)
-	id := fs.String("id", "", "company id")
-	credits := fs.Int64("credits", 0, "starting balance")
-	tz := fs.String("timezone", "UTC", "default IANA timezone")
-	if err := parse(fs, args, "id", "credits"); err != nil {
-		return err
+func companiesCmd() *cobra.Command {
+	var id, tz string
+	var credits int64
+	create := &cobra.Command{
+		Use:     "create",
+		Short:   "Create a company with a balance of credits and a default timezone",
+		Example: "  dispatcher companies create --data .data --id acme --credits 1000 --timezone Europe/London",
+		Args:    cobra.NoArgs,
 	}
-	return withStore(ctx, sf, func(store comms.Store) error {
-		if err := app.CreateCompany(ctx, store, *id, *credits, *tz); err != nil {
+	sf := addStoreFlags(create.Flags())
+	create.Flags().StringVar(&id, "id", "", "company id (required)")
+	create.Flags().Int64Var(&credits, "credits", 0, "starting balance of credits (required)")
+	create.Flags().StringVar(&tz, "timezone", "UTC", "default IANA timezone of the company's rows")
+	create.RunE = func(c *cobra.Command, _ []string) error {
+		if err := required(c, "id", "credits"); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created company %q with %d credits (timezone %s)\n", *id, *credits, *tz)
-		return nil
-	})
-}
-
-func keysCreate(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("keys create")
-	sf := addStoreFlags(fs)
-	company := fs.String("company", "", "company id")
-	scopeList := fs.String("scopes", "", "comma-separated scopes")
-	if err := parse(fs, args, "company", "scopes"); err != nil {
-		return err
-	}
-	scopes, err := auth.ParseScopes(*scopeList)
-	if err != nil {
-		return fmt.Errorf("keys create: %w", err)
-	}
-	return withStore(ctx, sf, func(store comms.Store) error {
-		key, err := app.CreateKey(ctx, store, *company, scopes)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, key)
-		return nil
-	})
-}
-
-func keysRevoke(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("keys revoke")
-	sf := addStoreFlags(fs)
-	company := fs.String("company", "", "company id")
-	id := fs.String("id", "", "key id (see keys list)")
-	if err := parse(fs, args, "company", "id"); err != nil {
-		return err
-	}
-	return withStore(ctx, sf, func(store comms.Store) error {
-		if err := store.RevokeAPIKey(ctx, *company, *id, time.Now().UTC()); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "revoked key %s\n", *id)
-		return nil
-	})
-}
-
-func keysList(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flags("keys list")
-	sf := addStoreFlags(fs)
-	company := fs.String("company", "", "company id")
-	if err := parse(fs, args, "company"); err != nil {
-		return err
-	}
-	return withStore(ctx, sf, func(store comms.Store) error {
-		keys, err := store.ListAPIKeys(ctx, *company)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPREFIX\tSCOPES\tCREATED\tREVOKED")
-		for _, k := range keys {
-			revoked := "-"
-			if k.RevokedAt != nil {
-				revoked = k.RevokedAt.Format(time.RFC3339)
+		return withStore(c.Context(), sf, func(store comms.Store) error {
+			if err := app.CreateCompany(c.Context(), store, id, credits, tz); err != nil {
+				return err
 			}
-			fmt.Fprintf(tw, "%s\t%s…\t%v\t%s\t%s\n", k.ID, k.Prefix, k.Scopes, k.CreatedAt.Format(time.RFC3339), revoked)
+			fmt.Fprintf(c.OutOrStdout(), "created company %q with %d credits (timezone %s)\n", id, credits, tz)
+			return nil
+		})
+	}
+	return group("companies", "Administer companies", create)
+}
+
+func keysCmd() *cobra.Command {
+	return group("keys", "Administer API keys: create, list, revoke", keysCreateCmd(), keysListCmd(), keysRevokeCmd())
+}
+
+func keysCreateCmd() *cobra.Command {
+	var company, scopeList string
+	c := &cobra.Command{
+		Use:   "create",
+		Short: "Issue an API key of a company",
+		Long: `create issues an API key of a company. The secret is printed alone on stdout
+(so KEY=$(dispatcher keys create …) works) and shown only this once; the key's
+id, which keys revoke --id takes, is printed on stderr.
+
+Scopes: ` + scopeNames() + `.`,
+		Example: "  dispatcher keys create --data .data --company acme --scopes dispatcher:read,dispatcher:write,email:send",
+		Args:    cobra.NoArgs,
+	}
+	sf := addStoreFlags(c.Flags())
+	c.Flags().StringVar(&company, "company", "", "company id (required)")
+	c.Flags().StringVar(&scopeList, "scopes", "", "comma-separated scopes (required): "+scopeNames())
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		if err := required(c, "company", "scopes"); err != nil {
+			return err
 		}
-		return tw.Flush()
-	})
+		scopes, err := auth.ParseScopes(scopeList)
+		if err != nil {
+			return fmt.Errorf("keys create: --scopes: %w", err)
+		}
+		return withStore(c.Context(), sf, func(store comms.Store) error {
+			secret, key, err := app.IssueKey(c.Context(), store, company, scopes)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), secret)
+			fmt.Fprintf(c.ErrOrStderr(), "key id %s (revoke with: dispatcher keys revoke --company %s --id %s); the secret above is not shown again\n", key.ID, company, key.ID)
+			return nil
+		})
+	}
+	return c
+}
+
+func scopeNames() string {
+	var s []string
+	for _, sc := range comms.AllScopes {
+		s = append(s, string(sc))
+	}
+	return strings.Join(s, ", ")
+}
+
+func keysRevokeCmd() *cobra.Command {
+	var company, id string
+	c := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke an API key of a company",
+		Long: fmt.Sprintf(`revoke marks a key revoked. A process that resolved the key in the last %s
+keeps it in its cache (auth.CacheTTL): it may accept the key until then.`, cacheTTL()),
+		Example: "  dispatcher keys revoke --data .data --company acme --id <key id from keys list>",
+		Args:    cobra.NoArgs,
+	}
+	sf := addStoreFlags(c.Flags())
+	c.Flags().StringVar(&company, "company", "", "company id (required)")
+	c.Flags().StringVar(&id, "id", "", "key id, from keys create or keys list (required)")
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		if err := required(c, "company", "id"); err != nil {
+			return err
+		}
+		return withStore(c.Context(), sf, func(store comms.Store) error {
+			if _, err := app.GetCompany(c.Context(), store, company); err != nil {
+				return err
+			}
+			err := store.RevokeAPIKey(c.Context(), company, id, time.Now().UTC())
+			if errors.Is(err, comms.ErrNotFound) {
+				return fmt.Errorf("company %q has no key with id %q (see keys list)", company, id)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "revoked key %s; processes that already resolved it (a running serve, warm Lambda instances) may accept it for up to %s more\n", id, cacheTTL())
+			return nil
+		})
+	}
+	return c
+}
+
+// cacheTTL says auth.CacheTTL the way a person reads it.
+func cacheTTL() string {
+	if auth.CacheTTL%time.Minute == 0 && auth.CacheTTL >= 2*time.Minute {
+		return fmt.Sprintf("%d minutes", auth.CacheTTL/time.Minute)
+	}
+	return fmt.Sprintf("%d seconds", auth.CacheTTL/time.Second)
+}
+
+func keysListCmd() *cobra.Command {
+	var company string
+	c := &cobra.Command{
+		Use:     "list",
+		Short:   "List the API keys of a company (ids and prefixes, never secrets)",
+		Example: "  dispatcher keys list --data .data --company acme",
+		Args:    cobra.NoArgs,
+	}
+	sf := addStoreFlags(c.Flags())
+	c.Flags().StringVar(&company, "company", "", "company id (required)")
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		if err := required(c, "company"); err != nil {
+			return err
+		}
+		return withStore(c.Context(), sf, func(store comms.Store) error {
+			if _, err := app.GetCompany(c.Context(), store, company); err != nil {
+				return err
+			}
+			keys, err := store.ListAPIKeys(c.Context(), company)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPREFIX\tSCOPES\tCREATED\tREVOKED")
+			for _, k := range keys {
+				revoked := "-"
+				if k.RevokedAt != nil {
+					revoked = k.RevokedAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s…\t%v\t%s\t%s\n", k.ID, k.Prefix, k.Scopes, k.CreatedAt.Format(time.RFC3339), revoked)
+			}
+			return tw.Flush()
+		})
+	}
+	return c
 }

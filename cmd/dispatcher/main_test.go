@@ -6,55 +6,368 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
 
-// TestEntryPoints runs the commands scripts depend on, as a user would.
-func TestEntryPoints(t *testing.T) {
+// run runs the CLI as a user would, returning stdout, stderr and the error
+// main would print.
+func run(args ...string) (stdout, stderr string, err error) {
+	var out, errs bytes.Buffer
+	err = realMain(context.Background(), args, &out, &errs)
+	return out.String(), errs.String(), err
+}
+
+// newDataDir is a data directory with a database, as `serve` leaves it.
+func newDataDir(t *testing.T) string {
+	t.Helper()
 	data := t.TempDir()
-	ctx := context.Background()
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := realMain(ctx, args, &out, io.Discard)
-		return out.String(), err
-	}
-	if _, err := run("companies", "create", "--data", data, "--id", "acme", "--credits", "10", "--timezone", "Europe/London"); err != nil {
+	s, err := embedded.OpenStore(context.Background(), data)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("companies", "create", "--data", data, "--id", "acme", "--credits", "10"); err == nil {
-		t.Error("a duplicate company was created")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := run("companies", "create", "--data", data, "--id", "x", "--credits", "1", "--timezone", "Local"); err == nil {
-		t.Error("timezone Local was accepted")
+	return data
+}
+
+// oneLine fails unless err is a single line containing want.
+func oneLine(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s: succeeded, want an error saying %q", what, want)
+	case strings.Contains(err.Error(), "\n"):
+		t.Errorf("%s: the error is more than one line:\n%v", what, err)
+	case !strings.Contains(err.Error(), want):
+		t.Errorf("%s: error %q, want it to say %q", what, err, want)
 	}
-	key, err := run("keys", "create", "--data", data, "--company", "acme", "--scopes", "dispatcher:read,email:send")
+}
+
+// TestHelp: --help on every command and subcommand exits 0 and lists each
+// of its flags, with the default where it has one.
+func TestHelp(t *testing.T) {
+	root := newRoot(io.Discard, io.Discard)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		paths = append(paths, path)
+		for _, sub := range c.Commands() {
+			walk(sub, append(append([]string(nil), path...), sub.Name()))
+		}
+	}
+	walk(root, nil)
+	for _, want := range []string{"serve", "companies create", "keys create", "keys list", "keys revoke", "completion bash"} {
+		found := false
+		for _, p := range paths {
+			found = found || strings.Join(p, " ") == want
+		}
+		if !found {
+			t.Errorf("the command tree has no %q", want)
+		}
+	}
+	for _, path := range paths {
+		t.Run(strings.Join(append([]string{"dispatcher"}, path...), " "), func(t *testing.T) {
+			out, _, err := run(append(append([]string(nil), path...), "--help")...)
+			if err != nil {
+				t.Fatalf("--help: %v", err)
+			}
+			c, _, err := root.Find(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "Usage:") {
+				t.Errorf("no usage:\n%s", out)
+			}
+			c.NonInheritedFlags().VisitAll(func(f *pflag.Flag) {
+				var line string
+				_, flagsPart, _ := strings.Cut(out, "\nFlags:\n")
+				for _, l := range strings.Split(flagsPart, "\n") {
+					if strings.Contains(l, "--"+f.Name+" ") || strings.HasSuffix(l, "--"+f.Name) {
+						line = l
+						break
+					}
+				}
+				if line == "" {
+					t.Errorf("--%s is not listed:\n%s", f.Name, out)
+					return
+				}
+				if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && !strings.Contains(line, "(default ") {
+					t.Errorf("--%s does not show its default %s: %q", f.Name, f.DefValue, line)
+				}
+			})
+		})
+	}
+	serveHelp, _, _ := run("serve", "--help")
+	for _, want := range []string{`--addr string`, `(default "127.0.0.1:8080")`, "--retry-base duration", "(default 30s)",
+		"--sweep-every duration", "(default 1m0s)", "--voice-webhook-secret", EnvVoiceWebhookSecret} {
+		if !strings.Contains(serveHelp, want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+	if out, _, err := run("completion", "bash"); err != nil || !strings.Contains(out, "bash completion") {
+		t.Errorf("completion bash: %v\n%.200s", err, out)
+	}
+}
+
+// TestEntryPoints runs the commands scripts depend on, as a user would,
+// and the mistakes a user makes, each answered in one line.
+func TestEntryPoints(t *testing.T) {
+	data := newDataDir(t)
+	if _, _, err := run("companies", "create", "--data", data, "--id", "acme", "--credits", "10", "--timezone", "Europe/London"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := run("companies", "create", "--data", data, "--id", "acme", "--credits", "10")
+	oneLine(t, "a duplicate company", err, `company "acme" already exists`)
+	if err != nil && (strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "sqlite")) {
+		t.Errorf("a duplicate company shows the driver's error: %v", err)
+	}
+	_, _, err = run("companies", "create", "--data", data, "--id", "x", "--credits", "1", "--timezone", "Local")
+	oneLine(t, "timezone Local", err, "Local")
+
+	key, keyErr, err := run("keys", "create", "--data", data, "--company", "acme", "--scopes", "dispatcher:read,email:send")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(key, "dk_live_") || strings.Count(key, "\n") != 1 {
-		t.Errorf("keys create must print only the key, printed %q", key)
+		t.Errorf("keys create must print only the key on stdout, printed %q", key)
 	}
-	if _, err := run("keys", "create", "--data", data, "--company", "acme", "--scopes", "root"); err == nil {
-		t.Error("an unknown scope was accepted")
-	}
-	if _, err := run("keys", "create", "--data", data, "--company", "nobody", "--scopes", "dispatcher:read"); err == nil {
-		t.Error("a key of an unknown company was issued")
-	}
-	if _, err := run("keys", "create", "--data", data, "--scopes", "dispatcher:read"); err == nil || !strings.Contains(err.Error(), "--company") {
-		t.Errorf("missing --company: %v", err)
-	}
-	list, err := run("keys", "list", "--data", data, "--company", "acme")
+	list, _, err := run("keys", "list", "--data", data, "--company", "acme")
 	if err != nil || !strings.Contains(list, key[:14]) || strings.Contains(list, strings.TrimSpace(key)) {
 		t.Errorf("keys list shows the prefix only: %v\n%s", err, list)
 	}
-	if _, err := run("bogus"); err == nil {
-		t.Error("an unknown command succeeded")
+	fields := strings.Fields(strings.Split(list, "\n")[1])
+	if len(fields) == 0 || !strings.Contains(keyErr, "key id "+fields[0]) {
+		t.Fatalf("keys create did not print the key id of keys list (%v): %q", fields, keyErr)
 	}
+	keyID := fields[0]
+
+	_, _, err = run("keys", "create", "--data", data, "--company", "acme", "--scopes", "root")
+	oneLine(t, "an unknown scope", err, "root")
+	_, _, err = run("keys", "create", "--data", data, "--company", "nope", "--scopes", "dispatcher:read")
+	oneLine(t, "keys create of an unknown company", err, `company "nope" not found`)
+	_, _, err = run("keys", "list", "--data", data, "--company", "nope")
+	oneLine(t, "keys list of an unknown company", err, `company "nope" not found`)
+	_, _, err = run("keys", "revoke", "--data", data, "--company", "nope", "--id", keyID)
+	oneLine(t, "keys revoke of an unknown company", err, `company "nope" not found`)
+	_, _, err = run("keys", "revoke", "--data", data, "--company", "acme", "--id", "no-such-key")
+	oneLine(t, "keys revoke of an unknown key", err, `no key with id "no-such-key"`)
+	_, _, err = run("keys", "create", "--data", data, "--scopes", "dispatcher:read")
+	oneLine(t, "missing --company", err, "--company is required")
+
+	typo := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{
+		{"keys", "list", "--data", typo, "--company", "acme"},
+		{"keys", "create", "--data", typo, "--company", "acme", "--scopes", "dispatcher:read"},
+		{"keys", "revoke", "--data", typo, "--company", "acme", "--id", keyID},
+		{"companies", "create", "--data", typo, "--id", "acme", "--credits", "1"},
+	} {
+		_, _, err = run(args...)
+		oneLine(t, strings.Join(args[:2], " ")+" on a mistyped --data", err, "no database in --data "+typo)
+		if _, serr := os.Stat(typo); serr == nil {
+			t.Fatalf("%s created %s", strings.Join(args[:2], " "), typo)
+		}
+	}
+
+	out, _, err := run("keys", "revoke", "--data", data, "--company", "acme", "--id", keyID)
+	if err != nil || !strings.Contains(out, "revoked key "+keyID) || !strings.Contains(out, "60 seconds") {
+		t.Errorf("keys revoke must say how long warm processes may accept the key (auth.CacheTTL): %v %q", err, out)
+	}
+	if list, _, _ := run("keys", "list", "--data", data, "--company", "acme"); strings.Contains(list, "\t-\n") || !strings.Contains(list, time.Now().UTC().Format("2006-01-02")) {
+		t.Errorf("the revoked key is not listed as revoked:\n%s", list)
+	}
+
+	// Go's flag package took -name as well as --name; scripts written so still work.
+	if out, _, err := run("keys", "list", "-data", data, "-company=acme"); err != nil || !strings.Contains(out, keyID) {
+		t.Errorf("single-dash flags: %v\n%s", err, out)
+	}
+
+	_, _, err = run("bogus")
+	oneLine(t, "an unknown command", err, `unknown command "bogus"`)
+	_, _, err = run("keys", "bogus")
+	oneLine(t, "an unknown subcommand", err, `unknown command "bogus"`)
+	_, _, err = run("keys")
+	oneLine(t, "a group without a subcommand", err, "create, list, revoke")
+	_, _, err = run("serve", "--bogus")
+	oneLine(t, "an unknown flag", err, "unknown flag: --bogus")
+	_, _, err = run("serve", "--backend", "cloud")
+	oneLine(t, "an unknown backend", err, `--backend must be embedded or aws, not "cloud"`)
+}
+
+// TestServeBusyPort: a taken --addr is one line naming --addr, said before
+// anything is created or a key printed.
+func TestServeBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	out, _, err := run("serve", "--addr", ln.Addr().String(), "--data", data)
+	oneLine(t, "serve on a busy port", err, ln.Addr().String()+" is already in use")
+	oneLine(t, "serve on a busy port", err, "--addr")
+	if out != "" {
+		t.Errorf("serve printed before failing: %q", out)
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Errorf("serve on a busy port created %s", data)
+	}
+}
+
+// server is a `serve` running in the background.
+type server struct {
+	addr string
+	out  []string // what it printed up to "listening on"
+	stop func() error
+}
+
+func startServe(t *testing.T, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- realMain(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), pw, io.Discard)
+		pw.Close()
+	}()
+	s := &server{}
+	lines := bufio.NewScanner(pr)
+	for lines.Scan() {
+		s.out = append(s.out, lines.Text())
+		if a, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
+			s.addr = a
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	stopped := false
+	s.stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = s.stop() })
+	if s.addr == "" {
+		t.Fatalf("serve never printed 'listening on': %v (%v)", s.out, s.stop())
+	}
+	return s
+}
+
+// postOutcome posts a call outcome signed with secret to the voice
+// webhook path and returns the status: 200 if the secret is the one the
+// process verifies with (the call is unknown, so it is acknowledged and
+// changes nothing), 401 if not.
+func (s *server) postOutcome(t *testing.T, secret string) int {
+	t.Helper()
+	meta := map[string]string{retell.MetaCommunicationID: "01J0000000000000000000NONE", retell.MetaCompanyID: app.DevCompany, retell.MetaAttempt: "1"}
+	body, err := retell.SimulatedEvent(retell.EventCallEnded, "call_by_hand", meta, retell.ScenarioShort, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest("POST", s.addr+"/v1/webhooks/voice/retell", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(retell.SignatureHeader, retell.Sign(body, secret, time.Now()))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestServeVoiceSecret: without a flag or the environment the secret is
+// generated into <data>/voice-webhook-secret (0600) and kept across
+// restarts; the environment overrides the file, the flag both; the old
+// compiled-in secret verifies nothing.
+func TestServeVoiceSecret(t *testing.T) {
+	data := t.TempDir()
+	file := filepath.Join(data, embedded.VoiceSecretFile)
+	t.Setenv(EnvVoiceWebhookSecret, "")
+
+	s := startServe(t, "--data", data)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileSecret := string(b)
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, want mode 0600", file, fi.Mode().Perm())
+	}
+	if code := s.postOutcome(t, fileSecret); code != 200 {
+		t.Errorf("an outcome signed with the file's secret: %d, want 200", code)
+	}
+	if code := s.postOutcome(t, "dev-voice-webhook-secret"); code != 401 {
+		t.Errorf("an outcome signed with the old compiled-in secret: %d, want 401", code)
+	}
+	if !strings.Contains(strings.Join(s.out, "\n"), "secret from "+file) {
+		t.Errorf("serve did not say where the secret is: %q", s.out)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startServe(t, "--data", data)
+	if code := s.postOutcome(t, fileSecret); code != 200 {
+		t.Errorf("after a restart, the kept secret: %d, want 200", code)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv(EnvVoiceWebhookSecret, "from-the-env")
+	s = startServe(t, "--data", data)
+	if code := s.postOutcome(t, "from-the-env"); code != 200 {
+		t.Errorf("%s set: an outcome signed with it: %d, want 200", EnvVoiceWebhookSecret, code)
+	}
+	if code := s.postOutcome(t, fileSecret); code != 401 {
+		t.Errorf("%s set: an outcome signed with the file's secret: %d, want 401", EnvVoiceWebhookSecret, code)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startServe(t, "--data", data, "--voice-webhook-secret", "from-the-flag")
+	if code := s.postOutcome(t, "from-the-flag"); code != 200 {
+		t.Errorf("--voice-webhook-secret: an outcome signed with it: %d, want 200", code)
+	}
+	if code := s.postOutcome(t, "from-the-env"); code != 401 {
+		t.Errorf("--voice-webhook-secret and %s: the env's secret: %d, want 401", EnvVoiceWebhookSecret, code)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != fileSecret {
+		t.Errorf("the env or flag rewrote %s", file)
+	}
+	_, _, err = run("serve", "--data", data, "--addr", "127.0.0.1:0", "--voice-webhook-secret", "")
+	oneLine(t, "an empty --voice-webhook-secret", err, "must not be empty")
 }
 
 // TestServe starts `serve` on a free port: it prints the dev key and
@@ -62,29 +375,14 @@ func TestEntryPoints(t *testing.T) {
 // outbox, and stops on cancel.
 func TestServe(t *testing.T) {
 	data := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- realMain(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", data}, pw, io.Discard)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	var addr string
-	for lines.Scan() {
-		if a, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
-			addr = a
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if addr == "" {
-		t.Fatal("serve never printed 'listening on'")
-	}
+	s := startServe(t, "--data", data)
+	addr := s.addr
 	key, err := os.ReadFile(filepath.Join(data, "dev-api-key"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(s.out, "\n"), string(key)) {
+		t.Errorf("serve did not print the dev key: %q", s.out)
 	}
 	call := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
@@ -128,13 +426,7 @@ func TestServe(t *testing.T) {
 	if err != nil || !strings.Contains(string(outbox), `"communication_id":"`+id+`"`) {
 		t.Errorf("outbox.jsonl lacks row %s (%v):\n%s", id, err, outbox)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := s.stop(); err != nil {
+		t.Errorf("serve returned %v", err)
 	}
 }

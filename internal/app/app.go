@@ -53,25 +53,50 @@ func CreateCompany(ctx context.Context, store comms.CompanyStore, id string, cre
 	set := comms.DefaultSettings()
 	set.Timezone = timezone
 	err := store.CreateCompany(ctx, comms.Company{ID: id, Credits: credits, Settings: set, CreatedAt: time.Now().UTC()})
+	if errors.Is(err, comms.ErrAlreadyExists) {
+		// The store's message (a driver's constraint error) says nothing a
+		// person can act on; the sentinel stays for errors.Is.
+		return fmt.Errorf("company %q %w", id, comms.ErrAlreadyExists)
+	}
 	if err != nil {
 		return fmt.Errorf("store.CreateCompany: %w", err)
 	}
 	return nil
 }
 
+// GetCompany returns a company; an absent one is the one-line error
+// `company "x" not found`, which still matches comms.ErrNotFound.
+func GetCompany(ctx context.Context, store comms.CompanyStore, id string) (comms.Company, error) {
+	c, err := store.GetCompany(ctx, id)
+	if errors.Is(err, comms.ErrNotFound) {
+		return c, fmt.Errorf("company %q %w", id, comms.ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("store.GetCompany %q: %w", id, err)
+	}
+	return c, nil
+}
+
 // CreateKey issues a key of a company and returns its secret.
 func CreateKey(ctx context.Context, store comms.Store, companyID string, scopes []comms.Scope) (string, error) {
-	if _, err := store.GetCompany(ctx, companyID); err != nil {
-		return "", fmt.Errorf("store.GetCompany %q: %w", companyID, err)
+	secret, _, err := IssueKey(ctx, store, companyID, scopes)
+	return secret, err
+}
+
+// IssueKey issues a key of a company and returns its secret and the stored
+// key (its ID is what revoking takes).
+func IssueKey(ctx context.Context, store comms.Store, companyID string, scopes []comms.Scope) (string, comms.APIKey, error) {
+	if _, err := GetCompany(ctx, store, companyID); err != nil {
+		return "", comms.APIKey{}, err
 	}
 	secret, key, err := auth.NewKey(companyID, scopes, time.Now())
 	if err != nil {
-		return "", err
+		return "", comms.APIKey{}, err
 	}
 	if err := store.CreateAPIKey(ctx, key); err != nil {
-		return "", fmt.Errorf("store.CreateAPIKey: %w", err)
+		return "", comms.APIKey{}, fmt.Errorf("store.CreateAPIKey: %w", err)
 	}
-	return secret, nil
+	return secret, key, nil
 }
 
 // EnsureDevCompany creates, on first start, the company "dev" with 50,000

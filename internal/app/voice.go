@@ -15,9 +15,6 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 )
 
-// DevVoiceSecret signs and verifies the dev voice simulator's webhooks.
-const DevVoiceSecret = "dev-voice-webhook-secret"
-
 // VoiceHooks verifies provider webhooks and records call outcomes.
 type VoiceHooks struct {
 	// Secret is the provider's signing key (Retell signs with the API key).

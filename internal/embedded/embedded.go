@@ -6,8 +6,11 @@ package embedded
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +50,63 @@ type LocalConfig struct {
 	// outbox lines record. Default clock.System; tests pass a clock.Fake
 	// and move it.
 	Clock clock.Clock
+	// VoiceSecret signs the voice simulator's webhooks and is the only
+	// secret the webhook path accepts. Empty: the one kept in
+	// <data>/voice-webhook-secret, generated at random on first start.
+	VoiceSecret string
+}
+
+// VoiceSecretFile holds, inside a data directory, the voice webhook secret
+// generated on first start (mode 0600, like the dev API key).
+const VoiceSecretFile = "voice-webhook-secret"
+
+// EnsureVoiceSecret returns the voice webhook secret kept in
+// <data>/voice-webhook-secret, first writing a random one (32 bytes,
+// base64url, mode 0600) when the file does not exist. It is what signs
+// and verifies the simulator's webhooks unless LocalConfig.VoiceSecret
+// says otherwise, so a person or a test can sign an outcome by hand.
+func EnsureVoiceSecret(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, VoiceSecretFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		secret := strings.TrimSpace(string(b))
+		if secret == "" {
+			return "", fmt.Errorf("%s is empty: remove it to have a new secret generated", path)
+		}
+		return secret, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("os.ReadFile: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("os.MkdirAll: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("rand.Read: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	// Written whole to a temporary file, then linked into place: link fails
+	// if the name exists, so two processes starting on one fresh directory
+	// agree on one secret, and neither ever reads a half-written file.
+	tmp, err := os.CreateTemp(dataDir, VoiceSecretFile+".*")
+	if err != nil {
+		return "", fmt.Errorf("os.CreateTemp: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // CreateTemp makes it 0600
+	if _, err := tmp.WriteString(secret); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return EnsureVoiceSecret(dataDir)
+	} else if err != nil {
+		return "", fmt.Errorf("os.Link: %w", err)
+	}
+	return secret, nil
 }
 
 // simulatedCallLength is how long after a call is placed the dev voice
@@ -62,7 +122,7 @@ type Local struct {
 	Timer      *local.Timer
 	Dispatcher *dispatch.Dispatcher
 	API        *httpapi.API
-	cfg        LocalConfig
+	cfg        LocalConfig // VoiceSecret filled in
 	clock      clock.Clock
 	voice      *simulatedVoice
 	log        *slog.Logger
@@ -75,6 +135,13 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		cfg.SweepEvery = time.Minute
 	}
 	clk := clock.OrSystem(cfg.Clock)
+	if cfg.VoiceSecret == "" {
+		secret, err := EnsureVoiceSecret(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.VoiceSecret = secret
+	}
 	store, err := OpenStore(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -94,11 +161,11 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		Email: outbox,
 		SMS:   outbox,
 		Voice: func(webhooks http.Handler) dispatch.VoiceCaller {
-			l.voice = &simulatedVoice{calls: outbox, webhooks: webhooks, secret: app.DevVoiceSecret, after: simulatedCallLength,
+			l.voice = &simulatedVoice{calls: outbox, webhooks: webhooks, secret: cfg.VoiceSecret, after: simulatedCallLength,
 				clock: clk, stop: make(chan struct{}), log: log}
 			return l.voice
 		},
-		VoiceSecret: app.DevVoiceSecret,
+		VoiceSecret: cfg.VoiceSecret,
 		Clock:       clk.Now,
 		Logger:      log,
 		Dispatch:    cfg.Dispatch,
@@ -109,6 +176,10 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	l.Dispatcher, l.API = g.Dispatcher, g.API
 	return l, nil
 }
+
+// VoiceSecret is the secret the webhook path verifies voice outcomes with:
+// LocalConfig.VoiceSecret, or the one kept in the data directory.
+func (l *Local) VoiceSecret() string { return l.cfg.VoiceSecret }
 
 // Run re-arms every pending row from the store (so a restart loses
 // nothing), then delivers fires and sweeps every SweepEvery until ctx ends.

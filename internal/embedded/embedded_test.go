@@ -35,6 +35,7 @@ const patience = 20 * time.Second
 // node is one running embedded process over a data directory.
 type node struct {
 	l    *embedded.Local
+	dir  string
 	key  string
 	stop func()
 	done chan error
@@ -57,7 +58,7 @@ func startNode(t testing.TB, dir string, cfg dispatch.Config, clk *clock.Fake) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{l: l, key: key, done: make(chan error, 1)}
+	n := &node{l: l, dir: dir, key: key, done: make(chan error, 1)}
 	go func() { n.done <- l.Run(ctx) }()
 	n.stop = func() {
 		cancel()

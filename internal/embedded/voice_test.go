@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +148,16 @@ func TestVoiceWebhook(t *testing.T) {
 	defer n.stop()
 	n.voiceResources(t)
 	ctx := context.Background()
+	// The secret the process verifies with: generated on first start into
+	// the data directory, where a person signing by hand would read it.
+	b, err := os.ReadFile(filepath.Join(n.dir, embedded.VoiceSecretFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := string(b)
+	if secret != n.l.VoiceSecret() || len(secret) < 32 {
+		t.Fatalf("the secret file holds %q, the process verifies with %q", secret, n.l.VoiceSecret())
+	}
 	post := func(b []byte, sig string) int {
 		req := httptest.NewRequest("POST", "/v1/webhooks/voice/retell", strings.NewReader(string(b)))
 		req.Header.Set("Content-Type", "application/json")
@@ -167,7 +179,7 @@ func TestVoiceWebhook(t *testing.T) {
 	}
 	for name, sig := range map[string]string{
 		"forged": retell.Sign(short, "not-the-secret", clk.Now()),
-		"stale":  retell.Sign(short, app.DevVoiceSecret, clk.Now().Add(-10*time.Minute)),
+		"stale":  retell.Sign(short, secret, clk.Now().Add(-10*time.Minute)),
 		"none":   "",
 	} {
 		if code := post(short, sig); code != http.StatusUnauthorized {
@@ -178,7 +190,7 @@ func TestVoiceWebhook(t *testing.T) {
 	if string(altered) == string(short) {
 		t.Fatal("the short outcome has no user_hangup to alter")
 	}
-	if code := post(altered, retell.Sign(short, app.DevVoiceSecret, clk.Now())); code != http.StatusUnauthorized {
+	if code := post(altered, retell.Sign(short, secret, clk.Now())); code != http.StatusUnauthorized {
 		t.Errorf("altered body: %d, want 401", code)
 	}
 	if got := n.get(t, id); got.Version != row.Version || got.Outcome != nil || len(n.cadenceRows(t, id)) != 1 {
@@ -213,7 +225,7 @@ func TestVoiceWebhook(t *testing.T) {
 	}
 	ended, analyzed, started := events[0], events[1], events[2]
 	for _, b := range [][]byte{analyzed, ended, started, ended, analyzed} {
-		if code := post(b, retell.Sign(b, app.DevVoiceSecret, clk.Now())); code != 200 {
+		if code := post(b, retell.Sign(b, secret, clk.Now())); code != 200 {
 			t.Fatalf("webhook: %d", code)
 		}
 	}
