@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/contract"
@@ -183,4 +184,96 @@ func errString(err error) string {
 		return "nil"
 	}
 	return err.Error()
+}
+
+// TestSettingsProblems: a settings document's problems are all reported at
+// once, by field path, in wall-clock terms; holidays are distinct and at
+// most comms.MaxHolidays.
+func TestSettingsProblems(t *testing.T) {
+	t.Parallel()
+	holidays := func(n int) string {
+		days := make([]string, n)
+		for i := range days {
+			days[i] = `"` + time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly) + `"`
+		}
+		return strings.Join(days, ",")
+	}
+	cases := []struct {
+		name, body string
+		want       map[string]string // field → message fragment
+	}{
+		{"cap", `{"timezone":"UTC","holidays":[` + holidays(comms.MaxHolidays+1) + `]}`,
+			map[string]string{"holidays": "must list at most 400 dates, got 401"}},
+		{"tens of thousands", `{"timezone":"UTC","holidays":[` + strings.Repeat(`"2026-12-25",`, 30000) + `"2026-12-25"]}`,
+			map[string]string{"holidays": "must list at most 400 dates, got 30001"}},
+		{"duplicates", `{"timezone":"UTC","holidays":["2026-12-25","2026-01-26","2026-12-25","2026-01-26","2026-12-25"]}`,
+			map[string]string{"holidays[2]": "repeats 2026-12-25 (holidays[0])", "holidays[3]": "repeats 2026-01-26 (holidays[1])", "holidays[4]": "repeats 2026-12-25 (holidays[0])"}},
+		{"everything at once", `{"timezone":"Mars/Olympus","business_hours":{"mon":[["09:00","12:00"],["11:00","13:00"],["12:30","12:45"]],
+			"tue":[["17:00","09:00"],["24:00","24:00"],["08:00","25:00"],"9-5",["07:00", 8]],"caturday":[]},
+			"holidays":["2026-12-25",7,"2026-02-30","2026-12-25"],"default_from_name":"a\u0000"}`,
+			map[string]string{
+				"timezone":                 "IANA time zone",
+				"business_hours.mon[1]":    "09:00–12:00 overlaps 11:00–13:00 (business_hours.mon[0] and [1])",
+				"business_hours.mon[2]":    "11:00–13:00 overlaps 12:30–12:45 (business_hours.mon[1] and [2])",
+				"business_hours.tue[0]":    "17:00–09:00 must start before it ends",
+				"business_hours.tue[1][0]": "24:00 can only end an interval",
+				"business_hours.tue[2][1]": `must be a wall-clock time HH:MM from 00:01 to 24:00, got "25:00"`,
+				"business_hours.tue[3]":    "must be a [start, end] pair",
+				"business_hours.tue[4]":    `must hold two "HH:MM" strings`,
+				"business_hours.caturday":  "is not a weekday",
+				"holidays[1]":              "must be a date YYYY-MM-DD, got a number",
+				"holidays[2]":              `must be a date YYYY-MM-DD, got "2026-02-30"`,
+				"holidays[3]":              "repeats 2026-12-25 (holidays[0])",
+				"default_from_name":        "control characters",
+			}},
+		{"touching intervals are fine; order does not matter", `{"timezone":"UTC","business_hours":{"wed":[["12:00","17:00"],["09:00","12:00"],["00:00","24:00"]]}}`,
+			map[string]string{"business_hours.wed[2]": "00:00–24:00 overlaps 09:00–12:00 (business_hours.wed[1] and [2])"}},
+	}
+	for _, tc := range cases {
+		_, err := contract.ParseSettings([]byte(tc.body))
+		var ve *comms.ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: err = %v, want a ValidationError", tc.name, err)
+			continue
+		}
+		got := map[string]string{}
+		for _, f := range ve.Fields {
+			if _, twice := got[f.Field]; twice {
+				t.Errorf("%s: %s reported twice", tc.name, f.Field)
+			}
+			got[f.Field] = f.Message
+			noGoInternals(t, tc.name, f.Message)
+			// Wall-clock times, not bizhours' minutes of day or Go weekday names.
+			for _, internal := range []string{"540", "660", "720", "780", "Monday", "Tuesday", "Wednesday"} {
+				if strings.Contains(f.Message, internal) {
+					t.Errorf("%s: %s: message %q contains %q", tc.name, f.Field, f.Message, internal)
+				}
+			}
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %d fields %v, want %d", tc.name, len(got), got, len(tc.want))
+		}
+		for field, frag := range tc.want {
+			if !strings.Contains(got[field], frag) {
+				t.Errorf("%s: %s = %q, want it to contain %q", tc.name, field, got[field], frag)
+			}
+		}
+	}
+	// At the cap, distinct dates are fine.
+	if _, err := contract.ParseSettings([]byte(`{"timezone":"UTC","holidays":[` + holidays(comms.MaxHolidays) + `]}`)); err != nil {
+		t.Errorf("%d distinct holidays: %v", comms.MaxHolidays, err)
+	}
+}
+
+// TestStoredSettingsStayUsable: Calendar, which rows fire by, still accepts
+// what PUT now refuses but older documents may hold (repeated holidays).
+func TestStoredSettingsStayUsable(t *testing.T) {
+	t.Parallel()
+	s := comms.Settings{Timezone: "UTC", Holidays: []string{"2026-12-25", "2026-12-25"}}
+	if _, err := s.Calendar(); err != nil {
+		t.Errorf("Calendar: %v", err)
+	}
+	if err := s.Validate(); err == nil {
+		t.Errorf("Validate accepted a repeated holiday")
+	}
 }
