@@ -21,10 +21,13 @@ import (
 // Anything that is not exactly one JSON value is comms.ErrInvalidJSON, with
 // the byte offset of the problem when the decoder knows it. So is a body
 // that is not UTF-8 (the decoder would silently turn the bad bytes into
-// U+FFFD), a string escape that is half of a surrogate pair (same), and an
+// U+FFFD), a string escape that is half of a surrogate pair (same), an
 // object that repeats a key at any depth (a proxy reading the first of two
 // keys would see a different request than the one served, which reads the
-// last). The messages say what is wrong in JSON's terms, never Go's.
+// last), and a number beyond float64 (see walkTokens). Those name the JSON
+// path or byte offset; the decoded value is what json.Decoder with
+// UseNumber gives. The messages say what is wrong in JSON's terms, never
+// Go's.
 func DecodeJSON(body []byte) (any, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: the body is not valid UTF-8 (first bad byte at offset %d)", comms.ErrInvalidJSON, invalidUTF8At(body))
