@@ -1,7 +1,9 @@
 package contract
 
 import (
+	"errors"
 	"slices"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
@@ -34,40 +36,40 @@ func businessHoursField(c *checker, path string, v any) (any, bool) {
 		return nil, false
 	}
 	out := map[string][][2]string{}
-	good := true
 	for _, day := range sortedKeys(m) {
 		p := join(path, day)
 		if !slices.Contains(comms.Weekdays, day) {
 			c.add(p, "is not a weekday; use mon, tue, wed, thu, fri, sat, sun")
-			good = false
 			continue
 		}
 		list, ok := m[day].([]any)
 		if !ok {
 			c.add(p, "must be an array of [start, end] pairs such as [[\"09:00\", \"17:00\"]]")
-			good = false
 			continue
 		}
-		ivs := [][2]string{}
+		// Malformed entries keep their place (as "" pairs, which the
+		// domain check skips once reported here), so that every later
+		// interval is still named by its own index.
+		ivs := make([][2]string, 0, len(list))
 		for i, x := range list {
 			pair, ok := x.([]any)
 			if !ok || len(pair) != 2 {
 				c.add(index(p, i), "must be a [start, end] pair such as [\"09:00\", \"17:00\"]")
-				good = false
+				ivs = append(ivs, [2]string{})
 				continue
 			}
 			a, okA := pair[0].(string)
 			b, okB := pair[1].(string)
 			if !okA || !okB {
 				c.add(index(p, i), "must hold two \"HH:MM\" strings")
-				good = false
-				continue
 			}
 			ivs = append(ivs, [2]string{a, b})
 		}
 		out[day] = ivs
 	}
-	return out, good
+	// What the shape check refused is reported; the rest still goes to
+	// the calendar check so that every problem is reported at once.
+	return out, true
 }
 
 func holidaysField(c *checker, path string, v any) (any, bool) {
@@ -76,23 +78,26 @@ func holidaysField(c *checker, path string, v any) (any, bool) {
 		c.add(path, "must be an array of dates YYYY-MM-DD, got %s", typeName(v))
 		return nil, false
 	}
-	out := make([]string, 0, len(a))
-	good := true
+	if len(a) > comms.MaxHolidays {
+		c.add(path, "must list at most %d dates, got %d", comms.MaxHolidays, len(a))
+		return nil, false
+	}
+	// Non-strings keep their place as "" (see businessHoursField).
+	out := make([]string, len(a))
 	for i, x := range a {
 		s, ok := x.(string)
 		if !ok {
 			c.add(index(path, i), "must be a date YYYY-MM-DD, got %s", typeName(x))
-			good = false
-			continue
 		}
-		out = append(out, s)
+		out[i] = s
 	}
-	return out, good
+	return out, true
 }
 
 // ParseSettings reads a PUT /v1/settings body: the document as sent, its
-// business hours and holidays checked by comms.Settings.Calendar. Defaults
-// are not filled in.
+// business hours and holidays checked by comms.Settings.Validate. Every
+// problem is reported at once: the shape's and the calendar's, a field the
+// shape check already named not named again. Defaults are not filled in.
 func ParseSettings(body []byte) (comms.Settings, error) {
 	doc, err := DecodeJSON(body)
 	if err != nil {
@@ -108,13 +113,28 @@ func ParseSettings(body []byte) (comms.Settings, error) {
 	set.Holidays, _ = m["holidays"].([]string)
 	set.DefaultFromEmail, _ = m["default_from_email"].(string)
 	set.DefaultFromName, _ = m["default_from_name"].(string)
+	var ve *comms.ValidationError
+	if errors.As(set.Validate(), &ve) {
+		for _, f := range ve.Fields {
+			if !reported(c.errs.Fields, f.Field) {
+				c.errs.Fields = append(c.errs.Fields, f)
+			}
+		}
+	}
 	if err := c.errs.Err(); err != nil {
 		return comms.Settings{}, err
 	}
-	if _, err := set.Calendar(); err != nil {
-		return comms.Settings{}, err
-	}
 	return set, nil
+}
+
+// reported tells whether field, or the field it is part of, is in fields.
+func reported(fields []comms.FieldError, field string) bool {
+	for _, f := range fields {
+		if f.Field == field || strings.HasPrefix(field, f.Field+"[") || strings.HasPrefix(field, f.Field+".") {
+			return true
+		}
+	}
+	return false
 }
 
 var phoneShape = shape{
@@ -166,7 +186,7 @@ func providerField(c *checker, path string, v any) (any, bool) {
 			return s, true
 		}
 	}
-	c.add(path, "must be one of %v", VoiceProviders)
+	c.add(path, "must be one of %s", strings.Join(VoiceProviders, ", "))
 	return nil, false
 }
 

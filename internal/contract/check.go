@@ -18,9 +18,20 @@ import (
 )
 
 // DecodeJSON parses one JSON value with numbers kept exact (json.Number).
-// Anything that is not exactly one JSON value is comms.ErrInvalidJSON, with the
-// byte offset of the problem when the decoder knows it.
+// Anything that is not exactly one JSON value is comms.ErrInvalidJSON, with
+// the byte offset of the problem when the decoder knows it. So is a body
+// that is not UTF-8 (the decoder would silently turn the bad bytes into
+// U+FFFD), a string escape that is half of a surrogate pair (same), an
+// object that repeats a key at any depth (a proxy reading the first of two
+// keys would see a different request than the one served, which reads the
+// last), and a number beyond float64 (see walkTokens). Those name the JSON
+// path or byte offset; the decoded value is what json.Decoder with
+// UseNumber gives. The messages say what is wrong in JSON's terms, never
+// Go's.
 func DecodeJSON(body []byte) (any, error) {
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("%w: the body is not valid UTF-8 (first bad byte at offset %d)", comms.ErrInvalidJSON, invalidUTF8At(body))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -30,14 +41,160 @@ func DecodeJSON(body []byte) (any, error) {
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%w: %s at byte %d", comms.ErrInvalidJSON, se.Error(), se.Offset)
+			return nil, fmt.Errorf("%w: %s at byte %d", comms.ErrInvalidJSON, syntaxMessage(se), se.Offset)
 		}
-		return nil, fmt.Errorf("%w: %s", comms.ErrInvalidJSON, err.Error())
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: the body ends before the JSON value does", comms.ErrInvalidJSON)
+		}
+		return nil, fmt.Errorf("%w: the body is not one JSON value", comms.ErrInvalidJSON)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: unexpected data after the JSON value at byte %d", comms.ErrInvalidJSON, dec.InputOffset())
 	}
+	if off, ok := loneSurrogate(body); ok {
+		return nil, fmt.Errorf("%w: the \\u escape at byte %d is half of a UTF-16 surrogate pair, which is not a character", comms.ErrInvalidJSON, off)
+	}
+	if err := walkTokens(body); err != nil {
+		return nil, fmt.Errorf("%w: %s", comms.ErrInvalidJSON, err.Error())
+	}
 	return v, nil
+}
+
+// syntaxMessage is a decoder syntax error without any Go package prefix.
+func syntaxMessage(se *json.SyntaxError) string {
+	msg := strings.TrimPrefix(se.Error(), "json: ")
+	if strings.Contains(msg, "max depth") {
+		return "the JSON nests too deeply"
+	}
+	return msg
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// loneSurrogate finds a \uD800–\uDFFF escape inside a string of valid JSON
+// that is not a high surrogate followed by a low one.
+func loneSurrogate(b []byte) (offset int, found bool) {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case !inString:
+			inString = b[i] == '"'
+		case b[i] == '"':
+			inString = false
+		case b[i] == '\\' && i+1 < len(b) && b[i+1] != 'u':
+			i++
+		case b[i] == '\\':
+			u, ok := hex4(b, i+2)
+			switch {
+			case !ok:
+			case u >= 0xDC00 && u <= 0xDFFF:
+				return i, true
+			case u >= 0xD800 && u <= 0xDBFF:
+				lo, ok := hex4(b, i+8)
+				if !ok || b[i+6] != '\\' || b[i+7] != 'u' || lo < 0xDC00 || lo > 0xDFFF {
+					return i, true
+				}
+				i += 6
+			}
+			i += 5
+		}
+	}
+	return 0, false
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at < 2 || at+4 > len(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[at:at+4]), 16, 32)
+	return rune(n), err == nil
+}
+
+// walkTokens walks valid JSON by tokens and reports, by its path
+// (payload.to_email, items[2].name), the first key an object repeats or the
+// first number beyond a float64's range (1e400: RFC 7493 I-JSON; every
+// reader of a stored document, this service's included, decodes numbers
+// into float64, so such a number would be accepted now and fail later).
+func walkTokens(body []byte) error {
+	type frame struct {
+		path      string
+		object    bool
+		keys      map[string]bool
+		expectKey bool
+		key       string // the member being read
+		n         int    // next array index
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // io.EOF: the body was already decoded once
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.expectKey {
+			k, _ := tok.(string)
+			if top.keys[k] {
+				return fmt.Errorf("the key %s appears more than once in its object", keyPath(top.path, k))
+			}
+			top.keys[k], top.key, top.expectKey = true, k, false
+			continue
+		}
+		p := ""
+		switch {
+		case top == nil:
+		case top.object:
+			p, top.expectKey = keyPath(top.path, top.key), true
+		default:
+			p = index(top.path, top.n)
+			top.n++
+		}
+		if n, ok := tok.(json.Number); ok {
+			if _, err := n.Float64(); err != nil {
+				return fmt.Errorf("the number %.40s at %s is beyond the range of a 64-bit float (about ±1.8e308)", n, orRoot(p))
+			}
+		}
+		if d, ok := tok.(json.Delim); ok {
+			f := &frame{path: p, object: d == '{', expectKey: d == '{'}
+			if f.object {
+				f.keys = map[string]bool{}
+			}
+			stack = append(stack, f)
+		}
+	}
+}
+
+// keyPath names member k of the object at path: a.b, or a["odd key"] when
+// k is not a plain name.
+func keyPath(path, k string) string {
+	plain := k != ""
+	for _, r := range k {
+		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return join(path, k)
+	}
+	return path + "[" + strconv.Quote(k) + "]"
 }
 
 // checker walks a decoded JSON document, collecting every offending field.
@@ -122,8 +279,52 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// text accepts a string of minRunes..maxRunes characters; noNewline rejects
-// CR and LF (header values).
+// The text rule, the one place that says which characters a text field may
+// hold. No text field holds a C0 control character (U+0000–U+001F) or DEL
+// (U+007F): they are invisible in a subject, a name or a label, NUL ends a
+// string in C, and CR/LF split e-mail headers. Multi-line fields
+// (html_body, message_body, voice dynamic-variable values) may also hold
+// TAB, LF and CR, which HTML reads as white space and an SMS carries as
+// line breaks; every other control character is refused there too.
+// Everything else is accepted (C1 controls U+0080–U+009F included: they
+// are valid UTF-8 and no channel gives them a meaning). Opaque JSON such as
+// voice metadata is data, not text, and escaped on the way out, so the rule
+// does not apply to its strings.
+func controlChar(s string, multiline bool) (r rune, at int, found bool) {
+	at = 0
+	for _, r := range s {
+		at++
+		if r < 0x20 || r == 0x7f {
+			if multiline && (r == '\t' || r == '\n' || r == '\r') {
+				continue
+			}
+			return r, at, true
+		}
+	}
+	return 0, 0, false
+}
+
+// checkChars reports a control character in s under path (see
+// controlChar); what names what the string is ("" for the field's value).
+func (c *checker) checkChars(path, what, s string, multiline bool) bool {
+	r, at, found := controlChar(s, multiline)
+	if !found {
+		return true
+	}
+	kind := "control characters"
+	if r == '\n' || r == '\r' {
+		kind = "line breaks"
+	}
+	if what != "" {
+		what += " "
+	}
+	c.add(path, "%smust not contain %s (U+%04X at character %d)", what, kind, r, at)
+	return false
+}
+
+// text accepts a string of minRunes..maxRunes characters that passes the
+// text rule; noNewline makes it a single-line field (no TAB, CR or LF
+// either), otherwise it is multi-line.
 func text(minRunes, maxRunes int, noNewline bool) field {
 	return func(c *checker, path string, v any) (any, bool) {
 		s, ok := v.(string)
@@ -135,14 +336,13 @@ func text(minRunes, maxRunes int, noNewline bool) field {
 		switch {
 		case !utf8.ValidString(s):
 			c.add(path, "must be valid UTF-8")
+		case !c.checkChars(path, "", s, !noNewline):
 		case n < minRunes && minRunes == 1:
 			c.add(path, "must not be empty")
 		case n < minRunes:
 			c.add(path, "must be at least %d characters", minRunes)
 		case n > maxRunes:
 			c.add(path, "must be at most %d characters, got %d", maxRunes, n)
-		case noNewline && strings.ContainsAny(s, "\r\n"):
-			c.add(path, "must not contain line breaks")
 		default:
 			return s, true
 		}
@@ -273,8 +473,15 @@ func stringMap(maxKeys int) field {
 		}
 		good := true
 		for _, k := range sortedKeys(m) {
-			if _, ok := m[k].(string); !ok {
-				c.add(join(path, k), "must be a string, got %s", typeName(m[k]))
+			p := keyPath(path, k)
+			s, ok := m[k].(string)
+			switch {
+			case !c.checkChars(p, "the key", k, false):
+				good = false
+			case !ok:
+				c.add(p, "must be a string, got %s", typeName(m[k]))
+				good = false
+			case !c.checkChars(p, "", s, true):
 				good = false
 			}
 		}

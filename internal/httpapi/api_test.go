@@ -612,17 +612,20 @@ func TestSettings(t *testing.T) {
 	}
 	bad := `{"timezone":"Local","business_hours":{"mon":[["09:00","08:00"]],"tue":[["09:00","12:00"],["11:00","13:00"]],"funday":[],"wed":[["9am","5pm"]]},"holidays":["2026-13-01"],"default_from_email":"x","extra":1}`
 	r = e.do("PUT", "/v1/settings", "all", bad)
-	want := []string{"business_hours.funday", "default_from_email", "extra", "timezone"}
+	// Every problem at once: the shape's and the calendar's.
+	want := []string{"business_hours.funday", "business_hours.mon[0]", "business_hours.tue[1]", "business_hours.wed[0][0]",
+		"default_from_email", "extra", "holidays[0]", "timezone"}
 	if r.Status != 422 || !slices.Equal(sorted(r.fields()), want) {
 		t.Errorf("bad settings: %d %s", r.Status, r.Body)
 	}
 	r = e.do("PUT", "/v1/settings", "all", `{"timezone":"UTC","business_hours":{"mon":[["09:00","08:00"]],"tue":[["09:00","12:00"],["11:00","13:00"]],"wed":[["9am","5pm"]]},"holidays":["2026-13-01"]}`)
-	want = []string{"business_hours.mon[0]", "business_hours.wed[0][0]", "holidays[0]"}
+	want = []string{"business_hours.mon[0]", "business_hours.tue[1]", "business_hours.wed[0][0]", "holidays[0]"}
 	if r.Status != 422 || !slices.Equal(sorted(r.fields()), want) {
 		t.Errorf("bad intervals: %d %s", r.Status, r.Body)
 	}
 	r = e.do("PUT", "/v1/settings", "all", `{"timezone":"UTC","business_hours":{"tue":[["09:00","12:00"],["11:00","13:00"]]}}`)
-	if r.Status != 422 || !slices.Equal(r.fields(), []string{"business_hours"}) {
+	if r.Status != 422 || !slices.Equal(r.fields(), []string{"business_hours.tue[1]"}) ||
+		r.Error.Details[0].Message != "09:00–12:00 overlaps 11:00–13:00 (business_hours.tue[0] and [1])" {
 		t.Errorf("overlap: %d %s", r.Status, r.Body)
 	}
 	// Nothing of the refused documents was stored.
@@ -686,7 +689,9 @@ func TestCancelByEvent(t *testing.T) {
 	otherContact := e.mustDo("POST", "/v1/scheduled-communications", "all", withPolicy(strings.ReplaceAll(smsBody(at(time.Hour)), contactID, other)), 201).row(t)["id"].(string)
 	otherEvent := e.mustDo("POST", "/v1/scheduled-communications", "all",
 		strings.Replace(smsBody(at(time.Hour)), `"channel"`, `"cancel_policy":{"cancel_on":["meeting_booked"]},"channel"`, 1), 201).row(t)["id"].(string)
-	foreign := e.mustDo("POST", "/v1/scheduled-communications", "other", withPolicy(emailBody(at(time.Hour))), 201).row(t)["id"].(string)
+	// emailBody has its own cancel_policy listening for contact_replied (a
+	// second one would be a duplicate key).
+	foreign := e.mustDo("POST", "/v1/scheduled-communications", "other", emailBody(at(time.Hour)), 201).row(t)["id"].(string)
 
 	r := e.mustDo("POST", "/v1/scheduled-communications/cancel-by-event", "all", `{"event":"contact_replied","contact_id":"`+contactID+`"}`, 200)
 	var res struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -14,6 +15,8 @@ var (
 	errTooLarge     = errors.New("payload too large")
 	errMediaType    = errors.New("unsupported media type")
 	errRouteMissing = errors.New("route not found")
+	// errHeaderTooLarge: the header fields exceed MaxHeaderBytes.
+	errHeaderTooLarge = errors.New("request header fields too large")
 )
 
 // apiError is the body of every error response.
@@ -37,10 +40,20 @@ func classify(err error) (int, apiError) {
 	}
 	switch {
 	case errors.As(err, &ve):
+		details := make([]comms.FieldError, len(ve.Fields))
+		for i, f := range ve.Fields {
+			details[i] = comms.FieldError{Field: f.Field, Message: clientText(f.Message, "is not valid")}
+		}
 		return http.StatusUnprocessableEntity, apiError{Code: "validation_failed",
-			Message: fmt.Sprintf("The request has %d invalid field(s); see details.", len(ve.Fields)), Details: ve.Fields}
+			Message: fmt.Sprintf("The request has %d invalid field(s); see details.", len(ve.Fields)), Details: details}
 	case errors.Is(err, comms.ErrInvalidJSON):
-		return e(http.StatusBadRequest, "invalid_json", "The body is not valid JSON: "+after(err.Error(), comms.ErrInvalidJSON.Error()+": "))
+		msg := "The body is not valid JSON."
+		if why := after(err.Error(), comms.ErrInvalidJSON.Error()+": "); why != err.Error() {
+			msg = "The body is not valid JSON: " + clientText(why, "it cannot be read") + "."
+		}
+		return e(http.StatusBadRequest, "invalid_json", msg)
+	case errors.Is(err, errHeaderTooLarge):
+		return e(http.StatusRequestHeaderFieldsTooLarge, "header_too_large", fmt.Sprintf("The request's header fields are larger than %d bytes.", MaxHeaderBytes))
 	case errors.Is(err, ErrBadSignature):
 		return e(http.StatusUnauthorized, "invalid_signature", "The webhook signature does not verify (wrong secret, altered body, or a timestamp outside the tolerance); nothing was changed.")
 	case errors.Is(err, comms.ErrUnauthenticated):
@@ -73,6 +86,21 @@ func classify(err error) (int, apiError) {
 type methodError struct{ allow string }
 
 func (e *methodError) Error() string { return "method not allowed; allow " + e.allow }
+
+// goInternals are fragments of the texts Go's own packages put in errors
+// (encoding/json, strconv, time, net/mail) and of this module's package
+// prefixes. A client never reads them: they say nothing about its request
+// in its terms, and they describe our internals.
+var goInternals = regexp.MustCompile(`json: |Go struct|Go value|cannot unmarshal|strconv\.|parsing time|mail: |\b(bizhours|comms|contract|scheduling|retell|httpapi|store|sqlite|dynamo)[.:] ?`)
+
+// clientText is s, unless it carries Go internals (a message built from a
+// library's error somewhere upstream), then fallback.
+func clientText(s, fallback string) string {
+	if goInternals.MatchString(s) {
+		return fallback
+	}
+	return s
+}
 
 func after(s, prefix string) string {
 	if i := strings.Index(s, prefix); i >= 0 {

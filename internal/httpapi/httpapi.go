@@ -11,10 +11,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -139,11 +141,57 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.log.InfoContext(r.Context(), "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration_ms", float64(time.Since(start).Microseconds())/1000, "company_id", rec.company)
 	}()
+	if size := headerBytes(r.Header); size > MaxHeaderBytes {
+		a.writeError(rec, r, errHeaderTooLarge)
+		return
+	}
+	// ServeMux would answer an unclean path (//, /./, /../, a trailing
+	// /.) with a redirect in text/html; no operation lives there, so it
+	// is a 404 in the envelope like any other unknown path.
+	if r.URL.Path != cleanPath(r.URL.Path) {
+		a.writeError(rec, r, errRouteMissing)
+		return
+	}
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		a.writeError(rec, r, a.unrouted(r))
 		return
 	}
 	a.mux.ServeHTTP(rec, r)
+}
+
+// MaxHeaderBytes bounds the request's header fields (names, values and
+// their separators), answered with 431 in the envelope. net/http refuses
+// headers beyond its own http.Server.MaxHeaderBytes (1 MiB by default)
+// itself, in plain text, before any handler runs; this smaller bound is
+// what a client meets in practice. 32 KiB is more than any client of this
+// API sends (a bearer key, a request id, an idempotency key) and about what
+// load balancers in front of it accept.
+const MaxHeaderBytes = 32 << 10
+
+func headerBytes(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4 // ": " and CRLF
+		}
+	}
+	return n
+}
+
+// cleanPath is the path ServeMux would redirect to: rooted, with no empty,
+// . or .. segments, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // unrouted tells a path that exists with other methods (405) from an
@@ -249,7 +297,7 @@ func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byt
 		return nil, errTooLarge
 	}
 	if err != nil {
-		return nil, comms.ErrInvalidJSON
+		return nil, fmt.Errorf("%w: the body could not be read to its end", comms.ErrInvalidJSON)
 	}
 	return body, nil
 }
