@@ -297,6 +297,9 @@ func listenAndRun(ctx context.Context, ln net.Listener, h http.Handler, run func
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		// Above this net/http answers 431 in plain text before any handler;
+		// below it, the API's own JSON 431 (httpapi.MaxHeaderBytes) applies.
+		MaxHeaderBytes: 64 << 10,
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

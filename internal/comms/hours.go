@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/bizhours"
+	"github.com/dispatcherhq/dispatcher/internal/rfc3339"
 )
 
 // weekdayIndex maps the settings' day keys to time.Weekday.
@@ -103,7 +104,7 @@ func (s Settings) check(strict bool) ([7][]bizhours.Interval, ValidationError) {
 	first := make(map[string]int, len(s.Holidays))
 	for i, h := range s.Holidays {
 		path := fmt.Sprintf("holidays[%d]", i)
-		if _, err := time.Parse(time.DateOnly, h); err != nil {
+		if _, err := rfc3339.ParseFullDate(h); err != nil {
 			errs.Add(path, "must be a date YYYY-MM-DD, got %q", h)
 			continue
 		}

@@ -370,7 +370,7 @@ func (c *checker) payload(req *CreateRequest, p map[string]any) {
 		if len(c.errs.Fields) == n {
 			var v comms.VoicePayload
 			if err := json.Unmarshal(req.Payload, &v); err != nil {
-				c.add("payload", "cannot be read: %v", err)
+				c.add("payload", "is not a voice-call payload this API can read")
 			}
 			req.FollowUps = v.FollowUps
 		}
