@@ -110,8 +110,9 @@ func BadCursorError() error {
 	return &comms.ValidationError{Fields: []comms.FieldError{{Field: "cursor", Message: badCursor}}}
 }
 
-// params reports every query parameter that known does not list, and every
-// one given more than once, so a typo does not silently widen a listing.
+// params reports every query parameter that known does not list, every one
+// given more than once and every one given empty (`?type=`), so a typo does
+// not silently widen a listing.
 func (c *checker) params(q url.Values, known map[string]bool) {
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -119,10 +120,13 @@ func (c *checker) params(q url.Values, known map[string]bool) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !known[k] {
+		switch {
+		case !known[k]:
 			c.add(k, "is not a known query parameter")
-		} else if len(q[k]) > 1 {
+		case len(q[k]) > 1:
 			c.add(k, "must be given once")
+		case q[k][0] == "":
+			c.add(k, "must not be empty: leave the parameter out to not filter by it")
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,7 +153,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(rec, r, errRouteMissing)
 		return
 	}
-	if _, pattern := a.mux.Handler(r); pattern == "" {
+	if _, pattern := a.mux.Handler(r); pattern == "" || a.shadowed(r, pattern) {
 		a.writeError(rec, r, a.unrouted(r))
 		return
 	}
@@ -197,11 +198,22 @@ func cleanPath(p string) string {
 // unrouted tells a path that exists with other methods (405) from an
 // unknown path (404).
 func (a *API) unrouted(r *http.Request) error {
+	// Allow lists the methods of the most specific route that matches the
+	// path: /scheduled-communications/cancel-by-event is a route of its own
+	// (POST), not an {id} of the GET and PATCH routes.
 	var allow []string
+	fewest := -1
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, p := a.mux.Handler(probe); p != "" {
+		_, p := a.mux.Handler(probe)
+		if p == "" {
+			continue
+		}
+		switch wild := strings.Count(p, "{"); {
+		case fewest < 0 || wild < fewest:
+			fewest, allow = wild, []string{m}
+		case wild == fewest:
 			allow = append(allow, m)
 		}
 	}
@@ -209,6 +221,19 @@ func (a *API) unrouted(r *http.Request) error {
 		return errRouteMissing
 	}
 	return &methodError{allow: strings.Join(allow, ", ")}
+}
+
+// shadowed reports whether the request matched pattern only through a
+// wildcard while a more specific route of the same path exists for other
+// methods: PATCH /v1/scheduled-communications/cancel-by-event is a 405 of
+// the cancel-by-event route (POST), not a PATCH of a row with that id.
+func (a *API) shadowed(r *http.Request, pattern string) bool {
+	if !strings.Contains(pattern, "{") {
+		return false
+	}
+	err := a.unrouted(r)
+	var me *methodError
+	return errors.As(err, &me) && !slices.Contains(strings.Split(me.allow, ", "), r.Method)
 }
 
 // wrap authenticates and authorizes a route, then runs it; any error it
