@@ -28,5 +28,17 @@ put() { curl -fsS -o /dev/null -X PUT "$base$1" -H "Authorization: Bearer $key" 
 put /v1/phone-numbers/3f2e1d0c-b9a8-4766-9554-4433221100ff '{"e164":"+61412345678","capabilities":["sms","voice"],"label":"Sydney sales"}'
 put /v1/voice-agents/8c7b6a59-4837-4261-9504-f3e2d1c0b9a8 '{"provider":"retell","agent_id":"agent_4f1c9e2b7a6d5c3e","phone_number_id":"3f2e1d0c-b9a8-4766-9554-4433221100ff"}'
 echo "schemathesis $ST_VERSION against $base: every check, seed $SEED, $EXAMPLES examples per operation"
-"$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/v1/openapi.json" --url "$base" \
-  -H "Authorization: Bearer $key" --checks all --seed "$SEED" -n "$EXAMPLES" --workers 2 --no-color
+run() {
+  "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/v1/openapi.json" --url "$base" \
+    -H "Authorization: Bearer $key" --checks all --seed "$SEED" -n "$EXAMPLES" --workers 1 --no-color 2>&1 | tee "$data/st.log"
+  return "${PIPESTATUS[0]}"
+}
+if run; then exit 0; fi
+# A failed check fails the run. Schemathesis 4.32.5 also reports, now and
+# then, a "Runtime Error" from inside its own generator (a KeyError in
+# Hypothesis's cache, "Inconsistent results") with every check passing:
+# that alone is a fault of the tool, not of the API, and gets one more run.
+summary=$(tail -n 1 "$data/st.log")
+if grep -q "failure" <<<"$summary" || ! grep -q "error" <<<"$summary"; then exit 1; fi
+echo "schemathesis: no check failed, but the tool reported an internal error; running once more"
+run
