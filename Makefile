@@ -17,7 +17,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 .DEFAULT_GOAL := help
-.PHONY: help dev dev-aws synth template-test sam-validate test test-short build build-functions moto lint bench fuzz api-fuzz tidy clean
+.PHONY: help dev dev-aws synth template-test sam-validate test test-short build build-functions moto lint bench fuzz api-fuzz clean
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'

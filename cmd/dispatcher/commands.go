@@ -386,7 +386,11 @@ Scopes: ` + scopeNames() + `.`,
 				return err
 			}
 			fmt.Fprintln(c.OutOrStdout(), secret)
-			fmt.Fprintf(c.ErrOrStderr(), "key id %s (revoke with: dispatcher keys revoke --company %s --id %s); the secret above is not shown again\n", key.ID, company, key.ID)
+			where := "--data " + sf.data
+			if sf.backend != "embedded" {
+				where = "--backend " + sf.backend
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "key id %s (revoke with: dispatcher keys revoke %s --company %s --id %s); the secret above is not shown again\n", key.ID, where, company, key.ID)
 			return nil
 		})
 	}

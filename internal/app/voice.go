@@ -11,6 +11,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 )
@@ -44,9 +45,16 @@ func (v *VoiceHooks) VoiceEvent(ctx context.Context, provider string, body []byt
 		v.Log.WarnContext(ctx, "voice webhook refused", "error", err.Error())
 		return fmt.Errorf("retell.Verify: %v: %w", err, httpapi.ErrBadSignature)
 	}
+	// The signed body goes through the API's one JSON rule too (UTF-8, no
+	// duplicate keys): a proxy must not read another event than we do.
+	if _, err := contract.DecodeJSON(body); err != nil {
+		return err
+	}
 	ev, err := retell.ParseEvent(body)
 	if err != nil {
-		return &comms.ValidationError{Fields: []comms.FieldError{{Field: "body", Message: err.Error()}}}
+		v.Log.WarnContext(ctx, "voice webhook unreadable", "error", err.Error())
+		return &comms.ValidationError{Fields: []comms.FieldError{{Field: "body",
+			Message: "is not a Retell webhook event this API can read (an object with event and call)"}}}
 	}
 	if !ev.Ended || ev.CommunicationID == "" {
 		return nil

@@ -32,6 +32,9 @@ func DecodeJSON(body []byte) (any, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: the body is not valid UTF-8 (first bad byte at offset %d)", comms.ErrInvalidJSON, invalidUTF8At(body))
 	}
+	if bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+		return nil, fmt.Errorf("%w: the body starts with a byte-order mark (U+FEFF); send JSON without one (RFC 8259 §8.1)", comms.ErrInvalidJSON)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -60,13 +63,28 @@ func DecodeJSON(body []byte) (any, error) {
 	return v, nil
 }
 
-// syntaxMessage is a decoder syntax error without any Go package prefix.
+// syntaxMessage says what is wrong with the JSON in our words, not the
+// decoder's: its texts quote bytes as Go characters ("invalid character
+// 'N' looking for beginning of value").
 func syntaxMessage(se *json.SyntaxError) string {
-	msg := strings.TrimPrefix(se.Error(), "json: ")
-	if strings.Contains(msg, "max depth") {
+	msg := se.Error()
+	switch {
+	case strings.Contains(msg, "max depth"):
 		return "the JSON nests too deeply"
+	case strings.Contains(msg, "looking for beginning of value"):
+		return "a value was expected (JSON has no NaN, Infinity, undefined, comments or single quotes)"
+	case strings.Contains(msg, "looking for beginning of object key string"):
+		return "an object key (a string in double quotes) was expected"
+	case strings.Contains(msg, "after object key"):
+		return `a ":" was expected after an object key`
+	case strings.Contains(msg, "after object key:value pair"), strings.Contains(msg, "after array element"):
+		return `a "," or a closing bracket was expected`
+	case strings.Contains(msg, "in string literal"):
+		return "a string holds a raw control character; escape it (\\n, \\t, \\u0000)"
+	case strings.Contains(msg, "in string escape code"):
+		return "a string has an invalid escape"
 	}
-	return msg
+	return "the JSON is malformed"
 }
 
 func invalidUTF8At(b []byte) int {
@@ -408,7 +426,7 @@ func emailField(c *checker, path string, v any) (any, bool) {
 	if _, err := mailaddr.ASCII(s); err != nil {
 		var me *mailaddr.Error
 		if errors.As(err, &me) {
-			c.add(path, "must be an e-mail address Amazon SES can send to, such as sarah@example.com: %s", me.Reason)
+			c.add(path, "must be an e-mail address Amazon SES can send to, such as sarah@example.com; this one %s", me.Reason)
 		} else {
 			c.add(path, "must be an e-mail address such as sarah@example.com")
 		}

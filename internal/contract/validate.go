@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 	"github.com/dispatcherhq/dispatcher/internal/rfc3339"
 )
 
@@ -81,7 +82,7 @@ var emailShape = shape{
 		"contact_id":     uuidField,
 		"deal_id":        uuidField,
 		"customer_id":    uuidField,
-		"cc":             emailList(50),
+		"cc":             emailList(MaxCC),
 		"to_name":        text(1, 200, true),
 	},
 	required: []string{"to_email", "subject", "html_body"},
@@ -173,6 +174,15 @@ func maxBytes(n int, f field) field {
 	}
 }
 
+// MaxCC is the most cc addresses an email takes: SES sends one message to
+// at most 50 recipients (To, Cc and Bcc together; Amazon SES quotas), and
+// to_email is one of them.
+const MaxCC = 49
+
+// emailList checks an array of addresses: each by the mailaddr rule, at
+// most max, none repeated — compared as SES sees them (the domain in
+// Punycode and lower case), so A@x.com and a@X.COM are one recipient only
+// when their local parts match.
 func emailList(max int) field {
 	return func(c *checker, path string, v any) (any, bool) {
 		a, ok := v.([]any)
@@ -190,11 +200,14 @@ func emailList(max int) field {
 			s, _ := x.(string)
 			if _, ok := emailField(c, index(path, i), x); !ok {
 				good = false
-			} else if seen[s] {
+				continue
+			}
+			ascii, _ := mailaddr.ASCII(s)
+			if seen[ascii] {
 				c.add(index(path, i), "repeats %s", s)
 				good = false
 			}
-			seen[s] = true
+			seen[ascii] = true
 		}
 		return a, good
 	}
@@ -210,6 +223,11 @@ func cancelPolicyField(c *checker, path string, v any) (any, bool) {
 	if raw, _ := json.Marshal(m); len(raw) > MaxCancelPolicy {
 		c.add(path, "must be at most %d bytes of JSON, got %d", MaxCancelPolicy, len(raw))
 		good = false
+	}
+	for _, k := range []string{"max_delay_minutes", "cancel_on"} {
+		if x, ok := m[k]; ok && x == nil {
+			delete(m, k) // null is absent, as everywhere in a request
+		}
 	}
 	if x, ok := m["max_delay_minutes"]; ok {
 		if n, ok := integer(1, 525600)(c, join(path, "max_delay_minutes"), x); ok {
@@ -339,14 +357,31 @@ func ValidateCreate(doc any, now time.Time, opts ValidateOptions) (CreateRequest
 
 // payload validates the channel's payload and fills the request's payload,
 // resource references and follow-ups.
+// MaxStoredPayload bounds a payload as it is stored (canonical JSON, with
+// its escapes: a '"' in html_body takes two bytes): a row must fit one
+// DynamoDB item (400 KB) with everything else it holds.
+const MaxStoredPayload = 320 << 10
+
 func (c *checker) payload(req *CreateRequest, p map[string]any) {
 	n := len(c.errs.Fields)
+	defer func() {
+		if len(req.Payload) > MaxStoredPayload {
+			c.add("payload", "is %d bytes once stored as JSON (escapes included); at most %d", len(req.Payload), MaxStoredPayload)
+		}
+	}()
 	switch req.Channel {
 	case comms.ChannelEmail:
 		out, _ := c.object("payload", p, emailShape)
 		req.Payload = mustJSON(out)
 		var e comms.EmailPayload
 		_ = json.Unmarshal(req.Payload, &e)
+		if to, err := mailaddr.ASCII(e.ToEmail); err == nil {
+			for i, a := range e.CC {
+				if cc, _ := mailaddr.ASCII(a); cc == to {
+					c.add(index("payload.cc", i), "repeats to_email %s: SES would send it twice", a)
+				}
+			}
+		}
 		req.ContactID = firstOf(req.ContactID, e.ContactID)
 		req.CustomerID = firstOf(req.CustomerID, e.CustomerID)
 		req.DealID = firstOf(req.DealID, e.DealID)

@@ -471,6 +471,9 @@ func (d *Dispatcher) send(ctx context.Context, row comms.Communication, settings
 		if err != nil {
 			return "", comms.Transient("store_unavailable", "store.GetPhoneNumber: %v", err)
 		}
+		if !pn.HasCapability("sms") {
+			return "", comms.Permanent("unknown_resource", "phone number %s no longer has the sms capability", pn.ID)
+		}
 		return d.senders.SMS.SendSMS(ctx, SMS{CommunicationID: row.ID, CompanyID: row.CompanyID, Attempt: row.AttemptCount,
 			From: pn.E164, To: p.ToNumber, Body: p.MessageBody})
 	case comms.ChannelVoice:
@@ -491,6 +494,9 @@ func (d *Dispatcher) send(ctx context.Context, row comms.Communication, settings
 		}
 		if err != nil {
 			return "", comms.Transient("store_unavailable", "store.GetPhoneNumber: %v", err)
+		}
+		if !pn.HasCapability("voice") {
+			return "", comms.Permanent("unknown_resource", "phone number %s of voice agent %s no longer has the voice capability", pn.ID, agent.ID)
 		}
 		return d.senders.Voice.PlaceCall(ctx, Call{CommunicationID: row.ID, CompanyID: row.CompanyID, Attempt: row.AttemptCount,
 			Provider: agent.Provider, AgentID: agent.AgentID, From: pn.E164, To: p.ToNumber,

@@ -197,3 +197,26 @@ func TestEditWaitingForARetryKeepsItsBackoff(t *testing.T) {
 		t.Fatalf("after moving scheduled_for: %v %v", moved.NextAttemptAt, err)
 	}
 }
+
+// TestSendersAreCheckedWhenSending: a phone number whose capability was
+// removed after a row was created is not used for it; the row fails as
+// unknown_resource instead of texting or calling from it.
+func TestSendersAreCheckedWhenSending(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	sms, voice := b.create("sms", time.Minute, ""), b.create("voice", time.Minute, "")
+	pn, err := b.store.GetPhoneNumber(b.ctx, "acme", phoneID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn.Capabilities = []string{}
+	if err := b.store.PutPhoneNumber(b.ctx, pn); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{sms.ID, voice.ID} {
+		got := b.fire(id)
+		if got.Status != comms.StatusFailed || got.LastError == nil || got.LastError.Code != "unknown_resource" || b.senders.sends(id) != 0 {
+			t.Errorf("row %s: %s %+v, %d sends; want failed unknown_resource, nothing sent", id, got.Status, got.LastError, b.senders.sends(id))
+		}
+	}
+}

@@ -47,9 +47,19 @@ func ASCII(addr string) (string, error) {
 	refuse := func(format string, args ...any) (string, error) {
 		return "", &Error{Address: addr, Reason: fmt.Sprintf(format, args...)}
 	}
+	switch at := strings.Count(addr, "@"); {
+	case addr == "":
+		return refuse("is empty")
+	case strings.TrimSpace(addr) != addr:
+		return refuse("has white space around it")
+	case at == 0:
+		return refuse("has no @")
+	case strings.HasSuffix(addr, "@"):
+		return refuse("has nothing after @")
+	}
 	a, err := mail.ParseAddress(addr)
 	if err != nil || a.Name != "" || a.Address != addr {
-		return refuse("is not a bare e-mail address such as sarah@example.com")
+		return refuse("is not one bare address: write only local@domain, without a name, quotes, comments or a list")
 	}
 	at := strings.LastIndexByte(addr, '@')
 	local, domain := addr[:at], addr[at+1:]
