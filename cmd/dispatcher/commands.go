@@ -49,10 +49,25 @@ companies and API keys of a store: the embedded SQLite file in --data, or with
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%s: %w (see %s --help)", name(c), err, c.CommandPath())
+		return fmt.Errorf("%s: %s (see %s --help)", name(c), flagMessage(err), c.CommandPath())
 	})
 	root.AddCommand(serveCmd(stderr), companiesCmd(), keysCmd())
 	return root
+}
+
+// flagMessage is pflag's error without the Go parser's words: `invalid
+// argument "abc" for "--credits" flag: strconv.ParseInt: parsing "abc":
+// invalid syntax` becomes `invalid argument "abc" for "--credits" flag: not
+// a valid number`.
+func flagMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ": strconv."); i >= 0 {
+		return msg[:i] + ": not a valid number"
+	}
+	if i := strings.Index(msg, ": time: "); i >= 0 {
+		return msg[:i] + ": not a valid duration (such as 30s, 2m)"
+	}
+	return msg
 }
 
 // goStyleFlags rewrites -name and -name=v, which the CLI accepted before

@@ -77,7 +77,7 @@ func classify(err error) (int, apiError) {
 	case errors.Is(err, errTooLarge):
 		return e(http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("The body is larger than %d bytes.", maxBody))
 	case errors.Is(err, errMediaType):
-		return e(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.")
+		return e(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as uncompressed UTF-8 JSON with 'Content-Type: application/json' (no other charset, no Content-Encoding).")
 	}
 	return e(http.StatusInternalServerError, "internal_error", "Something went wrong on our side; it has been logged. Retry the request (a create with the same Idempotency-Key).")
 }

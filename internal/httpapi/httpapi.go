@@ -317,8 +317,16 @@ func newRequestID() string {
 // readBody returns the request body after checking its media type against
 // accepted ones and its size against maxBody.
 func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byte, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !contains(accepted, mt) {
+		return nil, errMediaType
+	}
+	// JSON is UTF-8 (RFC 8259 §8.1), and bodies are not compressed: a
+	// declared charset or encoding that would be ignored is refused.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, errMediaType
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return nil, errMediaType
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))

@@ -173,6 +173,12 @@ func TestSecondHostileReview(t *testing.T) {
 			t.Errorf("%s: %d %s, want 422 naming %s", name, r.Status, truncateBody(r.Body), c.field)
 		}
 	}
+	// A charset other than UTF-8, or a Content-Encoding, would be ignored: 415.
+	for _, h := range []header{{"Content-Type", "application/json; charset=utf-16"}, {"Content-Encoding", "gzip"}} {
+		if r := e.do("POST", "/v1/scheduled-communications", "all", smsBody(at(time.Hour)), h); r.Status != 415 {
+			t.Errorf("%s: %s: %d %s", h.k, h.v, r.Status, r.Body)
+		}
+	}
 	// A byte-order mark or NaN is described in our words, not the decoder's.
 	for _, b := range []string{"\xef\xbb\xbf{}", `{"channel":NaN}`} {
 		r := e.do("POST", "/v1/scheduled-communications", "all", b)
