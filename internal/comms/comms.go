@@ -122,6 +122,9 @@ type Communication struct {
 	// CancelReason says why a cancelled row was cancelled (see
 	// CancelReason's values); empty while not cancelled.
 	CancelReason CancelReason `json:"cancel_reason"`
+	// Delivery is what the provider last reported about a sent email or
+	// SMS (RecordDelivery); zero before the row is sent and for voice.
+	Delivery Delivery `json:"-"`
 
 	// Token identifies the fire the row currently waits for; a fire that
 	// carries any other token is stale and is dropped.

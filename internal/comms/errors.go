@@ -31,6 +31,9 @@ var (
 	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
 	// ErrUnauthenticated: no key, an unknown key or a revoked key.
 	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPhoneNumberTaken: the E.164 number is registered under another
+	// phone-number resource (of this or another company).
+	ErrPhoneNumberTaken = errors.New("phone number taken")
 	// ErrInvalidJSON: the body is not parseable JSON.
 	ErrInvalidJSON = errors.New("invalid json")
 )

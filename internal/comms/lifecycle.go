@@ -63,7 +63,8 @@ const (
 
 // EventTypes lists every event type the API can return, in lifecycle order.
 var EventTypes = []EventType{EventCreated, EventRescheduled, EventDeferred, EventAttemptStarted, EventSent,
-	EventAttemptFailed, EventFailed, EventCancelled, EventExpired, EventOutcomeRecorded, EventFollowUpCreated}
+	EventAttemptFailed, EventFailed, EventCancelled, EventExpired, EventOutcomeRecorded, EventFollowUpCreated,
+	EventDeliveryDelayed, EventDelivered, EventBounced, EventUndeliverable, EventOptedOut, EventComplained}
 
 // Valid reports whether t is a known event type.
 func (t EventType) Valid() bool { return slices.Contains(EventTypes, t) }
@@ -152,6 +153,10 @@ type (
 	SentData struct {
 		Attempt           int    `json:"attempt"`
 		ProviderMessageID string `json:"provider_message_id"`
+		// SettledLate is true when the dispatcher lost track of the attempt
+		// (it stopped, or its write failed, after the send) and the
+		// provider's own record of it settled the row later.
+		SettledLate bool `json:"settled_late"`
 	}
 	// AttemptFailedData is the data of attempt_failed. RetryAt is set when
 	// the row will be tried again, null when this was its last attempt.
@@ -200,6 +205,10 @@ type Change struct {
 	Row    Communication
 	Events []Event
 	Insert *Change
+	// Suppress are suppressions the change makes (a hard bounce, a
+	// complaint, an opt-out), put in the same write (replacing a lifted
+	// one of the same company, channel and recipient).
+	Suppress []Suppression
 }
 
 // Transition names a lifecycle transition (in errors and tests).
@@ -406,6 +415,7 @@ func RecordSent(row Communication, providerMessageID string, now time.Time) (Cha
 	}
 	ch.Row.Status = StatusSent
 	ch.sent(providerMessageID, now)
+	ch.Row.Delivery = Delivery{Status: DeliveryAccepted, At: now}
 	return ch, nil
 }
 

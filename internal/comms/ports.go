@@ -13,6 +13,27 @@ type Store interface {
 	KeyStore
 	ResourceStore
 	CommunicationStore
+	SuppressionStore
+}
+
+// SuppressionStore keeps each company's suppressed recipients. A Change's
+// Suppress list is written by UpdateCommunication in the same write as the
+// row; these methods serve the API and the dispatcher.
+type SuppressionStore interface {
+	// PutSuppression creates or replaces the suppression of (company,
+	// channel, recipient), active (LiftedAt nil) or not. Recipient must
+	// already be normalized (NormalizeRecipient).
+	PutSuppression(ctx context.Context, s Suppression) error
+	// GetSuppression returns the suppression of the recipient, active or
+	// lifted; ErrNotFound if the company never suppressed it.
+	GetSuppression(ctx context.Context, companyID string, channel SuppressionChannel, recipient string) (Suppression, error)
+	// ListSuppressions returns the company's suppressions matching f,
+	// ordered by (channel, recipient), after f.After, at most f.Limit, and
+	// whether more exist.
+	ListSuppressions(ctx context.Context, companyID string, f SuppressionFilter) ([]Suppression, bool, error)
+	// LiftSuppression marks an active suppression lifted by by at at and
+	// returns it; ErrNotFound if there is no active one.
+	LiftSuppression(ctx context.Context, companyID string, channel SuppressionChannel, recipient, by string, at time.Time) (Suppression, error)
 }
 
 // CompanyStore keeps companies, their balances and settings.
@@ -42,6 +63,11 @@ type KeyStore interface {
 // replaces (keeping the first CreatedAt); Get and Delete return ErrNotFound
 // for an id the company does not have.
 type ResourceStore interface {
+	// PutPhoneNumber also claims p.E164 for the company: a number belongs
+	// to at most one phone-number resource of one company, and a put of a
+	// number held under another id (of this or another company) returns
+	// ErrPhoneNumberTaken and writes nothing. Changing a resource's number
+	// releases the old one in the same write.
 	PutPhoneNumber(ctx context.Context, p PhoneNumber) error
 	GetPhoneNumber(ctx context.Context, companyID, id string) (PhoneNumber, error)
 	// ListPhoneNumbers returns the company's numbers ordered by id.
@@ -97,6 +123,11 @@ type CommunicationStore interface {
 	// already handed out, so a reader that follows the cursors sees every
 	// event once.
 	ListCompanyEvents(ctx context.Context, companyID string, f EventFilter) (events []Event, next string, more bool, err error)
+	// CommunicationByProviderMessageID returns the row that was sent as
+	// the provider's message id (SNS SMS delivery-status logs name only the
+	// message); ErrNotFound if none. It reads across companies: callers
+	// act only on the row it returns, within that row's company.
+	CommunicationByProviderMessageID(ctx context.Context, providerMessageID string) (Communication, error)
 	// GetIdempotency returns the live record for key; ErrNotFound if there is
 	// none or it expired before now.
 	GetIdempotency(ctx context.Context, companyID, key string, now time.Time) (Idempotency, error)
@@ -116,6 +147,8 @@ const (
 type ListFilter struct {
 	Status     Status
 	Channel    Channel
+	// DeliveryStatus keeps sent rows whose delivery_status is this one.
+	DeliveryStatus DeliveryStatus
 	ContactID  string
 	CustomerID string
 	DealID     string

@@ -1,0 +1,339 @@
+package comms
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// This file is what happens after the hand-off (docs/design.md, "Delivery
+// feedback"): the provider's later reports on an email or SMS — SES event
+// publishing (SEND, DELIVERY, BOUNCE, COMPLAINT, REJECT, DELIVERY_DELAY,
+// RENDERING_FAILURE; https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html)
+// and SNS SMS delivery-status logs (SUCCESS, FAILURE) — recorded on the row
+// as its delivery_status through the RecordDelivery transition, and the
+// per-company suppressions they create.
+
+// DeliveryStatus is what the provider last reported about a sent email or
+// SMS. status stays "sent" (handed off); delivery_status says what became of
+// it. Empty until the row is sent, and always empty for voice calls.
+type DeliveryStatus string
+
+// The delivery statuses, from SES event types and SNS SMS delivery status.
+const (
+	// DeliveryAccepted: the provider accepted the message (SendEmail or
+	// Publish succeeded, or SES's SEND event).
+	DeliveryAccepted DeliveryStatus = "accepted"
+	// DeliveryDelayed: SES DELIVERY_DELAY — the receiving server has not taken it yet.
+	DeliveryDelayed DeliveryStatus = "delayed"
+	// DeliveryDelivered: SES DELIVERY, or SNS SMS SUCCESS.
+	DeliveryDelivered DeliveryStatus = "delivered"
+	// DeliveryBounced: SES BOUNCE (Permanent or Transient: detail says which).
+	DeliveryBounced DeliveryStatus = "bounced"
+	// DeliveryUndeliverable: SES REJECT or RENDERING_FAILURE, or SNS SMS FAILURE
+	// for any reason but an opt-out.
+	DeliveryUndeliverable DeliveryStatus = "undeliverable"
+	// DeliveryOptedOut: SNS SMS FAILURE because the number opted out (texted STOP).
+	DeliveryOptedOut DeliveryStatus = "opted_out"
+	// DeliveryComplained: SES COMPLAINT — the recipient marked it as spam.
+	DeliveryComplained DeliveryStatus = "complained"
+)
+
+// DeliveryStatuses lists every delivery status, in rank order.
+var DeliveryStatuses = []DeliveryStatus{DeliveryAccepted, DeliveryDelayed, DeliveryDelivered,
+	DeliveryBounced, DeliveryUndeliverable, DeliveryOptedOut, DeliveryComplained}
+
+// Valid reports whether s is a known delivery status.
+func (s DeliveryStatus) Valid() bool { return s.rank() > 0 }
+
+// rank orders delivery statuses so that reports arriving out of order (SES
+// and SNS deliver at least once, in any order) never move a row backwards:
+// a report is recorded only when it ranks above the row's current status.
+// Accepted < delayed < delivered < the final failures < complained (a
+// complaint arrives after a delivery and is the strongest signal).
+func (s DeliveryStatus) rank() int {
+	switch s {
+	case DeliveryAccepted:
+		return 1
+	case DeliveryDelayed:
+		return 2
+	case DeliveryDelivered:
+		return 3
+	case DeliveryBounced, DeliveryUndeliverable, DeliveryOptedOut:
+		return 4
+	case DeliveryComplained:
+		return 5
+	}
+	return 0
+}
+
+// event is the event type a row emits on reaching s ("" for accepted,
+// which the sent event already says).
+func (s DeliveryStatus) event() EventType {
+	switch s {
+	case DeliveryDelayed:
+		return EventDeliveryDelayed
+	case DeliveryDelivered:
+		return EventDelivered
+	case DeliveryBounced:
+		return EventBounced
+	case DeliveryUndeliverable:
+		return EventUndeliverable
+	case DeliveryOptedOut:
+		return EventOptedOut
+	case DeliveryComplained:
+		return EventComplained
+	}
+	return ""
+}
+
+// The delivery event types (data: DeliveryData).
+const (
+	// EventDelivered: the recipient's server (SES) or handset carrier (SMS) took it.
+	EventDelivered EventType = "delivered"
+	// EventBounced: SES reported a bounce.
+	EventBounced EventType = "bounced"
+	// EventComplained: the recipient reported the email as spam.
+	EventComplained EventType = "complained"
+	// EventDeliveryDelayed: SES could not deliver it yet and keeps trying.
+	EventDeliveryDelayed EventType = "delivery_delayed"
+	// EventUndeliverable: the provider rejected or could not deliver it.
+	EventUndeliverable EventType = "undeliverable"
+	// EventOptedOut: the SMS recipient opted out of messages from the sender.
+	EventOptedOut EventType = "opted_out"
+)
+
+// DeliveryReport is one provider report about one attempt of a row, as
+// package feedback parses it from an SES event or an SNS SMS delivery-status
+// log line.
+type DeliveryReport struct {
+	// Status is what the report means for the row (accepted for SES SEND).
+	Status DeliveryStatus
+	// Attempt is the attempt the message was sent by (SES tag "attempt"),
+	// 0 when the provider's record does not say (SNS SMS logs).
+	Attempt int
+	// ProviderMessageID is the SES or SNS message id.
+	ProviderMessageID string
+	// At is when the provider says it happened.
+	At time.Time
+	// Detail is a short human-readable explanation: "Permanent/General",
+	// "Transient/MailboxFull", the SMS provider response.
+	Detail string
+	// Recipients are the addresses or numbers the report is about (a bounce
+	// names the bounced ones).
+	Recipients []string
+	// Suppress is set when the report means the recipients must not be
+	// written to again by this company: a permanent bounce, a complaint, an
+	// SMS opt-out.
+	Suppress SuppressionReason
+}
+
+// Delivery is the delivery part of a row.
+type Delivery struct {
+	Status DeliveryStatus
+	// At is when the provider says the status was reached.
+	At time.Time
+	// Detail explains the status briefly (bounce type/subtype, SMS provider response).
+	Detail string
+}
+
+// DeliveryData is the data of every delivery event type.
+type DeliveryData struct {
+	Status            DeliveryStatus `json:"delivery_status"`
+	ProviderMessageID string         `json:"provider_message_id"`
+	// ProviderAt is the provider's own time of the report.
+	ProviderAt time.Time `json:"provider_at"`
+	Detail     string    `json:"detail"`
+	Recipients []string  `json:"recipients"`
+	// Suppressed is true when the report suppressed its recipients for the company.
+	Suppressed bool `json:"suppressed"`
+}
+
+// ErrNothingToRecord: a provider report that changes nothing on the row — a
+// duplicate, a report ranked below what the row already shows, or a report
+// about a message the row no longer stands for. Receivers acknowledge it.
+var ErrNothingToRecord = errors.New("nothing to record")
+
+// TransitionRecordDelivery names RecordDelivery.
+const TransitionRecordDelivery Transition = "record_delivery"
+
+// RecordDelivery records a provider report on an email or SMS row.
+//
+//   - On a sent row, the report is recorded when its status ranks above the
+//     row's (see DeliveryStatus.rank) and it is about the row's message:
+//     delivery_status, its time and detail change, and the status's event is
+//     emitted. With r.Suppress the change also suppresses the recipients
+//     for the company, in the same write.
+//   - On a row not yet recorded as sent (processing, or pending after a
+//     failed-looking attempt) whose attempt count is r.Attempt, the report
+//     is the provider's proof that attempt r.Attempt went out: the row is
+//     settled as sent first (a sent event with settled_late), so it is never
+//     sent again.
+//
+// Anything else returns ErrNothingToRecord (a no-op, not an error to retry).
+func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change, error) {
+	if row.Channel != ChannelEmail && row.Channel != ChannelSMS || !r.Status.Valid() {
+		return Change{}, fmt.Errorf("%w: %s report on a %s row", ErrNothingToRecord, r.Status, row.Channel)
+	}
+	ch, now, err := begin(row, TransitionRecordDelivery, now, StatusSent, StatusProcessing, StatusPending)
+	if err != nil {
+		return Change{}, err
+	}
+	switch {
+	case row.Status != StatusSent:
+		if r.Attempt <= 0 || r.Attempt != row.AttemptCount || row.SentAt != nil {
+			return Change{}, fmt.Errorf("%w: a report of attempt %d on a %s row at attempt %d", ErrNothingToRecord, r.Attempt, row.Status, row.AttemptCount)
+		}
+		ch.Row.Status = StatusSent
+		ch.Row.LastError = nil
+		ch.settledLate(r.ProviderMessageID, r.At, now)
+	case r.ProviderMessageID != "" && row.ProviderMessageID != "" && r.ProviderMessageID != row.ProviderMessageID:
+		return Change{}, fmt.Errorf("%w: a report about message %s, the row's is %s", ErrNothingToRecord, r.ProviderMessageID, row.ProviderMessageID)
+	}
+	if r.Status.rank() <= ch.Row.Delivery.Status.rank() {
+		if ch.Row.Status != row.Status { // settled late: that alone is worth writing
+			return ch, nil
+		}
+		return Change{}, fmt.Errorf("%w: %s after %s", ErrNothingToRecord, r.Status, row.Delivery.Status)
+	}
+	at := r.At.UTC()
+	if at.IsZero() {
+		at = now
+	}
+	ch.Row.Delivery = Delivery{Status: r.Status, At: at, Detail: r.Detail}
+	recipients := r.Recipients
+	if recipients == nil {
+		recipients = []string{}
+	}
+	data := DeliveryData{Status: r.Status, ProviderMessageID: ch.Row.ProviderMessageID, ProviderAt: at,
+		Detail: r.Detail, Recipients: recipients}
+	if r.Suppress != "" {
+		channel := SuppressEmail
+		if row.Channel == ChannelSMS {
+			channel = SuppressSMS
+		}
+		for _, rcpt := range recipients {
+			ch.Suppress = append(ch.Suppress, Suppression{CompanyID: row.CompanyID, Channel: channel,
+				Recipient: NormalizeRecipient(channel, rcpt), Reason: r.Suppress, Detail: r.Detail,
+				CommunicationID: row.ID, CreatedAt: now, CreatedBy: SuppressedBySystem})
+		}
+		data.Suppressed = len(ch.Suppress) > 0
+	}
+	ch.emit(r.Status.event(), now, data)
+	return ch, nil
+}
+
+// settledLate records a send proven by the provider's own record after the
+// dispatcher lost track of it (it stopped, or its write failed, between the
+// send and recording it).
+func (ch *Change) settledLate(providerMessageID string, providerAt, now time.Time) {
+	ch.Row.LeaseUntil = time.Time{}
+	ch.Row.ProviderMessageID = providerMessageID
+	ch.Row.SentAt = &now
+	ch.Row.LastError = nil
+	ch.Row.Delivery = Delivery{Status: DeliveryAccepted, At: now}
+	ch.emit(EventSent, now, SentData{Attempt: ch.Row.AttemptCount, ProviderMessageID: providerMessageID, SettledLate: true})
+}
+
+// TransitionSettleAttempt names SettleAttempt.
+const TransitionSettleAttempt Transition = "settle_attempt"
+
+// SettleAttempt records, for an email or SMS row whose lease expired with
+// no recorded result, that the provider's own record shows the attempt went
+// out (message providerMessageID): sent, settled late. The sweeper calls it
+// before any resend; ReleaseExpiredLease is for when no such record exists.
+func SettleAttempt(row Communication, providerMessageID string, now time.Time) (Change, error) {
+	ch, now, err := begin(row, TransitionSettleAttempt, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	if row.Channel != ChannelEmail && row.Channel != ChannelSMS {
+		return Change{}, &TransitionError{Transition: TransitionSettleAttempt, Status: row.Status, From: []Status{StatusProcessing}}
+	}
+	ch.Row.Status = StatusSent
+	ch.settledLate(providerMessageID, now, now)
+	return ch, nil
+}
+
+// SuppressionChannel is what a suppression blocks: email to an address, or
+// SMS to a number (an SMS opt-out does not block voice calls).
+type SuppressionChannel string
+
+// The suppression channels.
+const (
+	SuppressEmail SuppressionChannel = "email"
+	SuppressSMS   SuppressionChannel = "sms"
+)
+
+// Valid reports whether c is a known suppression channel.
+func (c SuppressionChannel) Valid() bool { return c == SuppressEmail || c == SuppressSMS }
+
+// SuppressionReason says why a recipient is suppressed.
+type SuppressionReason string
+
+// The suppression reasons.
+const (
+	// SuppressBounce: SES reported a permanent (hard) bounce.
+	SuppressBounce SuppressionReason = "bounce"
+	// SuppressComplaint: the recipient marked an email as spam.
+	SuppressComplaint SuppressionReason = "complaint"
+	// SuppressOptOut: the SMS recipient opted out (texted STOP).
+	SuppressOptOut SuppressionReason = "opt_out"
+	// SuppressManual: added by the company through PUT /v1/suppressions.
+	SuppressManual SuppressionReason = "manual"
+)
+
+// SuppressedBySystem is Suppression.CreatedBy for suppressions made by a
+// provider report.
+const SuppressedBySystem = "system"
+
+// Suppression keeps one company from writing to one recipient on one
+// channel. It is per company: one company's bounce never blocks another's
+// mail. A lifted suppression is kept (with who lifted it and when) and no
+// longer blocks.
+type Suppression struct {
+	CompanyID string             `json:"-"`
+	Channel   SuppressionChannel `json:"channel"`
+	// Recipient is the address (lowercased, as SES compares them) or the
+	// E.164 number.
+	Recipient string            `json:"recipient"`
+	Reason    SuppressionReason `json:"reason"`
+	// Detail explains it (bounce subtype, the company's note).
+	Detail string `json:"detail"`
+	// CommunicationID is the row whose report made it; empty for manual ones.
+	CommunicationID string    `json:"communication_id"`
+	CreatedAt       time.Time `json:"created_at"`
+	// CreatedBy is "system" or the id of the API key that added it.
+	CreatedBy string     `json:"created_by"`
+	LiftedAt  *time.Time `json:"lifted_at"`
+	// LiftedBy is the id of the API key that lifted it.
+	LiftedBy string `json:"lifted_by"`
+}
+
+// Active reports whether the suppression blocks sending.
+func (s Suppression) Active() bool { return s.LiftedAt == nil }
+
+// NormalizeRecipient is the form a recipient is suppressed and looked up
+// in: email addresses lowercased and trimmed (SES's suppression list
+// compares addresses without regard to case), numbers trimmed.
+func NormalizeRecipient(c SuppressionChannel, recipient string) string {
+	r := strings.TrimSpace(recipient)
+	if c == SuppressEmail {
+		return strings.ToLower(r)
+	}
+	return r
+}
+
+// SuppressionFilter narrows a listing of suppressions. Empty fields do not filter.
+type SuppressionFilter struct {
+	Channel   SuppressionChannel
+	Recipient string
+	// IncludeLifted lists lifted suppressions too.
+	IncludeLifted bool
+	// After is the cursor ("<channel>:<recipient>") of the last suppression
+	// of the previous page.
+	After string
+	// Limit is 1–100.
+	Limit int
+}
