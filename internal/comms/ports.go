@@ -145,13 +145,13 @@ const (
 
 // ListFilter narrows a listing. Empty fields do not filter.
 type ListFilter struct {
-	Status     Status
-	Channel    Channel
+	Status  Status
+	Channel Channel
 	// DeliveryStatus keeps sent rows whose delivery_status is this one.
 	DeliveryStatus DeliveryStatus
-	ContactID  string
-	CustomerID string
-	DealID     string
+	ContactID      string
+	CustomerID     string
+	DealID         string
 	// CadenceRootID lists the rows of one voice cadence.
 	CadenceRootID string
 	// ScheduledAfter is inclusive, ScheduledBefore exclusive.
