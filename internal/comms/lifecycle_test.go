@@ -70,6 +70,15 @@ func TestTransitionTable(t *testing.T) {
 		{TransitionRecordOutcome, ChannelVoice, 1, true, func(r Communication) (Change, error) {
 			return RecordOutcome(r, Outcome{EndedReason: "no_answer"}, &follow, now)
 		}, map[Status]want{StatusProcessing: {StatusSent, []EventType{EventOutcomeRecorded, EventFollowUpCreated}}}},
+		{TransitionSettleAttempt, ChannelEmail, 1, false, func(r Communication) (Change, error) { return SettleAttempt(r, "msg", now) },
+			map[Status]want{StatusProcessing: {StatusSent, []EventType{EventSent}}}},
+		{TransitionRecordDelivery, ChannelEmail, 1, false, func(r Communication) (Change, error) {
+			return RecordDelivery(r, DeliveryReport{Status: DeliveryDelivered, Attempt: 1, ProviderMessageID: "msg", At: now}, now)
+		}, map[Status]want{
+			StatusSent:       {StatusSent, []EventType{EventDelivered}},
+			StatusProcessing: {StatusSent, []EventType{EventSent, EventDelivered}}, // settled late by the report
+			StatusPending:    {StatusSent, []EventType{EventSent, EventDelivered}},
+		}},
 	}
 	statuses := []Status{StatusPending, StatusProcessing, StatusSent, StatusFailed, StatusCancelled}
 	for _, tr := range transitions {
@@ -178,6 +187,85 @@ func TestTransitionsRecordWhatHappened(t *testing.T) {
 		ch, err := Claim(ahead, now.Add(time.Minute), now)
 		if err != nil || !ch.Events[0].At.Equal(ahead.UpdatedAt) || !ch.Row.UpdatedAt.Equal(ahead.UpdatedAt) {
 			t.Fatalf("claim at %v of a row last changed at %v: event at %v", now, ahead.UpdatedAt, ch.Events[0].At)
+		}
+	})
+}
+
+// TestRecordDeliveryIsIdempotentAndOrderTolerant feeds reports as SES and
+// SNS deliver them — at least once, in any order — and checks the row only
+// ever moves forward.
+func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	claimed, _ := Claim(Communication{ID: "r", CompanyID: "co", Channel: ChannelEmail, Status: StatusPending, MaxAttempts: 3}, now.Add(time.Minute), now)
+	sentCh, _ := RecordSent(claimed.Row, "msg-1", now)
+	sent := sentCh.Row
+	if sent.Delivery.Status != DeliveryAccepted {
+		t.Fatalf("a sent row's delivery_status = %q, want accepted", sent.Delivery.Status)
+	}
+	report := func(s DeliveryStatus) DeliveryReport {
+		return DeliveryReport{Status: s, Attempt: 1, ProviderMessageID: "msg-1", At: now.Add(time.Second), Recipients: []string{"Sarah@Example.com"}}
+	}
+	apply := func(row Communication, r DeliveryReport) (Communication, Change, error) {
+		ch, err := RecordDelivery(row, r, now.Add(2*time.Second))
+		if err != nil {
+			return row, ch, err
+		}
+		return ch.Row, ch, nil
+	}
+
+	row, ch, err := apply(sent, report(DeliveryDelivered))
+	if err != nil || row.Delivery.Status != DeliveryDelivered || ch.Events[0].Type != EventDelivered || !row.Delivery.At.Equal(now.Add(time.Second)) {
+		t.Fatalf("delivered: %+v %v", row.Delivery, err)
+	}
+	for _, late := range []DeliveryStatus{DeliveryDelivered, DeliveryDelayed, DeliveryAccepted} {
+		if _, _, err := apply(row, report(late)); !errors.Is(err, ErrNothingToRecord) {
+			t.Errorf("%s after delivered: err = %v, want ErrNothingToRecord", late, err)
+		}
+	}
+	other := report(DeliveryBounced)
+	other.ProviderMessageID = "msg-0"
+	if _, _, err := apply(row, other); !errors.Is(err, ErrNothingToRecord) {
+		t.Errorf("a report about another message: err = %v, want ErrNothingToRecord", err)
+	}
+	c := report(DeliveryComplained)
+	c.Suppress = SuppressComplaint
+	row, ch, err = apply(row, c)
+	if err != nil || row.Delivery.Status != DeliveryComplained || len(ch.Suppress) != 1 {
+		t.Fatalf("complaint after delivery: %+v %v", ch, err)
+	}
+	if s := ch.Suppress[0]; s.CompanyID != "co" || s.Channel != SuppressEmail || s.Recipient != "sarah@example.com" ||
+		s.Reason != SuppressComplaint || s.CommunicationID != "r" || !s.Active() {
+		t.Errorf("suppression = %+v", s)
+	}
+	var d DeliveryData
+	if err := json.Unmarshal(ch.Events[0].Data, &d); err != nil || !d.Suppressed || d.Status != DeliveryComplained {
+		t.Errorf("complained data = %s", ch.Events[0].Data)
+	}
+	if _, err := RecordDelivery(Communication{ID: "v", Channel: ChannelVoice, Status: StatusSent}, report(DeliveryDelivered), now); !errors.Is(err, ErrNothingToRecord) {
+		t.Errorf("a voice row: err = %v", err)
+	}
+
+	t.Run("SettlesAnAttemptTheDispatcherLostTrackOf", func(t *testing.T) {
+		// Attempt 1 timed out at the dispatcher and went back to pending,
+		// but SES had sent it: its SEND event settles the row.
+		retried, _ := RecordTransientFailure(claimed.Row, LastError{Code: "timeout"}, now.Add(time.Minute), now)
+		ch, err := RecordDelivery(retried.Row, DeliveryReport{Status: DeliveryAccepted, Attempt: 1, ProviderMessageID: "msg-1", At: now}, now)
+		if err != nil || ch.Row.Status != StatusSent || ch.Row.ProviderMessageID != "msg-1" || ch.Row.LastError != nil || len(ch.Events) != 1 {
+			t.Fatalf("settled: %+v %v", ch, err)
+		}
+		var sd SentData
+		_ = json.Unmarshal(ch.Events[0].Data, &sd)
+		if !sd.SettledLate || sd.Attempt != 1 {
+			t.Errorf("sent data = %s", ch.Events[0].Data)
+		}
+		// A report of an older attempt proves nothing about the current one.
+		again, _ := Claim(retried.Row, now.Add(3*time.Minute), now.Add(time.Minute))
+		if _, err := RecordDelivery(again.Row, DeliveryReport{Status: DeliveryAccepted, Attempt: 1, ProviderMessageID: "msg-1"}, now); !errors.Is(err, ErrNothingToRecord) {
+			t.Errorf("attempt 1's report on attempt 2: %v", err)
+		}
+		// Without an attempt (SNS SMS logs) a report cannot settle anything.
+		if _, err := RecordDelivery(claimed.Row, DeliveryReport{Status: DeliveryDelivered, ProviderMessageID: "x"}, now); !errors.Is(err, ErrNothingToRecord) {
+			t.Errorf("a report without attempt on a processing row: %v", err)
 		}
 	})
 }
