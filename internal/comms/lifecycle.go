@@ -493,8 +493,9 @@ func RecordPermanentFailure(row Communication, e LastError, now time.Time) (Chan
 }
 
 // ReleaseExpiredLease settles a processing row whose lease ran out (the
-// dispatcher stopped mid-attempt). An email or SMS is retried at now as the
-// next attempt while attempts remain (else failed), code lease_expired. A
+// dispatcher stopped mid-attempt) and whose attempt no provider record
+// shows as sent (else SettleAttempt). An email or SMS is retried at now as
+// the next attempt while attempts remain (else failed), code lease_expired. A
 // voice call that was being placed may have been placed, and nobody is
 // called twice for one attempt: it fails as outcome_unknown. (A voice call
 // known to be placed is settled by RecordOutcome instead.)
@@ -511,7 +512,7 @@ func ReleaseExpiredLease(row Communication, now time.Time) (Change, error) {
 		return ch, nil
 	}
 	ch.retryOrFail(LastError{Code: "lease_expired",
-		Message: fmt.Sprintf("attempt %d did not finish within its lease", row.AttemptCount)}, now, now)
+		Message: fmt.Sprintf("attempt %d did not finish within its lease, and no record of the provider shows it was sent", row.AttemptCount)}, now, now)
 	return ch, nil
 }
 

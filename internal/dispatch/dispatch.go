@@ -47,6 +47,11 @@ type Config struct {
 	// OutcomeTimeout is how long a placed call waits for its outcome
 	// before the sweeper declares it no_answer.
 	OutcomeTimeout time.Duration
+	// SettleWait is how long after an email or SMS lease expires with no
+	// recorded result the sweeper waits for the provider's own record of
+	// the attempt (SES's SEND event) before sending again. With a ledger
+	// (WithLedger) that answers at once, it is not waited. Default 5 minutes.
+	SettleWait time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -62,6 +67,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Early, 50*time.Millisecond)
 	def(&c.SweepGrace, time.Minute)
 	def(&c.OutcomeTimeout, 30*time.Minute)
+	def(&c.SettleWait, 5*time.Minute)
 	if c.SweepBatch <= 0 {
 		c.SweepBatch = 500
 	}
@@ -87,12 +93,13 @@ type Dispatcher struct {
 	log     *slog.Logger
 	now     func() time.Time
 	jitter  func() float64
+	ledger  AttemptLedger
 	stats   Stats
 }
 
 // Stats counts what the dispatcher did, for logs, metrics and tests.
 type Stats struct {
-	Dropped, Deferred, Expired, Claimed, Sent, Failed, Retried, LostRecord atomic.Int64
+	Dropped, Deferred, Expired, Claimed, Sent, Failed, Retried, LostRecord, Suppressed, Settled atomic.Int64
 }
 
 // Option configures a Dispatcher.
@@ -107,6 +114,10 @@ func WithLogger(l *slog.Logger) Option { return func(d *Dispatcher) { d.log = l 
 // WithJitter replaces the random draw of backoff: a value in [0, 1] (see
 // backoff.Policy.Delay; 1 gives the whole step).
 func WithJitter(f func() float64) Option { return func(d *Dispatcher) { d.jitter = f } }
+
+// WithLedger sets the provider's record asked before an uncertain attempt
+// is sent again (see AttemptLedger).
+func WithLedger(l AttemptLedger) Option { return func(d *Dispatcher) { d.ledger = l } }
 
 // New returns a dispatcher.
 func New(store Store, timer comms.Timer, senders Senders, cfg Config, opts ...Option) *Dispatcher {
@@ -152,6 +163,9 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 		return err
 	}
 	if done, err := d.holdForBusinessHours(ctx, row, set, now); done {
+		return err
+	}
+	if done, err := d.refuseSuppressed(ctx, row, now); done {
 		return err
 	}
 	claimed, won, err := d.claim(ctx, row, now)
@@ -259,6 +273,64 @@ func (d *Dispatcher) holdForBusinessHours(ctx context.Context, row comms.Communi
 	return true, d.arm(ctx, stored)
 }
 
+// refuseSuppressed fails a row whose recipient the company has suppressed
+// (a hard bounce, a complaint, an SMS opt-out, or by hand): no provider
+// call and no attempt, code recipient_suppressed. done is true when the
+// fire is settled.
+func (d *Dispatcher) refuseSuppressed(ctx context.Context, row comms.Communication, now time.Time) (done bool, err error) {
+	channel, to, err := recipientOf(row)
+	if err != nil || channel == "" {
+		return false, nil // a payload that does not decode fails at send, as before
+	}
+	s, err := d.store.GetSuppression(ctx, row.CompanyID, channel, comms.NormalizeRecipient(channel, to))
+	if errors.Is(err, comms.ErrNotFound) || err == nil && !s.Active() {
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("store.GetSuppression: %w", err)
+	}
+	d.stats.Suppressed.Add(1)
+	msg := fmt.Sprintf("%s is suppressed for this company (%s", s.Recipient, s.Reason)
+	if s.CommunicationID != "" {
+		msg += " reported for communication " + s.CommunicationID
+	}
+	msg += " at " + s.CreatedAt.UTC().Format(time.RFC3339) + "); lift it with DELETE /v1/suppressions to send to it again"
+	_, written, err := d.write(ctx, "refuse a suppressed recipient")(comms.RecordPermanentFailure(row,
+		comms.LastError{Code: CodeRecipientSuppressed, Message: msg}, now))
+	if written {
+		d.log.LogAttrs(ctx, slog.LevelWarn, MsgDeliveryAttempt,
+			slog.String("communication_id", row.ID), slog.String("company_id", row.CompanyID),
+			slog.String("channel", string(row.Channel)), slog.Int("attempt", row.AttemptCount),
+			slog.String("result", ResultPermanent), slog.String("error_code", CodeRecipientSuppressed),
+			slog.Float64("duration_ms", 0))
+	}
+	return true, err
+}
+
+// CodeRecipientSuppressed is the last_error code of a row not sent because
+// its recipient is suppressed.
+const CodeRecipientSuppressed = "recipient_suppressed"
+
+// recipientOf returns the suppression channel and recipient of an email or
+// SMS row ("" for voice, which suppressions do not block).
+func recipientOf(row comms.Communication) (comms.SuppressionChannel, string, error) {
+	switch row.Channel {
+	case comms.ChannelEmail:
+		var p comms.EmailPayload
+		if err := json.Unmarshal(row.Payload, &p); err != nil {
+			return "", "", err
+		}
+		return comms.SuppressEmail, p.ToEmail, nil
+	case comms.ChannelSMS:
+		var p comms.SMSPayload
+		if err := json.Unmarshal(row.Payload, &p); err != nil {
+			return "", "", err
+		}
+		return comms.SuppressSMS, p.ToNumber, nil
+	}
+	return "", "", nil
+}
+
 // claim takes the row for its next attempt with a lease; won is false when
 // another delivery of the fire, a sweep or a cancel got there first.
 func (d *Dispatcher) claim(ctx context.Context, row comms.Communication, now time.Time) (comms.Communication, bool, error) {
@@ -353,6 +425,12 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 	}
 	d.logAttempt(ctx, row, result, se, took)
 	stored, err := d.storeResult(ctx, build)
+	if errors.Is(err, comms.ErrConflict) && se == nil && d.settledByProvider(ctx, row, providerID) {
+		// The provider's own report (SES SEND) reached the row first and
+		// recorded this very send: nothing is lost.
+		d.stats.Sent.Add(1)
+		return nil
+	}
 	if errors.Is(err, comms.ErrConflict) {
 		// The lease ran out and the sweeper took the row over while we sent.
 		d.stats.LostRecord.Add(1)
@@ -373,6 +451,14 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		return d.arm(ctx, stored)
 	}
 	return nil
+}
+
+// settledByProvider reports whether the row, re-read, is sent as
+// providerID: a delivery report settled the attempt before its result was
+// written.
+func (d *Dispatcher) settledByProvider(ctx context.Context, row comms.Communication, providerID string) bool {
+	now, err := d.store.GetCommunication(ctx, row.CompanyID, row.ID)
+	return err == nil && providerID != "" && now.ProviderMessageID == providerID && now.SentAt != nil
 }
 
 // logAttempt writes the one line of a delivery attempt (docs/design.md §6):
@@ -416,6 +502,25 @@ func (d *Dispatcher) storeResult(ctx context.Context, build func(now time.Time) 
 	}
 }
 
+// unsuppressed returns the cc addresses the company has not suppressed (a
+// suppressed cc is left out; a suppressed To fails the row before the
+// send, in refuseSuppressed).
+func (d *Dispatcher) unsuppressed(ctx context.Context, companyID string, cc []string) ([]string, error) {
+	var out []string
+	for _, a := range cc {
+		s, err := d.store.GetSuppression(ctx, companyID, comms.SuppressEmail, comms.NormalizeRecipient(comms.SuppressEmail, a))
+		switch {
+		case errors.Is(err, comms.ErrNotFound) || err == nil && !s.Active():
+			out = append(out, a)
+		case err != nil:
+			return nil, fmt.Errorf("store.GetSuppression: %w", err)
+		default:
+			d.log.InfoContext(ctx, "suppressed cc left out", "company_id", companyID, "reason", string(s.Reason))
+		}
+	}
+	return out, nil
+}
+
 // classify turns a sender's error into a SendError: unclassified errors
 // are transient, a deadline is a "timeout".
 func classify(err error) *comms.SendError {
@@ -457,8 +562,12 @@ func (d *Dispatcher) send(ctx context.Context, row comms.Communication, settings
 		if from == "" {
 			from = d.cfg.DefaultFrom
 		}
+		cc, err := d.unsuppressed(ctx, row.CompanyID, p.CC)
+		if err != nil {
+			return "", comms.Transient("store_unavailable", "%v", err)
+		}
 		return d.senders.Email.SendEmail(ctx, Email{CommunicationID: row.ID, CompanyID: row.CompanyID, Attempt: row.AttemptCount,
-			From: from, FromName: fromName, To: p.ToEmail, ToName: p.ToName, CC: p.CC, Subject: p.Subject, HTMLBody: p.HTMLBody})
+			From: from, FromName: fromName, To: p.ToEmail, ToName: p.ToName, CC: cc, Subject: p.Subject, HTMLBody: p.HTMLBody})
 	case comms.ChannelSMS:
 		var p comms.SMSPayload
 		if err := json.Unmarshal(row.Payload, &p); err != nil {

@@ -15,6 +15,20 @@ type Store interface {
 	GetPhoneNumber(ctx context.Context, companyID, id string) (comms.PhoneNumber, error)
 	GetVoiceAgent(ctx context.Context, companyID, id string) (comms.VoiceAgent, error)
 	DueCommunications(ctx context.Context, t time.Time, limit int) ([]comms.Communication, error)
+	GetSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient string) (comms.Suppression, error)
+}
+
+// AttemptLedger is a provider's own record of what it sent, asked before an
+// email or SMS attempt whose result was never recorded is sent again (the
+// dispatcher stopped, or could not write, between the send and recording
+// it). The embedded mode's dev senders answer from their outbox. On AWS no
+// ledger is asked: SES's SEND event (tagged with the row and attempt)
+// settles the row through package feedback, and the sweeper waits
+// Config.SettleWait for it before resending.
+type AttemptLedger interface {
+	// FindAttempt returns the provider message id of attempt n of the row
+	// and whether the provider has a record of sending it.
+	FindAttempt(ctx context.Context, communicationID string, attempt int) (providerMessageID string, found bool, err error)
 }
 
 // Email is one email to send.

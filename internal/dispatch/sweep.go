@@ -21,13 +21,20 @@ type SweepResult struct {
 	NoOutcome int
 	// Exhausted rows whose lease expired on their last attempt.
 	Exhausted int
+	// Settled email/SMS rows whose lease expired and whose attempt the
+	// provider's record shows as sent: recorded as sent, not resent.
+	Settled int
+	// Waiting email/SMS rows whose lease expired less than SettleWait ago
+	// with no provider record yet: left for a later sweep.
+	Waiting int
 }
 
 // Sweep repairs what lost fires and crashes leave behind: pending rows more
 // than SweepGrace overdue are fired now; processing rows whose lease
 // expired (SweepGrace ago) are released through the lifecycle's
-// ReleaseExpiredLease (email, SMS: the next attempt; voice: outcome_unknown,
-// as nobody is called twice for one attempt); a placed call whose outcome
+// ReleaseExpiredLease (email, SMS: settled from the provider's record of
+// the attempt when it shows the send, else the next attempt; voice:
+// outcome_unknown, as nobody is called twice for one attempt); a placed call whose outcome
 // never came within OutcomeTimeout is declared no_answer (and its cadence
 // goes on). Each repair logs one "sweep repair" line. Run it every minute.
 func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
@@ -76,6 +83,12 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 		}
 		return err
 	}
+	if row.Channel != comms.ChannelVoice {
+		settled, err := d.settleUncertain(ctx, row, res)
+		if settled || err != nil {
+			return err
+		}
+	}
 	stored, written, err := d.write(ctx, "release the lease")(comms.ReleaseExpiredLease(row, d.clock()))
 	if !written {
 		return err // the attempt finished after all, or another sweeper won
@@ -94,6 +107,38 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 	}
 	d.stats.Failed.Add(1)
 	return nil
+}
+
+// settleUncertain handles an email or SMS attempt whose lease expired with
+// no recorded result: the send may or may not have happened, and neither
+// SES nor SNS takes an idempotency key, so it is settled from the
+// provider's own record before anything is sent again. With a ledger the
+// record is asked: found, the row is recorded as sent (settled late).
+// Without one, the sweeper waits SettleWait past the lease for the
+// provider's report (SES SEND, through package feedback) to settle it.
+// settled is true when the row needs nothing more from this sweep.
+func (d *Dispatcher) settleUncertain(ctx context.Context, row comms.Communication, res *SweepResult) (settled bool, err error) {
+	if d.ledger != nil {
+		id, found, err := d.ledger.FindAttempt(ctx, row.ID, row.AttemptCount)
+		if err != nil {
+			return true, fmt.Errorf("ledger.FindAttempt: %w", err)
+		}
+		if !found {
+			return false, nil
+		}
+		_, written, err := d.write(ctx, "settle the attempt")(comms.SettleAttempt(row, id, d.clock()))
+		if written {
+			res.Settled++
+			d.stats.Settled.Add(1)
+			d.logRepair(ctx, row, "settled")
+		}
+		return true, err
+	}
+	if d.clock().Before(row.LeaseUntil.Add(d.cfg.SettleWait)) {
+		res.Waiting++
+		return true, nil
+	}
+	return false, nil
 }
 
 // Rearm arms the fire of every pending row: what the in-process timer does

@@ -13,23 +13,31 @@
 // # Email
 //
 // Only the To address decides (CC is ignored); comparison is
-// case-insensitive. The SES mailbox-simulator addresses behave as in SES
-// (a "+label" in their local part is allowed, as SES allows it):
+// case-insensitive. As in SES, the send itself succeeds for every valid
+// address, and what became of it arrives later as SES events (see
+// [EmailReports]), which the embedded mode records as the AWS events
+// function does. The mailbox-simulator addresses behave as in SES (a
+// "+label" in their local part is allowed, as SES allows it):
 //
-//	success@simulator.amazonses.com          sent
-//	bounce@simulator.amazonses.com           permanent failure, code "bounce"
-//	complaint@simulator.amazonses.com        sent (in real SES a complaint arrives later)
-//	suppressionlist@simulator.amazonses.com  permanent failure, code "suppressed"
+//	success@simulator.amazonses.com          delivered
+//	ooto@simulator.amazonses.com             delivered (SES also sends an automatic reply)
+//	bounce@simulator.amazonses.com           bounced (permanent): suppressed for the company
+//	complaint@simulator.amazonses.com        delivered, then complained: suppressed
+//	suppressionlist@simulator.amazonses.com  bounced (OnAccountSuppressionList): suppressed
 //
 // An address whose local part ends in "+transient" (for example
 // sarah+transient@example.com) fails transiently on every attempt with code
 // "throttled", so retries with backoff can be watched. Any other address is
-// sent.
+// delivered.
 //
 // # SMS
 //
 // A number ending in "9999" (for example +61412349999) fails transiently on
-// every attempt with code "throttled". Every other number is sent.
+// every attempt with code "throttled". Every other number is sent, and its
+// SNS delivery-status log line follows (see [SMSReports]):
+// +61455944039 (AWS's failure simulator number) is undeliverable, a number
+// ending in "8888" has opted out (suppressed for SMS), any other number —
+// such as +61455944038, AWS's success simulator number — is delivered.
 //
 // # Voice
 //
@@ -87,6 +95,7 @@ const (
 	SimulatorSuccess    = "success@" + SimulatorDomain
 	SimulatorBounce     = "bounce@" + SimulatorDomain
 	SimulatorComplaint  = "complaint@" + SimulatorDomain
+	SimulatorOOTO       = "ooto@" + SimulatorDomain
 	SimulatorSuppressed = "suppressionlist@" + SimulatorDomain
 	// TransientSuffix ends the local part of an email address that always
 	// fails transiently.
@@ -223,27 +232,16 @@ func (o *Outbox) PlaceCall(ctx context.Context, c dispatch.Call) (string, error)
 	return o.record(l, "devcall_", serr)
 }
 
-// classifyEmail applies the mailbox-simulator rules to the To address; nil
-// means sent.
+// classifyEmail applies the throttling rule to the To address; nil means
+// sent (what becomes of it is reported later, by EmailReports).
 func classifyEmail(to string) *comms.SendError {
 	addr := strings.ToLower(strings.TrimSpace(to))
 	i := strings.LastIndexByte(addr, '@')
 	if i < 0 {
 		return nil
 	}
-	local, domain := addr[:i], addr[i+1:]
-	if strings.HasSuffix(local, TransientSuffix) {
+	if strings.HasSuffix(addr[:i], TransientSuffix) {
 		return comms.Transient("throttled", "dev email: %s ends in %s (simulated throttling)", to, TransientSuffix)
-	}
-	if domain != SimulatorDomain {
-		return nil
-	}
-	base, _, _ := strings.Cut(local, "+")
-	switch base + "@" + domain {
-	case SimulatorBounce:
-		return comms.Permanent("bounce", "dev email: %s bounced (mailbox simulator)", to)
-	case SimulatorSuppressed:
-		return comms.Permanent("suppressed", "dev email: %s is on the suppression list (mailbox simulator)", to)
 	}
 	return nil
 }

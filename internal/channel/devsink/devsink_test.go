@@ -90,10 +90,11 @@ func TestEmailRules(t *testing.T) {
 	}{
 		{"success@simulator.amazonses.com", devsink.ResultSent, ""},
 		{"SUCCESS@Simulator.AmazonSES.com", devsink.ResultSent, ""},
-		{"bounce@simulator.amazonses.com", devsink.ResultPermanentFailure, "bounce"},
-		{"bounce+label1@simulator.amazonses.com", devsink.ResultPermanentFailure, "bounce"},
+		// As in SES, the send succeeds; the bounce or complaint is reported after it (EmailReports).
+		{"bounce@simulator.amazonses.com", devsink.ResultSent, ""},
+		{"bounce+label1@simulator.amazonses.com", devsink.ResultSent, ""},
 		{"complaint@simulator.amazonses.com", devsink.ResultSent, ""},
-		{"suppressionlist@simulator.amazonses.com", devsink.ResultPermanentFailure, "suppressed"},
+		{"suppressionlist@simulator.amazonses.com", devsink.ResultSent, ""},
 		{"sarah+transient@example.com", devsink.ResultTransientFailure, "throttled"},
 		{"Sarah+Transient@Example.com", devsink.ResultTransientFailure, "throttled"},
 		{"sarah+transientx@example.com", devsink.ResultSent, ""},

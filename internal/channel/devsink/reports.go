@@ -1,0 +1,176 @@
+package devsink
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+)
+
+// Report is one provider document the dev senders emit after a send, in
+// the shape the real provider publishes it, so that the embedded mode
+// records it through the same parsers and recorder as the AWS events
+// function (package feedback).
+type Report struct {
+	// Kind says which parser reads Body.
+	Kind ReportKind
+	// Body is an SES event (as SES event publishing writes it) or an SNS
+	// SMS delivery-status log line.
+	Body []byte
+}
+
+// ReportKind names the shape of a Report's body.
+type ReportKind string
+
+// The report kinds.
+const (
+	ReportSESEvent       ReportKind = "ses_event"
+	ReportSMSDeliveryLog ReportKind = "sms_delivery_log"
+)
+
+// The SMS destination numbers with a scripted outcome. The first two are
+// the Australian destination simulator numbers of AWS End User Messaging
+// SMS (https://docs.aws.amazon.com/sms-voice/latest/userguide/test-phone-numbers.html);
+// SNS itself has no opt-out simulator, so a number ending in 8888 plays a
+// phone that texted STOP. Every other number is delivered.
+const (
+	SMSSimulatorSuccess = "+61455944038"
+	SMSSimulatorFailure = "+61455944039"
+	OptedOutSMSSuffix   = "8888"
+)
+
+// ProviderResponseOptedOut is the SNS delivery-status provider response of
+// a number that opted out.
+const ProviderResponseOptedOut = "Phone is currently opted out"
+
+// EmailReports returns what SES event publishing would report after
+// accepting m as messageID at t, following the mailbox simulator
+// (https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator):
+// Send, then Delivery for success@, ooto@ and ordinary addresses; Delivery
+// then Complaint for complaint@; a permanent Bounce for bounce@ and (subtype
+// OnAccountSuppressionList) for suppressionlist@.
+func EmailReports(m dispatch.Email, messageID string, t time.Time) []Report {
+	mail := map[string]any{
+		"timestamp": t.UTC().Format(time.RFC3339Nano), "messageId": messageID, "source": m.From,
+		"destination": append([]string{m.To}, m.CC...),
+		"tags": map[string][]string{"communication_id": {m.CommunicationID}, "company_id": {m.CompanyID},
+			"attempt": {strconv.Itoa(m.Attempt)}, "ses:configuration-set": {"dev"}},
+	}
+	at := func(d time.Duration) string { return t.Add(d).UTC().Format(time.RFC3339Nano) }
+	ev := func(eventType, key string, body map[string]any) Report {
+		doc := map[string]any{"eventType": eventType, "mail": mail}
+		if key != "" {
+			doc[key] = body
+		}
+		b, _ := json.Marshal(doc) // maps of strings and numbers always marshal
+		return Report{Kind: ReportSESEvent, Body: b}
+	}
+	send := ev("Send", "send", map[string]any{})
+	delivery := ev("Delivery", "delivery", map[string]any{"timestamp": at(time.Second), "processingTimeMillis": 1000,
+		"recipients": []string{m.To}, "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "dev.dispatcher.local"})
+	bounce := func(subType, status, diag string) Report {
+		return ev("Bounce", "bounce", map[string]any{"bounceType": "Permanent", "bounceSubType": subType,
+			"bouncedRecipients": []map[string]string{{"emailAddress": m.To, "action": "failed", "status": status, "diagnosticCode": diag}},
+			"timestamp": at(time.Second), "feedbackId": uuid.NewString(), "reportingMTA": "dsn; dev.dispatcher.local"})
+	}
+	switch simulatorMailbox(m.To) {
+	case SimulatorBounce:
+		return []Report{send, bounce("General", "5.1.1", "smtp; 550 5.1.1 user unknown")}
+	case SimulatorSuppressed:
+		return []Report{send, bounce("OnAccountSuppressionList", "5.1.1", "Amazon SES did not send the message to this address because it is on the suppression list for your account.")}
+	case SimulatorComplaint:
+		return []Report{send, delivery, ev("Complaint", "complaint", map[string]any{
+			"complainedRecipients": []map[string]string{{"emailAddress": m.To}}, "timestamp": at(2 * time.Second),
+			"feedbackId": uuid.NewString(), "complaintFeedbackType": "abuse", "userAgent": "dev"})}
+	}
+	return []Report{send, delivery}
+}
+
+// simulatorMailbox returns the mailbox-simulator address to stands for
+// ("" when it is not one): case-insensitive, with any +label dropped.
+func simulatorMailbox(to string) string {
+	addr := strings.ToLower(strings.TrimSpace(to))
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || domain != SimulatorDomain {
+		return ""
+	}
+	base, _, _ := strings.Cut(local, "+")
+	return base + "@" + domain
+}
+
+// SMSReports returns the SNS SMS delivery-status log line for m, sent as
+// messageID at t (https://docs.aws.amazon.com/sns/latest/dg/sms_stats_cloudwatch.html):
+// FAILURE for the failure simulator number and for a number that opted out
+// (ending in OptedOutSMSSuffix), SUCCESS otherwise.
+func SMSReports(m dispatch.SMS, messageID string, t time.Time) []Report {
+	status, response := "SUCCESS", "Message has been accepted by phone carrier"
+	switch to := strings.TrimSpace(m.To); {
+	case to == SMSSimulatorFailure:
+		status, response = "FAILURE", "Unknown error attempting to reach phone"
+	case strings.HasSuffix(to, OptedOutSMSSuffix):
+		status, response = "FAILURE", ProviderResponseOptedOut
+	}
+	doc := map[string]any{
+		"notification": map[string]string{"messageId": messageID, "timestamp": t.UTC().Format("2006-01-02 15:04:05.000")},
+		"delivery": map[string]any{"destination": m.To, "providerResponse": response, "smsType": "Transactional",
+			"priceInUSD": 0.00645, "numberOfMessageParts": 1, "dwellTimeMs": 599, "dwellTimeMsUntilDeviceAck": 1344},
+		"status": status,
+	}
+	b, _ := json.Marshal(doc)
+	return []Report{{Kind: ReportSMSDeliveryLog, Body: b}}
+}
+
+// FindAttempt answers from the outbox, the dev senders' own record of what
+// they sent: the provider message id of the line that sent attempt n of
+// the row, if any (dispatch.AttemptLedger). It reads the file from the
+// start; the sweeper asks only about attempts whose result was never
+// recorded, which happens after a crash, not on every send.
+func (o *Outbox) FindAttempt(ctx context.Context, communicationID string, attempt int) (string, bool, error) {
+	o.mu.Lock()
+	var name string
+	if o.f != nil {
+		name = o.f.Name()
+	}
+	o.mu.Unlock()
+	if name == "" {
+		return "", false, fmt.Errorf("devsink: find attempt: %w", os.ErrClosed)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return "", false, fmt.Errorf("devsink: find attempt: %w", err)
+	}
+	defer f.Close()
+	needle := []byte(`"communication_id":"` + communicationID + `"`)
+	r := bufio.NewReader(f)
+	for {
+		raw, err := r.ReadBytes('\n')
+		if bytes.Contains(raw, needle) {
+			var l Line
+			if json.Unmarshal(raw, &l) == nil && l.CommunicationID == communicationID && l.Attempt == attempt && l.Result == ResultSent {
+				return l.ProviderMessageID, true, nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("devsink: find attempt: %w", err)
+		}
+		if ctx.Err() != nil {
+			return "", false, ctx.Err()
+		}
+	}
+}
+
+var _ dispatch.AttemptLedger = (*Outbox)(nil)
