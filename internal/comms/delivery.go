@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 )
 
 // This file is what happens after the hand-off (docs/design.md, "Delivery
@@ -315,11 +317,16 @@ type Suppression struct {
 func (s Suppression) Active() bool { return s.LiftedAt == nil }
 
 // NormalizeRecipient is the form a recipient is suppressed and looked up
-// in: email addresses lowercased and trimmed (SES's suppression list
-// compares addresses without regard to case), numbers trimmed.
+// in: an email address as SES is given it (package mailaddr: the domain in
+// its ASCII form), lowercased (SES's suppression list compares addresses
+// without regard to case), so that a bounce SES reports for the Punycode
+// address matches the Unicode one a row names; numbers trimmed.
 func NormalizeRecipient(c SuppressionChannel, recipient string) string {
 	r := strings.TrimSpace(recipient)
 	if c == SuppressEmail {
+		if a, err := mailaddr.ASCII(r); err == nil {
+			r = a
+		}
 		return strings.ToLower(r)
 	}
 	return r

@@ -45,7 +45,7 @@ func DecodeCursor(s string) (comms.Cursor, bool) {
 }
 
 var listParams = map[string]bool{
-	"status": true, "channel": true, "contact_id": true, "customer_id": true, "deal_id": true,
+	"status": true, "delivery_status": true, "channel": true, "contact_id": true, "customer_id": true, "deal_id": true,
 	"cadence_root_id": true, "scheduled_after": true, "scheduled_before": true, "limit": true, "cursor": true,
 }
 
@@ -64,6 +64,11 @@ func ParseListQuery(q url.Values) (comms.ListFilter, error) {
 	if v := q.Get("channel"); v != "" {
 		if f.Channel = comms.Channel(v); !f.Channel.Valid() {
 			c.add("channel", "must be one of email, sms, voice_call")
+		}
+	}
+	if v := q.Get("delivery_status"); v != "" {
+		if f.DeliveryStatus = comms.DeliveryStatus(v); !f.DeliveryStatus.Valid() {
+			c.add("delivery_status", "must be one of accepted, delayed, delivered, bounced, undeliverable, opted_out, complained")
 		}
 	}
 	for _, p := range []struct {

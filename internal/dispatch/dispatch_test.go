@@ -557,9 +557,16 @@ func TestLeaseExpiry(t *testing.T) {
 		t.Fatalf("early sweep: %+v %v", res, err)
 	}
 	b.clock.Advance(time.Minute + time.Second)
+	// The voice call is settled at once (nobody is called twice); the email
+	// and SMS wait SettleWait for the provider's record of the attempt.
 	res, err := b.d.Sweep(b.ctx)
-	if err != nil || res.Released != 1 || res.Unknown != 1 || res.Exhausted != 1 {
-		t.Fatalf("sweep = %+v, %v", res, err)
+	if err != nil || res != (dispatch.SweepResult{Unknown: 1, Waiting: 2}) {
+		t.Fatalf("sweep at lease+grace = %+v, %v", res, err)
+	}
+	b.clock.Advance(5 * time.Minute) // SettleWait: no SES SEND event came
+	res, err = b.d.Sweep(b.ctx)
+	if err != nil || res.Released != 1 || res.Exhausted != 1 {
+		t.Fatalf("sweep after SettleWait = %+v, %v", res, err)
 	}
 	if got := b.get(email.ID); got.Status != comms.StatusSent || got.AttemptCount != 2 || b.senders.sends(email.ID) != 1 {
 		t.Errorf("email after lease expiry: %s attempt %d, %d sends", got.Status, got.AttemptCount, b.senders.sends(email.ID))
@@ -592,6 +599,9 @@ func TestCrashAfterClaim(t *testing.T) {
 			}
 			claimed := b.get(row.ID)
 			b.clock.Advance(3*time.Minute + time.Second) // lease (2 min) + sweep grace (1 min)
+			if ch == "email" {
+				b.clock.Advance(5 * time.Minute) // + SettleWait: no provider record of attempt 1
+			}
 			if _, err := b.d.Sweep(b.ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -660,3 +670,49 @@ func TestResultWriteIsRetriedNotResent(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// ledger is a hand-written AttemptLedger: the attempts the provider has a
+// record of.
+type ledger map[string]string
+
+func (l ledger) FindAttempt(_ context.Context, id string, attempt int) (string, bool, error) {
+	msg, ok := l[fmt.Sprintf("%s#%d", id, attempt)]
+	return msg, ok, nil
+}
+
+// TestUncertainAttemptsAreSettledFromTheProvidersRecord: a dispatcher
+// stopped between the send and recording it. The sweeper asks the
+// provider's record before sending again: a sent attempt is recorded as
+// sent (settled late), never sent twice; an attempt the provider has no
+// record of is sent again at once.
+func TestUncertainAttemptsAreSettledFromTheProvidersRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	wentOut, never := b.create("email", 0, ""), b.create("sms", 0, "")
+	for _, r := range []comms.Communication{wentOut, never} {
+		ch, err := comms.Claim(b.get(r.ID), b.clock.Now().Add(2*time.Minute), b.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.store.UpdateCommunication(b.ctx, ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := dispatch.New(b.store, b.timer, dispatch.Senders{Email: b.senders, SMS: b.senders, Voice: b.senders}, dispatch.Config{},
+		dispatch.WithClock(b.clock.Now), dispatch.WithLedger(ledger{wentOut.ID + "#1": "ses-msg-1"}))
+	b.clock.Advance(3*time.Minute + time.Second)
+	res, err := d.Sweep(b.ctx)
+	if err != nil || res != (dispatch.SweepResult{Settled: 1, Released: 1}) {
+		t.Fatalf("sweep = %+v %v", res, err)
+	}
+	got := b.get(wentOut.ID)
+	if got.Status != comms.StatusSent || got.ProviderMessageID != "ses-msg-1" || got.AttemptCount != 1 || b.senders.sends(wentOut.ID) != 0 {
+		t.Errorf("settled row: %s %q attempt %d, %d sends", got.Status, got.ProviderMessageID, got.AttemptCount, b.senders.sends(wentOut.ID))
+	}
+	if h := b.history(wentOut.ID); h != "created,attempt_started,sent" {
+		t.Errorf("settled history %s", h)
+	}
+	if got := b.get(never.ID); got.Status != comms.StatusSent || got.AttemptCount != 2 || b.senders.sends(never.ID) != 1 {
+		t.Errorf("resent row: %s attempt %d, %d sends", got.Status, got.AttemptCount, b.senders.sends(never.ID))
+	}
+}

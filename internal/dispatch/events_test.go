@@ -124,6 +124,10 @@ func TestEveryPathLeavesItsEvents(t *testing.T) {
 		if _, err := d.Sweep(b.ctx); err != nil {
 			t.Fatal(err)
 		}
+		b.clock.Advance(5 * time.Minute) // SettleWait for the email's provider record
+		if _, err := d.Sweep(b.ctx); err != nil {
+			t.Fatal(err)
+		}
 		if got := b.history(email.ID); got != "created,attempt_started,attempt_failed,attempt_started,sent" {
 			t.Errorf("email history %s", got)
 		}

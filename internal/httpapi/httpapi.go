@@ -102,6 +102,10 @@ func New(svc *scheduling.Service, auth Authenticator, log *slog.Logger) *API {
 		{Method: "GET", Path: "/v1/voice-agents/{id}", Scopes: read, AnyOf: true, handle: a.getVoiceAgent},
 		{Method: "PUT", Path: "/v1/voice-agents/{id}", Scopes: write, handle: a.putVoiceAgent},
 		{Method: "DELETE", Path: "/v1/voice-agents/{id}", Scopes: write, handle: a.deleteVoiceAgent},
+		{Method: "GET", Path: "/v1/suppressions", Scopes: read, AnyOf: true, handle: a.listSuppressions},
+		{Method: "PUT", Path: "/v1/suppressions", Scopes: write, handle: a.putSuppression},
+		{Method: "GET", Path: "/v1/suppressions/{channel}/{recipient}", Scopes: read, AnyOf: true, handle: a.getSuppression},
+		{Method: "DELETE", Path: "/v1/suppressions/{channel}/{recipient}", Scopes: write, handle: a.deleteSuppression},
 		{Method: "POST", Path: "/v1/webhooks/voice/{provider}", Public: true, handle: a.voiceWebhook},
 	}
 	for _, rt := range a.routes {
@@ -400,7 +404,8 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, p comms.Principal) 
 	if c.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	return ok(w, r, http.StatusCreated, view(c.Row), map[string]any{"credits_remaining": c.CreditsRemaining})
+	return ok(w, r, http.StatusCreated, view(c.Row), map[string]any{"credits_remaining": c.CreditsRemaining,
+		"warnings": nonNil(c.Warnings)})
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request, p comms.Principal) error {

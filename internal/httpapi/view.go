@@ -36,10 +36,13 @@ type rowView struct {
 	SentAt               *time.Time       `json:"sent_at"`
 	CancelledAt          *time.Time       `json:"cancelled_at"`
 	CancelReason         *string          `json:"cancel_reason"`
+	DeliveryStatus       *string          `json:"delivery_status"`
+	DeliveryStatusAt     *time.Time       `json:"delivery_status_at"`
+	DeliveryDetail       *string          `json:"delivery_detail"`
 }
 
 func view(c comms.Communication) rowView {
-	return rowView{
+	v := rowView{
 		ID: c.ID, Channel: c.Channel, Status: c.Status,
 		ScheduledFor: c.ScheduledFor.UTC(), NextAttemptAt: c.NextAttemptAt.UTC(),
 		Timezone: null(c.Timezone), RespectBusinessHours: c.RespectBusinessHours,
@@ -52,7 +55,13 @@ func view(c comms.Communication) rowView {
 		ProviderMessageID: null(c.ProviderMessageID),
 		CreatedAt:         c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 		SentAt: utc(c.SentAt), CancelledAt: utc(c.CancelledAt), CancelReason: null(string(c.CancelReason)),
+		DeliveryStatus: null(string(c.Delivery.Status)), DeliveryDetail: null(c.Delivery.Detail),
 	}
+	if c.Delivery.Status != "" && !c.Delivery.At.IsZero() {
+		at := c.Delivery.At.UTC()
+		v.DeliveryStatusAt = &at
+	}
+	return v
 }
 
 func null(s string) *string {

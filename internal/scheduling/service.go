@@ -75,6 +75,9 @@ type Created struct {
 	CreditsRemaining int64
 	// Replayed is true when an Idempotency-Key matched an earlier create.
 	Replayed bool
+	// Warnings are what the caller should know about the accepted row
+	// (meta.warnings): its recipient is suppressed.
+	Warnings []Warning
 }
 
 // Create validates a create body and stores the new row, debiting one
@@ -96,6 +99,9 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, id
 	hash := contract.HashDoc(doc)
 	if idemKey != "" {
 		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
+			if err == nil {
+				c.Warnings = s.warnings(ctx, c.Row)
+			}
 			return c, err
 		}
 	}
@@ -123,6 +129,9 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, id
 	if errors.Is(err, comms.ErrIdempotencyKeyExists) {
 		// A concurrent request with the same key won the race: answer as it did.
 		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
+			if err == nil {
+				c.Warnings = s.warnings(ctx, c.Row)
+			}
 			return c, err
 		}
 	}
@@ -132,7 +141,7 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, id
 	row = ch.Row
 	row.Version = 1
 	s.arm(ctx, row)
-	return Created{Row: row, CreditsRemaining: credits}, nil
+	return Created{Row: row, CreditsRemaining: credits, Warnings: s.warnings(ctx, row)}, nil
 }
 
 // replay answers a create whose key was seen before: the same body gets the

@@ -1,0 +1,119 @@
+package contract
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+var suppressionShape = shape{
+	fields: map[string]field{
+		"channel":   suppressionChannelField,
+		"recipient": text(1, 320, true),
+		"detail":    optional(text(0, 500, true)),
+	},
+	required: []string{"channel", "recipient"},
+}
+
+func suppressionChannelField(c *checker, path string, v any) (any, bool) {
+	s, ok := v.(string)
+	if !ok || !comms.SuppressionChannel(s).Valid() {
+		c.add(path, "must be email or sms")
+		return nil, false
+	}
+	return s, true
+}
+
+// ParseSuppression reads a PUT /v1/suppressions body {channel, recipient,
+// detail}: the recipient must be an e-mail address SES can send to (email)
+// or an E.164 number (sms). The result's Recipient is normalized
+// (comms.NormalizeRecipient).
+func ParseSuppression(body []byte) (comms.Suppression, error) {
+	doc, err := DecodeJSON(body)
+	if err != nil {
+		return comms.Suppression{}, err
+	}
+	var c checker
+	m, _ := c.object("", doc, suppressionShape)
+	var s comms.Suppression
+	ch, _ := m["channel"].(string)
+	s.Channel = comms.SuppressionChannel(ch)
+	s.Detail, _ = m["detail"].(string)
+	if r, ok := m["recipient"].(string); ok && s.Channel != "" {
+		s.Recipient = checkRecipient(&c, "recipient", s.Channel, r)
+	}
+	if err := c.errs.Err(); err != nil {
+		return comms.Suppression{}, err
+	}
+	return s, nil
+}
+
+// checkRecipient checks a recipient of a channel and returns it normalized
+// ("" when invalid, with the problem reported at path).
+func checkRecipient(c *checker, path string, ch comms.SuppressionChannel, r string) string {
+	if ch == comms.SuppressSMS {
+		if _, ok := e164Field(c, path, r); !ok {
+			return ""
+		}
+	} else if _, ok := emailField(c, path, r); !ok {
+		return ""
+	}
+	return comms.NormalizeRecipient(ch, r)
+}
+
+// SuppressionKey checks the {channel} and {recipient} of a
+// /v1/suppressions/{channel}/{recipient} path and returns them normalized.
+func SuppressionKey(channel, recipient string) (comms.SuppressionChannel, string, error) {
+	var c checker
+	ch := comms.SuppressionChannel(channel)
+	if !ch.Valid() {
+		c.add("channel", "must be email or sms")
+		return "", "", c.errs.Err()
+	}
+	r := checkRecipient(&c, "recipient", ch, recipient)
+	return ch, r, c.errs.Err()
+}
+
+var suppressionParams = map[string]bool{"channel": true, "recipient": true, "include_lifted": true, "limit": true, "cursor": true}
+
+// ParseSuppressionQuery reads GET /v1/suppressions's query: channel,
+// recipient (needs channel), include_lifted (true|false), limit, cursor.
+func ParseSuppressionQuery(q url.Values) (comms.SuppressionFilter, error) {
+	var c checker
+	c.params(q, suppressionParams)
+	f := comms.SuppressionFilter{Limit: c.limit(q)}
+	if v := q.Get("channel"); v != "" {
+		if f.Channel = comms.SuppressionChannel(v); !f.Channel.Valid() {
+			c.add("channel", "must be email or sms")
+		}
+	}
+	if v := q.Get("recipient"); v != "" {
+		if !f.Channel.Valid() {
+			if q.Get("channel") == "" {
+				c.add("recipient", "needs channel (email or sms) to say what kind of recipient it is")
+			}
+		} else {
+			f.Recipient = checkRecipient(&c, "recipient", f.Channel, v)
+		}
+	}
+	switch q.Get("include_lifted") {
+	case "", "false":
+	case "true":
+		f.IncludeLifted = true
+	default:
+		c.add("include_lifted", "must be true or false")
+	}
+	if v := q.Get("cursor"); v != "" {
+		ch, r, ok := strings.Cut(v, ":")
+		if !ok || !comms.SuppressionChannel(ch).Valid() || r == "" {
+			c.add("cursor", badCursor)
+		} else {
+			f.After = v
+		}
+	}
+	return f, c.errs.Err()
+}
+
+// SuppressionCursor is the cursor of a listing's last suppression.
+func SuppressionCursor(s comms.Suppression) string { return string(s.Channel) + ":" + s.Recipient }

@@ -1,0 +1,130 @@
+package scheduling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
+)
+
+// Warning is something a caller should know about an accepted request: the
+// request succeeded, but the row will not do what it probably expects. It
+// is returned in the response's meta.warnings.
+type Warning struct {
+	Code    string `json:"code"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// WarnRecipientSuppressed is the warning of a row created for a recipient
+// the company has suppressed: it is accepted (the suppression may be
+// lifted before it is due) and fails as recipient_suppressed if it is not.
+const WarnRecipientSuppressed = "recipient_suppressed"
+
+// warnings returns what the caller should know about an accepted row: its
+// recipient is suppressed. A store failure here costs the warning, not the
+// create (it is logged).
+func (s *Service) warnings(ctx context.Context, row comms.Communication) []Warning {
+	field, channel, to := recipientOf(row)
+	if channel == "" {
+		return nil
+	}
+	sup, err := s.store.GetSuppression(ctx, row.CompanyID, channel, comms.NormalizeRecipient(channel, to))
+	if errors.Is(err, comms.ErrNotFound) || err == nil && !sup.Active() {
+		return nil
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "suppression check failed; the create is answered without it", "communication_id", row.ID, "error", err.Error())
+		return nil
+	}
+	return []Warning{{Code: WarnRecipientSuppressed, Field: field,
+		Message: fmt.Sprintf("%s is suppressed for this company (%s since %s): the row is accepted, and fails as recipient_suppressed when it is due unless the suppression is lifted first (DELETE /v1/suppressions/%s/%s)",
+			sup.Recipient, sup.Reason, sup.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), sup.Channel, sup.Recipient)}}
+}
+
+// recipientOf returns the payload field, suppression channel and recipient
+// of an email or SMS row ("" channel for voice).
+func recipientOf(row comms.Communication) (field string, channel comms.SuppressionChannel, to string) {
+	switch row.Channel {
+	case comms.ChannelEmail:
+		var p comms.EmailPayload
+		if json.Unmarshal(row.Payload, &p) == nil {
+			return "payload.to_email", comms.SuppressEmail, p.ToEmail
+		}
+	case comms.ChannelSMS:
+		var p comms.SMSPayload
+		if json.Unmarshal(row.Payload, &p) == nil {
+			return "payload.to_number", comms.SuppressSMS, p.ToNumber
+		}
+	}
+	return "", "", ""
+}
+
+// Suppressions returns a page of the caller's suppressions and the cursor
+// of the next page ("" on the last).
+func (s *Service) Suppressions(ctx context.Context, p comms.Principal, f comms.SuppressionFilter) ([]comms.Suppression, string, error) {
+	list, more, err := s.store.ListSuppressions(ctx, p.CompanyID, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("store.ListSuppressions: %w", err)
+	}
+	next := ""
+	if more && len(list) > 0 {
+		next = contract.SuppressionCursor(list[len(list)-1])
+	}
+	return list, next, nil
+}
+
+// Suppression returns one suppression of the caller, active or lifted.
+func (s *Service) Suppression(ctx context.Context, p comms.Principal, channel, recipient string) (comms.Suppression, error) {
+	ch, r, err := contract.SuppressionKey(channel, recipient)
+	if err != nil {
+		return comms.Suppression{}, err
+	}
+	sup, err := s.store.GetSuppression(ctx, p.CompanyID, ch, r)
+	if err != nil {
+		return comms.Suppression{}, fmt.Errorf("store.GetSuppression: %w", err)
+	}
+	return sup, nil
+}
+
+// PutSuppression adds a suppression by hand (a CRM's own unsubscribe list):
+// reason manual, created by the caller's key. It is idempotent: an active
+// suppression of the recipient is returned unchanged (created false).
+func (s *Service) PutSuppression(ctx context.Context, p comms.Principal, body []byte) (comms.Suppression, bool, error) {
+	req, err := contract.ParseSuppression(body)
+	if err != nil {
+		return comms.Suppression{}, false, err
+	}
+	cur, err := s.store.GetSuppression(ctx, p.CompanyID, req.Channel, req.Recipient)
+	switch {
+	case err == nil && cur.Active():
+		return cur, false, nil
+	case err != nil && !errors.Is(err, comms.ErrNotFound):
+		return comms.Suppression{}, false, fmt.Errorf("store.GetSuppression: %w", err)
+	}
+	sup := comms.Suppression{CompanyID: p.CompanyID, Channel: req.Channel, Recipient: req.Recipient,
+		Reason: comms.SuppressManual, Detail: req.Detail, CreatedAt: s.clock(), CreatedBy: p.KeyID}
+	if err := s.store.PutSuppression(ctx, sup); err != nil {
+		return comms.Suppression{}, false, fmt.Errorf("store.PutSuppression: %w", err)
+	}
+	return sup, true, nil
+}
+
+// LiftSuppression lifts the caller's active suppression of a recipient,
+// recording the caller's key and the time; the record is kept (listed with
+// include_lifted=true). comms.ErrNotFound when none is active.
+func (s *Service) LiftSuppression(ctx context.Context, p comms.Principal, channel, recipient string) (comms.Suppression, error) {
+	ch, r, err := contract.SuppressionKey(channel, recipient)
+	if err != nil {
+		return comms.Suppression{}, err
+	}
+	sup, err := s.store.LiftSuppression(ctx, p.CompanyID, ch, r, p.KeyID, s.clock())
+	if err != nil {
+		return comms.Suppression{}, fmt.Errorf("store.LiftSuppression: %w", err)
+	}
+	s.log.InfoContext(ctx, "suppression lifted", "company_id", p.CompanyID, "channel", string(ch), "key_id", p.KeyID)
+	return sup, nil
+}
