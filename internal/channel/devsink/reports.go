@@ -82,7 +82,7 @@ func EmailReports(m dispatch.Email, messageID string, t time.Time) []Report {
 	bounce := func(subType, status, diag string) Report {
 		return ev("Bounce", "bounce", map[string]any{"bounceType": "Permanent", "bounceSubType": subType,
 			"bouncedRecipients": []map[string]string{{"emailAddress": m.To, "action": "failed", "status": status, "diagnosticCode": diag}},
-			"timestamp": at(time.Second), "feedbackId": uuid.NewString(), "reportingMTA": "dsn; dev.dispatcher.local"})
+			"timestamp":         at(time.Second), "feedbackId": uuid.NewString(), "reportingMTA": "dsn; dev.dispatcher.local"})
 	}
 	switch simulatorMailbox(m.To) {
 	case SimulatorBounce:
