@@ -41,6 +41,9 @@ func CreateCompany(ctx context.Context, store comms.CompanyStore, id string, cre
 	if id == "" {
 		return errors.New("app.CreateCompany: an id is required")
 	}
+	if !comms.ValidCompanyID(id) {
+		return fmt.Errorf("app.CreateCompany: company id %q must be 1–64 letters, digits, '-' or '_' (it travels as an SES message tag, which allows no other characters)", id)
+	}
 	if credits < 0 {
 		return errors.New("app.CreateCompany: credits cannot be negative")
 	}

@@ -158,6 +158,23 @@ type Outcome struct {
 	EndedReason string  `json:"ended_reason"`
 }
 
+// ValidCompanyID reports whether id can name a new company: 1–64 ASCII
+// letters, digits, '-' or '_'. The id travels as the SES message tag
+// company_id, whose values allow only those characters (and '.', '@',
+// which are left out to keep ids plain); an id outside the rule would come
+// back altered in SES events and its delivery feedback would find no row.
+func ValidCompanyID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Company is a tenant: it owns keys, rows, sender resources and a balance.
 type Company struct {
 	ID        string

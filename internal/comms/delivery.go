@@ -192,6 +192,9 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 		ch.settledLate(r.ProviderMessageID, r.At, now)
 	case r.ProviderMessageID != "" && row.ProviderMessageID != "" && r.ProviderMessageID != row.ProviderMessageID:
 		return Change{}, fmt.Errorf("%w: a report about message %s, the row's is %s", ErrNothingToRecord, r.ProviderMessageID, row.ProviderMessageID)
+	case r.Status == DeliveryAccepted:
+		// The sent event already says the provider accepted it.
+		return Change{}, fmt.Errorf("%w: accepted, and the row is already sent", ErrNothingToRecord)
 	}
 	if r.Status.rank() <= ch.Row.Delivery.Status.rank() {
 		if ch.Row.Status != row.Status { // settled late: that alone is worth writing

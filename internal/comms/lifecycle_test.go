@@ -241,6 +241,14 @@ func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
 	if err := json.Unmarshal(ch.Events[0].Data, &d); err != nil || !d.Suppressed || d.Status != DeliveryComplained {
 		t.Errorf("complained data = %s", ch.Events[0].Data)
 	}
+	legacy := sent // sent before delivery feedback existed: no delivery_status
+	legacy.Delivery = Delivery{}
+	if _, err := RecordDelivery(legacy, report(DeliveryAccepted), now); !errors.Is(err, ErrNothingToRecord) {
+		t.Errorf("SES SEND on a row sent before delivery feedback: err = %v, want ErrNothingToRecord", err)
+	}
+	if !ValidCompanyID("acme_2-b") || ValidCompanyID("acme.corp") || ValidCompanyID("") {
+		t.Error("ValidCompanyID")
+	}
 	if _, err := RecordDelivery(Communication{ID: "v", Channel: ChannelVoice, Status: StatusSent}, report(DeliveryDelivered), now); !errors.Is(err, ErrNothingToRecord) {
 		t.Errorf("a voice row: err = %v", err)
 	}
