@@ -129,7 +129,9 @@ func edit(t *testing.T, file string, f func(detail map[string]any)) []byte {
 	return b
 }
 
-func tags(d map[string]any) map[string]any { return d["mail"].(map[string]any)["tags"].(map[string]any) }
+func tags(d map[string]any) map[string]any {
+	return d["mail"].(map[string]any)["tags"].(map[string]any)
+}
 
 func TestParseSESEventEdges(t *testing.T) {
 	t.Run("OnAccountSuppressionList", func(t *testing.T) {
