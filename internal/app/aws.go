@@ -24,6 +24,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
@@ -41,6 +42,8 @@ type AWS struct {
 	Service    *scheduling.Service
 	Dispatcher *dispatch.Dispatcher
 	API        *httpapi.API
+	// Feedback records the providers' delivery reports (the events function).
+	Feedback *feedback.Recorder
 }
 
 // Clients are the SDK clients, built once from one aws.Config.
@@ -119,6 +122,7 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		panic(err) // every port is given above
 	}
 	a.Service, a.Dispatcher, a.API = g.Service, g.Dispatcher, g.API
+	a.Feedback = feedback.New(a.Store, log, o.now)
 	return a
 }
 

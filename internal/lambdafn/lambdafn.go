@@ -1,7 +1,9 @@
 // Package lambdafn adapts Lambda events to the use cases: the dispatch
 // function's two event shapes (an EventBridge Scheduler invoke carrying one
-// fire, and an SQS batch of fires with partial batch failures) and the
-// sweeper's scheduled invoke. The HTTP API is adapted by
+// fire, and an SQS batch of fires with partial batch failures), the
+// sweeper's scheduled invoke, and the events function's two shapes of
+// delivery feedback (an SQS batch of SES events, and CloudWatch Logs
+// subscription events of SNS SMS delivery-status logs). The HTTP API is adapted by
 // aws-lambda-go-api-proxy in functions/api.
 package lambdafn
 

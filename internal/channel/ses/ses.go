@@ -7,9 +7,10 @@
 // net/mail (RFC 5322 quoting, RFC 2047 encoded words for non-ASCII names);
 // internationalised domains are converted to Punycode as SES requires. The
 // message carries the headers X-Dispatcher-Communication-Id and
-// X-Dispatcher-Attempt, and the SES message tags communication_id and
-// company_id, so that SES events (bounces, complaints, deliveries) of a
-// configuration set can be traced back to the row.
+// X-Dispatcher-Attempt, and the SES message tags communication_id,
+// company_id and attempt (decimal), so that SES events (bounces,
+// complaints, deliveries) of a configuration set can be traced back to the
+// row and to the attempt that sent them (package feedback reads them).
 //
 // Failures are *comms.SendError values; [Classify] documents which SES
 // errors are permanent and which are retried.
@@ -66,6 +67,7 @@ const (
 	HeaderAttempt         = "X-Dispatcher-Attempt"
 	TagCommunicationID    = "communication_id"
 	TagCompanyID          = "company_id"
+	TagAttempt            = "attempt"
 )
 
 const charset = "UTF-8"
@@ -127,9 +129,14 @@ func (s *Sender) input(m dispatch.Email) (*sesv2.SendEmailInput, error) {
 	if s.opts.ConfigurationSet != "" {
 		in.ConfigurationSetName = aws.String(s.opts.ConfigurationSet)
 	}
+	attempt := ""
+	if m.Attempt > 0 {
+		attempt = strconv.Itoa(m.Attempt)
+	}
 	for _, t := range []struct{ name, value string }{
 		{TagCommunicationID, m.CommunicationID},
 		{TagCompanyID, m.CompanyID},
+		{TagAttempt, attempt},
 	} {
 		if v := tagValue(t.value); v != "" {
 			in.EmailTags = append(in.EmailTags, types.MessageTag{Name: aws.String(t.name), Value: aws.String(v)})

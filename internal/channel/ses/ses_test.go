@@ -123,7 +123,7 @@ func TestSendEmail(t *testing.T) {
 		for _, tg := range in.EmailTags {
 			tags[aws.ToString(tg.Name)] = aws.ToString(tg.Value)
 		}
-		want = map[string]string{"communication_id": "0b7c3a5e-8f7a-4d0e-9a51-3f8f2b1c4d11", "company_id": "acme"}
+		want = map[string]string{"communication_id": "0b7c3a5e-8f7a-4d0e-9a51-3f8f2b1c4d11", "company_id": "acme", "attempt": "2"}
 		if !equalMaps(tags, want) {
 			t.Errorf("EmailTags = %v, want %v", tags, want)
 		}

@@ -1,0 +1,34 @@
+// Command events is the Lambda function that records delivery feedback:
+// SES events (an SQS batch from the events queue, partial batch failures
+// reported) and SNS SMS delivery-status logs (a CloudWatch Logs
+// subscription).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	_ "time/tzdata" // the Lambda runtime image has no zoneinfo
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/lambdafn"
+)
+
+func main() {
+	if err := realMain(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "events:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	// Only the table: recording a report neither sends nor arms a timer.
+	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true})
+	if err != nil {
+		return err
+	}
+	lambda.Start(lambdafn.Events(a.Feedback, log))
+	return nil
+}
