@@ -121,8 +121,7 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	if err != nil {
 		panic(err) // every port is given above
 	}
-	a.Service, a.Dispatcher, a.API = g.Service, g.Dispatcher, g.API
-	a.Feedback = feedback.New(a.Store, log, o.now)
+	a.Service, a.Dispatcher, a.API, a.Feedback = g.Service, g.Dispatcher, g.API, g.Feedback
 	return a
 }
 

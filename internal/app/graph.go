@@ -10,6 +10,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 )
@@ -53,6 +54,10 @@ type Ports struct {
 	Logger *slog.Logger
 	// Dispatch tunes retries and leases (zero fields: the defaults).
 	Dispatch dispatch.Config
+	// Ledger is the provider's record the sweeper asks before sending an
+	// uncertain attempt again (dispatch.AttemptLedger); nil: none (AWS,
+	// where SES's SEND event settles such attempts through Feedback).
+	Ledger dispatch.AttemptLedger
 }
 
 // Graph is the product wired over one set of Ports.
@@ -62,6 +67,9 @@ type Graph struct {
 	Service    *scheduling.Service
 	Dispatcher *dispatch.Dispatcher
 	API        *httpapi.API
+	// Feedback records the providers' delivery reports (SES events, SNS
+	// SMS delivery status) on the rows.
+	Feedback *feedback.Recorder
 }
 
 // Build wires the product in dependency order: store → service and timer →
@@ -119,8 +127,12 @@ func Build(p Ports) (*Graph, error) {
 			voice = v
 		}
 	}
-	g.Dispatcher = dispatch.New(p.Store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch,
-		dispatch.WithClock(now), dispatch.WithLogger(log))
+	dopts := []dispatch.Option{dispatch.WithClock(now), dispatch.WithLogger(log)}
+	if p.Ledger != nil {
+		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
+	}
+	g.Dispatcher = dispatch.New(p.Store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
+	g.Feedback = feedback.New(p.Store, log, now)
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil

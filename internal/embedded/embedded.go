@@ -28,6 +28,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/dispatcherhq/dispatcher/internal/timer/local"
@@ -125,7 +126,11 @@ type Local struct {
 	cfg        LocalConfig // VoiceSecret filled in
 	clock      clock.Clock
 	voice      *simulatedVoice
-	log        *slog.Logger
+	reports    *reportingSenders
+	// Feedback records delivery reports (the dev senders' SES events and
+	// SNS delivery-status lines) as the AWS events function does.
+	Feedback *feedback.Recorder
+	log      *slog.Logger
 }
 
 // NewLocal opens the data directory and wires everything with app.Build
@@ -152,14 +157,17 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		return nil, fmt.Errorf("devsink.Open: %w", err)
 	}
 	l := &Local{Store: store, Outbox: outbox, cfg: cfg, clock: clk, log: log}
+	l.reports = &reportingSenders{outbox: outbox, recorder: func() *feedback.Recorder { return l.Feedback },
+		clock: clk, log: log, stop: make(chan struct{})}
 	g, err := app.Build(app.Ports{
 		Store: store,
 		Timer: func(deliver app.Deliver) comms.Timer {
 			l.Timer = local.New(local.Handler(deliver), local.Options{Workers: cfg.Workers, Logger: log, Clock: clk})
 			return l.Timer
 		},
-		Email: outbox,
-		SMS:   outbox,
+		Email:  l.reports,
+		SMS:    l.reports,
+		Ledger: outbox,
 		Voice: func(webhooks http.Handler) dispatch.VoiceCaller {
 			l.voice = &simulatedVoice{calls: outbox, webhooks: webhooks, secret: cfg.VoiceSecret, after: simulatedCallLength,
 				clock: clk, stop: make(chan struct{}), log: log}
@@ -173,7 +181,7 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	if err != nil {
 		return nil, errors.Join(err, outbox.Close(), store.Close())
 	}
-	l.Dispatcher, l.API = g.Dispatcher, g.API
+	l.Dispatcher, l.API, l.Feedback = g.Dispatcher, g.API, g.Feedback
 	return l, nil
 }
 
@@ -208,7 +216,7 @@ func (l *Local) Run(ctx context.Context) error {
 		}
 		if res != (dispatch.SweepResult{}) {
 			l.log.InfoContext(ctx, "sweep repaired rows", "refired", res.Refired, "released", res.Released,
-				"outcome_unknown", res.Unknown, "exhausted", res.Exhausted)
+				"outcome_unknown", res.Unknown, "exhausted", res.Exhausted, "settled", res.Settled, "waiting", res.Waiting)
 		}
 	}
 }
@@ -218,6 +226,7 @@ func (l *Local) Run(ctx context.Context) error {
 // it after Run has returned.
 func (l *Local) Close() error {
 	l.voice.close()
+	l.reports.close()
 	return errors.Join(l.Outbox.Close(), l.Store.Close())
 }
 
