@@ -20,7 +20,8 @@ var commColumns = []string{
 	"timezone", "respect_business_hours", "payload", "contact_id", "customer_id", "deal_id",
 	"related_entity_type", "related_entity_id", "cancel_policy", "attempt_count", "max_attempts",
 	"last_error", "source", "cadence", "cadence_root_id", "outcome", "provider_message_id", "token",
-	"created_at", "updated_at", "sent_at", "cancelled_at", "cancel_reason", "event_seq", "version",
+	"created_at", "updated_at", "sent_at", "cancelled_at", "cancel_reason", "event_seq",
+	"delivery_status", "delivery_at", "delivery_detail", "version",
 }
 
 var (
@@ -52,7 +53,7 @@ const (
 )
 
 // txStatements are prepared on the writer by Open; see Store.stmt.
-var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm, insertEvent}
+var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm, insertEvent, putSupp}
 
 // commArgs returns the values of every column but version, in commColumns order.
 func commArgs(c comms.Communication) ([]any, error) {
@@ -78,6 +79,7 @@ func commArgs(c comms.Communication) ([]any, error) {
 		c.RelatedEntityType, c.RelatedEntityID, rawText(c.CancelPolicy), c.AttemptCount, c.MaxAttempts,
 		lastErr, string(c.Source), cadence, rootID, outcome, c.ProviderMessageID, c.Token,
 		ts(c.CreatedAt), ts(c.UpdatedAt), tsPtr(c.SentAt), tsPtr(c.CancelledAt), string(c.CancelReason), c.EventSeq,
+		string(c.Delivery.Status), ts(c.Delivery.At), c.Delivery.Detail,
 	}, nil
 }
 
@@ -86,6 +88,7 @@ func scanComm(row scanner) (comms.Communication, error) {
 	var (
 		c                                          comms.Communication
 		sched, next, lease, created, updated       int64
+		deliveryAt                                 int64
 		payload, policy, lastErr, cadence, outcome sql.NullString
 		rootID                                     sql.NullString // a copy of cadence's
 		sent, cancelled                            sql.NullInt64
@@ -95,13 +98,15 @@ func scanComm(row scanner) (comms.Communication, error) {
 		&c.Timezone, &c.RespectBusinessHours, &payload, &c.ContactID, &c.CustomerID, &c.DealID,
 		&c.RelatedEntityType, &c.RelatedEntityID, &policy, &c.AttemptCount, &c.MaxAttempts,
 		&lastErr, &c.Source, &cadence, &rootID, &outcome, &c.ProviderMessageID, &c.Token,
-		&created, &updated, &sent, &cancelled, &c.CancelReason, &c.EventSeq, &c.Version)
+		&created, &updated, &sent, &cancelled, &c.CancelReason, &c.EventSeq,
+		&c.Delivery.Status, &deliveryAt, &c.Delivery.Detail, &c.Version)
 	if err != nil {
 		return comms.Communication{}, err
 	}
 	c.ScheduledFor, c.NextAttemptAt, c.LeaseUntil = fromTS(sched), fromTS(next), fromTS(lease)
 	c.CreatedAt, c.UpdatedAt = fromTS(created), fromTS(updated)
 	c.SentAt, c.CancelledAt = fromTSPtr(sent), fromTSPtr(cancelled)
+	c.Delivery.At = fromTS(deliveryAt)
 	if payload.Valid {
 		c.Payload = json.RawMessage(payload.String)
 	}
@@ -124,6 +129,7 @@ func scanComm(row scanner) (comms.Communication, error) {
 func asStored(c comms.Communication, version int64) comms.Communication {
 	c.ScheduledFor, c.NextAttemptAt, c.LeaseUntil = c.ScheduledFor.UTC(), c.NextAttemptAt.UTC(), c.LeaseUntil.UTC()
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	c.Delivery.At = c.Delivery.At.UTC()
 	if c.SentAt != nil {
 		t := c.SentAt.UTC()
 		c.SentAt = &t
@@ -270,6 +276,11 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 	eq("customer_id", f.CustomerID)
 	eq("deal_id", f.DealID)
 	eq("cadence_root_id", f.CadenceRootID)
+	if f.DeliveryStatus != "" {
+		// A delivery status is what became of a sent row.
+		q.WriteString(" AND status = 'sent' AND delivery_status = ?")
+		args = append(args, string(f.DeliveryStatus))
+	}
 	// Bounds outside what the store keeps times for (tsInRange) bound
 	// nothing, or exclude everything.
 	if !f.ScheduledAfter.IsZero() {
@@ -346,6 +357,11 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, withDe
 		}
 		if err := s.insertEvents(ctx, tx, ch.Events); err != nil {
 			return err
+		}
+		for _, x := range ch.Suppress {
+			if err := s.putSuppression(ctx, tx, x); err != nil {
+				return fmt.Errorf("suppression of %s %s: %w", x.Channel, x.Recipient, err)
+			}
 		}
 		if ch.Insert != nil {
 			if err := s.insert(ctx, tx, *ch.Insert); err != nil {

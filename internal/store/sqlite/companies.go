@@ -111,7 +111,11 @@ func (s *Store) RevokeAPIKey(ctx context.Context, companyID, keyID string, at ti
 	return wrap("RevokeAPIKey", mustAffect(res, err))
 }
 
-// PutPhoneNumber creates or replaces a phone number, keeping the first CreatedAt.
+// PutPhoneNumber creates or replaces a phone number, keeping the first
+// CreatedAt. The unique index on e164 makes the number the resource's
+// alone: a number another resource (of any company) holds is
+// ErrPhoneNumberTaken and writes nothing, and changing or deleting the
+// resource frees its old number in the same statement.
 func (s *Store) PutPhoneNumber(ctx context.Context, p comms.PhoneNumber) error {
 	caps, err := json.Marshal(p.Capabilities)
 	if err != nil {
@@ -124,6 +128,9 @@ func (s *Store) PutPhoneNumber(ctx context.Context, p comms.PhoneNumber) error {
 		   e164 = excluded.e164, capabilities = excluded.capabilities,
 		   label = excluded.label, updated_at = excluded.updated_at`,
 		p.CompanyID, p.ID, p.E164, string(caps), p.Label, ts(p.CreatedAt), ts(p.UpdatedAt))
+	if phoneTaken(err) {
+		err = fmt.Errorf("%w: %s is held by another phone-number resource", comms.ErrPhoneNumberTaken, p.E164)
+	}
 	return wrap("PutPhoneNumber", err)
 }
 

@@ -1,37 +1,157 @@
 package sqlite
 
-// PLACEHOLDER: replaced by the real implementation (suppressions, provider
-// message ids); every method fails so nothing can mistake it for done.
-
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"strings"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
-var errTODO = errors.New("sqlite: not implemented yet")
+// putSupp creates or replaces a suppression; UpdateCommunication runs it in
+// the row's transaction for a Change's Suppress, PutSuppression on its own.
+const putSupp = `INSERT INTO suppressions (company_id, channel, recipient, reason, detail, communication_id,
+		created_at, created_by, lifted_at, lifted_by)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (company_id, channel, recipient) DO UPDATE SET
+	  reason = excluded.reason, detail = excluded.detail, communication_id = excluded.communication_id,
+	  created_at = excluded.created_at, created_by = excluded.created_by,
+	  lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by`
 
-// PutSuppression is not implemented yet.
-func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error { return errTODO }
+const suppColumns = `company_id, channel, recipient, reason, detail, communication_id, created_at, created_by, lifted_at, lifted_by`
 
-// GetSuppression is not implemented yet.
+// putSuppression writes x inside tx.
+func (s *Store) putSuppression(ctx context.Context, tx *sql.Tx, x comms.Suppression) error {
+	_, err := s.stmt(ctx, tx, putSupp).ExecContext(ctx, x.CompanyID, string(x.Channel), x.Recipient, string(x.Reason),
+		x.Detail, x.CommunicationID, ts(x.CreatedAt), x.CreatedBy, tsPtr(x.LiftedAt), x.LiftedBy)
+	return err
+}
+
+func scanSupp(row scanner) (comms.Suppression, error) {
+	var (
+		x       comms.Suppression
+		created int64
+		lifted  sql.NullInt64
+	)
+	if err := row.Scan(&x.CompanyID, &x.Channel, &x.Recipient, &x.Reason, &x.Detail, &x.CommunicationID,
+		&created, &x.CreatedBy, &lifted, &x.LiftedBy); err != nil {
+		return comms.Suppression{}, err
+	}
+	x.CreatedAt, x.LiftedAt = fromTS(created), fromTSPtr(lifted)
+	return x, nil
+}
+
+// PutSuppression creates or replaces the suppression of (company, channel,
+// recipient); ErrNotFound if there is no such company.
+func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error {
+	return wrap("PutSuppression", inTx(ctx, s.w, func(tx *sql.Tx) error { return s.putSuppression(ctx, tx, x) }))
+}
+
+// GetSuppression returns the suppression of the recipient, active or lifted.
 func (s *Store) GetSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient string) (comms.Suppression, error) {
-	return comms.Suppression{}, comms.ErrNotFound
+	x, err := scanSupp(s.r.QueryRowContext(ctx, `SELECT `+suppColumns+` FROM suppressions
+		WHERE company_id = ? AND channel = ? AND recipient = ?`, companyID, string(channel), recipient))
+	if err != nil {
+		return comms.Suppression{}, wrap("GetSuppression", err)
+	}
+	return x, nil
 }
 
-// ListSuppressions is not implemented yet.
+// suppCursor splits a ListSuppressions cursor "<channel>:<recipient>";
+// false if s is not one.
+func suppCursor(s string) (comms.SuppressionChannel, string, bool) {
+	ch, rcpt, ok := strings.Cut(s, ":")
+	c := comms.SuppressionChannel(ch)
+	return c, rcpt, ok && c.Valid() && rcpt != ""
+}
+
+// ListSuppressions returns the company's suppressions matching f in
+// (channel, recipient) order — the table's key order.
 func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.SuppressionFilter) ([]comms.Suppression, bool, error) {
-	return nil, false, errTODO
+	const op = "ListSuppressions"
+	var q strings.Builder
+	q.WriteString(`SELECT ` + suppColumns + ` FROM suppressions WHERE company_id = ?`)
+	args := []any{companyID}
+	if f.Channel != "" {
+		q.WriteString(" AND channel = ?")
+		args = append(args, string(f.Channel))
+	}
+	if f.Recipient != "" {
+		q.WriteString(" AND recipient = ?")
+		args = append(args, f.Recipient)
+	}
+	if !f.IncludeLifted {
+		q.WriteString(" AND lifted_at IS NULL")
+	}
+	if f.After != "" {
+		ch, rcpt, ok := suppCursor(f.After)
+		if !ok {
+			return nil, false, wrap(op, comms.ErrBadCursor)
+		}
+		q.WriteString(" AND (channel, recipient) > (?, ?)")
+		args = append(args, string(ch), rcpt)
+	}
+	limit := f.Limit
+	if limit < 1 || limit > maxLimit {
+		limit = maxLimit
+	}
+	q.WriteString(" ORDER BY channel, recipient LIMIT ?")
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, false, wrap(op, err)
+	}
+	xs, err := collect(rows, scanSupp)
+	if err != nil {
+		return nil, false, wrap(op, err)
+	}
+	if xs == nil {
+		xs = []comms.Suppression{}
+	}
+	if len(xs) > limit {
+		return xs[:limit], true, nil
+	}
+	return xs, false, nil
 }
 
-// LiftSuppression is not implemented yet.
+// LiftSuppression marks the active suppression of the recipient lifted and
+// returns it; ErrNotFound if there is no active one.
 func (s *Store) LiftSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient, by string, at time.Time) (comms.Suppression, error) {
-	return comms.Suppression{}, errTODO
+	x, err := scanSupp(s.w.QueryRowContext(ctx, `UPDATE suppressions SET lifted_at = ?, lifted_by = ?
+		WHERE company_id = ? AND channel = ? AND recipient = ? AND lifted_at IS NULL
+		RETURNING `+suppColumns, ts(at), by, companyID, string(channel), recipient))
+	if err != nil {
+		return comms.Suppression{}, wrap("LiftSuppression", err)
+	}
+	return x, nil
 }
 
-// CommunicationByProviderMessageID is not implemented yet.
+// CommunicationByProviderMessageID returns the row whose provider_message_id
+// is id, of any company (index communications_by_provider_message_id).
+// Providers never reuse a message id; should two rows hold one anyway, the
+// first by (company_id, id) is returned.
 func (s *Store) CommunicationByProviderMessageID(ctx context.Context, id string) (comms.Communication, error) {
-	return comms.Communication{}, errTODO
+	const op = "CommunicationByProviderMessageID"
+	if id == "" {
+		return comms.Communication{}, wrap(op, comms.ErrNotFound)
+	}
+	c, err := scanComm(s.r.QueryRowContext(ctx, selectComm+` WHERE provider_message_id = ? AND provider_message_id <> ''
+		ORDER BY company_id, id LIMIT 1`, id))
+	if err != nil {
+		return comms.Communication{}, wrap(op, err)
+	}
+	return c, nil
+}
+
+// phoneTaken reports whether err is a UNIQUE constraint refusing a write:
+// in PutPhoneNumber's upsert (whose key conflict is the upsert's own) that
+// is the index phone_numbers_by_e164, a number another resource holds.
+func phoneTaken(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }

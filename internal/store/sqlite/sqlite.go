@@ -10,11 +10,19 @@
 //
 //   - companies (id, credits, settings JSON, created_at)
 //   - api_keys (id, company_id, hash UNIQUE, prefix, scopes JSON, created_at, revoked_at)
-//   - phone_numbers and voice_agents, keyed (company_id, id)
+//   - phone_numbers and voice_agents, keyed (company_id, id); e164 is
+//     UNIQUE across companies (phone_numbers_by_e164), which is how a number
+//     is claimed by one resource. Migration 3 added that index; it refuses
+//     to run while a number is held by several resources, naming them, and
+//     deletes nothing (checkPhoneNumbersUnique)
 //   - communications, keyed (company_id, id), with a real column for every
-//     field that is filtered or sorted on and JSON text for payload,
-//     cancel_policy, last_error, cadence and outcome
+//     field that is filtered or sorted on (delivery_status, delivery_at and
+//     delivery_detail hold Delivery) and JSON text for payload,
+//     cancel_policy, last_error, cadence and outcome; a partial index on
+//     provider_message_id serves CommunicationByProviderMessageID
 //   - idempotency, keyed (company_id, key)
+//   - suppressions, keyed (company_id, channel, recipient) WITHOUT ROWID,
+//     which is also their listing order; lifted ones are kept (lifted_at set)
 //   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
 //     numbers a company's events 1, 2, 3… in commit order (see
 //     ListCompanyEvents); unique by (company_id, communication_id, sequence),
@@ -255,6 +263,69 @@ CREATE TABLE events (
 	UNIQUE (company_id, communication_id, sequence)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 3: delivery feedback — the row's delivery status, the lookup by
+	// provider message id, suppressions, and each E.164 number held by one
+	// phone-number resource at most (checkPhoneNumbersUnique runs first).
+	`
+ALTER TABLE communications ADD COLUMN delivery_status TEXT NOT NULL DEFAULT '';
+ALTER TABLE communications ADD COLUMN delivery_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE communications ADD COLUMN delivery_detail TEXT NOT NULL DEFAULT '';
+CREATE INDEX communications_by_provider_message_id ON communications (provider_message_id)
+	WHERE provider_message_id <> '';
+
+CREATE TABLE suppressions (
+	company_id       TEXT    NOT NULL REFERENCES companies (id),
+	channel          TEXT    NOT NULL,
+	recipient        TEXT    NOT NULL,
+	reason           TEXT    NOT NULL,
+	detail           TEXT    NOT NULL,
+	communication_id TEXT    NOT NULL,
+	created_at       INTEGER NOT NULL,
+	created_by       TEXT    NOT NULL,
+	lifted_at        INTEGER,
+	lifted_by        TEXT    NOT NULL,
+	PRIMARY KEY (company_id, channel, recipient)
+) STRICT, WITHOUT ROWID;
+
+CREATE UNIQUE INDEX phone_numbers_by_e164 ON phone_numbers (e164);
+`,
+}
+
+// migrationChecks run inside the migration transaction just before the
+// migration of the same index (0-based), and stop it with an error that
+// says what to fix.
+var migrationChecks = map[int]func(context.Context, *sql.Tx) error{
+	2: checkPhoneNumbersUnique,
+}
+
+// checkPhoneNumbersUnique refuses migration 3 while one E.164 number is held
+// by several phone-number resources (possible before it): which one should
+// keep it is the operator's call, not the binary's, so nothing is deleted
+// and the file stays at schema 2 until they are told apart.
+func checkPhoneNumbersUnique(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT e164, group_concat(company_id || '/' || id, ', ')
+		FROM phone_numbers GROUP BY e164 HAVING count(*) > 1 ORDER BY e164`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var dups []string
+	for rows.Next() {
+		var e164, holders string
+		if err := rows.Scan(&e164, &holders); err != nil {
+			return err
+		}
+		dups = append(dups, e164+" (held by "+holders+")")
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(dups) > 0 {
+		return fmt.Errorf("a phone number may now belong to one phone-number resource only, and these are held by several "+
+			"(company/id): %s; delete or change all but one of each (e.g. with the sqlite3 shell: "+
+			"DELETE FROM phone_numbers WHERE company_id = '…' AND id = '…'), then open the file again", strings.Join(dups, "; "))
+	}
+	return nil
 }
 
 // migrate runs the migrations the file has not seen, in one write
@@ -269,6 +340,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("migrate: database schema version %d is newer than this binary's %d", v, len(migrations))
 		}
 		for i := v; i < len(migrations); i++ {
+			if check := migrationChecks[i]; check != nil {
+				if err := check(ctx, tx); err != nil {
+					return fmt.Errorf("migrate: migration %d: %w", i+1, err)
+				}
+			}
 			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
 				return fmt.Errorf("migrate: migration %d: %w", i+1, err)
 			}

@@ -271,13 +271,14 @@ func (s suite) phoneNumbers(t *testing.T) {
 	runResourceTests(t, s, resourceOps[comms.PhoneNumber]{
 		make: func(companyID, id string, created, updated time.Time) comms.PhoneNumber {
 			return comms.PhoneNumber{
-				ID: id, CompanyID: companyID, E164: "+61412345678",
+				// A number of its own: a number belongs to one resource.
+				ID: id, CompanyID: companyID, E164: numberOf(companyID, id),
 				Capabilities: []string{"sms", "voice"}, Label: "Sydney sales",
 				CreatedAt: created, UpdatedAt: updated,
 			}
 		},
 		change: func(p comms.PhoneNumber) comms.PhoneNumber {
-			p.E164, p.Capabilities, p.Label = "+14155550100", []string{"sms"}, "SF support"
+			p.E164, p.Capabilities, p.Label = numberOf(p.CompanyID, p.ID+"/changed"), []string{"sms"}, "SF support"
 			return p
 		},
 		id:  func(p comms.PhoneNumber) string { return p.ID },

@@ -20,7 +20,10 @@
 //   - revoking a revoked key succeeds and keeps the first RevokedAt;
 //   - PutSettings of an unknown company is ErrNotFound;
 //   - a phone number or voice agent id is scoped to its company: another
-//     company putting the same id gets its own resource.
+//     company putting the same id gets its own resource;
+//   - a row's delivery status filters only sent rows;
+//   - a suppression put for an unknown company is ErrNotFound, and a
+//     malformed ListSuppressions cursor ErrBadCursor.
 package storetest
 
 import (
@@ -63,6 +66,11 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"Events", s.events},
 		{"CompanyEvents", s.companyEvents},
 		{"Errors", s.errors},
+		{"Delivery", s.delivery},
+		{"SuppressWithChange", s.suppressWithChange},
+		{"Suppressions", s.suppressions},
+		{"ProviderMessageID", s.providerMessageID},
+		{"PhoneNumberClaims", s.phoneNumberClaims},
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
