@@ -57,6 +57,7 @@ type client struct {
 	t    *testing.T
 	base string
 	key  string
+	dir  string // the data directory
 }
 
 func (c client) do(method, path, body string, want int) map[string]any {
@@ -141,19 +142,27 @@ func (c client) settle(clk *clock.Fake, id string) map[string]any {
 	}
 }
 
-func types(evs []map[string]any) []string {
-	out := make([]string, len(evs))
-	for i, e := range evs {
-		out[i] = e["type"].(string)
+// waitDelivery polls the row until its delivery_status is want (a bounded
+// wait for what must happen, not a timing assertion) and returns it.
+func (c client) waitDelivery(id, want string) map[string]any {
+	c.t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		row := c.do("GET", "/v1/scheduled-communications/"+id, "", 200)["data"].(map[string]any)
+		if row["delivery_status"] == want {
+			return row
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("row %s: delivery_status %v after %v, want %s", id, row["delivery_status"], patience, want)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
 	}
-	return out
 }
 
-// TestHistoryAndFeedOnTheEmbeddedProduct is the issue's walkthrough as a
-// user would do it on `make dev`: a delivered email, a transiently failing
-// one, a cancel by event, then the company feed and the attempt log lines.
-func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
-	t.Parallel()
+// startProduct runs the embedded product on a fake clock behind a real
+// HTTP server, with the dev company's key; it stops with the test.
+func startProduct(t *testing.T) (client, *clock.Fake, *syncBuffer) {
+	t.Helper()
 	dir := t.TempDir()
 	logs := &syncBuffer{}
 	clk := clock.NewFake(base)
@@ -177,7 +186,23 @@ func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
 		}
 		_ = l.Close()
 	})
-	c := client{t: t, base: srv.URL, key: key}
+	return client{t: t, base: srv.URL, key: key, dir: dir}, clk, logs
+}
+
+func types(evs []map[string]any) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e["type"].(string)
+	}
+	return out
+}
+
+// TestHistoryAndFeedOnTheEmbeddedProduct is the issue's walkthrough as a
+// user would do it on `make dev`: a delivered email, a transiently failing
+// one, a cancel by event, then the company feed and the attempt log lines.
+func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
+	t.Parallel()
+	c, clk, logs := startProduct(t)
 	now := base.Format(time.RFC3339Nano)
 	email := func(to string) string {
 		return fmt.Sprintf(`{"channel":"email","scheduled_for":%q,"payload":{"to_email":%q,"subject":"Hi","html_body":"<p>Hi</p>"}}`, now, to)
@@ -199,17 +224,22 @@ func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
 	if got := c.settle(clk, retry)["status"]; got != "failed" {
 		t.Fatalf("the +transient email is %s", got)
 	}
+	// The dev SES reports the delivery a moment after the send.
+	clk.Advance(time.Second)
+	if got := c.waitDelivery(ok, "delivered")["delivery_detail"]; got != "250 2.6.0 Message received" {
+		t.Fatalf("delivery_detail %v", got)
+	}
 
 	t.Run("DeliveredEmail", func(t *testing.T) {
 		evs := c.events("/v1/scheduled-communications/"+ok+"/events", 50)
-		if got := strings.Join(types(evs), ","); got != "created,attempt_started,sent" {
-			t.Fatalf("history %s, want created,attempt_started,sent", got)
+		if got := strings.Join(types(evs), ","); got != "created,attempt_started,sent,delivered" {
+			t.Fatalf("history %s, want created,attempt_started,sent,delivered", got)
 		}
 		for i, e := range evs {
 			if e["sequence"] != float64(i+1) || e["communication_id"] != ok {
 				t.Fatalf("event %d: %v", i, e)
 			}
-			if e["at"] != base.Format("2006-01-02T15:04:05.000Z") {
+			if i < 3 && e["at"] != base.Format("2006-01-02T15:04:05.000Z") {
 				t.Fatalf("at %q, want the fake clock's %s in UTC RFC 3339 with milliseconds", e["at"], base.Format("2006-01-02T15:04:05.000Z"))
 			}
 		}
@@ -251,7 +281,7 @@ func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
 	})
 
 	t.Run("FeedPagesThroughEveryEventOnce", func(t *testing.T) {
-		histories := map[string]int{ok: 3, retry: 8, held: 2}
+		histories := map[string]int{ok: 4, retry: 8, held: 2}
 		for _, limit := range []int{1, 4, 100} {
 			feed := c.events("/v1/events", limit)
 			seen, last := map[string]bool{}, map[string]float64{}
@@ -271,8 +301,8 @@ func TestHistoryAndFeedOnTheEmbeddedProduct(t *testing.T) {
 					t.Fatalf("limit %d: the feed has %v of row %s's %d events", limit, last[row], row, n)
 				}
 			}
-			if len(feed) != 13 {
-				t.Fatalf("limit %d: %d events, want 13", limit, len(feed))
+			if len(feed) != 14 {
+				t.Fatalf("limit %d: %d events, want 14", limit, len(feed))
 			}
 		}
 		sent := types(c.events("/v1/events?type=sent,failed", 10))

@@ -1,0 +1,277 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
+)
+
+// TestKillDashNineSendsNothingTwice is the crash test of docs/design.md
+// ("Never twice"): `dispatcher serve` is killed with SIGKILL in the middle of
+// a burst of emails — once plainly, once while a second process holds the
+// SQLite write lock, so that every attempt in flight has been sent and not
+// recorded — then started again on the same data. Every row must end sent
+// with exactly one outbox line: attempts the crash left uncertain are
+// settled from the outbox (the dev provider's record), not sent again.
+func TestKillDashNineSendsNothingTwice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "dispatcher")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, holdLock := range []bool{false, true} {
+		t.Run(fmt.Sprintf("holdWriteLock=%v", holdLock), func(t *testing.T) {
+			const rows = 2000
+			data := t.TempDir()
+			srv := startServe(t, bin, data)
+			key := strings.TrimSpace(readFile(t, filepath.Join(data, app.DevKeyFile)))
+			due := time.Now().Add(6 * time.Second).UTC().Truncate(time.Second)
+			ids := createEmails(t, srv.base, key, rows, due)
+			if time.Now().After(due) {
+				t.Fatalf("the %d creates ended after the rows came due (%v): the burst did not start with every row stored", rows, due)
+			}
+			outbox := filepath.Join(data, embedded.OutboxFile)
+			waitFor(t, 60*time.Second, func() bool { return countLines(outbox) >= rows/3 })
+			if holdLock {
+				db, err := sql.Open("sqlite", filepath.Join(data, embedded.DBFile)+"?_pragma=busy_timeout(10000)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tx, err := db.BeginTx(context.Background(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Take the write lock: every result being recorded now waits.
+				if _, err := tx.Exec(`UPDATE companies SET credits = credits WHERE id = 'nobody'`); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second) // the sends go on; their results cannot be written
+				srv.kill(t)
+				_ = tx.Rollback()
+				_ = db.Close()
+			} else {
+				srv.kill(t)
+			}
+			atKill := countLines(outbox)
+			srv = startServe(t, bin, data)
+			defer srv.kill(t)
+			waitFor(t, 90*time.Second, func() bool { return unfinished(t, srv.base, key) == 0 })
+
+			lines, err := devsink.ReadOutbox(outbox)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := map[string]int{}
+			for _, l := range lines {
+				if l.Result == devsink.ResultSent {
+					sent[l.CommunicationID]++
+				}
+			}
+			dup, lost := 0, 0
+			for _, id := range ids {
+				switch n := sent[id]; {
+				case n == 0:
+					lost++
+				case n > 1:
+					dup++
+				}
+			}
+			settled := countEvents(t, srv.base, key, "sent", func(d map[string]any) bool { return d["settled_late"] == true })
+			t.Logf("%d rows, killed with %d outbox lines; after restart: %d lines, %d rows settled late from the outbox, %d duplicates, %d lost",
+				rows, atKill, len(lines), settled, dup, lost)
+			if dup != 0 || lost != 0 || len(lines) != rows {
+				t.Errorf("%d rows sent twice, %d never sent, %d outbox lines for %d rows", dup, lost, len(lines), rows)
+			}
+		})
+	}
+}
+
+type served struct {
+	cmd  *exec.Cmd
+	base string
+	done chan struct{}
+}
+
+func startServe(t *testing.T, bin, data string) *served {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", data,
+		"--lease", "8s", "--sweep-grace", "1s", "--sweep-every", "1s")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &served{cmd: cmd, base: "http://" + addr, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	waitFor(t, 30*time.Second, func() bool {
+		resp, err := http.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+	return s
+}
+
+func (s *served) kill(t *testing.T) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	if err := s.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown code runs
+		t.Fatal(err)
+	}
+	<-s.done
+}
+
+func createEmails(t *testing.T, base, key string, n int, due time.Time) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	work := make(chan int)
+	for w := 0; w < 8; w++ {
+		wg.Go(func() {
+			for i := range work {
+				body := fmt.Sprintf(`{"channel":"email","scheduled_for":%q,"payload":{"to_email":"lead+%d@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`,
+					due.Format(time.RFC3339), i)
+				var out struct{ Data struct{ ID string } }
+				if err := call(base, key, "POST", "/v1/scheduled-communications", body, 201, &out); err != nil {
+					errs <- err
+					continue
+				}
+				ids[i] = out.Data.ID
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func call(base, key, method, path, body string, want int, out any) error {
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s → %d: %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// unfinished counts rows still pending or processing (up to a page of each).
+func unfinished(t *testing.T, base, key string) int {
+	n := 0
+	for _, st := range []string{"pending", "processing"} {
+		var out struct{ Data []json.RawMessage }
+		if err := call(base, key, "GET", "/v1/scheduled-communications?limit=100&status="+st, "", 200, &out); err != nil {
+			t.Fatal(err)
+		}
+		n += len(out.Data)
+	}
+	return n
+}
+
+// countEvents counts the company's events of a type whose data matches.
+func countEvents(t *testing.T, base, key, typ string, match func(map[string]any) bool) int {
+	n, cursor := 0, ""
+	for {
+		path := "/v1/events?limit=100&type=" + typ
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		var out struct {
+			Data []struct{ Data map[string]any }
+			Meta struct {
+				NextCursor *string `json:"next_cursor"`
+				HasMore    bool    `json:"has_more"`
+			}
+		}
+		if err := call(base, key, "GET", path, "", 200, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range out.Data {
+			if match(e.Data) {
+				n++
+			}
+		}
+		if !out.Meta.HasMore || out.Meta.NextCursor == nil {
+			return n
+		}
+		cursor = *out.Meta.NextCursor
+	}
+}
+
+func countLines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte("\n"))
+}
+
+func readFile(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitFor polls cond (real time: this test runs a real process) until it
+// holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("not within %v", limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
