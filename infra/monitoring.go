@@ -327,27 +327,32 @@ func feedbackAlarms(f *FeedbackMonitoring, alarm func(id, description string, me
 	maxOfMinute *awscloudwatch.MetricOptions) [][]awscloudwatch.IWidget {
 	window := awscdk.Duration_Seconds(jsii.Number(ReputationPeriod.Seconds()))
 	metric := func(namespace, name, statistic string, period awscdk.Duration, label string) awscloudwatch.Metric {
-		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		mp := &awscloudwatch.MetricProps{
 			Namespace:  jsii.String(namespace),
 			MetricName: jsii.String(name),
 			Statistic:  jsii.String(statistic),
 			Period:     period,
-			Label:      jsii.String(label),
-		})
+		}
+		// A label would make an alarm's metric a one-metric math query:
+		// only the dashboard's metrics have one.
+		if label != "" {
+			mp.Label = jsii.String(label)
+		}
+		return awscloudwatch.NewMetric(mp)
 	}
 	// The account's SES reputation (AWS/SES, no dimension: every
 	// configuration set and identity of the account and region).
 	alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, "SesBounceRate",
 		fmt.Sprintf("The account's SES bounce rate is above %g %%: SES puts the account under review at 5 %% and may pause sending at 10 %%. Find the source of the bad addresses (rows with delivery_status bounced) and stop sending to them.", SESBounceRateThreshold*100),
-		metric("AWS/SES", "Reputation.BounceRate", "Maximum", window, "bounce rate"), SESBounceRateThreshold)
+		metric("AWS/SES", "Reputation.BounceRate", "Maximum", window, ""), SESBounceRateThreshold)
 	alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, "SesComplaintRate",
 		fmt.Sprintf("The account's SES complaint rate is above %g %%: SES puts the account under review at 0.1 %% and may pause sending at 0.5 %%. Find which company's mail is marked as spam.", SESComplaintRateThreshold*100),
-		metric("AWS/SES", "Reputation.ComplaintRate", "Maximum", window, "complaint rate"), SESComplaintRateThreshold)
+		metric("AWS/SES", "Reputation.ComplaintRate", "Maximum", window, ""), SESComplaintRateThreshold)
 	// SMS: the share of SMS messages SNS delivered (AWS/SNS, account and
 	// region wide).
 	alarmWhen(awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, "SmsSuccessRate",
 		fmt.Sprintf("Fewer than %g %% of SMS messages were delivered in %v: check the failure log group (sns/<region>/<account>/DirectPublishToPhoneNumber/Failure) for the carriers' reasons.", SMSSuccessRateThreshold*100, ReputationPeriod),
-		metric("AWS/SNS", "SMSSuccessRate", "Average", window, "SMS success rate"), SMSSuccessRateThreshold)
+		metric("AWS/SNS", "SMSSuccessRate", "Average", window, ""), SMSSuccessRateThreshold)
 	alarm("EventsDLQNotEmpty", "The events dead-letter queue holds SES events the events function failed on 5 times: inspect them (and the function's logs), fix, and redrive them to the events queue.",
 		f.DLQ.MetricApproximateNumberOfMessagesVisible(maxOfMinute), 1)
 	alarm("FeedbackTargetDLQNotEmpty", "The feedback target dead-letter queue holds SES events EventBridge could not put on the events queue: check the events queue's policy and the message attributes (ERROR_CODE), then send them to the events queue.",
