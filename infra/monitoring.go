@@ -51,7 +51,39 @@ type MonitoringProps struct {
 	// permanent-failure alarm, in (0, 1]. Default:
 	// DefaultPermanentFailureRatio.
 	PermanentFailureRatio float64
+	// Feedback adds the delivery-feedback alarms and widgets. Optional.
+	Feedback *FeedbackMonitoring
 }
+
+// FeedbackMonitoring is what the delivery-feedback alarms watch.
+type FeedbackMonitoring struct {
+	// Queue is the events queue (alarmed on the age of its oldest
+	// message), DLQ its dead-letter queue and TargetDLQ the EventBridge
+	// rule target's (both alarmed when not empty). Required.
+	Queue, DLQ, TargetDLQ awssqs.IQueue
+	// Function is the events function (its errors are on the dashboard;
+	// pass it in Functions too for its alarms). Required.
+	Function awslambda.IFunction
+}
+
+// Thresholds of the delivery-feedback alarms.
+const (
+	// SESBounceRateThreshold: SES reviews an account whose bounce rate
+	// reaches 5 % and may pause sending at 10 %.
+	SESBounceRateThreshold = 0.05
+	// SESComplaintRateThreshold: SES reviews an account at a 0.1 %
+	// complaint rate and may pause sending at 0.5 %.
+	SESComplaintRateThreshold = 0.001
+	// SMSSuccessRateThreshold: the alarm fires when fewer than 90 % of the
+	// SMS messages in the window were delivered.
+	SMSSuccessRateThreshold = 0.9
+	// EventsOldestMessageAge: SES events wait no longer than this on the
+	// events queue before the alarm fires.
+	EventsOldestMessageAge = 10 * time.Minute
+	// ReputationPeriod is the window of the SES reputation and SMS success
+	// rate alarms.
+	ReputationPeriod = 15 * time.Minute
+)
 
 // PermanentFailurePeriod is the window of the permanent-failure alarms:
 // long enough that a few bounces among few sends are not a ratio worth a
@@ -238,6 +270,13 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		props.Queue.MetricApproximateAgeOfOldestMessage(maxOf(one)), oldest.Seconds())
 
 	widgets := [][]awscloudwatch.IWidget{}
+	var feedbackWidgets [][]awscloudwatch.IWidget
+	if f := props.Feedback; f != nil {
+		if f.Queue == nil || f.DLQ == nil || f.TargetDLQ == nil || f.Function == nil {
+			return nil, fmt.Errorf("infra.NewMonitoring: Feedback needs Queue, DLQ, TargetDLQ and Function")
+		}
+		feedbackWidgets = feedbackAlarms(f, alarm, alarmWhen, maxOf(one))
+	}
 	if props.API != nil {
 		alarm("ApiServerErrors", "The HTTP API returned at least 5 server errors (5xx) in 5 minutes.",
 			props.API.MetricServerError(sum(five)), 5)
@@ -268,6 +307,7 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		graph("Delivery attempts by channel", attempts),
 		graph("Permanent-failure ratio by channel", failureRatios),
 	})
+	widgets = append(widgets, feedbackWidgets...)
 	rows := make([]*[]awscloudwatch.IWidget, len(widgets))
 	for i := range widgets {
 		rows[i] = &widgets[i]
@@ -278,6 +318,73 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		Widgets:         &rows,
 	})
 	return m, nil
+}
+
+// feedbackAlarms adds the delivery-feedback alarms and returns the
+// dashboard rows of delivery outcomes by channel.
+func feedbackAlarms(f *FeedbackMonitoring, alarm func(id, description string, metric awscloudwatch.IMetric, threshold float64),
+	alarmWhen func(op awscloudwatch.ComparisonOperator, id, description string, metric awscloudwatch.IMetric, threshold float64),
+	maxOfMinute *awscloudwatch.MetricOptions) [][]awscloudwatch.IWidget {
+	window := awscdk.Duration_Seconds(jsii.Number(ReputationPeriod.Seconds()))
+	metric := func(namespace, name, statistic string, period awscdk.Duration, label string) awscloudwatch.Metric {
+		mp := &awscloudwatch.MetricProps{
+			Namespace:  jsii.String(namespace),
+			MetricName: jsii.String(name),
+			Statistic:  jsii.String(statistic),
+			Period:     period,
+		}
+		// A label would make an alarm's metric a one-metric math query:
+		// only the dashboard's metrics have one.
+		if label != "" {
+			mp.Label = jsii.String(label)
+		}
+		return awscloudwatch.NewMetric(mp)
+	}
+	// The account's SES reputation (AWS/SES, no dimension: every
+	// configuration set and identity of the account and region).
+	alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, "SesBounceRate",
+		fmt.Sprintf("The account's SES bounce rate is above %g %%: SES puts the account under review at 5 %% and may pause sending at 10 %%. Find the source of the bad addresses (rows with delivery_status bounced) and stop sending to them.", SESBounceRateThreshold*100),
+		metric("AWS/SES", "Reputation.BounceRate", "Maximum", window, ""), SESBounceRateThreshold)
+	alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, "SesComplaintRate",
+		fmt.Sprintf("The account's SES complaint rate is above %g %%: SES puts the account under review at 0.1 %% and may pause sending at 0.5 %%. Find which company's mail is marked as spam.", SESComplaintRateThreshold*100),
+		metric("AWS/SES", "Reputation.ComplaintRate", "Maximum", window, ""), SESComplaintRateThreshold)
+	// SMS: the share of SMS messages SNS delivered (AWS/SNS, account and
+	// region wide).
+	alarmWhen(awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, "SmsSuccessRate",
+		fmt.Sprintf("Fewer than %g %% of SMS messages were delivered in %v: check the failure log group (sns/<region>/<account>/DirectPublishToPhoneNumber/Failure) for the carriers' reasons.", SMSSuccessRateThreshold*100, ReputationPeriod),
+		metric("AWS/SNS", "SMSSuccessRate", "Average", window, ""), SMSSuccessRateThreshold)
+	alarm("EventsDLQNotEmpty", "The events dead-letter queue holds SES events the events function failed on 5 times: inspect them (and the function's logs), fix, and redrive them to the events queue.",
+		f.DLQ.MetricApproximateNumberOfMessagesVisible(maxOfMinute), 1)
+	alarm("FeedbackTargetDLQNotEmpty", "The feedback target dead-letter queue holds SES events EventBridge could not put on the events queue: check the events queue's policy and the message attributes (ERROR_CODE), then send them to the events queue.",
+		f.TargetDLQ.MetricApproximateNumberOfMessagesVisible(maxOfMinute), 1)
+	alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, "EventsQueueOldestMessage",
+		fmt.Sprintf("The events queue's oldest message is older than %v: the events function is not keeping up (or failing).", EventsOldestMessageAge),
+		f.Queue.MetricApproximateAgeOfOldestMessage(maxOfMinute), EventsOldestMessageAge.Seconds())
+
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+	var ses []awscloudwatch.IMetric
+	for _, name := range []string{"Send", "Delivery", "Bounce", "Complaint"} {
+		ses = append(ses, metric("AWS/SES", name, "Sum", five, name))
+	}
+	label := func(l string) *awscloudwatch.MetricOptions {
+		return &awscloudwatch.MetricOptions{Label: jsii.String(l)}
+	}
+	return [][]awscloudwatch.IWidget{
+		{graph("Email delivery outcomes (SES, account)", ses), graph("SMS delivery outcomes (SNS, account)", []awscloudwatch.IMetric{
+			metric("AWS/SNS", "SMSSuccessRate", "Average", five, "success rate"),
+			metric("AWS/SNS", "NumberOfNotificationsFailed", "Sum", five, "failed"),
+		})},
+		{graph("Events function", []awscloudwatch.IMetric{
+			f.Function.MetricInvocations(label("invocations")),
+			f.Function.MetricErrors(label("errors")),
+			f.Function.MetricThrottles(label("throttles")),
+		}), graph("Events queues", []awscloudwatch.IMetric{
+			f.Queue.MetricApproximateNumberOfMessagesVisible(label("visible")),
+			f.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Label: jsii.String("oldest (s)"), Statistic: jsii.String("Maximum")}),
+			f.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Label: jsii.String("events DLQ"), Statistic: jsii.String("Maximum")}),
+			f.TargetDLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Label: jsii.String("target DLQ"), Statistic: jsii.String("Maximum")}),
+		})},
+	}
 }
 
 func graph(title string, metrics []awscloudwatch.IMetric) awscloudwatch.IWidget {

@@ -33,6 +33,12 @@ const (
 	ReasonSchedulerDLQ = "This queue is a dead-letter queue itself: the DeadLetterConfig of the EventBridge Scheduler " +
 		"targets and the on-failure destination of the dispatch function's async invokes (the rule only recognises " +
 		"redrive policies). It is alarmed when not empty."
+	ReasonFeedbackTargetDLQ = "This queue is a dead-letter queue itself: the DeadLetterConfig of the EventBridge rule's " +
+		"target (SES events EventBridge could not put on the events queue); the rule only recognises redrive policies. " +
+		"It is alarmed when not empty."
+	ReasonSetSMSAttributesWildcard = "sns:SetSMSAttributes changes an account setting and has no resource ARN: AWS requires " +
+		"Resource \"*\". The statement allows that action only, for the custom resource that points SMS delivery-status " +
+		"logging at this stack's role."
 )
 
 func suppress(c constructs.IConstruct, children bool, id, reason string, appliesTo ...interface{}) {
@@ -62,4 +68,6 @@ func addNagSuppressions(s *DispatcherStack) {
 	suppress(s.API.API, true, "AwsSolutions-APIG4", ReasonAPIAuthorization)
 	suppress(s.VoiceSecret, false, "AwsSolutions-SMG4", ReasonSecretRotation)
 	suppress(s.Scheduling.DLQ, false, "AwsSolutions-SQS3", ReasonSchedulerDLQ)
+	suppress(s.Feedback.TargetDLQ, false, "AwsSolutions-SQS3", ReasonFeedbackTargetDLQ)
+	suppress(s.SMSDeliveryStatus.Setting, true, "AwsSolutions-IAM5", ReasonSetSMSAttributesWildcard, "Resource::*")
 }

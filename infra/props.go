@@ -16,17 +16,20 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
-// The three Lambda functions: each name is the construct id suffix, the
+// The four Lambda functions: each name is the construct id suffix, the
 // directory under the asset root that holds its `bootstrap`, and the suffix
 // of its physical function name.
 const (
 	FnAPI      = "api"
 	FnDispatch = "dispatch"
 	FnSweeper  = "sweeper"
+	// FnEvents records delivery feedback: SES events from the events queue
+	// and SNS SMS delivery-status logs from CloudWatch Logs.
+	FnEvents = "events"
 )
 
 // FunctionNames lists the functions in a fixed order.
-var FunctionNames = []string{FnAPI, FnDispatch, FnSweeper}
+var FunctionNames = []string{FnAPI, FnDispatch, FnSweeper, FnEvents}
 
 // ProdStage is the stage name that turns on deletion protection and
 // RETAIN removal policies for stateful resources.
@@ -112,6 +115,12 @@ type DispatcherStackProps struct {
 	// internal/emf): the alarm fires when the ratio is above it. Must be
 	// in (0, 1]. Default: DefaultPermanentFailureRatio (0.05).
 	PermanentFailureRatio float64
+	// TrackOpensAndClicks makes the SES configuration set also publish
+	// OPEN and CLICK events to the events function (SES then rewrites
+	// links and adds a tracking pixel to every message). Default false:
+	// only the delivery outcome events (send, delivery, bounce, complaint,
+	// reject, delivery delay, rendering failure).
+	TrackOpensAndClicks bool
 }
 
 // IsProd reports whether the props describe the production stage.

@@ -26,11 +26,15 @@ type DispatchQueueProps struct {
 	// MaxReceiveCount is how often a message is received before it moves
 	// to the DLQ (1–1000). Default 5.
 	MaxReceiveCount int
+	// RetentionPeriod is how long the queue keeps a message (1 minute –
+	// 14 days, whole seconds). Default 4 days. The DLQ always keeps 14 days.
+	RetentionPeriod time.Duration
 }
 
-// DispatchQueue is the SQS queue of near-term fires (SendMessage with
-// DelaySeconds) and the dead-letter queue behind it. Both are encrypted
-// with SSE-SQS and refuse non-TLS requests.
+// DispatchQueue is an SQS queue consumed by a Lambda function and the
+// dead-letter queue behind it: the queue of near-term fires (SendMessage
+// with DelaySeconds), and the queue of delivery feedback events. Both are
+// encrypted with SSE-SQS and refuse non-TLS requests.
 type DispatchQueue struct {
 	// Construct is the scope holding the queues.
 	Construct constructs.Construct
@@ -55,6 +59,13 @@ func NewDispatchQueue(scope constructs.Construct, id string, props *DispatchQueu
 	if maxReceive < 1 || maxReceive > 1000 {
 		return nil, fmt.Errorf("infra.NewDispatchQueue: MaxReceiveCount %d: want 1-1000", maxReceive)
 	}
+	retention := props.RetentionPeriod
+	if retention == 0 {
+		retention = 4 * 24 * time.Hour
+	}
+	if retention < time.Minute || retention > 14*24*time.Hour || retention%time.Second != 0 {
+		return nil, fmt.Errorf("infra.NewDispatchQueue: RetentionPeriod %v: want whole seconds from 1m to 14 days", retention)
+	}
 	visibility := VisibilityTimeoutFactor * props.ConsumerTimeout
 	if visibility > 12*time.Hour {
 		visibility = 12 * time.Hour
@@ -69,7 +80,7 @@ func NewDispatchQueue(scope constructs.Construct, id string, props *DispatchQueu
 		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(visibility.Seconds())),
-		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
+		RetentionPeriod:   awscdk.Duration_Seconds(jsii.Number(retention.Seconds())),
 		DeadLetterQueue: &awssqs.DeadLetterQueue{
 			Queue:           dlq,
 			MaxReceiveCount: jsii.Number(float64(maxReceive)),

@@ -40,6 +40,9 @@ var FunctionSizes = map[string]FunctionSize{
 	FnAPI:      {MemoryMB: 512, Timeout: 15 * time.Second},
 	FnDispatch: {MemoryMB: 512, Timeout: 60 * time.Second},
 	FnSweeper:  {MemoryMB: 256, Timeout: 55 * time.Second},
+	// events records a batch of at most EventsBatchSize reports, one
+	// conditional write each.
+	FnEvents: {MemoryMB: 256, Timeout: 30 * time.Second},
 }
 
 // FunctionLogicalID is the CloudFormation logical id of function fn
@@ -57,6 +60,8 @@ var FunctionEnv = map[string][]string{
 	FnAPI:      append([]string{config.EnvVoiceSecretARN}, commonEnv...),
 	FnDispatch: append(append([]string(nil), commonEnv...), voiceEnv...),
 	FnSweeper:  append(append([]string(nil), commonEnv...), voiceEnv...),
+	// The events function only reads and writes rows.
+	FnEvents: {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace},
 }
 
 var (
@@ -79,6 +84,9 @@ var functionAccess = map[string]access{
 	FnAPI:      {table: true, sendQueue: true, schedules: true, voiceSecret: true},
 	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
 	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
+	// The events function records reports on rows: the table only (its
+	// queue's consume grant comes with its event source).
+	FnEvents: {table: true},
 }
 
 // DispatcherStack is the whole deployment of one stage.
@@ -110,6 +118,14 @@ type DispatcherStack struct {
 	Functions map[string]*GoFunction
 	// DispatchEvents is the dispatch function's SQS event source.
 	DispatchEvents awslambdaeventsources.SqsEventSource
+	// Feedback is the SES event destination, the EventBridge rule and the
+	// events queue feeding the events function.
+	Feedback *DeliveryFeedback
+	// FeedbackEvents is the events function's SQS event source.
+	FeedbackEvents awslambdaeventsources.SqsEventSource
+	// SMSDeliveryStatus is the SNS SMS delivery-status logging and its
+	// subscription filters to the events function.
+	SMSDeliveryStatus *SMSDeliveryStatus
 	// API is the HTTP API in front of the api function.
 	API *HTTPAPI
 	// SweepSchedule runs the sweeper every minute.
@@ -191,6 +207,19 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		})
 		s.ConfigurationSetName = s.ConfigurationSet.ConfigurationSetName()
 	}
+	configSet := awsses.IConfigurationSet(s.ConfigurationSet)
+	if configSet == nil {
+		// An existing set gets the event destination too.
+		configSet = awsses.ConfigurationSet_FromConfigurationSetName(stack, jsii.String("ExistingConfigurationSet"), s.ConfigurationSetName)
+	}
+	if s.Feedback, err = NewDeliveryFeedback(stack, "Feedback", &DeliveryFeedbackProps{
+		ConfigurationSet:     configSet,
+		ConfigurationSetName: s.ConfigurationSetName,
+		TrackOpensAndClicks:  p.TrackOpensAndClicks,
+		ConsumerTimeout:      FunctionSizes[FnEvents].Timeout,
+	}); err != nil {
+		return nil, err
+	}
 
 	values := map[string]*string{
 		config.EnvTableName:         s.Table.Table.TableName(),
@@ -210,6 +239,7 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		FnAPI:      "Dispatcher HTTP API (API Gateway HTTP API, payload 2.0).",
 		FnDispatch: "Dispatcher: delivers fires from EventBridge Scheduler and SQS.",
 		FnSweeper:  "Dispatcher: every minute, re-fires lost fires and settles expired leases.",
+		FnEvents:   "Dispatcher: records delivery feedback (SES events from SQS, SNS SMS delivery-status logs).",
 	}
 	for _, fn := range FunctionNames {
 		env := map[string]*string{}
@@ -265,6 +295,16 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(1)),
 	})
 
+	events := s.Functions[FnEvents].Function
+	s.FeedbackEvents = s.Feedback.Consume(events)
+	if s.SMSDeliveryStatus, err = NewSMSDeliveryStatus(stack, "SMSDeliveryStatus", &SMSDeliveryStatusProps{
+		Function:     events,
+		LogRetention: p.LogRetention,
+		Retain:       retain,
+	}); err != nil {
+		return nil, err
+	}
+
 	if s.SweepSchedule, err = NewMinuteSchedule(stack, "SweepSchedule", &MinuteScheduleProps{
 		TargetFunctionArn: s.Functions[FnSweeper].Function.FunctionArn(),
 		DLQ:               s.Scheduling.DLQ,
@@ -295,6 +335,12 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 			"dispatch":  s.Queue.DLQ,
 			"scheduler": s.Scheduling.DLQ,
 		},
+		Feedback: &FeedbackMonitoring{
+			Queue:     s.Feedback.Queue.Queue,
+			DLQ:       s.Feedback.Queue.DLQ,
+			TargetDLQ: s.Feedback.TargetDLQ,
+			Function:  events,
+		},
 		API:                   s.API.Stage,
 		DashboardName:         prefix,
 		MetricsNamespace:      p.MetricsNamespace(),
@@ -317,6 +363,10 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 	out("VoiceSecretArn", "Secrets Manager secret of the voice provider (set api_key after deploying)", s.VoiceSecret.SecretArn())
 	out("AlarmTopicArn", "SNS topic of the alarms", s.Monitoring.Topic.TopicArn())
 	out("SesConfigurationSetName", "SES configuration set mail is sent through", s.ConfigurationSetName)
+	out("EventsQueueName", "SQS queue of SES delivery events", s.Feedback.Queue.Queue.QueueName())
+	out("EventsDeadLetterQueueName", "SQS dead-letter queue of the events queue", s.Feedback.Queue.DLQ.QueueName())
+	out("FeedbackTargetDeadLetterQueueName", "SQS dead-letter queue of SES events EventBridge could not deliver to the events queue", s.Feedback.TargetDLQ.QueueName())
+	out("EventsFunctionName", "Events Lambda function (delivery feedback)", events.FunctionName())
 
 	addNagSuppressions(s)
 	return s, nil

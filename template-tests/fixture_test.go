@@ -48,6 +48,7 @@ var (
 		DispatchMaxConcurrency: 25,
 		LogLevel:               "warn",
 		PermanentFailureRatio:  0.1,
+		TrackOpensAndClicks:    true,
 	}
 )
 

@@ -23,6 +23,8 @@ var (
 		"ApiFunction":      append([]string{config.EnvVoiceSecretARN}, commonEnv...), // verifies voice webhooks
 		"DispatchFunction": append(append([]string{}, commonEnv...), voiceEnv...),
 		"SweeperFunction":  append(append([]string{}, commonEnv...), voiceEnv...),
+		// Records delivery feedback on rows: the table, nothing to send with.
+		"EventsFunction": {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace},
 	}
 )
 
@@ -31,6 +33,7 @@ var wantSize = map[string][2]float64{
 	"ApiFunction":      {512, 15},
 	"DispatchFunction": {512, 60},
 	"SweeperFunction":  {256, 55},
+	"EventsFunction":   {256, 30},
 }
 
 // ids are the logical ids of a stack's shared resources, found by what
@@ -38,6 +41,25 @@ var wantSize = map[string][2]float64{
 type ids struct {
 	table, queue, dlq, schedulerDLQ, group, schedulerRole, sweepRole, secret, topic string
 	configSet                                                                       string // "" when the props named an existing set
+	// Delivery feedback: the events queue, its DLQ, the rule target's DLQ,
+	// the rule, the role SNS assumes, the custom resource provider's role,
+	// and the SMS delivery-status log groups (success, failure).
+	eventsQueue, eventsDLQ, targetDLQ, rule, smsRole, providerRole, successLogs, failureLogs string
+}
+
+// consumed returns the logical id of the queue the function's event
+// source mapping reads.
+func consumed(t *testing.T, tp template, fn string) string {
+	t.Helper()
+	esm := tp.Resources[tp.only(t, "AWS::Lambda::EventSourceMapping", func(_ string, r resource) bool {
+		return jsonEqual(r.prop("FunctionName"), ref(fn))
+	})]
+	return roleOf(esm.prop("EventSourceArn"))
+}
+
+// redriveTarget returns the logical id of the queue's dead-letter queue.
+func redriveTarget(tp template, queue string) string {
+	return roleOf(tp.Resources[queue].prop("RedrivePolicy", "deadLetterTargetArn"))
 }
 
 func resourceIDs(t *testing.T, f *fixture) ids {
@@ -45,9 +67,34 @@ func resourceIDs(t *testing.T, f *fixture) ids {
 	tp := f.tpl
 	var x ids
 	x.table = tp.only(t, "AWS::DynamoDB::Table", nil)
-	x.queue = tp.only(t, "AWS::SQS::Queue", func(_ string, r resource) bool { return r.prop("RedrivePolicy") != nil })
-	redrive := tp.Resources[x.queue].prop("RedrivePolicy", "deadLetterTargetArn")
-	x.dlq = tp.only(t, "AWS::SQS::Queue", func(id string, _ resource) bool { return jsonEqual(redrive, getAtt(id, "Arn")) })
+	x.queue = consumed(t, tp, "DispatchFunction")
+	x.dlq = redriveTarget(tp, x.queue)
+	x.eventsQueue = consumed(t, tp, "EventsFunction")
+	x.eventsDLQ = redriveTarget(tp, x.eventsQueue)
+	x.rule = tp.only(t, "AWS::Events::Rule", nil)
+	targets := list(tp.Resources[x.rule].prop("Targets"))
+	if len(targets) != 1 {
+		t.Fatalf("rule %s has %d targets, want 1", x.rule, len(targets))
+	}
+	x.targetDLQ = roleOf(targets[0].(map[string]any)["DeadLetterConfig"].(map[string]any)["Arn"])
+	x.smsRole = tp.only(t, "AWS::IAM::Role", func(_ string, r resource) bool {
+		return jsonEqual(r.prop("AssumeRolePolicyDocument", "Statement"), []any{map[string]any{
+			"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": map[string]any{"Service": "sns.amazonaws.com"},
+		}})
+	})
+	cr := tp.Resources[tp.only(t, "Custom::AWS", nil)]
+	provider := roleOf(cr.prop("ServiceToken"))
+	x.providerRole = roleOf(tp.Resources[provider].prop("Role"))
+	for i, suffix := range []string{"/DirectPublishToPhoneNumber", "/DirectPublishToPhoneNumber/Failure"} {
+		id := tp.only(t, "AWS::Logs::LogGroup", func(_ string, r resource) bool {
+			return render(r.prop("LogGroupName")) == "sns/${AWS::Region}/${AWS::AccountId}"+suffix
+		})
+		if i == 0 {
+			x.successLogs = id
+		} else {
+			x.failureLogs = id
+		}
+	}
 	x.group = tp.only(t, "AWS::Scheduler::ScheduleGroup", nil)
 	schedule := tp.Resources[tp.only(t, "AWS::Scheduler::Schedule", nil)]
 	dl := schedule.prop("Target", "DeadLetterConfig", "Arn")
@@ -93,8 +140,16 @@ func TestFunctions(t *testing.T) {
 		days  float64
 	}{{dev, devStage, "INFO", 30}, {prod, prodStage, "WARN", 365}} {
 		tp := c.f.tpl
-		if got := tp.ofType("AWS::Lambda::Function"); len(got) != len(wantEnv) {
-			t.Errorf("%s: functions %v, want %d", c.stage, got, len(wantEnv))
+		// The Go functions (the custom resource's provider function is
+		// the CDK's, on Node.js).
+		var goFns []string
+		for _, id := range tp.ofType("AWS::Lambda::Function") {
+			if tp.Resources[id].prop("Handler") == "bootstrap" {
+				goFns = append(goFns, id)
+			}
+		}
+		if len(goFns) != len(wantEnv) || len(tp.ofType("AWS::Lambda::Function")) != len(wantEnv)+1 {
+			t.Errorf("%s: Go functions %v of %v, want %d and the custom resource provider", c.stage, goFns, tp.ofType("AWS::Lambda::Function"), len(wantEnv))
 		}
 		for id, size := range wantSize {
 			t.Run(c.stage+"/"+id, func(t *testing.T) {

@@ -36,6 +36,12 @@ var wildcardExceptions = []wildcardException{
 		Resource:  `^arn:\$\{AWS::Partition\}:scheduler:\$\{AWS::Region\}:\$\{AWS::AccountId\}:schedule/dispatcher-(test|prod)/\*$`,
 		Reason:    "Schedule names are made at run time (row id + token); the narrowest scope is the group's schedules.",
 	},
+	{
+		Principal: `^SMSDeliveryStatusProviderRole`,
+		Action:    "sns:SetSMSAttributes",
+		Resource:  `^\*$`,
+		Reason:    `SetSMSAttributes changes an account setting: no resource ARN; AWS requires Resource "*".`,
+	},
 }
 
 // statement is one IAM statement of a role, normalized.
@@ -199,10 +205,18 @@ func TestFunctionPolicies(t *testing.T) {
 		}
 		api := base("ApiFunction")
 		api["VoiceSecret"] = statement{Actions: []string{"secretsmanager:GetSecretValue"}, Resources: []string{"${" + x.secret + "}"}}
+		// The events function: the table's items and indexes, and consuming
+		// its queue; nothing to send with.
+		events := base("EventsFunction")
+		for _, k := range []string{"QueueSend", "CreateSchedule", "PassSchedulerRole"} {
+			delete(events, k)
+		}
+		events["(event source)"] = statement{Actions: sorted("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"), Resources: []string{arn(x.eventsQueue)}}
 		want := map[string]map[string]statement{
 			"ApiFunction":      api,
 			"DispatchFunction": senders(base("DispatchFunction")),
 			"SweeperFunction":  senders(base("SweeperFunction")),
+			"EventsFunction":   events,
 		}
 		// Added by the CDK without a Sid: the SQS event source's consume
 		// grant and the async on-failure destination's send grant.
@@ -252,12 +266,38 @@ func TestFunctionPolicies(t *testing.T) {
 			})
 		}
 
-		t.Run(c.stage+"/PassRole only for the scheduler role", func(t *testing.T) {
+		t.Run(c.stage+"/PassRole only for the scheduler role and the SMS delivery-status role", func(t *testing.T) {
 			for role, sts := range pols {
 				for _, st := range sts {
-					if contains(st.Actions, "iam:PassRole") && !jsonEqual(st.Resources, []string{arn(x.schedulerRole)}) {
+					if !contains(st.Actions, "iam:PassRole") {
+						continue
+					}
+					ok := jsonEqual(st.Resources, []string{arn(x.schedulerRole)})
+					if role == x.providerRole {
+						ok = jsonEqual(st.Resources, []string{arn(x.smsRole)})
+					}
+					if !ok {
 						t.Errorf("role %s may pass %v", role, st.Resources)
 					}
+				}
+			}
+		})
+
+		t.Run(c.stage+"/events function: least privilege", func(t *testing.T) {
+			role := roleOf(tp.Resources["EventsFunction"].prop("Role"))
+			var actions []string
+			for _, st := range pols[role] {
+				actions = append(actions, st.Actions...)
+			}
+			for _, a := range actions {
+				if strings.HasPrefix(a, "ses:") || strings.HasPrefix(a, "sns:") || strings.HasPrefix(a, "scheduler:") ||
+					strings.HasPrefix(a, "secretsmanager:") || strings.HasPrefix(a, "iam:") || a == "sqs:SendMessage" {
+					t.Errorf("events function may %s", a)
+				}
+			}
+			for _, a := range []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:ReceiveMessage", "sqs:DeleteMessage"} {
+				if !contains(actions, a) {
+					t.Errorf("events function may not %s (has %v)", a, actions)
 				}
 			}
 		})

@@ -14,29 +14,33 @@ import (
 func TestResourceCounts(t *testing.T) {
 	dev, prod := stacks(t)
 	want := map[string]float64{
-		"AWS::DynamoDB::Table":            1,
-		"AWS::Lambda::Function":           3,
-		"AWS::Lambda::EventSourceMapping": 1,
-		"AWS::Lambda::EventInvokeConfig":  2,
-		"AWS::Lambda::Permission":         1, // API Gateway → api
-		"AWS::SQS::Queue":                 3, // dispatch queue, its DLQ, the Scheduler DLQ
-		"AWS::SQS::QueuePolicy":           3, // TLS only
-		"AWS::Scheduler::ScheduleGroup":   1,
-		"AWS::Scheduler::Schedule":        1,
-		"AWS::IAM::Role":                  5, // 3 functions, the Scheduler role, the sweep schedule's role
-		"AWS::IAM::Policy":                5,
-		"AWS::Logs::LogGroup":             4, // 3 functions, API access logs
-		"AWS::ApiGatewayV2::Api":          1,
-		"AWS::ApiGatewayV2::Stage":        1,
-		"AWS::ApiGatewayV2::Route":        1,
-		"AWS::ApiGatewayV2::Integration":  1,
-		"AWS::SecretsManager::Secret":     1,
-		"AWS::SNS::Topic":                 1,
-		"AWS::SNS::TopicPolicy":           1,
-		"AWS::SNS::Subscription":          1,
-		"AWS::CloudWatch::Alarm":          13, // 10 + a permanent-failure ratio per channel
-		"AWS::CloudWatch::Dashboard":      1,
-		"AWS::SES::ConfigurationSet":      1,
+		"AWS::DynamoDB::Table":                       1,
+		"AWS::Lambda::Function":                      5, // 4 Go functions, the SetSMSAttributes custom resource's provider
+		"AWS::Lambda::EventSourceMapping":            2, // dispatch queue → dispatch, events queue → events
+		"AWS::Lambda::EventInvokeConfig":             2,
+		"AWS::Lambda::Permission":                    3, // API Gateway → api, CloudWatch Logs (2 SMS log groups) → events
+		"AWS::SQS::Queue":                            6, // dispatch queue, its DLQ, the Scheduler DLQ, events queue, its DLQ, the rule target's DLQ
+		"AWS::SQS::QueuePolicy":                      6, // TLS only (+ EventBridge may send to the events queue and the target DLQ)
+		"AWS::Scheduler::ScheduleGroup":              1,
+		"AWS::Scheduler::Schedule":                   1,
+		"AWS::IAM::Role":                             8, // 4 functions, the Scheduler role, the sweep schedule's role, SNS delivery status, the custom resource provider
+		"AWS::IAM::Policy":                           8, // 4 functions, the two Scheduler roles, the provider's logs, the custom resource's call
+		"AWS::Logs::LogGroup":                        8, // 4 functions, API access logs, 2 SMS delivery status, the custom resource provider
+		"AWS::Logs::SubscriptionFilter":              2, // SMS delivery status (success, failure) → events
+		"AWS::Events::Rule":                          1, // SES events → events queue
+		"AWS::SES::ConfigurationSetEventDestination": 1,
+		"Custom::AWS":                                1, // SNS SetSMSAttributes
+		"AWS::ApiGatewayV2::Api":                     1,
+		"AWS::ApiGatewayV2::Stage":                   1,
+		"AWS::ApiGatewayV2::Route":                   1,
+		"AWS::ApiGatewayV2::Integration":             1,
+		"AWS::SecretsManager::Secret":                1,
+		"AWS::SNS::Topic":                            1,
+		"AWS::SNS::TopicPolicy":                      1,
+		"AWS::SNS::Subscription":                     1,
+		"AWS::CloudWatch::Alarm":                     21, // 12 + a permanent-failure ratio per channel + 6 delivery feedback
+		"AWS::CloudWatch::Dashboard":                 1,
+		"AWS::SES::ConfigurationSet":                 1,
 	}
 	for _, c := range []struct {
 		name string
@@ -174,7 +178,7 @@ func TestQueues(t *testing.T) {
 						"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
 					}),
 				})},
-			}, jsii.Number(3))
+			}, jsii.Number(6)) // every queue
 		})
 		must(t, c.name+" event source mapping", func() {
 			c.f.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
@@ -278,7 +282,9 @@ func TestHTTPAPI(t *testing.T) {
 				"SourceArn":    assertions.Match_AnyValue(),
 			})
 		})
-		perm := tp.Resources[tp.only(t, "AWS::Lambda::Permission", nil)]
+		perm := tp.Resources[tp.only(t, "AWS::Lambda::Permission", func(_ string, r resource) bool {
+			return r.prop("Principal") == "apigateway.amazonaws.com"
+		})]
 		if src := render(perm.prop("SourceArn")); src != "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${"+api+"}/*/*" {
 			t.Errorf("%s: permission SourceArn %s, want this API only", name, src)
 		}
@@ -323,7 +329,7 @@ func TestMonitoring(t *testing.T) {
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", qDim(x.schedulerDLQ), 1},
 			{"AWS/SQS", "ApproximateAgeOfOldestMessage", qDim(x.queue), 1200},
 		}
-		for _, fn := range []string{"ApiFunction", "DispatchFunction", "SweeperFunction"} {
+		for _, fn := range []string{"ApiFunction", "DispatchFunction", "SweeperFunction", "EventsFunction"} {
 			want = append(want, alarm{"AWS/Lambda", "Errors", fnDim(fn), 1}, alarm{"AWS/Lambda", "Throttles", fnDim(fn), 1})
 		}
 		for _, a := range want {

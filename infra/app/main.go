@@ -53,6 +53,14 @@ func realMain() error {
 		}
 		failureRatio = r
 	}
+	trackOpensAndClicks := false
+	if v := ctx("trackOpensAndClicks"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("context trackOpensAndClicks %q: want true or false", v)
+		}
+		trackOpensAndClicks = b
+	}
 	var recipients []string
 	for _, r := range strings.Split(ctx("sandboxRecipients"), ",") {
 		if r = strings.TrimSpace(r); r != "" {
@@ -76,6 +84,7 @@ func realMain() error {
 		DispatchMaxConcurrency: maxConc,
 		LogLevel:               ctx("logLevel"),
 		PermanentFailureRatio:  failureRatio,
+		TrackOpensAndClicks:    trackOpensAndClicks,
 	}); err != nil {
 		return err
 	}
