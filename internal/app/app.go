@@ -30,10 +30,12 @@ const (
 )
 
 // Handler is the HTTP API alone over a store: no timer and no dispatcher,
-// so rows are stored and never delivered. The API tests use it; processes
-// wire the whole product with Build.
+// so rows are stored and never delivered, and any sending domain may be
+// declared (AnyDomain). The API tests use it; processes wire the whole
+// product with Build.
 func Handler(store comms.Store, log *slog.Logger) *httpapi.API {
-	return httpapi.New(scheduling.NewService(store, scheduling.WithLogger(log)), auth.NewAuthenticator(store), log)
+	return httpapi.New(scheduling.NewService(store, scheduling.WithLogger(log), scheduling.WithIdentityVerifier(AnyDomain{})),
+		auth.NewAuthenticator(store), log)
 }
 
 // CreateCompany creates a company with a balance and a default timezone.

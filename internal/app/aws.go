@@ -111,6 +111,9 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		Timer: func(Deliver) comms.Timer { return a.Timer },
 		Email: ses.New(clients.SES, ses.Options{ConfigurationSet: cfg.SESConfigSet}),
 		SMS:   snssender.New(clients.SNS, snssender.Options{}),
+		// Declared sending domains must be verified SES identities of the
+		// account; positive answers are cached per process (warm Lambda).
+		Identities: ses.NewIdentities(clients.SES, ses.IdentityOptions{Now: o.now}),
 		// The provider reports outcomes by its own webhooks, through API Gateway.
 		Voice:       func(http.Handler) dispatch.VoiceCaller { return o.voice },
 		VoiceSecret: o.hookKey,

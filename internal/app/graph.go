@@ -45,6 +45,10 @@ type Ports struct {
 	// simulator posts the outcomes of its calls; a real provider's client
 	// ignores it. Nil: calls fail as voice_not_configured.
 	Voice func(webhooks http.Handler) dispatch.VoiceCaller
+	// Identities tells which domains a company may declare as
+	// settings.sending_domains: on AWS the SES identity check
+	// (ses.Identities), in the embedded mode AnyDomain. Required.
+	Identities scheduling.IdentityVerifier
 	// VoiceSecret verifies voice webhooks; empty refuses every delivery.
 	VoiceSecret string
 	// Clock is the time of the service, the dispatcher and the webhook
@@ -94,7 +98,7 @@ func Build(p Ports) (*Graph, error) {
 	for _, port := range []struct {
 		name   string
 		absent bool
-	}{{"Store", p.Store == nil}, {"Timer", p.Timer == nil}, {"Email", p.Email == nil}, {"SMS", p.SMS == nil}} {
+	}{{"Store", p.Store == nil}, {"Timer", p.Timer == nil}, {"Email", p.Email == nil}, {"SMS", p.SMS == nil}, {"Identities", p.Identities == nil}} {
 		if port.absent {
 			missing = append(missing, errors.New("app.Build: Ports."+port.name+" is required"))
 		}
@@ -120,7 +124,8 @@ func Build(p Ports) (*Graph, error) {
 	if g.Timer == nil {
 		return nil, errors.New("app.Build: Ports.Timer returned no timer")
 	}
-	g.Service = scheduling.NewService(p.Store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log))
+	g.Service = scheduling.NewService(p.Store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
+		scheduling.WithIdentityVerifier(p.Identities))
 	var voice dispatch.VoiceCaller = voiceUnavailable{}
 	if p.Voice != nil {
 		if v := p.Voice(webhooks); v != nil {
@@ -137,6 +142,15 @@ func Build(p Ports) (*Graph, error) {
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil
 }
+
+// AnyDomain is the identity check of the embedded mode: nothing leaves the
+// machine, so a company may declare any domain as a sending domain.
+type AnyDomain struct{}
+
+// VerifiedForSending accepts every domain.
+func (AnyDomain) VerifiedForSending(context.Context, string) (bool, error) { return true, nil }
+
+var _ scheduling.IdentityVerifier = AnyDomain{}
 
 // voiceUnavailable is the voice port until a provider is configured: every
 // call fails permanently, naming why.

@@ -119,6 +119,7 @@ func build(t *testing.T, withVoice bool) *fixture {
 		Timer:       func(d app.Deliver) comms.Timer { f.deliver = d; return f.timer },
 		Email:       f.senders,
 		SMS:         f.senders,
+		Identities:  app.AnyDomain{},
 		VoiceSecret: secret,
 		Clock:       f.clock.Now,
 	}
@@ -254,7 +255,7 @@ func TestBuildNamesMissingPorts(t *testing.T) {
 	if err == nil {
 		t.Fatal("Build without ports succeeded")
 	}
-	for _, port := range []string{"Store", "Timer", "Email", "SMS"} {
+	for _, port := range []string{"Store", "Timer", "Email", "SMS", "Identities"} {
 		if !strings.Contains(err.Error(), "Ports."+port+" is required") {
 			t.Errorf("error does not name Ports.%s: %v", port, err)
 		}

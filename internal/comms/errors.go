@@ -34,6 +34,10 @@ var (
 	// ErrPhoneNumberTaken: the E.164 number is registered under another
 	// phone-number resource (of this or another company).
 	ErrPhoneNumberTaken = errors.New("phone number taken")
+	// ErrUnavailable: a provider the request depends on (SES, asked
+	// whether a sending domain is verified) did not answer; nothing was
+	// changed and the request can be retried.
+	ErrUnavailable = errors.New("provider unavailable")
 	// ErrInvalidJSON: the body is not parseable JSON.
 	ErrInvalidJSON = errors.New("invalid json")
 )

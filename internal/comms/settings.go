@@ -1,10 +1,13 @@
 package comms
 
+import "strings"
+
 // Weekdays are the keys of Settings.BusinessHours, Monday first.
 var Weekdays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 // Settings is a company's document of defaults: its timezone, weekly
-// business hours, holidays and default sender.
+// business hours, holidays, the domains it sends email from and its
+// default sender.
 type Settings struct {
 	// Timezone is the IANA zone used when a row names none.
 	Timezone string `json:"timezone"`
@@ -12,13 +15,44 @@ type Settings struct {
 	// time ("09:00", "17:00"; end may be "24:00"). Every weekday is present.
 	BusinessHours map[string][][2]string `json:"business_hours"`
 	// Holidays are local dates (YYYY-MM-DD) on which no window opens.
-	Holidays         []string `json:"holidays"`
+	Holidays []string `json:"holidays"`
+	// SendingDomains are the e-mail domains the company sends from, in
+	// their ASCII form (lower-case, IDNA → Punycode), distinct, at most
+	// MaxSendingDomains. A from_email or default_from_email must be at one
+	// of them or at a subdomain of one (see SendsFrom).
+	SendingDomains   []string `json:"sending_domains"`
 	DefaultFromEmail string   `json:"default_from_email"`
 	DefaultFromName  string   `json:"default_from_name"`
 }
 
+// MaxSendingDomains is the most sending domains a company declares.
+const MaxSendingDomains = 100
+
+// SendsFrom reports whether domain (ASCII, lower-case, as
+// mailaddr.DomainOf returns it) is one of the company's sending domains or
+// a subdomain of one: declaring example.com covers mail.example.com, as a
+// verified SES domain identity lets its owner send from any subdomain.
+func (s Settings) SendsFrom(domain string) bool {
+	return CoveringDomain(domain, s.SendingDomains) != ""
+}
+
+// CoveringDomain returns the entry of declared that domain is, or is a
+// subdomain of ("" when none is).
+func CoveringDomain(domain string, declared []string) string {
+	if domain == "" {
+		return ""
+	}
+	for _, d := range declared {
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return d
+		}
+	}
+	return ""
+}
+
 // DefaultSettings is what a company has before it PUTs its own: UTC,
-// Monday to Friday 09:00–17:00, no holidays, no default sender.
+// Monday to Friday 09:00–17:00, no holidays, no sending domains, no
+// default sender.
 func DefaultSettings() Settings {
 	bh := make(map[string][][2]string, 7)
 	for _, d := range Weekdays {
@@ -27,7 +61,7 @@ func DefaultSettings() Settings {
 	for _, d := range Weekdays[:5] {
 		bh[d] = [][2]string{{"09:00", "17:00"}}
 	}
-	return Settings{Timezone: "UTC", BusinessHours: bh, Holidays: []string{}}
+	return Settings{Timezone: "UTC", BusinessHours: bh, Holidays: []string{}, SendingDomains: []string{}}
 }
 
 // WithDefaults fills in what a stored document leaves empty.
@@ -51,6 +85,9 @@ func (s Settings) WithDefaults() Settings {
 	}
 	if s.Holidays == nil {
 		s.Holidays = []string{}
+	}
+	if s.SendingDomains == nil {
+		s.SendingDomains = []string{}
 	}
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 )
 
 var settingsShape = shape{
@@ -13,6 +14,7 @@ var settingsShape = shape{
 		"timezone":           timezoneField,
 		"business_hours":     businessHoursField,
 		"holidays":           holidaysField,
+		"sending_domains":    sendingDomainsField,
 		"default_from_email": optional(emailField),
 		"default_from_name":  text(0, 200, true),
 	},
@@ -94,6 +96,53 @@ func holidaysField(c *checker, path string, v any) (any, bool) {
 	return out, true
 }
 
+// sendingDomainsField reads the domains a company sends from: at most
+// comms.MaxSendingDomains domain names, each returned in its ASCII form
+// (lower-case, IDNA → Punycode, as mailaddr converts an address's domain)
+// and distinct once converted.
+func sendingDomainsField(c *checker, path string, v any) (any, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		c.add(path, "must be an array of domain names such as \"example.com\", got %s", typeName(v))
+		return nil, false
+	}
+	if len(a) > comms.MaxSendingDomains {
+		c.add(path, "must list at most %d domains, got %d", comms.MaxSendingDomains, len(a))
+		return nil, false
+	}
+	out := make([]string, 0, len(a))
+	first := map[string]int{}
+	good := true
+	for i, x := range a {
+		p := index(path, i)
+		s, ok := x.(string)
+		if !ok {
+			c.add(p, "must be a domain name such as \"example.com\", got %s", typeName(x))
+			good = false
+			continue
+		}
+		d, err := mailaddr.Domain(s)
+		if err != nil {
+			var me *mailaddr.Error
+			reason := "is not a valid domain name"
+			if errors.As(err, &me) {
+				reason = me.Reason
+			}
+			c.add(p, "must be a domain name such as \"example.com\" (no @, no trailing dot); %q: %s", s, reason)
+			good = false
+			continue
+		}
+		if j, seen := first[d]; seen {
+			c.add(p, "repeats %s (%s)", d, index(path, j))
+			good = false
+			continue
+		}
+		first[d] = i
+		out = append(out, d)
+	}
+	return out, good
+}
+
 // ParseSettings reads a PUT /v1/settings body: the document as sent, its
 // business hours and holidays checked by comms.Settings.Validate. Every
 // problem is reported at once: the shape's and the calendar's, a field the
@@ -111,8 +160,18 @@ func ParseSettings(body []byte) (comms.Settings, error) {
 		set.BusinessHours = bh
 	}
 	set.Holidays, _ = m["holidays"].([]string)
+	set.SendingDomains, _ = m["sending_domains"].([]string)
 	set.DefaultFromEmail, _ = m["default_from_email"].(string)
 	set.DefaultFromName, _ = m["default_from_name"].(string)
+	// The default sender must be at one of the declared domains; checked
+	// only when both fields were read without a problem of their own.
+	if set.DefaultFromEmail != "" && !slices.ContainsFunc(c.errs.Fields, func(f comms.FieldError) bool {
+		return strings.HasPrefix(f.Field, "sending_domains") || f.Field == "default_from_email"
+	}) {
+		if msg := NotSendingDomain(set.DefaultFromEmail, set.SendingDomains); msg != "" {
+			c.add("default_from_email", "%s", msg)
+		}
+	}
 	var ve *comms.ValidationError
 	if errors.As(set.Validate(), &ve) {
 		for _, f := range ve.Fields {
@@ -125,6 +184,20 @@ func ParseSettings(body []byte) (comms.Settings, error) {
 		return comms.Settings{}, err
 	}
 	return set, nil
+}
+
+// NotSendingDomain says why addr (an accepted address) may not be sent
+// from by a company declaring domains, "" when it may: its domain must be
+// one of them or a subdomain of one (comms.CoveringDomain).
+func NotSendingDomain(addr string, domains []string) string {
+	d := mailaddr.DomainOf(addr)
+	if comms.CoveringDomain(d, domains) != "" {
+		return ""
+	}
+	if len(domains) == 0 {
+		return "domain " + d + " is not one of the company's sending_domains (settings.sending_domains): none is declared; declare the domain in settings.sending_domains first"
+	}
+	return "domain " + d + " is not one of the company's sending_domains (settings.sending_domains), nor a subdomain of one; declare it in settings.sending_domains first"
 }
 
 // reported tells whether field, or the field it is part of, is in fields.

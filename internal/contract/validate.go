@@ -58,13 +58,18 @@ type ResourceKind string
 const (
 	ResourcePhoneNumber ResourceKind = "phone_number"
 	ResourceVoiceAgent  ResourceKind = "voice_agent"
+	// ResourceSendingDomain is the domain of a from_email: it must be one
+	// of the company's settings.sending_domains (or a subdomain of one).
+	ResourceSendingDomain ResourceKind = "sending_domain"
 )
 
 // ResourceRef is one field of a payload that names a sender resource.
 type ResourceRef struct {
 	Field string
 	Kind  ResourceKind
-	ID    string
+	// ID is the resource's id; for a sending domain, the address as sent
+	// (its domain is compared in ASCII form).
+	ID string
 	// Capability the phone number must have ("sms"), if any.
 	Capability string
 }
@@ -381,6 +386,9 @@ func (c *checker) payload(req *CreateRequest, p map[string]any) {
 					c.add(index("payload.cc", i), "repeats to_email %s: SES would send it twice", a)
 				}
 			}
+		}
+		if _, ok := out["from_email"].(string); ok {
+			req.Refs = append(req.Refs, ResourceRef{Field: "payload.from_email", Kind: ResourceSendingDomain, ID: e.FromEmail})
 		}
 		req.ContactID = firstOf(req.ContactID, e.ContactID)
 		req.CustomerID = firstOf(req.CustomerID, e.CustomerID)

@@ -168,6 +168,8 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		Email:  l.reports,
 		SMS:    l.reports,
 		Ledger: outbox,
+		// Nothing leaves the machine: any sending domain may be declared.
+		Identities: app.AnyDomain{},
 		Voice: func(webhooks http.Handler) dispatch.VoiceCaller {
 			l.voice = &simulatedVoice{calls: outbox, webhooks: webhooks, secret: cfg.VoiceSecret, after: simulatedCallLength,
 				clock: clk, stop: make(chan struct{}), log: log}

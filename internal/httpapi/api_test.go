@@ -90,6 +90,7 @@ func TestDevCompanyFirstCreateLeaves49999(t *testing.T) {
 		t.Fatalf("second start = %q, %v, %v; want the same key, not created", again, created, err)
 	}
 	e := &env{t: t, api: app.Handler(store, discard()), store: store, keys: map[string]string{"dev": key}, validate: true}
+	e.mustDo("PUT", "/v1/settings", "dev", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200) // free
 	r := e.mustDo("POST", "/v1/scheduled-communications", "dev", emailBody(at(time.Hour)), 201)
 	if r.Meta["credits_remaining"] != float64(49999) {
 		t.Errorf("credits_remaining = %v, want 49999", r.Meta["credits_remaining"])
@@ -255,6 +256,7 @@ func TestCreditsRunOut(t *testing.T) {
 	e := setup(t)
 	e.company("tiny", 2)
 	e.keys["tiny"] = e.key("tiny", "dispatcher:read,dispatcher:write,email:send")
+	e.mustDo("PUT", "/v1/settings", "tiny", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200) // free
 	first := e.mustDo("POST", "/v1/scheduled-communications", "tiny", emailBody(at(time.Hour)), 201)
 	if first.Meta["credits_remaining"] != float64(1) {
 		t.Errorf("credits after first = %v", first.Meta["credits_remaining"])
@@ -285,6 +287,11 @@ func TestCreditsRunOut(t *testing.T) {
 	e.company("three", 3)
 	e.keys["three"] = e.key("three", "dispatcher:read,dispatcher:write,email:send")
 	e.mustDo("POST", "/v1/scheduled-communications", "three", `{"channel":"email"}`, 422)
+	// A from_email at an undeclared domain is refused the same way.
+	if r := e.mustDo("POST", "/v1/scheduled-communications", "three", emailBody(at(time.Hour)), 422); !slices.Equal(r.fields(), []string{"payload.from_email"}) {
+		t.Errorf("undeclared from domain: %s", r.Body)
+	}
+	e.mustDo("PUT", "/v1/settings", "three", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200)
 	if r := e.mustDo("POST", "/v1/scheduled-communications", "three", emailBody(at(time.Hour)), 201); r.Meta["credits_remaining"] != float64(2) {
 		t.Errorf("a rejected request was charged: credits %v", r.Meta["credits_remaining"])
 	}
@@ -590,7 +597,7 @@ func TestSettings(t *testing.T) {
 	if s.Timezone != "UTC" || len(s.BusinessHours["mon"]) != 1 || s.BusinessHours["mon"][0] != [2]string{"09:00", "17:00"} || len(s.BusinessHours["sat"]) != 0 {
 		t.Errorf("default settings = %s", r.Data)
 	}
-	put := `{"timezone":"Australia/Sydney","business_hours":{"mon":[["13:00","17:00"],["08:00","12:00"]],"tue":[["09:00","24:00"]],"sat":[]},"holidays":["2026-12-25","2027-01-26"],"default_from_email":"team@example.com","default_from_name":"Example Team"}`
+	put := `{"timezone":"Australia/Sydney","business_hours":{"mon":[["13:00","17:00"],["08:00","12:00"]],"tue":[["09:00","24:00"]],"sat":[]},"holidays":["2026-12-25","2027-01-26"],"sending_domains":["example.com"],"default_from_email":"team@example.com","default_from_name":"Example Team"}`
 	r = e.mustDo("PUT", "/v1/settings", "all", put, 200)
 	got := e.mustDo("GET", "/v1/settings", "read", "", 200)
 	if string(got.Data) != string(r.Data) {

@@ -72,6 +72,11 @@ func classify(err error) (int, apiError) {
 		return http.StatusUnprocessableEntity, apiError{Code: "idempotency_key_reused",
 			Message: "This Idempotency-Key was used with a different body in the last 24 hours; use a new key for a new request.",
 			Details: []comms.FieldError{{Field: "Idempotency-Key", Message: "was used with a different body"}}}
+	case errors.Is(err, comms.ErrPhoneNumberTaken):
+		// Which resource, and which company, holds the number is not said.
+		return e(http.StatusConflict, "phone_number_taken", "This E.164 number is already registered as another phone-number resource; a number can be registered once. Nothing was changed.")
+	case errors.Is(err, comms.ErrUnavailable):
+		return e(http.StatusServiceUnavailable, "provider_unavailable", "A provider this request depends on (Amazon SES, asked whether a sending domain is verified) did not answer; nothing was changed. Retry the request.")
 	case errors.Is(err, comms.ErrConflict), errors.Is(err, comms.ErrIdempotencyKeyExists), errors.Is(err, comms.ErrAlreadyExists):
 		return e(http.StatusConflict, "conflict", "The resource changed while the request ran; retry it.")
 	case errors.Is(err, errTooLarge):

@@ -49,3 +49,18 @@ func TestClassifyHidesGoInternals(t *testing.T) {
 		t.Errorf("bare ErrInvalidJSON: %q", body.Message)
 	}
 }
+
+// TestClassifyProviderErrors: the store's ErrPhoneNumberTaken, however
+// wrapped, is a 409 that names neither the resource nor the company
+// holding the number; ErrUnavailable is a 503 without the provider's text.
+func TestClassifyProviderErrors(t *testing.T) {
+	t.Parallel()
+	status, body := classify(fmt.Errorf("store.PutPhoneNumber: %w", comms.ErrPhoneNumberTaken))
+	if status != 409 || body.Code != "phone_number_taken" || strings.Contains(body.Message, "store") {
+		t.Errorf("ErrPhoneNumberTaken → %d %+v", status, body)
+	}
+	status, body = classify(fmt.Errorf("verifying sending domain example.com: %w: %w", comms.ErrUnavailable, fmt.Errorf("sesv2.GetEmailIdentity: throttled")))
+	if status != 503 || body.Code != "provider_unavailable" || strings.Contains(body.Message, "sesv2") || strings.Contains(body.Message, "throttled") {
+		t.Errorf("ErrUnavailable → %d %+v", status, body)
+	}
+}

@@ -70,6 +70,38 @@ type env struct {
 	keys  map[string]string
 	// validate checks every response against the OpenAPI document.
 	validate bool
+	// ids answers whether a sending domain is verified (all are, unless
+	// the test says otherwise).
+	ids *identities
+}
+
+// identities is a hand-written scheduling.IdentityVerifier: every domain is
+// verified except those in unverified; err, when set, answers every call.
+type identities struct {
+	mu         sync.Mutex
+	unverified map[string]bool
+	err        error
+	asked      []string
+}
+
+func (f *identities) VerifiedForSending(_ context.Context, domain string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, domain)
+	if f.err != nil {
+		return false, f.err
+	}
+	return !f.unverified[domain], nil
+}
+
+func (f *identities) set(unverified []string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unverified = map[string]bool{}
+	for _, d := range unverified {
+		f.unverified[d] = true
+	}
+	f.err = err
 }
 
 func setup(t testing.TB) *env { t.Helper(); return setupCredits(t, 1000) }
@@ -83,8 +115,9 @@ func setupCredits(t testing.TB, credits int64) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := scheduling.NewService(store, scheduling.WithClock(func() time.Time { return testNow }))
-	e := &env{t: t, api: httpapi.New(svc, auth.NewAuthenticator(store), discard()), store: store, keys: map[string]string{}, validate: true}
+	ids := &identities{unverified: map[string]bool{}}
+	svc := scheduling.NewService(store, scheduling.WithClock(func() time.Time { return testNow }), scheduling.WithIdentityVerifier(ids))
+	e := &env{t: t, api: httpapi.New(svc, auth.NewAuthenticator(store), discard()), store: store, keys: map[string]string{}, validate: true, ids: ids}
 	e.company("acme", credits)
 	e.company("other", 1000)
 	all := "dispatcher:read,dispatcher:write,email:send,sms:send,calls:initiate"
@@ -104,6 +137,9 @@ func setupCredits(t testing.TB, credits int64) *env {
 		}
 		e.keys[name] = e.key(company, scopes)
 	}
+	// The bodies send from alex@example.com: both companies declare the domain.
+	e.mustDo("PUT", "/v1/settings", "all", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200)
+	e.mustDo("PUT", "/v1/settings", "other", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200)
 	e.mustDo("PUT", "/v1/phone-numbers/"+phoneID, "all", `{"e164":"+61412345678","capabilities":["sms","voice"],"label":"Sydney sales"}`, 200)
 	e.mustDo("PUT", "/v1/voice-agents/"+agentID, "all", `{"provider":"retell","agent_id":"agent_123","phone_number_id":"`+phoneID+`","label":"SDR"}`, 200)
 	return e

@@ -79,6 +79,7 @@ func TestAddressesAreWhatSESAccepts(t *testing.T) {
 		}
 		return strings.Replace(body, `"subject"`, `"from_email":`+strconv.Quote(addr)+`,"subject"`, 1)
 	}
+	e.mustDo("PUT", "/v1/settings", "all", `{"timezone":"UTC","sending_domains":["example.com","bücher.de"]}`, 200)
 	for _, field := range []string{"to_email", "cc", "from_email"} {
 		path := "payload." + field
 		if field == "cc" {

@@ -71,27 +71,64 @@ func ASCII(addr string) (string, error) {
 			return refuse("the part before @ must be ASCII: Amazon SES cannot send to or from other characters there")
 		}
 	}
-	ascii, err := idna.Lookup.ToASCII(domain)
-	if err != nil {
-		return refuse("the domain %q is not a valid domain name", domain)
-	}
-	labels := strings.Split(ascii, ".")
-	if len(labels) < 2 {
-		return refuse("the domain %q needs at least two labels, such as example.com", domain)
-	}
-	for _, l := range labels {
-		if len(l) == 0 || len(l) > 63 {
-			return refuse("the domain %q has a label that is empty or longer than 63 characters", domain)
-		}
-	}
-	if len(ascii) > 253 {
-		return refuse("the domain is longer than 253 characters")
+	ascii, reason := domainASCII(domain)
+	if reason != "" {
+		return refuse("%s", reason)
 	}
 	out := local + "@" + ascii
 	if len(out) > 254 {
 		return refuse("the address is longer than 254 characters")
 	}
 	return out, nil
+}
+
+// Domain checks a domain name against the rule's domain part and returns
+// its ASCII form (Punycode, lower-case): bücher.de → xn--bcher-kva.de.
+// Errors are *Error.
+func Domain(domain string) (string, error) {
+	if domain == "" {
+		return "", &Error{Address: domain, Reason: "is empty"}
+	}
+	if strings.TrimSpace(domain) != domain {
+		return "", &Error{Address: domain, Reason: "has white space around it"}
+	}
+	ascii, reason := domainASCII(domain)
+	if reason != "" {
+		return "", &Error{Address: domain, Reason: reason}
+	}
+	return ascii, nil
+}
+
+// DomainOf returns the ASCII form of an accepted address's domain, "" for
+// an address ASCII refuses.
+func DomainOf(addr string) string {
+	a, err := ASCII(addr)
+	if err != nil {
+		return ""
+	}
+	return a[strings.LastIndexByte(a, '@')+1:]
+}
+
+// domainASCII is the domain part of the rule: the ASCII form, or why the
+// domain is refused.
+func domainASCII(domain string) (string, string) {
+	ascii, err := idna.Lookup.ToASCII(domain)
+	if err != nil {
+		return "", fmt.Sprintf("the domain %q is not a valid domain name", domain)
+	}
+	labels := strings.Split(ascii, ".")
+	if len(labels) < 2 {
+		return "", fmt.Sprintf("the domain %q needs at least two labels, such as example.com", domain)
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 {
+			return "", fmt.Sprintf("the domain %q has a label that is empty or longer than 63 characters", domain)
+		}
+	}
+	if len(ascii) > 253 {
+		return "", "the domain is longer than 253 characters"
+	}
+	return ascii, ""
 }
 
 // Valid reports whether ASCII accepts addr.

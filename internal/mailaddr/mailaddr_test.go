@@ -60,3 +60,28 @@ func TestASCII(t *testing.T) {
 		t.Errorf("a 255-character domain was accepted")
 	}
 }
+
+func TestDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"example.com":      "example.com",
+		"Mail.Example.COM": "mail.example.com",
+		"bücher.de":        "xn--bcher-kva.de",
+		"BÜCHER.de":        "xn--bcher-kva.de",
+		"xn--bcher-kva.de": "xn--bcher-kva.de",
+	} {
+		if got, err := Domain(in); err != nil || got != want {
+			t.Errorf("Domain(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "example", "exa_mple.com", " example.com", "example..com", "example.com.", "a@example.com", "xn--ab.com"} {
+		if got, err := Domain(in); err == nil {
+			t.Errorf("Domain(%q) = %q, want an error", in, got)
+		}
+	}
+	if got := DomainOf("Sarah@BÜCHER.de"); got != "xn--bcher-kva.de" {
+		t.Errorf("DomainOf = %q", got)
+	}
+	if got := DomainOf("nope"); got != "" {
+		t.Errorf("DomainOf(nope) = %q", got)
+	}
+}

@@ -18,10 +18,17 @@ func (s *Service) Settings(ctx context.Context, p comms.Principal) (comms.Settin
 	return co.Settings.WithDefaults(), nil
 }
 
-// PutSettings validates and replaces the caller's settings document.
+// PutSettings validates and replaces the caller's settings document. Each
+// of its sending_domains must be one the deployment may send from (the
+// IdentityVerifier: on AWS a verified SES identity), checked after the
+// document itself is valid; a verifier that cannot answer is
+// comms.ErrUnavailable, and nothing is saved.
 func (s *Service) PutSettings(ctx context.Context, p comms.Principal, body []byte) (comms.Settings, error) {
 	set, err := contract.ParseSettings(body)
 	if err != nil {
+		return comms.Settings{}, err
+	}
+	if err := s.verifyDomains(ctx, set.SendingDomains); err != nil {
 		return comms.Settings{}, err
 	}
 	set = set.WithDefaults()
@@ -29,6 +36,30 @@ func (s *Service) PutSettings(ctx context.Context, p comms.Principal, body []byt
 		return comms.Settings{}, fmt.Errorf("store.PutSettings: %w", err)
 	}
 	return set, nil
+}
+
+// verifyDomains asks the IdentityVerifier about every declared domain,
+// one at a time (SES's GetEmailIdentity has a low rate quota; the verifier
+// caches what it learns), and reports every unverified one at once.
+func (s *Service) verifyDomains(ctx context.Context, domains []string) error {
+	if len(domains) == 0 {
+		return nil
+	}
+	if s.identities == nil {
+		return errors.New("scheduling.PutSettings: no IdentityVerifier is configured, so sending_domains cannot be checked")
+	}
+	var problems comms.ValidationError
+	for i, d := range domains {
+		ok, err := s.identities.VerifiedForSending(ctx, d)
+		if err != nil {
+			return fmt.Errorf("verifying sending domain %s: %w: %w", d, comms.ErrUnavailable, err)
+		}
+		if !ok {
+			problems.Add(fmt.Sprintf("sending_domains[%d]", i),
+				"domain %s is not a verified SES identity in this account; verify it (docs/deploy.md)", d)
+		}
+	}
+	return problems.Err()
 }
 
 // PutPhoneNumber creates or replaces a sender phone number.

@@ -27,11 +27,29 @@ import (
 // service checks only what depends on the data: the channel's scope on a
 // create (from the body) and on a PATCH (from the stored row).
 type Service struct {
-	store comms.Store
-	timer comms.Timer
-	log   *slog.Logger
-	now   func() time.Time
-	newID func() string
+	store      comms.Store
+	timer      comms.Timer
+	identities IdentityVerifier
+	log        *slog.Logger
+	now        func() time.Time
+	newID      func() string
+}
+
+// IdentityVerifier tells whether the deployment may send email from a
+// domain: on AWS, whether it is a verified SES identity of the account
+// (internal/channel/ses); in the embedded mode every domain is. domain is
+// in ASCII form (lower-case, Punycode). An error means the answer is
+// unknown (the provider did not answer), not that the domain is refused.
+type IdentityVerifier interface {
+	VerifiedForSending(ctx context.Context, domain string) (bool, error)
+}
+
+// WithIdentityVerifier sets what the company's sending_domains are checked
+// against when settings are saved. Without it, a settings document that
+// declares a sending domain cannot be saved (an internal error: the
+// deployment is not wired to verify it).
+func WithIdentityVerifier(v IdentityVerifier) Option {
+	return func(s *Service) { s.identities = v }
 }
 
 // Option configures a Service.
@@ -168,17 +186,31 @@ func (s *Service) replay(ctx context.Context, companyID, key, hash string) (Crea
 // resources within the company and computes next_attempt_at from the
 // company's business hours. The lifecycle (Create, Reschedule) does the rest.
 func (s *Service) apply(ctx context.Context, row *comms.Communication, req contract.CreateRequest) error {
-	if err := s.checkRefs(ctx, row.CompanyID, req.Refs); err != nil {
+	// The company's settings are read only when needed (business hours, a
+	// from_email's domain), and then once.
+	var settings *comms.Settings
+	company := func() (comms.Settings, error) {
+		if settings == nil {
+			co, err := s.store.GetCompany(ctx, row.CompanyID)
+			if err != nil {
+				return comms.Settings{}, fmt.Errorf("store.GetCompany: %w", err)
+			}
+			set := co.Settings.WithDefaults()
+			settings = &set
+		}
+		return *settings, nil
+	}
+	if err := s.checkRefs(ctx, row.CompanyID, req.Refs, company); err != nil {
 		return err
 	}
 	next := req.ScheduledFor
 	if req.RespectBusinessHours { // only then are the company's settings needed
-		co, err := s.store.GetCompany(ctx, row.CompanyID)
+		set, err := company()
 		if err != nil {
-			return fmt.Errorf("store.GetCompany: %w", err)
+			return err
 		}
 		var ok bool
-		next, ok = comms.NextAttemptAt(req.ScheduledFor, true, req.Timezone, co.Settings.WithDefaults())
+		next, ok = comms.NextAttemptAt(req.ScheduledFor, true, req.Timezone, set)
 		if !ok {
 			return &comms.ValidationError{Fields: []comms.FieldError{{Field: "respect_business_hours",
 				Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
@@ -201,11 +233,21 @@ func (s *Service) apply(ctx context.Context, row *comms.Communication, req contr
 }
 
 // checkRefs resolves each sender resource a payload names within the
-// company, reporting every missing one under its field.
-func (s *Service) checkRefs(ctx context.Context, companyID string, refs []contract.ResourceRef) error {
+// company, reporting every missing one under its field: phone numbers and
+// voice agents in the store, a from_email's domain in the company's
+// settings.sending_domains.
+func (s *Service) checkRefs(ctx context.Context, companyID string, refs []contract.ResourceRef, company func() (comms.Settings, error)) error {
 	var problems comms.ValidationError
 	for _, r := range refs {
 		switch r.Kind {
+		case contract.ResourceSendingDomain:
+			set, err := company()
+			if err != nil {
+				return err
+			}
+			if msg := contract.NotSendingDomain(r.ID, set.SendingDomains); msg != "" {
+				problems.Add(r.Field, "%s", msg)
+			}
 		case contract.ResourcePhoneNumber:
 			pn, err := s.store.GetPhoneNumber(ctx, companyID, r.ID)
 			if errors.Is(err, comms.ErrNotFound) {
