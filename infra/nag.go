@@ -24,6 +24,9 @@ const (
 		"which holds nothing else."
 	ReasonSMSWildcard = "sns:Publish straight to a phone number (SMS) has no resource ARN: AWS requires Resource \"*\". " +
 		"The statement allows sns:Publish only, and the functions publish to no topic."
+	ReasonSESIdentityWildcard = "Companies send from the domains they declare in their settings at run time; the API " +
+		"checks each is a verified SES identity of this account (ses:GetEmailIdentity) when it is declared, and the " +
+		"senders may use only identities of this account and region (identity/*), with this stack's configuration set."
 	ReasonAPIAuthorization = "Every route authenticates in the api function: Bearer API keys (stored as SHA-256 hashes, " +
 		"scoped per company) and HMAC-signed voice-provider webhooks; /healthz and /v1/openapi.json are public on purpose. " +
 		"An API Gateway authorizer would repeat the key lookup on every request."
@@ -55,6 +58,8 @@ func addNagSuppressions(s *DispatcherStack) {
 	part := `(<AWS::[A-Za-z]+>|[^:<>]+)`
 	schedules := &cdknag.RegexAppliesTo{Regex: jsii.String(
 		`/^Resource::arn:` + part + `:scheduler:` + part + `:` + part + `:schedule\/` + regexp.QuoteMeta(s.Scheduling.GroupName) + `\/\*$/`)}
+	identities := &cdknag.RegexAppliesTo{Regex: jsii.String(
+		`/^Resource::arn:` + part + `:ses:` + part + `:` + part + `:identity\/\*$/`)}
 	for _, fn := range FunctionNames {
 		a := functionAccess[fn]
 		role := s.Functions[fn].Role
@@ -63,6 +68,9 @@ func addNagSuppressions(s *DispatcherStack) {
 		}
 		if a.sms {
 			suppress(role, true, "AwsSolutions-IAM5", ReasonSMSWildcard, "Resource::*")
+		}
+		if a.email || a.identities {
+			suppress(role, true, "AwsSolutions-IAM5", ReasonSESIdentityWildcard, identities)
 		}
 	}
 	suppress(s.API.API, true, "AwsSolutions-APIG4", ReasonAPIAuthorization)

@@ -83,11 +83,6 @@ type DispatcherStackProps struct {
 	// every message is sent through. Empty: the stack creates one
 	// (reputation metrics on, account suppression list).
 	SESConfigurationSet string
-	// SandboxRecipients are verified recipient addresses or domains. While
-	// the SES account is in the sandbox, SES also authorizes ses:SendEmail
-	// against each recipient's identity, so those identities must be in the
-	// senders' policies. Leave empty once production access is granted.
-	SandboxRecipients []string
 	// VoiceProviderURL is the base URL (https) of the voice-AI provider's
 	// API. Default: DefaultVoiceProviderURL.
 	VoiceProviderURL string
@@ -133,7 +128,6 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 		return DispatcherStackProps{}, errors.New("infra: DispatcherStackProps are required")
 	}
 	r := *p
-	r.SandboxRecipients = append([]string(nil), p.SandboxRecipients...)
 	if r.AssetRoot == "" {
 		r.AssetRoot = DefaultAssetRoot
 	}
@@ -191,11 +185,6 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	}
 	if r.SESConfigurationSet != "" && !configSetRe.MatchString(r.SESConfigurationSet) {
 		bad("SESConfigurationSet %q: want 1-64 letters, digits, '_' or '-'", r.SESConfigurationSet)
-	}
-	for _, rc := range r.SandboxRecipients {
-		if _, err := mail.ParseAddress(rc); err != nil && !domainRe.MatchString(rc) {
-			bad("SandboxRecipients: %q is neither an e-mail address nor a domain", rc)
-		}
 	}
 	if u, err := url.Parse(r.VoiceProviderURL); err != nil || u.Scheme != "https" || u.Host == "" {
 		bad("VoiceProviderURL %q: want an https URL", r.VoiceProviderURL)

@@ -64,7 +64,6 @@ func TestResolvedRejects(t *testing.T) {
 		"alarm email":        {func(p *DispatcherStackProps) { p.AlarmEmail = "nope" }, "AlarmEmail"},
 		"prod without alarm": {func(p *DispatcherStackProps) { p.Stage = "prod" }, "AlarmEmail is required"},
 		"config set":         {func(p *DispatcherStackProps) { p.SESConfigurationSet = "a b" }, "SESConfigurationSet"},
-		"recipient":          {func(p *DispatcherStackProps) { p.SandboxRecipients = []string{"??"} }, "SandboxRecipients"},
 		"voice http":         {func(p *DispatcherStackProps) { p.VoiceProviderURL = "http://x.example.com" }, "https"},
 		"concurrency":        {func(p *DispatcherStackProps) { p.DispatchMaxConcurrency = 1 }, "DispatchMaxConcurrency"},
 		"log level":          {func(p *DispatcherStackProps) { p.LogLevel = "trace" }, "LogLevel"},

@@ -77,11 +77,14 @@ var (
 // access says which resources a function may use.
 type access struct {
 	table, sendQueue, schedules, email, sms, voiceSecret bool
+	// identities: read SES identities (the API checks a company's
+	// sending_domains when its settings are saved).
+	identities bool
 }
 
 // functionAccess is each function's least privilege.
 var functionAccess = map[string]access{
-	FnAPI:      {table: true, sendQueue: true, schedules: true, voiceSecret: true},
+	FnAPI:      {table: true, sendQueue: true, schedules: true, voiceSecret: true, identities: true},
 	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
 	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
 	// The events function records reports on rows: the table only (its
@@ -390,6 +393,13 @@ func (s *DispatcherStack) grant(f *GoFunction, a access) {
 			Resources: s.sesResources(),
 		}))
 	}
+	if a.identities {
+		f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("ReadSESIdentities"),
+			Actions:   jsii.Strings("ses:GetEmailIdentity"),
+			Resources: &[]*string{s.sesARN("identity", "*")},
+		}))
+	}
 	if a.sms {
 		f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:     jsii.String("PublishSMS"),
@@ -409,26 +419,25 @@ func (s *DispatcherStack) grant(f *GoFunction, a access) {
 }
 
 // sesResources are the SES resources ses:SendEmail is checked against: the
-// sender domain identity, the configuration set, and (sandbox only) the
-// verified recipients' identities.
+// account's identities — companies send from the domains they declare in
+// their settings at run time, each checked to be a verified identity of
+// this account when declared (docs/deploy.md) — and the configuration set.
 func (s *DispatcherStack) sesResources() *[]*string {
-	arn := func(resource, name string) *string {
-		return s.Stack.FormatArn(&awscdk.ArnComponents{
-			Service:      jsii.String("ses"),
-			Resource:     jsii.String(resource),
-			ResourceName: jsii.String(name),
-			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
-		})
-	}
 	set := s.Props.SESConfigurationSet
 	if set == "" {
 		set = s.Props.ResourcePrefix()
 	}
-	rs := []*string{arn("identity", s.Props.SenderDomain), arn("configuration-set", set)}
-	for _, r := range s.Props.SandboxRecipients {
-		rs = append(rs, arn("identity", r))
-	}
-	return &rs
+	return &[]*string{s.sesARN("identity", "*"), s.sesARN("configuration-set", set)}
+}
+
+// sesARN is the ARN of an SES v2 resource of this stack's account and region.
+func (s *DispatcherStack) sesARN(resource, name string) *string {
+	return s.Stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ses"),
+		Resource:     jsii.String(resource),
+		ResourceName: jsii.String(name),
+		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+	})
 }
 
 func assetDir(root, fn string) string { return filepath.Join(root, fn) }

@@ -43,7 +43,6 @@ var (
 		DefaultFromEmail:       "team@mail.example.org",
 		AlarmEmail:             "oncall@example.org",
 		SESConfigurationSet:    "existing-set",
-		SandboxRecipients:      []string{"qa@example.net"},
 		VoiceProviderURL:       "https://voice.example.net/v2",
 		DispatchMaxConcurrency: 25,
 		LogLevel:               "warn",

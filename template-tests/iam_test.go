@@ -37,6 +37,18 @@ var wildcardExceptions = []wildcardException{
 		Reason:    "Schedule names are made at run time (row id + token); the narrowest scope is the group's schedules.",
 	},
 	{
+		Principal: `^(Dispatch|Sweeper)FunctionRole`,
+		Action:    "ses:SendEmail",
+		Resource:  `^arn:\$\{AWS::Partition\}:ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}:identity/\*$`,
+		Reason:    "Companies send from the domains they declare in their settings at run time, each checked to be a verified SES identity of this account when declared; the narrowest scope is the account's identities.",
+	},
+	{
+		Principal: `^ApiFunctionRole`,
+		Action:    "ses:GetEmailIdentity",
+		Resource:  `^arn:\$\{AWS::Partition\}:ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}:identity/\*$`,
+		Reason:    "The API checks that a company's declared sending domain (any name) is a verified identity of the account.",
+	},
+	{
 		Principal: `^SMSDeliveryStatusProviderRole`,
 		Action:    "sns:SetSMSAttributes",
 		Resource:  `^\*$`,
@@ -176,14 +188,10 @@ func TestFunctionPolicies(t *testing.T) {
 		if configSet == "" {
 			configSet = "dispatcher-" + c.stage
 		}
-		sesResources := []string{
-			fmt.Sprintf(pseudoArn, "ses", "identity/"+props.SenderDomain),
-			fmt.Sprintf(pseudoArn, "ses", "configuration-set/"+configSet),
-		}
-		for _, r := range props.SandboxRecipients {
-			sesResources = append(sesResources, fmt.Sprintf(pseudoArn, "ses", "identity/"+r))
-		}
-		sort.Strings(sesResources)
+		// Companies send from the domains they declare (each checked to be a
+		// verified identity of the account when declared): every identity.
+		identities := fmt.Sprintf(pseudoArn, "ses", "identity/*")
+		sesResources := sorted(identities, fmt.Sprintf(pseudoArn, "ses", "configuration-set/"+configSet))
 		arn := func(id string) string { return "${" + id + ".Arn}" }
 		base := func(fn string) map[string]statement {
 			logs := tp.Resources[fn].prop("LoggingConfig", "LogGroup").(map[string]any)["Ref"].(string)
@@ -205,6 +213,7 @@ func TestFunctionPolicies(t *testing.T) {
 		}
 		api := base("ApiFunction")
 		api["VoiceSecret"] = statement{Actions: []string{"secretsmanager:GetSecretValue"}, Resources: []string{"${" + x.secret + "}"}}
+		api["ReadSESIdentities"] = statement{Actions: []string{"ses:GetEmailIdentity"}, Resources: []string{identities}}
 		// The events function: the table's items and indexes, and consuming
 		// its queue; nothing to send with.
 		events := base("EventsFunction")

@@ -61,12 +61,6 @@ func realMain() error {
 		}
 		trackOpensAndClicks = b
 	}
-	var recipients []string
-	for _, r := range strings.Split(ctx("sandboxRecipients"), ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			recipients = append(recipients, r)
-		}
-	}
 	var env *awscdk.Environment
 	if acct, region := os.Getenv("CDK_DEFAULT_ACCOUNT"), os.Getenv("CDK_DEFAULT_REGION"); acct != "" && region != "" {
 		env = &awscdk.Environment{Account: jsii.String(acct), Region: jsii.String(region)}
@@ -78,7 +72,6 @@ func realMain() error {
 		SenderDomain:           ctx("senderDomain"),
 		DefaultFromEmail:       ctx("defaultFromEmail"),
 		SESConfigurationSet:    ctx("sesConfigurationSet"),
-		SandboxRecipients:      recipients,
 		VoiceProviderURL:       ctx("voiceProviderUrl"),
 		AssetRoot:              ctx("assetRoot"),
 		DispatchMaxConcurrency: maxConc,

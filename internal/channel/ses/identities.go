@@ -118,7 +118,10 @@ func (v *Identities) lookup(ctx context.Context, name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("sesv2.GetEmailIdentity %s: %w", name, err)
 	}
-	return out.VerifiedForSendingStatus, nil
+	// VerifiedForSendingStatus is SES's answer; an identity whose
+	// VerificationStatus is SUCCESS is verified too (the emulator, moto,
+	// reports only that one).
+	return out.VerifiedForSendingStatus || out.VerificationStatus == types.VerificationStatusSuccess, nil
 }
 
 // withParents lists domain and its parent domains of two labels or more:
