@@ -62,6 +62,9 @@ type commItem struct {
 	CancelledAt          string `dynamodbav:"cancelled_at,omitempty"`
 	CancelReason         string `dynamodbav:"cancel_reason,omitempty"`
 	EventSeq             int64  `dynamodbav:"event_seq,omitempty"`
+	DeliveryStatus       string `dynamodbav:"delivery_status,omitempty"`
+	DeliveryAt           string `dynamodbav:"delivery_at,omitempty"`
+	DeliveryDetail       string `dynamodbav:"delivery_detail,omitempty"`
 	Version              int64  `dynamodbav:"version"`
 }
 
@@ -101,6 +104,7 @@ func newCommItem(c comms.Communication, version int64) (commItem, error) {
 		Source: string(c.Source), ProviderMessageID: c.ProviderMessageID, Token: c.Token,
 		CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt), SentAt: tsPtr(c.SentAt), CancelledAt: tsPtr(c.CancelledAt),
 		CancelReason: string(c.CancelReason), EventSeq: c.EventSeq, Version: version,
+		DeliveryStatus: string(c.Delivery.Status), DeliveryAt: ts(c.Delivery.At), DeliveryDetail: c.Delivery.Detail,
 	}
 	if due, ok := dueAt(c); ok {
 		it.GSI2PK, it.GSI2SK = dueShard(c.ID), keyTS(due)+"#"+c.CompanyID+"#"+c.ID
@@ -131,6 +135,7 @@ func (it commItem) comm() (comms.Communication, error) {
 		CancelPolicy: raw(it.CancelPolicy), AttemptCount: it.AttemptCount, MaxAttempts: it.MaxAttempts,
 		Source: comms.Source(it.Source), ProviderMessageID: it.ProviderMessageID, Token: it.Token,
 		CancelReason: comms.CancelReason(it.CancelReason), EventSeq: it.EventSeq, Version: it.Version,
+		Delivery: comms.Delivery{Status: comms.DeliveryStatus(it.DeliveryStatus), Detail: it.DeliveryDetail},
 	}
 	var errs []error
 	at := func(dst *time.Time, s string) {
@@ -147,6 +152,7 @@ func (it commItem) comm() (comms.Communication, error) {
 	at(&c.NextAttemptAt, it.NextAttemptAt)
 	at(&c.LeaseUntil, it.LeaseUntil)
 	at(&c.CreatedAt, it.CreatedAt)
+	at(&c.Delivery.At, it.DeliveryAt)
 	at(&c.UpdatedAt, it.UpdatedAt)
 	atPtr(&c.SentAt, it.SentAt)
 	atPtr(&c.CancelledAt, it.CancelledAt)
@@ -290,6 +296,9 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 			}})
 		}
 		items = append(items, events...)
+		if c.ProviderMessageID != "" {
+			items = append(items, s.pmidPut(c))
+		}
 		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			if idem != nil {
@@ -366,8 +375,9 @@ func (s *Store) GetCommunication(ctx context.Context, companyID, id string) (com
 // UpdateCommunication writes ch in one TransactWriteItems: the row's Put
 // conditional on its version (ReturnValuesOnConditionCheckFailure ALL_OLD
 // tells a moved version from an absent row), then with debit the
-// compare-and-swap of the balance, the events' Puts, and ch.Insert's row
-// and events.
+// compare-and-swap of the balance, the events' Puts, ch.Insert's row and
+// events, ch.Suppress's Puts and, when the change gives the row its
+// provider message id, the id's mapping (see setsProviderMessageID).
 func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
 	const op = "UpdateCommunication"
 	c := ch.Row
@@ -402,6 +412,16 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 		}
 		insertAt = len(rest)
 		rest = append(rest, ins...)
+	}
+	// The suppressions and the provider message id's mapping go after
+	// everything the reasons below are read for; both are unconditional.
+	supps, err := s.suppressionPuts(ch.Suppress)
+	if err != nil {
+		return comms.Communication{}, 0, wrap(op, err)
+	}
+	rest = append(rest, supps...)
+	if setsProviderMessageID(ch) {
+		rest = append(rest, s.pmidPut(c))
 	}
 	// written tells what a cancelled transaction's reasons mean; first is
 	// the index of the first item after the row (and the debit).
@@ -593,7 +613,16 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 		names[n], values[p] = attr, str(v)
 		filters = append(filters, n+" = "+p)
 	}
-	eq("status", string(f.Status))
+	status := f.Status
+	if f.DeliveryStatus != "" {
+		// A delivery status is what became of a sent row.
+		if status != "" && status != comms.StatusSent {
+			return []comms.Communication{}, false, nil
+		}
+		status = comms.StatusSent
+		eq("delivery_status", string(f.DeliveryStatus))
+	}
+	eq("status", string(status))
 	eq("channel", string(f.Channel))
 	eq("contact_id", f.ContactID)
 	eq("customer_id", f.CustomerID)

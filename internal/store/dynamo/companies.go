@@ -397,9 +397,28 @@ func (it agentItem) agent() (comms.VoiceAgent, error) {
 // first created_at, in a transaction that checks its company exists
 // (ErrNotFound otherwise).
 func (s *Store) putResource(ctx context.Context, companyID string, item any) error {
-	av, err := attributevalue.MarshalMap(item)
+	up, err := resourceUpdate(item)
 	if err != nil {
 		return err
+	}
+	up.TableName = s.table
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: up},
+		s.companyExistsItem(companyID),
+	}})
+	if codes, _, ok := cancellation(err); ok && failed(codes, 1) {
+		err = fmt.Errorf("%w: no such company: %v", comms.ErrNotFound, err)
+	}
+	return err
+}
+
+// resourceUpdate returns the Update (table name left to the caller) that
+// sets every attribute of item but its key, keeping a created_at already
+// stored. Its names are #a<n>, its values :a<n>.
+func resourceUpdate(item any) (*types.Update, error) {
+	av, err := attributevalue.MarshalMap(item)
+	if err != nil {
+		return nil, err
 	}
 	k := map[string]types.AttributeValue{AttrPK: av[AttrPK], AttrSK: av[AttrSK]}
 	names := map[string]string{}
@@ -423,20 +442,12 @@ func (s *Store) putResource(ctx context.Context, companyID string, item any) err
 			expr += n + " = " + p
 		}
 	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:                 s.table,
-			Key:                       k,
-			UpdateExpression:          aws.String(expr),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-		}},
-		s.companyExistsItem(companyID),
-	}})
-	if codes, _, ok := cancellation(err); ok && failed(codes, 1) {
-		err = fmt.Errorf("%w: no such company: %v", comms.ErrNotFound, err)
-	}
-	return err
+	return &types.Update{
+		Key:                       k,
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}, nil
 }
 
 // getResource reads the item of a sender resource into it; ErrNotFound if absent.
@@ -467,16 +478,6 @@ func (s *Store) deleteResource(ctx context.Context, companyID, sk string) error 
 	return err
 }
 
-// PutPhoneNumber creates or replaces a phone number, keeping the first
-// CreatedAt; ErrNotFound if its company does not exist.
-func (s *Store) PutPhoneNumber(ctx context.Context, p comms.PhoneNumber) error {
-	return wrap("PutPhoneNumber", s.putResource(ctx, p.CompanyID, phoneItem{
-		PK: prefixCompany + p.CompanyID, SK: prefixPhone + p.ID, Entity: entityPhone,
-		ID: p.ID, CompanyID: p.CompanyID, E164: p.E164, Capabilities: p.Capabilities, Label: p.Label,
-		CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt),
-	}))
-}
-
 // GetPhoneNumber returns a phone number of the company; ErrNotFound if absent.
 func (s *Store) GetPhoneNumber(ctx context.Context, companyID, id string) (comms.PhoneNumber, error) {
 	const op = "GetPhoneNumber"
@@ -492,11 +493,6 @@ func (s *Store) GetPhoneNumber(ctx context.Context, companyID, id string) (comms
 func (s *Store) ListPhoneNumbers(ctx context.Context, companyID string) ([]comms.PhoneNumber, error) {
 	ps, err := queryPrefix(ctx, s, companyID, prefixPhone, phoneItem.phone)
 	return ps, wrap("ListPhoneNumbers", err)
-}
-
-// DeletePhoneNumber deletes a phone number; ErrNotFound if absent.
-func (s *Store) DeletePhoneNumber(ctx context.Context, companyID, id string) error {
-	return wrap("DeletePhoneNumber", s.deleteResource(ctx, companyID, prefixPhone+id))
 }
 
 // PutVoiceAgent creates or replaces a voice agent, keeping the first

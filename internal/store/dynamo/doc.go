@@ -35,8 +35,12 @@
 //	API key by id      KEYID#<key id>             KEY                          company_id, hash, created_at (finds the others)
 //	API key listing    COMPANY#<company>          KEY#<created_at>#<key id>    the whole key (ListAPIKeys order)
 //	phone number       COMPANY#<company>          PHONE#<id>
+//	number claim       PHONE#<e164>               CLAIM                        company_id, phone_number_id (its one holder)
 //	voice agent        COMPANY#<company>          AGENT#<id>
 //	row                COMM#<company>#<id>        COMM                         + gsi1*, and gsi2* while non-terminal
+//	event              COMM#<company>#<id>        EVT#<sequence, 10 digits>    + gsi3* (by_feed)
+//	message id map     PMID#<provider message id> PMID                         company_id, communication_id
+//	suppression        SUPP#<company>             <channel>#<recipient>        lifted_at, lifted_by once lifted
 //	idempotency        IDEM#<company>#<key>       IDEM                         expires_at, ttl
 //
 // Every item also has an entity attribute naming its kind. A row lives in
@@ -65,11 +69,26 @@
 //	ListAPIKeys          Query (consistent)                            pk = COMPANY#<c> AND begins_with(sk, "KEY#")
 //	RevokeAPIKey         GetItem KEYID (consistent), then              SET revoked_at = if_not_exists(revoked_at, :at)
 //	                     TransactWriteItems: Update KEYHASH + listing   on both (first revocation kept)
-//	Put{PhoneNumber,     TransactWriteItems: UpdateItem SET every      created_at = if_not_exists(…); company
-//	  VoiceAgent}        attribute, ConditionCheck company             attribute_exists(pk) → ErrNotFound
+//	PutVoiceAgent        TransactWriteItems: UpdateItem SET every      created_at = if_not_exists(…); company
+//	                     attribute, ConditionCheck company             attribute_exists(pk) → ErrNotFound
+//	PutPhoneNumber       GetItem resource (and old claim), then        resource: e164 = :as_read (or attribute_not_exists(pk));
+//	                     TransactWriteItems: Update resource, Condi-   claim: attribute_not_exists(pk) OR owner = this resource
+//	                     tionCheck company, Put claim, [Delete old     → ErrPhoneNumberTaken; old claim: owner = this resource;
+//	                     claim when the number changes]                a moved resource or claim is read again and retried
 //	Get…                 GetItem (consistent)                          COMPANY#<c> / PHONE#<id> | AGENT#<id>
 //	List…                Query (consistent)                            pk = COMPANY#<c> AND begins_with(sk, "PHONE#" | "AGENT#")
-//	Delete…              DeleteItem                                    attribute_exists(pk) → ErrNotFound
+//	DeleteVoiceAgent     DeleteItem                                    attribute_exists(pk) → ErrNotFound
+//	DeletePhoneNumber    GetItem resource and claim, then Transact-    resource: e164 = :as_read (absent → ErrNotFound);
+//	                     WriteItems: Delete resource, [Delete claim]   claim: owner = this resource
+//	PutSuppression       TransactWriteItems: Put, ConditionCheck       company attribute_exists(pk) → ErrNotFound
+//	                     company
+//	GetSuppression       GetItem (consistent)                          SUPP#<c> / <channel>#<recipient>
+//	ListSuppressions     Query (consistent)                            pk = SUPP#<c> [AND sk > :cursor | BETWEEN <ch># AND <ch>$];
+//	                                                                   recipient and attribute_not_exists(lifted_at) filter
+//	LiftSuppression      UpdateItem SET lifted_at, lifted_by,          attribute_exists(pk) AND attribute_not_exists(lifted_at)
+//	                     ReturnValues ALL_NEW                          → ErrNotFound
+//	CommunicationBy-     GetItem PMID# (consistent), then GetItem      the row must still carry the id, else ErrNotFound
+//	  ProviderMessageID  of the row it names (consistent)
 //	CreateCommunication  GetItem company (consistent), then            row: attribute_not_exists(pk) → ErrAlreadyExists;
 //	                     TransactWriteItems: Put row, Update company,  company: credits = :seen, SET credits = :seen - 1;
 //	                     Put idempotency record (when given)           record: attribute_not_exists(pk) OR
@@ -77,8 +96,10 @@
 //	InsertCommunication  TransactWriteItems: Put row, ConditionCheck   row: attribute_not_exists(pk) → ErrAlreadyExists;
 //	                     company (no debit: cadence follow-ups)        company: attribute_exists(pk) → ErrNotFound
 //	GetCommunication     GetItem (consistent)                          COMM#<c>#<id> / COMM
-//	UpdateCommunication  PutItem (no debit), or GetItem company then   version = :expected, ReturnValuesOnConditionCheck-
-//	                     TransactWriteItems: Put row, Update company   Failure ALL_OLD: old image → ErrConflict, none → ErrNotFound
+//	UpdateCommunication  TransactWriteItems (with debit after a        version = :expected, ReturnValuesOnConditionCheck-
+//	                     GetItem company): Put row, [Update company],  Failure ALL_OLD: old image → ErrConflict, none → ErrNotFound;
+//	                     Put events, [insert's row and events],        suppressions and the message id map unconditional (they
+//	                     Put suppressions, [Put PMID# map]             are written only if the row's condition holds)
 //	GetIdempotency       GetItem (consistent)                          IDEM#<c>#<key> / IDEM; expired by now → ErrNotFound
 //	ListCommunications   Query by_company (eventually consistent)      gsi1pk = ROWS#<c> [AND gsi1sk >= :lo | < :hi |
 //	                                                                   BETWEEN :lo AND :hi]; other filters as FilterExpression
@@ -87,10 +108,23 @@
 //
 // ListCommunications turns ScheduledAfter (inclusive), the cursor (the row
 // after <scheduled_for>#<id>) and ScheduledBefore (exclusive) into the
-// gsi1sk range, and status, channel, contact, customer, deal and cadence
-// root into a FilterExpression; it reads pages until it has Limit+1 matches
+// gsi1sk range, and status, channel, contact, customer, deal, cadence
+// root and delivery status (with status = sent) into a FilterExpression; it reads pages until it has Limit+1 matches
 // (to report whether more exist). Filtering costs reads in proportion to the
 // rows of the time window, not to the matches.
+//
+// A row's Delivery is three optional attributes, delivery_status,
+// delivery_at and delivery_detail. The message id map (PMID#) is written in
+// the transaction of the transition that gives the row its provider message
+// id — a Change does not carry the row it was made from, so the store
+// recognises it by its sent event, which exactly those transitions emit —
+// and by CreateCommunication for a row created with one. A Change's
+// suppressions are unconditional Puts in the row's transaction (one per
+// key), so a lost compare-and-swap writes none. Suppressions are per
+// company (their partition is the company's), and so are phone-number
+// resources; a number's claim (PHONE#<e164>) is global, which is what keeps
+// a number to one resource of one company. Resources stored before claims
+// existed get theirs at their next put.
 //
 // # Consistency
 //

@@ -78,6 +78,9 @@ type Store struct {
 	// the package documentation, "Credits"). It is an optimisation, never
 	// what makes a debit correct.
 	debits keyedLocks
+	// claims serialises this process's puts of one phone number, in the
+	// same spirit: the claim's condition is what makes a put correct.
+	claims keyedLocks
 }
 
 // New returns a Store on the table through client.

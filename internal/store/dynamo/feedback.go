@@ -1,37 +1,330 @@
 package dynamo
 
-// PLACEHOLDER: replaced by the real implementation (suppressions, provider
-// message ids); every method fails so nothing can mistake it for done.
-
 import (
 	"context"
-	"errors"
+	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
-var errTODO = errors.New("dynamo: not implemented yet")
+// Suppressions live in one partition per company, pk SUPP#<company>, sk
+// <channel>#<recipient>: the sort key order is the listing's (channel,
+// recipient) order, since channels ("email", "sms") contain no '#' and
+// neither is a prefix of the other. A provider message id is found through
+// a small mapping item, pk PMID#<provider message id>, sk PMID, naming the
+// row's company and id, written in the transaction that sets the row's
+// provider message id, so the lookup is two strongly consistent GetItems.
+const (
+	prefixSupp = "SUPP#"
+	prefixPMID = "PMID#"
+	skPMID     = "PMID"
 
-// PutSuppression is not implemented yet.
-func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error { return errTODO }
+	entitySupp = "suppression"
+	entityPMID = "provider_message_id"
 
-// GetSuppression is not implemented yet.
+	attrLiftedAt = "lifted_at"
+)
+
+// suppItem is a suppression.
+type suppItem struct {
+	PK              string `dynamodbav:"pk"`
+	SK              string `dynamodbav:"sk"`
+	Entity          string `dynamodbav:"entity"`
+	CompanyID       string `dynamodbav:"company_id"`
+	Channel         string `dynamodbav:"channel"`
+	Recipient       string `dynamodbav:"recipient"`
+	Reason          string `dynamodbav:"reason,omitempty"`
+	Detail          string `dynamodbav:"detail,omitempty"`
+	CommunicationID string `dynamodbav:"communication_id,omitempty"`
+	CreatedAt       string `dynamodbav:"created_at,omitempty"`
+	CreatedBy       string `dynamodbav:"created_by,omitempty"`
+	LiftedAt        string `dynamodbav:"lifted_at,omitempty"`
+	LiftedBy        string `dynamodbav:"lifted_by,omitempty"`
+}
+
+func suppSK(channel comms.SuppressionChannel, recipient string) string {
+	return string(channel) + "#" + recipient
+}
+
+func suppKey(companyID string, channel comms.SuppressionChannel, recipient string) map[string]types.AttributeValue {
+	return key(prefixSupp+companyID, suppSK(channel, recipient))
+}
+
+func newSuppItem(x comms.Suppression) suppItem {
+	return suppItem{
+		PK: prefixSupp + x.CompanyID, SK: suppSK(x.Channel, x.Recipient), Entity: entitySupp,
+		CompanyID: x.CompanyID, Channel: string(x.Channel), Recipient: x.Recipient, Reason: string(x.Reason),
+		Detail: x.Detail, CommunicationID: x.CommunicationID, CreatedAt: ts(x.CreatedAt), CreatedBy: x.CreatedBy,
+		LiftedAt: tsPtr(x.LiftedAt), LiftedBy: x.LiftedBy,
+	}
+}
+
+func decodeSupp(item map[string]types.AttributeValue) (comms.Suppression, error) {
+	var it suppItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return comms.Suppression{}, err
+	}
+	x := comms.Suppression{
+		CompanyID: it.CompanyID, Channel: comms.SuppressionChannel(it.Channel), Recipient: it.Recipient,
+		Reason: comms.SuppressionReason(it.Reason), Detail: it.Detail, CommunicationID: it.CommunicationID,
+		CreatedBy: it.CreatedBy, LiftedBy: it.LiftedBy,
+	}
+	var err error
+	if x.CreatedAt, err = fromTS(it.CreatedAt); err != nil {
+		return comms.Suppression{}, err
+	}
+	if x.LiftedAt, err = fromTSPtr(it.LiftedAt); err != nil {
+		return comms.Suppression{}, err
+	}
+	return x, nil
+}
+
+// suppressionPuts returns the unconditional Puts of a Change's
+// suppressions, one per (company, channel, recipient) — the last one given
+// — as a transaction may not write one item twice.
+func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteItem, error) {
+	var out []types.TransactWriteItem
+	at := map[string]int{}
+	for _, x := range xs {
+		item, err := attributevalue.MarshalMap(newSuppItem(x))
+		if err != nil {
+			return nil, err
+		}
+		put := types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: item}}
+		k := prefixSupp + x.CompanyID + "\x00" + suppSK(x.Channel, x.Recipient)
+		if i, ok := at[k]; ok {
+			out[i] = put
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, put)
+	}
+	return out, nil
+}
+
+// PutSuppression creates or replaces the suppression of (company, channel,
+// recipient) in a transaction that checks the company exists (ErrNotFound).
+func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error {
+	const op = "PutSuppression"
+	puts, err := s.suppressionPuts([]comms.Suppression{x})
+	if err != nil {
+		return wrap(op, err)
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: append(puts, s.companyExistsItem(x.CompanyID)),
+	})
+	if codes, _, ok := cancellation(err); ok && failed(codes, 1) {
+		err = comms.ErrNotFound
+	}
+	return wrap(op, err)
+}
+
+// GetSuppression returns the suppression of the recipient, active or lifted.
 func (s *Store) GetSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient string) (comms.Suppression, error) {
-	return comms.Suppression{}, comms.ErrNotFound
+	const op = "GetSuppression"
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: s.table, Key: suppKey(companyID, channel, recipient), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return comms.Suppression{}, wrap(op, err)
+	}
+	if out.Item == nil {
+		return comms.Suppression{}, wrap(op, comms.ErrNotFound)
+	}
+	x, err := decodeSupp(out.Item)
+	return x, wrap(op, err)
 }
 
-// ListSuppressions is not implemented yet.
+// ListSuppressions queries the company's suppression partition (strongly
+// consistent) in sort-key order: the channel and the cursor bound the sort
+// key, the recipient and liftedness filter.
 func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.SuppressionFilter) ([]comms.Suppression, bool, error) {
-	return nil, false, errTODO
+	const op = "ListSuppressions"
+	limit := f.Limit
+	if limit < 1 || limit > maxLimit {
+		limit = maxLimit
+	}
+	var after string // the cursor's sort key, skipped
+	if f.After != "" {
+		ch, rcpt, ok := strings.Cut(f.After, ":")
+		if !ok || !comms.SuppressionChannel(ch).Valid() || rcpt == "" {
+			return nil, false, wrap(op, comms.ErrBadCursor)
+		}
+		after = suppSK(comms.SuppressionChannel(ch), rcpt)
+	}
+	names := map[string]string{"#pk": AttrPK}
+	values := map[string]types.AttributeValue{":pk": str(prefixSupp + companyID)}
+	kc := "#pk = :pk"
+	switch {
+	case f.Channel != "":
+		// Every sort key of the channel is in [<channel>#, <channel>$]
+		// ('$' follows '#').
+		lo, hi := string(f.Channel)+"#", string(f.Channel)+"$"
+		if after > lo {
+			lo = after
+		}
+		if lo > hi {
+			return []comms.Suppression{}, false, nil
+		}
+		kc += " AND #sk BETWEEN :lo AND :hi"
+		names["#sk"], values[":lo"], values[":hi"] = AttrSK, str(lo), str(hi)
+	case after != "":
+		kc += " AND #sk > :lo"
+		names["#sk"], values[":lo"] = AttrSK, str(after)
+	}
+	var filters []string
+	if f.Recipient != "" {
+		names["#rcpt"], values[":rcpt"] = "recipient", str(f.Recipient)
+		filters = append(filters, "#rcpt = :rcpt")
+	}
+	if !f.IncludeLifted {
+		names["#lifted"] = attrLiftedAt
+		filters = append(filters, "attribute_not_exists(#lifted)")
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		ConsistentRead:            aws.Bool(true),
+		KeyConditionExpression:    aws.String(kc),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}
+	if len(filters) > 0 {
+		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
+	}
+	xs := []comms.Suppression{}
+	for len(xs) <= limit {
+		if len(filters) > 0 {
+			in.Limit = aws.Int32(filteredPage)
+		} else {
+			in.Limit = aws.Int32(int32(limit + 2 - len(xs)))
+		}
+		page, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, false, wrap(op, err)
+		}
+		for _, item := range page.Items {
+			if after != "" && strAttr(item, AttrSK) == after {
+				continue
+			}
+			x, err := decodeSupp(item)
+			if err != nil {
+				return nil, false, wrap(op, err)
+			}
+			xs = append(xs, x)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	if len(xs) > limit {
+		return xs[:limit], true, nil
+	}
+	return xs, false, nil
 }
 
-// LiftSuppression is not implemented yet.
+// LiftSuppression sets lifted_at and lifted_by on the suppression if it is
+// active (UpdateItem conditional on attribute_not_exists(lifted_at)) and
+// returns it as stored; ErrNotFound when there is no active one.
 func (s *Store) LiftSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient, by string, at time.Time) (comms.Suppression, error) {
-	return comms.Suppression{}, errTODO
+	const op = "LiftSuppression"
+	update := "SET #lifted = :at REMOVE #by"
+	values := map[string]types.AttributeValue{":at": str(keyTS(at))}
+	if by != "" {
+		update = "SET #lifted = :at, #by = :by"
+		values[":by"] = str(by)
+	}
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 s.table,
+		Key:                       suppKey(companyID, channel, recipient),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_exists(#pk) AND attribute_not_exists(#lifted)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#lifted": attrLiftedAt, "#by": "lifted_by"},
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if _, ok := conditionFailed(err); ok {
+		return comms.Suppression{}, wrap(op, comms.ErrNotFound)
+	}
+	if err != nil {
+		return comms.Suppression{}, wrap(op, err)
+	}
+	x, err := decodeSupp(out.Attributes)
+	return x, wrap(op, err)
 }
 
-// CommunicationByProviderMessageID is not implemented yet.
+// pmidItem maps a provider message id to its row.
+type pmidItem struct {
+	PK              string `dynamodbav:"pk"`
+	SK              string `dynamodbav:"sk"`
+	Entity          string `dynamodbav:"entity"`
+	CompanyID       string `dynamodbav:"company_id"`
+	CommunicationID string `dynamodbav:"communication_id"`
+}
+
+// pmidPut is the unconditional Put of c's provider message id mapping. It
+// is unconditional so that it can never fail the transition it rides on
+// (providers do not reuse message ids; were one reused, the last row
+// written with it would be found).
+func (s *Store) pmidPut(c comms.Communication) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: map[string]types.AttributeValue{
+		AttrPK: str(prefixPMID + c.ProviderMessageID), AttrSK: str(skPMID), attrEntity: str(entityPMID),
+		"company_id": str(c.CompanyID), "communication_id": str(c.ID),
+	}}}
+}
+
+// setsProviderMessageID reports whether ch is the transition that gives
+// its row a provider message id. A Change does not carry the row it was
+// made from, so its events tell: in the lifecycle, exactly the transitions
+// that set provider_message_id (RecordSent, RecordCallPlaced, and a send
+// settled late by RecordDelivery or SettleAttempt) emit sent. Later
+// transitions of a sent row (delivery reports, a call's outcome) keep the
+// id and need no second write of the mapping.
+func setsProviderMessageID(ch comms.Change) bool {
+	if ch.Row.ProviderMessageID == "" {
+		return false
+	}
+	for _, e := range ch.Events {
+		if e.Type == comms.EventSent {
+			return true
+		}
+	}
+	return false
+}
+
+// CommunicationByProviderMessageID reads the mapping item of id, then the
+// row it names (both strongly consistent); ErrNotFound if either is absent
+// or the row no longer carries id.
 func (s *Store) CommunicationByProviderMessageID(ctx context.Context, id string) (comms.Communication, error) {
-	return comms.Communication{}, errTODO
+	const op = "CommunicationByProviderMessageID"
+	if id == "" {
+		return comms.Communication{}, wrap(op, comms.ErrNotFound)
+	}
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: s.table, Key: key(prefixPMID+id, skPMID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return comms.Communication{}, wrap(op, err)
+	}
+	if out.Item == nil {
+		return comms.Communication{}, wrap(op, comms.ErrNotFound)
+	}
+	var m pmidItem
+	if err := attributevalue.UnmarshalMap(out.Item, &m); err != nil {
+		return comms.Communication{}, wrap(op, err)
+	}
+	c, err := s.GetCommunication(ctx, m.CompanyID, m.CommunicationID)
+	if err != nil {
+		return comms.Communication{}, wrap(op, err)
+	}
+	if c.ProviderMessageID != id {
+		return comms.Communication{}, wrap(op, comms.ErrNotFound)
+	}
+	return c, nil
 }
