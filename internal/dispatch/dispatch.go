@@ -49,8 +49,9 @@ type Config struct {
 	OutcomeTimeout time.Duration
 	// SettleWait is how long after an email or SMS lease expires with no
 	// recorded result the sweeper waits for the provider's own record of
-	// the attempt (SES's SEND event) before sending again. With a ledger
-	// (WithLedger) that answers at once, it is not waited. Default 5 minutes.
+	// the attempt (SES's SEND event, an SNS delivery-status report) before
+	// sending again. With a complete ledger (AttemptLedger.Complete) it is
+	// not waited. Default 5 minutes.
 	SettleWait time.Duration
 }
 

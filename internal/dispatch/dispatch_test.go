@@ -675,10 +675,12 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // record of.
 type ledger map[string]string
 
-func (l ledger) FindAttempt(_ context.Context, id string, attempt int) (string, bool, error) {
-	msg, ok := l[fmt.Sprintf("%s#%d", id, attempt)]
+func (l ledger) FindAttempt(_ context.Context, row comms.Communication) (string, bool, error) {
+	msg, ok := l[fmt.Sprintf("%s#%d", row.ID, row.AttemptCount)]
 	return msg, ok, nil
 }
+
+func (l ledger) Complete() bool { return true }
 
 // TestUncertainAttemptsAreSettledFromTheProvidersRecord: a dispatcher
 // stopped between the send and recording it. The sweeper asks the

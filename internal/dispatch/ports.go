@@ -21,14 +21,20 @@ type Store interface {
 // AttemptLedger is a provider's own record of what it sent, asked before an
 // email or SMS attempt whose result was never recorded is sent again (the
 // dispatcher stopped, or could not write, between the send and recording
-// it). The embedded mode's dev senders answer from their outbox. On AWS no
-// ledger is asked: SES's SEND event (tagged with the row and attempt)
-// settles the row through package feedback, and the sweeper waits
-// Config.SettleWait for it before resending.
+// it). The embedded mode's dev senders answer from their outbox (complete:
+// a line is written before the send returns). On AWS, SES's SEND event
+// (tagged with the row and attempt) settles an email through package
+// feedback by itself, and SMS are found among the SNS delivery-status
+// reports no row claimed; there the sweeper waits Config.SettleWait for
+// the record before resending.
 type AttemptLedger interface {
-	// FindAttempt returns the provider message id of attempt n of the row
+	// FindAttempt returns the provider message id of the row's current
+	// attempt (row.AttemptCount, claimed at row.LeaseUntil minus the lease)
 	// and whether the provider has a record of sending it.
-	FindAttempt(ctx context.Context, communicationID string, attempt int) (providerMessageID string, found bool, err error)
+	FindAttempt(ctx context.Context, row comms.Communication) (providerMessageID string, found bool, err error)
+	// Complete reports whether a miss proves the attempt was not sent, so
+	// that the row can be sent again without waiting for a late record.
+	Complete() bool
 }
 
 // Email is one email to send.

@@ -119,20 +119,22 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 // settled is true when the row needs nothing more from this sweep.
 func (d *Dispatcher) settleUncertain(ctx context.Context, row comms.Communication, res *SweepResult) (settled bool, err error) {
 	if d.ledger != nil {
-		id, found, err := d.ledger.FindAttempt(ctx, row.ID, row.AttemptCount)
+		id, found, err := d.ledger.FindAttempt(ctx, row)
 		if err != nil {
 			return true, fmt.Errorf("ledger.FindAttempt: %w", err)
 		}
-		if !found {
+		if found {
+			_, written, err := d.write(ctx, "settle the attempt")(comms.SettleAttempt(row, id, d.clock()))
+			if written {
+				res.Settled++
+				d.stats.Settled.Add(1)
+				d.logRepair(ctx, row, "settled")
+			}
+			return true, err
+		}
+		if d.ledger.Complete() {
 			return false, nil
 		}
-		_, written, err := d.write(ctx, "settle the attempt")(comms.SettleAttempt(row, id, d.clock()))
-		if written {
-			res.Settled++
-			d.stats.Settled.Add(1)
-			d.logRepair(ctx, row, "settled")
-		}
-		return true, err
 	}
 	if d.clock().Before(row.LeaseUntil.Add(d.cfg.SettleWait)) {
 		res.Waiting++

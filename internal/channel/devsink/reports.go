@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 )
 
@@ -132,11 +133,19 @@ func SMSReports(m dispatch.SMS, messageID string, t time.Time) []Report {
 }
 
 // FindAttempt answers from the outbox, the dev senders' own record of what
-// they sent: the provider message id of the line that sent attempt n of
-// the row, if any (dispatch.AttemptLedger). It reads the file from the
-// start; the sweeper asks only about attempts whose result was never
+// they sent: the provider message id of the line that sent the row's
+// current attempt, if any (dispatch.AttemptLedger). It reads the file from
+// the start; the sweeper asks only about attempts whose result was never
 // recorded, which happens after a crash, not on every send.
-func (o *Outbox) FindAttempt(ctx context.Context, communicationID string, attempt int) (string, bool, error) {
+func (o *Outbox) FindAttempt(ctx context.Context, row comms.Communication) (string, bool, error) {
+	return o.findAttempt(ctx, row.ID, row.AttemptCount)
+}
+
+// Complete is true: a line is appended before a send returns, so an attempt
+// with no line was not sent.
+func (o *Outbox) Complete() bool { return true }
+
+func (o *Outbox) findAttempt(ctx context.Context, communicationID string, attempt int) (string, bool, error) {
 	o.mu.Lock()
 	var name string
 	if o.f != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 )
 
@@ -103,7 +104,7 @@ func TestOutboxIsTheLedgerOfWhatWasSent(t *testing.T) {
 		want    string
 		found   bool
 	}{{"c1", 2, id, true}, {"c1", 1, "", false}, {"c1", 3, "", false}, {"c2", 2, "", false}} {
-		got, found, err := o.FindAttempt(ctx, c.id, c.attempt)
+		got, found, err := o.FindAttempt(ctx, comms.Communication{ID: c.id, AttemptCount: c.attempt})
 		if err != nil || found != c.found || got != c.want {
 			t.Errorf("FindAttempt(%s, %d) = %q %v %v, want %q %v", c.id, c.attempt, got, found, err, c.want, c.found)
 		}
