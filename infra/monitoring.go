@@ -74,16 +74,23 @@ const (
 	// SESComplaintRateThreshold: SES reviews an account at a 0.1 %
 	// complaint rate and may pause sending at 0.5 %.
 	SESComplaintRateThreshold = 0.001
-	// SMSSuccessRateThreshold: the alarm fires when fewer than 90 % of the
-	// SMS messages in the window were delivered.
-	SMSSuccessRateThreshold = 0.9
+	// SMSFailureRatioThreshold: the alarm fires when more than 10 % of the
+	// SMS delivery reports in the window say undeliverable or opted out.
+	SMSFailureRatioThreshold = 0.1
 	// EventsOldestMessageAge: SES events wait no longer than this on the
 	// events queue before the alarm fires.
 	EventsOldestMessageAge = 10 * time.Minute
-	// ReputationPeriod is the window of the SES reputation and SMS success
-	// rate alarms.
+	// ReputationPeriod is the window of the SES reputation and SMS failure
+	// ratio alarms.
 	ReputationPeriod = 15 * time.Minute
 )
+
+// SMSFailureExpression is the metric math of the SMS delivery-failure
+// ratio over the DeliveryReports metrics of channel sms with ids delivered,
+// undeliverable and opted_out: failures over all final reports; a window
+// without reports is 0.
+const SMSFailureExpression = "IF((FILL(delivered, 0) + FILL(undeliverable, 0) + FILL(opted_out, 0)) > 0, " +
+	"(FILL(undeliverable, 0) + FILL(opted_out, 0)) / (FILL(delivered, 0) + FILL(undeliverable, 0) + FILL(opted_out, 0)), 0)"
 
 // PermanentFailurePeriod is the window of the permanent-failure alarms:
 // long enough that a few bounces among few sends are not a ratio worth a
@@ -275,7 +282,7 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 		if f.Queue == nil || f.DLQ == nil || f.TargetDLQ == nil || f.Function == nil {
 			return nil, fmt.Errorf("infra.NewMonitoring: Feedback needs Queue, DLQ, TargetDLQ and Function")
 		}
-		feedbackWidgets = feedbackAlarms(f, alarm, alarmWhen, maxOf(one))
+		feedbackWidgets = feedbackAlarms(f, namespace, alarm, alarmWhen, maxOf(one))
 	}
 	if props.API != nil {
 		alarm("ApiServerErrors", "The HTTP API returned at least 5 server errors (5xx) in 5 minutes.",
@@ -322,7 +329,7 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 
 // feedbackAlarms adds the delivery-feedback alarms and returns the
 // dashboard rows of delivery outcomes by channel.
-func feedbackAlarms(f *FeedbackMonitoring, alarm func(id, description string, metric awscloudwatch.IMetric, threshold float64),
+func feedbackAlarms(f *FeedbackMonitoring, namespace string, alarm func(id, description string, metric awscloudwatch.IMetric, threshold float64),
 	alarmWhen func(op awscloudwatch.ComparisonOperator, id, description string, metric awscloudwatch.IMetric, threshold float64),
 	maxOfMinute *awscloudwatch.MetricOptions) [][]awscloudwatch.IWidget {
 	window := awscdk.Duration_Seconds(jsii.Number(ReputationPeriod.Seconds()))
@@ -348,11 +355,34 @@ func feedbackAlarms(f *FeedbackMonitoring, alarm func(id, description string, me
 	alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, "SesComplaintRate",
 		fmt.Sprintf("The account's SES complaint rate is above %g %%: SES puts the account under review at 0.1 %% and may pause sending at 0.5 %%. Find which company's mail is marked as spam.", SESComplaintRateThreshold*100),
 		metric("AWS/SES", "Reputation.ComplaintRate", "Maximum", window, ""), SESComplaintRateThreshold)
-	// SMS: the share of SMS messages SNS delivered (AWS/SNS, account and
-	// region wide).
-	alarmWhen(awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, "SmsSuccessRate",
-		fmt.Sprintf("Fewer than %g %% of SMS messages were delivered in %v: check the failure log group (sns/<region>/<account>/DirectPublishToPhoneNumber/Failure) for the carriers' reasons.", SMSSuccessRateThreshold*100, ReputationPeriod),
-		metric("AWS/SNS", "SMSSuccessRate", "Average", window, ""), SMSSuccessRateThreshold)
+	// SMS: the share of SMS delivery reports that say the message did not
+	// arrive, from the DeliveryReports metric the events function logs
+	// (internal/emf) — SNS's own SMSSuccessRate exists only per country
+	// and SMS type.
+	reports := func(channel, prefix string, statuses []string, period awscdk.Duration) *map[string]awscloudwatch.IMetric {
+		using := map[string]awscloudwatch.IMetric{}
+		for _, s := range statuses {
+			using[prefix+s] = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace:  jsii.String(namespace),
+				MetricName: jsii.String(emf.MetricDeliveryReports),
+				DimensionsMap: &map[string]*string{
+					emf.DimensionChannel:        jsii.String(channel),
+					emf.DimensionDeliveryStatus: jsii.String(s),
+				},
+				Statistic: jsii.String("Sum"),
+				Period:    period,
+			})
+		}
+		return &using
+	}
+	alarmWhen(awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, "SmsDeliveryFailures",
+		fmt.Sprintf("More than %g %% of the SMS delivery reports in %v say undeliverable or opted out: read the failure log group (sns/<region>/<account>/DirectPublishToPhoneNumber/Failure) for the carriers' reasons, and the rows with delivery_status undeliverable.", SMSFailureRatioThreshold*100, ReputationPeriod),
+		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String(SMSFailureExpression),
+			UsingMetrics: reports("sms", "", []string{"delivered", "undeliverable", "opted_out"}, window),
+			Label:        jsii.String("SMS delivery-failure ratio"),
+			Period:       window,
+		}), SMSFailureRatioThreshold)
 	alarm("EventsDLQNotEmpty", "The events dead-letter queue holds SES events the events function failed on 5 times: inspect them (and the function's logs), fix, and redrive them to the events queue.",
 		f.DLQ.MetricApproximateNumberOfMessagesVisible(maxOfMinute), 1)
 	alarm("FeedbackTargetDLQNotEmpty", "The feedback target dead-letter queue holds SES events EventBridge could not put on the events queue: check the events queue's policy and the message attributes (ERROR_CODE), then send them to the events queue.",
@@ -369,11 +399,26 @@ func feedbackAlarms(f *FeedbackMonitoring, alarm func(id, description string, me
 	label := func(l string) *awscloudwatch.MetricOptions {
 		return &awscloudwatch.MetricOptions{Label: jsii.String(l)}
 	}
+	outcomes := func(channel string) []awscloudwatch.IMetric {
+		var ms []awscloudwatch.IMetric
+		for _, s := range emf.DeliveryStatuses {
+			ms = append(ms, awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace:  jsii.String(namespace),
+				MetricName: jsii.String(emf.MetricDeliveryReports),
+				DimensionsMap: &map[string]*string{
+					emf.DimensionChannel:        jsii.String(channel),
+					emf.DimensionDeliveryStatus: jsii.String(s),
+				},
+				Statistic: jsii.String("Sum"),
+				Period:    five,
+				Label:     jsii.String(s),
+			}))
+		}
+		return ms
+	}
 	return [][]awscloudwatch.IWidget{
-		{graph("Email delivery outcomes (SES, account)", ses), graph("SMS delivery outcomes (SNS, account)", []awscloudwatch.IMetric{
-			metric("AWS/SNS", "SMSSuccessRate", "Average", five, "success rate"),
-			metric("AWS/SNS", "NumberOfNotificationsFailed", "Sum", five, "failed"),
-		})},
+		{graph("Email delivery outcomes (Dispatcher's reports)", outcomes("email")), graph("SMS delivery outcomes (Dispatcher's reports)", outcomes("sms"))},
+		{graph("Email delivery outcomes (SES, account)", ses)},
 		{graph("Events function", []awscloudwatch.IMetric{
 			f.Function.MetricInvocations(label("invocations")),
 			f.Function.MetricErrors(label("errors")),

@@ -262,7 +262,6 @@ func TestFeedbackAlarms(t *testing.T) {
 		}{
 			{"SES bounce rate", "AWS/SES", "Reputation.BounceRate", "Maximum", "GreaterThanThreshold", nil, 900, 0.05},
 			{"SES complaint rate", "AWS/SES", "Reputation.ComplaintRate", "Maximum", "GreaterThanThreshold", nil, 900, 0.001},
-			{"SMS success rate", "AWS/SNS", "SMSSuccessRate", "Average", "LessThanThreshold", nil, 900, 0.9},
 			{"events DLQ", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "GreaterThanOrEqualToThreshold", qDim(x.eventsDLQ), 60, 1},
 			{"target DLQ", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "GreaterThanOrEqualToThreshold", qDim(x.targetDLQ), 60, 1},
 			{"events queue age", "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "GreaterThanThreshold", qDim(x.eventsQueue), 60, 600},
@@ -290,10 +289,58 @@ func TestFeedbackAlarms(t *testing.T) {
 		// The dashboard shows delivery outcomes by channel.
 		body := render(f.tpl.Resources[f.tpl.only(t, "AWS::CloudWatch::Dashboard", nil)].prop("DashboardBody"))
 		for _, want := range []string{`"AWS/SES","Send"`, `"AWS/SES","Delivery"`, `"AWS/SES","Bounce"`, `"AWS/SES","Complaint"`,
-			`"AWS/SNS","SMSSuccessRate"`, `"AWS/SNS","NumberOfNotificationsFailed"`, `"title":"Events function"`} {
+			`"DeliveryReports","Channel","sms","DeliveryStatus","opted_out"`, `"DeliveryReports","Channel","email","DeliveryStatus","complained"`,
+			`"title":"Events function"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s: dashboard lacks %s", name, want)
 			}
+		}
+	}
+}
+
+// TestSMSDeliveryFailureAlarm: the SMS failure ratio is computed from the
+// events function's DeliveryReports metric (SNS's SMSSuccessRate exists
+// only per country and SMS type).
+func TestSMSDeliveryFailureAlarm(t *testing.T) {
+	dev, prod := stacks(t)
+	const total = "(FILL(delivered, 0) + FILL(undeliverable, 0) + FILL(opted_out, 0))"
+	const expression = "IF(" + total + " > 0, (FILL(undeliverable, 0) + FILL(opted_out, 0)) / " + total + ", 0)"
+	for name, f := range map[string]*fixture{devStage: dev, prodStage: prod} {
+		x := resourceIDs(t, f)
+		id := f.tpl.only(t, "AWS::CloudWatch::Alarm", func(_ string, r resource) bool {
+			for _, m := range list(r.prop("Metrics")) {
+				stat, _ := m.(map[string]any)["MetricStat"].(map[string]any)
+				if metric, _ := stat["Metric"].(map[string]any); metric["MetricName"] == "DeliveryReports" {
+					return true
+				}
+			}
+			return false
+		})
+		a := f.tpl.Resources[id]
+		for k, want := range map[string]any{"ComparisonOperator": "GreaterThanThreshold", "Threshold": 0.1, "EvaluationPeriods": 1,
+			"TreatMissingData": "notBreaching", "AlarmActions": []any{ref(x.topic)}} {
+			if got := a.prop(k); !jsonEqual(got, want) {
+				t.Errorf("%s: %s = %s, want %s", name, k, pretty(got), pretty(want))
+			}
+		}
+		ids := map[string]bool{}
+		for _, m := range list(a.prop("Metrics")) {
+			m := m.(map[string]any)
+			if e, ok := m["Expression"]; ok {
+				if e != expression || m["ReturnData"] != true {
+					t.Errorf("%s: expression %v, want %s", name, e, expression)
+				}
+				continue
+			}
+			metric := m["MetricStat"].(map[string]any)["Metric"].(map[string]any)
+			want := []any{map[string]any{"Name": "Channel", "Value": "sms"}, map[string]any{"Name": "DeliveryStatus", "Value": m["Id"]}}
+			if !jsonEqual(metric["Dimensions"], want) || metric["Namespace"] != "Dispatcher/"+name || m["MetricStat"].(map[string]any)["Period"] != float64(900) {
+				t.Errorf("%s: metric %s", name, pretty(m))
+			}
+			ids[m["Id"].(string)] = true
+		}
+		if !ids["delivered"] || !ids["undeliverable"] || !ids["opted_out"] || len(ids) != 3 {
+			t.Errorf("%s: metric ids %v", name, ids)
 		}
 	}
 }

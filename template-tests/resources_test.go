@@ -395,7 +395,7 @@ func TestPermanentFailureAlarms(t *testing.T) {
 					for _, m := range list(tp.Resources[id].prop("Metrics")) {
 						stat, _ := m.(map[string]any)["MetricStat"].(map[string]any)
 						metric, _ := stat["Metric"].(map[string]any)
-						if dims := list(metric["Dimensions"]); len(dims) > 0 && jsonEqual(dims[0], map[string]any{"Name": "Channel", "Value": channel}) {
+						if dims := list(metric["Dimensions"]); metric["MetricName"] == "Deliveries" && len(dims) > 0 && jsonEqual(dims[0], map[string]any{"Name": "Channel", "Value": channel}) {
 							found = append(found, id)
 							break
 						}

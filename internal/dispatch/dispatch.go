@@ -302,7 +302,7 @@ func (d *Dispatcher) refuseSuppressed(ctx context.Context, row comms.Communicati
 		d.log.LogAttrs(ctx, slog.LevelWarn, MsgDeliveryAttempt,
 			slog.String("communication_id", row.ID), slog.String("company_id", row.CompanyID),
 			slog.String("channel", string(row.Channel)), slog.Int("attempt", row.AttemptCount),
-			slog.String("result", ResultPermanent), slog.String("error_code", CodeRecipientSuppressed),
+			slog.String("result", ResultSuppressed), slog.String("error_code", CodeRecipientSuppressed),
 			slog.Float64("duration_ms", 0))
 	}
 	return true, err
@@ -392,6 +392,8 @@ const (
 	ResultSent      = "sent"
 	ResultTransient = "transient"
 	ResultPermanent = "permanent"
+	// ResultSuppressed: the recipient is suppressed; nothing was sent.
+	ResultSuppressed = "suppressed"
 )
 
 // record stores the result of an attempt on the claimed row and logs the

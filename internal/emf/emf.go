@@ -18,6 +18,11 @@
 // EMF wants every dimension and metric a directive names as a member of the
 // root object (the dimension values strings, the metric values numbers), so
 // Channel, Result and Deliveries sit next to the line's own attributes.
+// The events function logs one line per recorded provider report, with the
+// message feedback.MsgDeliveryReport and the attributes channel and
+// delivery_status; those lines get the DeliveryReports metric the same way,
+// with the dimensions Channel and DeliveryStatus.
+//
 // Every other record passes through unchanged.
 //
 // Dimension values are kept to known sets, as each distinct value is a
@@ -34,7 +39,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/feedback"
 )
 
 // DeliveryAttempt is the message of the dispatcher's per-attempt log line.
@@ -58,14 +65,34 @@ const (
 	Other = "other"
 )
 
-// The results of a delivery attempt, as the dispatcher logs them (and
-// "suppressed", which delivery feedback will add).
+// The results of a delivery attempt, as the dispatcher logs them.
 const (
 	ResultSent       = dispatch.ResultSent
 	ResultTransient  = dispatch.ResultTransient
 	ResultPermanent  = dispatch.ResultPermanent
-	ResultSuppressed = "suppressed"
+	ResultSuppressed = dispatch.ResultSuppressed
 )
+
+// The metric of recorded provider reports.
+const (
+	// DeliveryReport is the message of the events function's per-report line.
+	DeliveryReport = feedback.MsgDeliveryReport
+	// MetricDeliveryReports counts recorded reports (Unit Count, 1 per line).
+	MetricDeliveryReports = "DeliveryReports"
+	// DimensionDeliveryStatus is the delivery status a report recorded (a
+	// value of DeliveryStatuses), read from the attribute AttrDeliveryStatus.
+	DimensionDeliveryStatus = "DeliveryStatus"
+	AttrDeliveryStatus      = "delivery_status"
+)
+
+// DeliveryStatuses are the delivery-status dimension's values, Other included.
+var DeliveryStatuses = func() []string {
+	out := make([]string, 0, len(comms.DeliveryStatuses)+1)
+	for _, s := range comms.DeliveryStatuses {
+		out = append(out, string(s))
+	}
+	return append(out, Other)
+}()
 
 // Channels are the channel dimension's values besides Other.
 var Channels = []string{"email", "sms", "voice_call"}
@@ -127,10 +154,24 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	return &c
 }
 
-// Handle adds the EMF members to a delivery-attempt record, then hands the
-// record on.
+// line is one kind of log line that carries a metric: its message, the
+// metric, and its second dimension (the first is Channel) with the
+// attribute it is read from and its known values.
+type line struct {
+	metric, dimension, attr string
+	values                  []string
+}
+
+var lines = map[string]line{
+	DeliveryAttempt: {MetricDeliveries, DimensionResult, AttrResult, Results},
+	DeliveryReport:  {MetricDeliveryReports, DimensionDeliveryStatus, AttrDeliveryStatus, DeliveryStatuses},
+}
+
+// Handle adds the EMF members to a delivery-attempt or delivery-report
+// record, then hands the record on.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message != DeliveryAttempt || h.grouped {
+	l, ok := lines[r.Message]
+	if !ok || h.grouped {
 		return h.next.Handle(ctx, r)
 	}
 	var channel, result string
@@ -138,7 +179,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		switch a.Key {
 		case AttrChannel:
 			channel = a.Value.Resolve().String()
-		case AttrResult:
+		case l.attr:
 			result = a.Value.Resolve().String()
 		}
 	}
@@ -156,13 +197,13 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 			Timestamp: at.UnixMilli(),
 			CloudWatchMetrics: []directive{{
 				Namespace:  h.namespace,
-				Dimensions: [][]string{{DimensionChannel, DimensionResult}},
-				Metrics:    []metric{{Name: MetricDeliveries, Unit: "Count"}},
+				Dimensions: [][]string{{DimensionChannel, l.dimension}},
+				Metrics:    []metric{{Name: l.metric, Unit: "Count"}},
 			}},
 		}),
 		slog.String(DimensionChannel, known(channel, Channels)),
-		slog.String(DimensionResult, known(result, Results)),
-		slog.Int(MetricDeliveries, 1),
+		slog.String(l.dimension, known(result, l.values)),
+		slog.Int(l.metric, 1),
 	)
 	return h.next.Handle(ctx, out)
 }

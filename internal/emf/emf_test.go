@@ -208,3 +208,23 @@ func TestThroughALogger(t *testing.T) {
 		t.Errorf("a grouped record got EMF members: %s", buf.String())
 	}
 }
+
+// TestDeliveryReportCarriesEMF: the events function's line per recorded
+// report becomes DeliveryReports by Channel and DeliveryStatus; an unknown
+// status is counted as other.
+func TestDeliveryReportCarriesEMF(t *testing.T) {
+	t.Parallel()
+	for status, want := range map[string]string{"opted_out": "opted_out", "complained": "complained", "teleported": "other"} {
+		r := slog.NewRecord(at, slog.LevelInfo, emf.DeliveryReport, 0)
+		r.AddAttrs(slog.String("communication_id", "c"), slog.String("channel", "sms"), slog.String("delivery_status", status))
+		m, _ := handle(t, "Dispatcher/test", r)
+		aws := m["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		if !reflect.DeepEqual(aws["Dimensions"], []any{[]any{"Channel", "DeliveryStatus"}}) ||
+			!reflect.DeepEqual(aws["Metrics"], []any{map[string]any{"Name": "DeliveryReports", "Unit": "Count"}}) {
+			t.Errorf("%s: directive %v", status, aws)
+		}
+		if m["Channel"] != "sms" || m["DeliveryStatus"] != want || m["DeliveryReports"] != float64(1) || m["delivery_status"] != status {
+			t.Errorf("%s: Channel %v DeliveryStatus %v DeliveryReports %v", status, m["Channel"], m["DeliveryStatus"], m["DeliveryReports"])
+		}
+	}
+}

@@ -28,6 +28,12 @@ type Store interface {
 	UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error)
 }
 
+// MsgDeliveryReport is the message of the log line of each recorded report
+// (package emf turns it into the DeliveryReports metric on AWS), with the
+// attributes communication_id, company_id, channel, delivery_status,
+// settled_late and suppressed.
+const MsgDeliveryReport = "delivery report recorded"
+
 // Recorder records provider reports on rows.
 type Recorder struct {
 	store Store
@@ -102,7 +108,7 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 		if err != nil {
 			return "", fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
-		rc.log.InfoContext(ctx, "delivery report recorded", "communication_id", row.ID, "company_id", row.CompanyID,
+		rc.log.InfoContext(ctx, MsgDeliveryReport, "communication_id", row.ID, "company_id", row.CompanyID,
 			"channel", string(row.Channel), "delivery_status", string(r.Status), "settled_late", row.Status != comms.StatusSent,
 			"suppressed", len(ch.Suppress))
 		return Recorded, nil
