@@ -63,6 +63,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/dispatcherhq/dispatcher/internal/backoff"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
@@ -85,6 +86,11 @@ const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=s
 
 // Open opens (creating it and its parent directory if missing) the database
 // file at path and migrates its schema.
+//
+// Opening a fresh file switches it to WAL, which SQLite does under an
+// exclusive lock without waiting on busy_timeout: a process opening the
+// file at the same moment as another (make dev and a CLI command) can be
+// told SQLITE_BUSY. Open retries that, with backoff, for up to ~5 seconds.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite.Open: invalid database path %q", path)
@@ -92,6 +98,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
 	}
+	retry := backoff.Policy{Base: 20 * time.Millisecond, Cap: time.Second}
+	for n := 1; ; n++ {
+		s, err := open(ctx, path)
+		if err == nil || !busy(err) || n == 10 {
+			return s, err
+		}
+		if retry.Sleep(ctx, n) != nil {
+			return nil, err
+		}
+	}
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY (or one of its extended codes).
+func busy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+func open(ctx context.Context, path string) (*Store, error) {
 	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
