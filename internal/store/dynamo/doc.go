@@ -5,7 +5,7 @@
 // # Table
 //
 // Partition key pk (S), sort key sk (S), on-demand billing, TTL on ttl (N,
-// epoch seconds; only idempotency records carry it). Two global secondary
+// epoch seconds; only idempotency records carry it). Three global secondary
 // indexes:
 //
 //   - by_company: gsi1pk (S) / gsi1sk (S), projection ALL. Every row
@@ -21,6 +21,9 @@
 //     and shard = FNV-1a(id) mod DueShards (8), so that the sweeper's index
 //     is not one hot partition. A write that makes a row terminal drops both
 //     attributes, taking it out of the index.
+//   - by_feed: gsi3pk (S) / gsi3sk (S), on events only: gsi3pk =
+//     FEED#<company>#<shard 0–7>, gsi3sk = <at>#<id>#<sequence>, the
+//     company's event feed (see ListCompanyEvents).
 //
 // TableInput declares exactly this, CreateTable creates it (tests,
 // emulators, `dispatcher serve --backend aws`), and the CDK stack builds
