@@ -202,7 +202,7 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 		}
 		return Change{}, fmt.Errorf("%w: %s after %s", ErrNothingToRecord, r.Status, row.Delivery.Status)
 	}
-	at := r.At.UTC()
+	at := r.At.UTC().Truncate(time.Millisecond) // like every time the lifecycle records
 	if at.IsZero() {
 		at = now
 	}

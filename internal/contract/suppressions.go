@@ -1,8 +1,10 @@
 package contract
 
 import (
+	"encoding/base64"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
@@ -105,15 +107,33 @@ func ParseSuppressionQuery(q url.Values) (comms.SuppressionFilter, error) {
 		c.add("include_lifted", "must be true or false")
 	}
 	if v := q.Get("cursor"); v != "" {
-		ch, r, ok := strings.Cut(v, ":")
-		if !ok || !comms.SuppressionChannel(ch).Valid() || r == "" {
+		after, ok := decodeSuppressionCursor(v)
+		if !ok {
 			c.add("cursor", badCursor)
 		} else {
-			f.After = v
+			f.After = after
 		}
 	}
 	return f, c.errs.Err()
 }
 
-// SuppressionCursor is the cursor of a listing's last suppression.
-func SuppressionCursor(s comms.Suppression) string { return string(s.Channel) + ":" + s.Recipient }
+// SuppressionCursor is the opaque cursor (base64url, URL-safe as it is) of
+// a listing's last suppression; the store's position is
+// "<channel>:<recipient>".
+func SuppressionCursor(s comms.Suppression) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(string(s.Channel) + ":" + s.Recipient))
+}
+
+// decodeSuppressionCursor reads a cursor made by SuppressionCursor into
+// the store's position.
+func decodeSuppressionCursor(v string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || !utf8.Valid(b) {
+		return "", false
+	}
+	ch, r, ok := strings.Cut(string(b), ":")
+	if !ok || !comms.SuppressionChannel(ch).Valid() || r == "" || r != comms.NormalizeRecipient(comms.SuppressionChannel(ch), r) {
+		return "", false
+	}
+	return string(b), true
+}

@@ -295,7 +295,7 @@ func (d *Dispatcher) refuseSuppressed(ctx context.Context, row comms.Communicati
 	if s.CommunicationID != "" {
 		msg += " reported for communication " + s.CommunicationID
 	}
-	msg += " at " + s.CreatedAt.UTC().Format(time.RFC3339) + "); lift it with DELETE /v1/suppressions to send to it again"
+	msg += " at " + s.CreatedAt.UTC().Format(time.RFC3339) + "); lift it with DELETE /v1/suppressions/" + string(s.Channel) + "/" + s.Recipient + " to send to it again"
 	_, written, err := d.write(ctx, "refuse a suppressed recipient")(comms.RecordPermanentFailure(row,
 		comms.LastError{Code: CodeRecipientSuppressed, Message: msg}, now))
 	if written {

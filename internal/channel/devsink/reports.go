@@ -78,12 +78,14 @@ func EmailReports(m dispatch.Email, messageID string, t time.Time) []Report {
 		return Report{Kind: ReportSESEvent, Body: b}
 	}
 	send := ev("Send", "send", map[string]any{})
-	delivery := ev("Delivery", "delivery", map[string]any{"timestamp": at(time.Second), "processingTimeMillis": 1000,
+	// The reports' own times are a moment after the send: before the
+	// embedded mode records them (reportDelay), as with SES.
+	delivery := ev("Delivery", "delivery", map[string]any{"timestamp": at(100 * time.Millisecond), "processingTimeMillis": 100,
 		"recipients": []string{m.To}, "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "dev.dispatcher.local"})
 	bounce := func(subType, status, diag string) Report {
 		return ev("Bounce", "bounce", map[string]any{"bounceType": "Permanent", "bounceSubType": subType,
 			"bouncedRecipients": []map[string]string{{"emailAddress": m.To, "action": "failed", "status": status, "diagnosticCode": diag}},
-			"timestamp":         at(time.Second), "feedbackId": uuid.NewString(), "reportingMTA": "dsn; dev.dispatcher.local"})
+			"timestamp":         at(100 * time.Millisecond), "feedbackId": uuid.NewString(), "reportingMTA": "dsn; dev.dispatcher.local"})
 	}
 	switch simulatorMailbox(m.To) {
 	case SimulatorBounce:
@@ -92,7 +94,7 @@ func EmailReports(m dispatch.Email, messageID string, t time.Time) []Report {
 		return []Report{send, bounce("OnAccountSuppressionList", "5.1.1", "Amazon SES did not send the message to this address because it is on the suppression list for your account.")}
 	case SimulatorComplaint:
 		return []Report{send, delivery, ev("Complaint", "complaint", map[string]any{
-			"complainedRecipients": []map[string]string{{"emailAddress": m.To}}, "timestamp": at(2 * time.Second),
+			"complainedRecipients": []map[string]string{{"emailAddress": m.To}}, "timestamp": at(200 * time.Millisecond),
 			"feedbackId": uuid.NewString(), "complaintFeedbackType": "abuse", "userAgent": "dev"})}
 	}
 	return []Report{send, delivery}

@@ -1,0 +1,33 @@
+package contract
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+// TestSuppressionCursorIsOpaqueAndURLSafe: a cursor survives being pasted
+// into a query string unencoded (a "+" in a number or address must not
+// become a space), and only cursors the API made are accepted.
+func TestSuppressionCursorIsOpaqueAndURLSafe(t *testing.T) {
+	for _, s := range []comms.Suppression{
+		{Channel: comms.SuppressSMS, Recipient: "+61412340001"},
+		{Channel: comms.SuppressEmail, Recipient: "sarah+news@example.com"},
+	} {
+		cur := SuppressionCursor(s)
+		q, err := url.ParseQuery("cursor=" + cur) // pasted raw
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ParseSuppressionQuery(q)
+		if err != nil || f.After != string(s.Channel)+":"+s.Recipient {
+			t.Errorf("%s: cursor %q read back as %q, %v", s.Recipient, cur, f.After, err)
+		}
+	}
+	for _, bad := range []string{"email:x@example.com", "ZW1haWw6", "c21zOiA2MTQxMjM0MDAwMQ", "!!!", "ZW1haWw6U0FSQUhAZXhhbXBsZS5jb20"} {
+		if _, err := ParseSuppressionQuery(url.Values{"cursor": {bad}}); err == nil {
+			t.Errorf("cursor %q accepted", bad)
+		}
+	}
+}
