@@ -1,6 +1,7 @@
 package comms
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -196,7 +197,24 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 		// The sent event already says the provider accepted it.
 		return Change{}, fmt.Errorf("%w: accepted, and the row is already sent", ErrNothingToRecord)
 	}
-	if r.Status.rank() <= ch.Row.Delivery.Status.rank() {
+	// The report is about the row's own recipient (To, or the number) when
+	// it names it or names no one; a report only about a cc address records
+	// its event (and suppresses the address) without moving the row.
+	channel, primary, known := row.recipients()
+	recipients, aboutPrimary := []string{}, len(r.Recipients) == 0
+	for _, rcpt := range r.Recipients {
+		n := NormalizeRecipient(channel, rcpt)
+		if !known[n] {
+			continue // not an address this row was sent to: a provider's rewrite, or forged
+		}
+		recipients = append(recipients, n)
+		aboutPrimary = aboutPrimary || n == primary
+	}
+	if len(r.Recipients) > 0 && len(recipients) == 0 {
+		return Change{}, fmt.Errorf("%w: a report about %v, none of them this row's recipients", ErrNothingToRecord, r.Recipients)
+	}
+	moves := aboutPrimary && r.Status.rank() > ch.Row.Delivery.Status.rank()
+	if !moves && (aboutPrimary || r.Suppress == "") {
 		if ch.Row.Status != row.Status { // settled late: that alone is worth writing
 			return ch, nil
 		}
@@ -206,27 +224,43 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 	if at.IsZero() {
 		at = now
 	}
-	ch.Row.Delivery = Delivery{Status: r.Status, At: at, Detail: r.Detail}
-	recipients := r.Recipients
-	if recipients == nil {
-		recipients = []string{}
+	if moves {
+		ch.Row.Delivery = Delivery{Status: r.Status, At: at, Detail: r.Detail}
 	}
 	data := DeliveryData{Status: r.Status, ProviderMessageID: ch.Row.ProviderMessageID, ProviderAt: at,
 		Detail: r.Detail, Recipients: recipients}
 	if r.Suppress != "" {
-		channel := SuppressEmail
-		if row.Channel == ChannelSMS {
-			channel = SuppressSMS
-		}
 		for _, rcpt := range recipients {
 			ch.Suppress = append(ch.Suppress, Suppression{CompanyID: row.CompanyID, Channel: channel,
-				Recipient: NormalizeRecipient(channel, rcpt), Reason: r.Suppress, Detail: r.Detail,
+				Recipient: rcpt, Reason: r.Suppress, Detail: r.Detail,
 				CommunicationID: row.ID, CreatedAt: now, CreatedBy: SuppressedBySystem})
 		}
 		data.Suppressed = len(ch.Suppress) > 0
 	}
 	ch.emit(r.Status.event(), now, data)
 	return ch, nil
+}
+
+// recipients returns the suppression channel of an email or SMS row, its
+// primary recipient (To, or the number) and every recipient it was sent to
+// (cc included), normalized (NormalizeRecipient).
+func (c Communication) recipients() (SuppressionChannel, string, map[string]bool) {
+	switch c.Channel {
+	case ChannelEmail:
+		var p EmailPayload
+		_ = json.Unmarshal(c.Payload, &p) // a stored payload decodes; if not, it names no one
+		primary := NormalizeRecipient(SuppressEmail, p.ToEmail)
+		all := map[string]bool{primary: true}
+		for _, a := range p.CC {
+			all[NormalizeRecipient(SuppressEmail, a)] = true
+		}
+		return SuppressEmail, primary, all
+	default:
+		var p SMSPayload
+		_ = json.Unmarshal(c.Payload, &p)
+		primary := NormalizeRecipient(SuppressSMS, p.ToNumber)
+		return SuppressSMS, primary, map[string]bool{primary: true}
+	}
 }
 
 // settledLate records a send proven by the provider's own record after the

@@ -196,7 +196,8 @@ func TestTransitionsRecordWhatHappened(t *testing.T) {
 // ever moves forward.
 func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	claimed, _ := Claim(Communication{ID: "r", CompanyID: "co", Channel: ChannelEmail, Status: StatusPending, MaxAttempts: 3}, now.Add(time.Minute), now)
+	claimed, _ := Claim(Communication{ID: "r", CompanyID: "co", Channel: ChannelEmail, Status: StatusPending, MaxAttempts: 3,
+		Payload: json.RawMessage(`{"to_email":"sarah@example.com","cc":["Boss@Example.com"]}`)}, now.Add(time.Minute), now)
 	sentCh, _ := RecordSent(claimed.Row, "msg-1", now)
 	sent := sentCh.Row
 	if sent.Delivery.Status != DeliveryAccepted {
@@ -248,6 +249,20 @@ func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
 	}
 	if !ValidCompanyID("acme_2-b") || ValidCompanyID("acme.corp") || ValidCompanyID("") {
 		t.Error("ValidCompanyID")
+	}
+	// A bounce of the cc only: its event and the cc's suppression, the row's
+	// status unchanged; a report about an address the row was not sent to:
+	// nothing.
+	ccBounce := DeliveryReport{Status: DeliveryBounced, Attempt: 1, ProviderMessageID: "msg-1", Recipients: []string{"boss@example.com"}, Suppress: SuppressBounce}
+	ch, err = RecordDelivery(row, ccBounce, now)
+	if err != nil || ch.Row.Delivery.Status != DeliveryComplained || len(ch.Events) != 1 || ch.Events[0].Type != EventBounced ||
+		len(ch.Suppress) != 1 || ch.Suppress[0].Recipient != "boss@example.com" {
+		t.Errorf("cc bounce: %+v %v", ch, err)
+	}
+	stranger := ccBounce
+	stranger.Recipients = []string{"someone@else.example"}
+	if _, err := RecordDelivery(row, stranger, now); !errors.Is(err, ErrNothingToRecord) {
+		t.Errorf("a report about an address the row was not sent to: %v", err)
 	}
 	if _, err := RecordDelivery(Communication{ID: "v", Channel: ChannelVoice, Status: StatusSent}, report(DeliveryDelivered), now); !errors.Is(err, ErrNothingToRecord) {
 		t.Errorf("a voice row: err = %v", err)

@@ -45,24 +45,30 @@ func Events(rec Recorder, log *slog.Logger) func(ctx context.Context, raw json.R
 			Records json.RawMessage `json:"Records"`
 			AWSLogs json.RawMessage `json:"awslogs"`
 		}
+		// An invocation whose shape is wrong can never succeed: it is logged
+		// and acknowledged, not retried (only store failures are).
 		if err := json.Unmarshal(raw, &probe); err != nil {
-			return nil, fmt.Errorf("lambdafn.Events: event is not a JSON object: %w", err)
+			log.ErrorContext(ctx, "events invocation is not a JSON object; dropped", "error", err.Error())
+			return nil, nil
 		}
 		switch {
 		case probe.Records != nil:
 			var ev events.SQSEvent
 			if err := json.Unmarshal(raw, &ev); err != nil {
-				return nil, fmt.Errorf("lambdafn.Events: SQS event: %w", err)
+				log.ErrorContext(ctx, "SQS event does not decode; dropped", "error", err.Error())
+				return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}, nil
 			}
 			return EventsSQS(ctx, rec, log, ev), nil
 		case probe.AWSLogs != nil:
 			var ev events.CloudwatchLogsEvent
 			if err := json.Unmarshal(raw, &ev); err != nil {
-				return nil, fmt.Errorf("lambdafn.Events: CloudWatch Logs event: %w", err)
+				log.ErrorContext(ctx, "CloudWatch Logs event does not decode; dropped", "error", err.Error())
+				return nil, nil
 			}
 			return nil, EventsLogs(ctx, rec, log, ev)
 		}
-		return nil, errors.New("lambdafn.Events: neither an SQS event (Records) nor a CloudWatch Logs event (awslogs)")
+		log.ErrorContext(ctx, "events invocation is neither an SQS event (Records) nor a CloudWatch Logs event (awslogs); dropped")
+		return nil, nil
 	}
 }
 

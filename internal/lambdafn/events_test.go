@@ -274,11 +274,19 @@ func TestEventsCloudWatchLogs(t *testing.T) {
 	})
 }
 
+// TestEventsUnknownShape: an invocation that can never succeed — not an
+// SQS or CloudWatch Logs event, or one whose members have the wrong types —
+// is acknowledged (no error: Lambda would retry it) and records nothing.
 func TestEventsUnknownShape(t *testing.T) {
-	h := lambdafn.Events(&recorder{}, log)
-	for _, raw := range []string{`{"detail":{}}`, `[]`, `nope`} {
-		if _, err := h(context.Background(), json.RawMessage(raw)); err == nil {
-			t.Errorf("%s: no error", raw)
+	rec := &recorder{}
+	h := lambdafn.Events(rec, log)
+	for _, raw := range []string{`{"detail":{}}`, `[]`, `nope`, `{"Records":5}`, `{"Records":{}}`, `{"Records":[1,2,3]}`,
+		`{"Records":[{"body":5}]}`, `{"awslogs":"x"}`, `{"awslogs":{"data":5}}`} {
+		if _, err := h(context.Background(), json.RawMessage(raw)); err != nil {
+			t.Errorf("%s: %v, want it acknowledged", raw, err)
 		}
+	}
+	if len(rec.got) != 0 {
+		t.Errorf("recorded %v", rec.got)
 	}
 }
