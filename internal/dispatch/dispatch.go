@@ -22,6 +22,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/backoff"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 )
 
 // Config tunes the dispatcher. Zero fields take the defaults of docs/design.md §3.
@@ -172,6 +173,15 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 	claimed, won, err := d.claim(ctx, row, now)
 	if !won || err != nil {
 		return err
+	}
+	if d.clock().Add(d.cfg.SendTimeout).After(claimed.LeaseUntil) {
+		// The claim's write waited so long (a busy store) that a send now
+		// could outlive the lease, and a sweep could send the attempt again
+		// while it runs. Send nothing: the sweeper settles the row when the
+		// lease expires (no provider record: the next attempt).
+		d.log.WarnContext(ctx, "claimed too late to send within the lease; left to the sweeper", "communication_id", row.ID,
+			"lease_until", claimed.LeaseUntil)
+		return nil
 	}
 	start := time.Now()
 	sendCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
@@ -554,13 +564,16 @@ func (d *Dispatcher) send(ctx context.Context, row comms.Communication, settings
 		if err := json.Unmarshal(row.Payload, &p); err != nil {
 			return "", comms.Permanent("invalid_payload", "payload: %v", err)
 		}
+		set, err := settingsOf()
+		if err != nil {
+			return "", comms.Transient("store_unavailable", "%v", err)
+		}
 		from, fromName := p.FromEmail, ""
 		if from == "" {
-			set, err := settingsOf()
-			if err != nil {
-				return "", comms.Transient("store_unavailable", "%v", err)
-			}
 			from, fromName = set.DefaultFromEmail, set.DefaultFromName
+		} else if !set.SendsFrom(mailaddr.DomainOf(from)) {
+			// Checked at create; the company may have removed the domain since.
+			return "", comms.Permanent("sender_not_allowed", "from_email %s is no longer at one of the company's sending_domains", from)
 		}
 		if from == "" {
 			from = d.cfg.DefaultFrom

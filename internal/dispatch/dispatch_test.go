@@ -718,3 +718,68 @@ func TestUncertainAttemptsAreSettledFromTheProvidersRecord(t *testing.T) {
 		t.Errorf("resent row: %s attempt %d, %d sends", got.Status, got.AttemptCount, b.senders.sends(never.ID))
 	}
 }
+
+// TestSenderDomainRecheckedAtSend: a row created with from_email at a
+// declared domain is not sent from it once the company has removed the
+// domain (as a phone number that lost its capability is not used).
+func TestSenderDomainRecheckedAtSend(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	set := comms.DefaultSettings()
+	set.SendingDomains = []string{"example.com"}
+	if err := b.store.PutSettings(b.ctx, "acme", set); err != nil {
+		t.Fatal(err)
+	}
+	kept := b.create("email", time.Minute, `{"payload":{"from_email":"alex@mail.example.com"}}`)
+	dropped := b.create("email", time.Minute, `{"payload":{"from_email":"alex@example.com"}}`)
+	set.SendingDomains = []string{"mail.example.com"}
+	if err := b.store.PutSettings(b.ctx, "acme", set); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.fire(kept.ID); got.Status != comms.StatusSent {
+		t.Errorf("from a still-declared domain: %s %+v", got.Status, got.LastError)
+	}
+	got := b.fire(dropped.ID)
+	if got.Status != comms.StatusFailed || got.LastError.Code != "sender_not_allowed" || b.senders.sends(dropped.ID) != 0 {
+		t.Errorf("from a removed domain: %s %+v, %d sends", got.Status, got.LastError, b.senders.sends(dropped.ID))
+	}
+}
+
+// slowClaims is a store whose claim writes take 100 s on the clock (a
+// store busy for that long).
+type slowClaims struct {
+	dispatch.Store
+	clock *clock
+}
+
+func (s slowClaims) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
+	stored, n, err := s.Store.UpdateCommunication(ctx, ch, debit)
+	if len(ch.Events) > 0 && ch.Events[0].Type == comms.EventAttemptStarted {
+		s.clock.Advance(100 * time.Second)
+	}
+	return stored, n, err
+}
+
+// TestNoSendThatCouldOutliveTheLease: a claim that took so long that the
+// send could run past the lease sends nothing; the sweeper then sends the
+// attempt once, as the next attempt.
+func TestNoSendThatCouldOutliveTheLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	row := b.create("email", 0, "")
+	d := dispatch.New(slowClaims{b.store, b.clock}, b.timer, dispatch.Senders{Email: b.senders}, dispatch.Config{},
+		dispatch.WithClock(b.clock.Now))
+	if err := d.Handle(b.ctx, comms.FireOf(b.get(row.ID))); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.get(row.ID); got.Status != comms.StatusProcessing || b.senders.sends(row.ID) != 0 {
+		t.Fatalf("after a 100 s claim: %s, %d sends", got.Status, b.senders.sends(row.ID))
+	}
+	b.clock.Advance(time.Minute + 5*time.Minute + time.Second) // lease end + grace + SettleWait
+	if _, err := b.d.Sweep(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.get(row.ID); got.Status != comms.StatusSent || got.AttemptCount != 2 || b.senders.sends(row.ID) != 1 {
+		t.Errorf("after the sweep: %s attempt %d, %d sends", got.Status, got.AttemptCount, b.senders.sends(row.ID))
+	}
+}
