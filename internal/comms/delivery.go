@@ -348,6 +348,28 @@ type Suppression struct {
 	LiftedAt  *time.Time `json:"lifted_at"`
 	// LiftedBy is the id of the API key that lifted it.
 	LiftedBy string `json:"lifted_by"`
+	// Lifts are the earlier suppressions of this recipient that were lifted,
+	// oldest first: a re-suppression replaces the fields above and keeps
+	// them. The stores append to it in LiftSuppression and never drop it.
+	Lifts []SuppressionLift `json:"lifts"`
+}
+
+// SuppressionLift is one lifted suppression of a recipient, as it was when
+// lifted.
+type SuppressionLift struct {
+	Reason          SuppressionReason `json:"reason"`
+	Detail          string            `json:"detail"`
+	CommunicationID string            `json:"communication_id"`
+	CreatedAt       time.Time         `json:"created_at"`
+	CreatedBy       string            `json:"created_by"`
+	LiftedAt        time.Time         `json:"lifted_at"`
+	LiftedBy        string            `json:"lifted_by"`
+}
+
+// Lifted returns s's lift record at at, by by.
+func (s Suppression) Lifted(by string, at time.Time) SuppressionLift {
+	return SuppressionLift{Reason: s.Reason, Detail: s.Detail, CommunicationID: s.CommunicationID,
+		CreatedAt: s.CreatedAt, CreatedBy: s.CreatedBy, LiftedAt: at, LiftedBy: by}
 }
 
 // Active reports whether the suppression blocks sending.

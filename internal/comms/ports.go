@@ -21,8 +21,9 @@ type Store interface {
 // row; these methods serve the API and the dispatcher.
 type SuppressionStore interface {
 	// PutSuppression creates or replaces the suppression of (company,
-	// channel, recipient), active (LiftedAt nil) or not. Recipient must
-	// already be normalized (NormalizeRecipient).
+	// channel, recipient), active (LiftedAt nil) or not, keeping the
+	// record's Lifts (x.Lifts is ignored). Recipient must already be
+	// normalized (NormalizeRecipient). Change.Suppress is written the same way.
 	PutSuppression(ctx context.Context, s Suppression) error
 	// GetSuppression returns the suppression of the recipient, active or
 	// lifted; ErrNotFound if the company never suppressed it.
@@ -31,8 +32,9 @@ type SuppressionStore interface {
 	// ordered by (channel, recipient), after f.After, at most f.Limit, and
 	// whether more exist.
 	ListSuppressions(ctx context.Context, companyID string, f SuppressionFilter) ([]Suppression, bool, error)
-	// LiftSuppression marks an active suppression lifted by by at at and
-	// returns it; ErrNotFound if there is no active one.
+	// LiftSuppression marks an active suppression lifted by by at at,
+	// appends that to its Lifts (s.Lifted(by, at)), and returns it;
+	// ErrNotFound if there is no active one.
 	LiftSuppression(ctx context.Context, companyID string, channel SuppressionChannel, recipient, by string, at time.Time) (Suppression, error)
 }
 

@@ -93,6 +93,15 @@ func TestDeliveryFeedbackOnTheEmbeddedProduct(t *testing.T) {
 	if all := c.do("GET", "/v1/suppressions?include_lifted=true", "", 200)["data"].([]any); len(all) != 1 {
 		t.Fatalf("with lifted: %v", all)
 	}
+	// It complains again: suppressed again, the earlier lift kept with who and when.
+	clk.Advance(time.Second)
+	c.waitDelivery(third, "complained")
+	resuppressed := c.do("GET", "/v1/suppressions/email/complaint@simulator.amazonses.com", "", 200)["data"].(map[string]any)
+	lifts := resuppressed["lifts"].([]any)
+	if resuppressed["active"] != true || len(lifts) != 1 || lifts[0].(map[string]any)["lifted_by"] != lifted["lifted_by"] ||
+		lifts[0].(map[string]any)["communication_id"] != complaint {
+		t.Fatalf("suppressed again: %v", resuppressed)
+	}
 
 	bounce := id(email("bounce@simulator.amazonses.com"))
 	if row := deliver(bounce, "bounced"); row["delivery_detail"] != "Permanent/General" {

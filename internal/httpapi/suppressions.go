@@ -21,12 +21,29 @@ type suppressionView struct {
 	Active          bool                     `json:"active"`
 	LiftedAt        *time.Time               `json:"lifted_at"`
 	LiftedBy        *string                  `json:"lifted_by"`
+	Lifts           []liftView               `json:"lifts"`
+}
+
+// liftView is one earlier, lifted suppression of the recipient.
+type liftView struct {
+	Reason          comms.SuppressionReason `json:"reason"`
+	Detail          *string                 `json:"detail"`
+	CommunicationID *string                 `json:"communication_id"`
+	CreatedAt       time.Time               `json:"created_at"`
+	CreatedBy       string                  `json:"created_by"`
+	LiftedAt        time.Time               `json:"lifted_at"`
+	LiftedBy        *string                 `json:"lifted_by"`
 }
 
 func suppressionOf(s comms.Suppression) suppressionView {
-	return suppressionView{Channel: s.Channel, Recipient: s.Recipient, Reason: s.Reason, Detail: null(s.Detail),
+	v := suppressionView{Channel: s.Channel, Recipient: s.Recipient, Reason: s.Reason, Detail: null(s.Detail),
 		CommunicationID: null(s.CommunicationID), CreatedAt: s.CreatedAt.UTC(), CreatedBy: s.CreatedBy,
-		Active: s.Active(), LiftedAt: utc(s.LiftedAt), LiftedBy: null(s.LiftedBy)}
+		Active: s.Active(), LiftedAt: utc(s.LiftedAt), LiftedBy: null(s.LiftedBy), Lifts: make([]liftView, len(s.Lifts))}
+	for i, l := range s.Lifts {
+		v.Lifts[i] = liftView{Reason: l.Reason, Detail: null(l.Detail), CommunicationID: null(l.CommunicationID),
+			CreatedAt: l.CreatedAt.UTC(), CreatedBy: l.CreatedBy, LiftedAt: l.LiftedAt.UTC(), LiftedBy: null(l.LiftedBy)}
+	}
+	return v
 }
 
 func (a *API) listSuppressions(w http.ResponseWriter, r *http.Request, p comms.Principal) error {

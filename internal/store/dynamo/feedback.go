@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -46,7 +48,16 @@ type suppItem struct {
 	CreatedBy       string `dynamodbav:"created_by,omitempty"`
 	LiftedAt        string `dynamodbav:"lifted_at,omitempty"`
 	LiftedBy        string `dynamodbav:"lifted_by,omitempty"`
+	// Lifts is the JSON of []comms.SuppressionLift, written only by
+	// LiftSuppression: the writes of a suppression update the other
+	// attributes and keep it.
+	Lifts string `dynamodbav:"lifts,omitempty"`
 }
+
+// suppAttrs are the attributes a suppression write sets or removes (all but
+// the key and lifts).
+var suppAttrs = []string{"entity", "company_id", "channel", "recipient", "reason", "detail", "communication_id",
+	"created_at", "created_by", "lifted_at", "lifted_by"}
 
 func suppSK(channel comms.SuppressionChannel, recipient string) string {
 	return string(channel) + "#" + recipient
@@ -82,21 +93,54 @@ func decodeSupp(item map[string]types.AttributeValue) (comms.Suppression, error)
 	if x.LiftedAt, err = fromTSPtr(it.LiftedAt); err != nil {
 		return comms.Suppression{}, err
 	}
+	if it.Lifts != "" {
+		if err := json.Unmarshal([]byte(it.Lifts), &x.Lifts); err != nil {
+			return comms.Suppression{}, fmt.Errorf("suppression lifts: %w", err)
+		}
+	}
 	return x, nil
 }
 
-// suppressionPuts returns the unconditional Puts of a Change's
-// suppressions, one per (company, channel, recipient) — the last one given
-// — as a transaction may not write one item twice.
+// suppUpdate is the write of a suppression: an Update that sets its
+// attributes and removes the empty ones, keeping lifts.
+func (s *Store) suppUpdate(x comms.Suppression) (*types.Update, error) {
+	item, err := attributevalue.MarshalMap(newSuppItem(x))
+	if err != nil {
+		return nil, err
+	}
+	var set, remove []string
+	names, values := map[string]string{}, map[string]types.AttributeValue{}
+	for i, a := range suppAttrs {
+		n := fmt.Sprintf("#a%d", i)
+		names[n] = a
+		if v, ok := item[a]; ok {
+			values[":v"+n[1:]] = v
+			set = append(set, n+" = :v"+n[1:])
+		} else {
+			remove = append(remove, n)
+		}
+	}
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	return &types.Update{TableName: s.table, Key: suppKey(x.CompanyID, x.Channel, x.Recipient),
+		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values}, nil
+}
+
+// suppressionPuts returns the unconditional writes (Updates that keep the
+// item's lifts) of a Change's suppressions, one per (company, channel,
+// recipient) — the last one given — as a transaction may not write one item
+// twice.
 func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteItem, error) {
 	var out []types.TransactWriteItem
 	at := map[string]int{}
 	for _, x := range xs {
-		item, err := attributevalue.MarshalMap(newSuppItem(x))
+		u, err := s.suppUpdate(x)
 		if err != nil {
 			return nil, err
 		}
-		put := types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: item}}
+		put := types.TransactWriteItem{Update: u}
 		k := prefixSupp + x.CompanyID + "\x00" + suppSK(x.Channel, x.Recipient)
 		if i, ok := at[k]; ok {
 			out[i] = put
@@ -234,18 +278,31 @@ func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.
 // returns it as stored; ErrNotFound when there is no active one.
 func (s *Store) LiftSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient, by string, at time.Time) (comms.Suppression, error) {
 	const op = "LiftSuppression"
-	update := "SET #lifted = :at REMOVE #by"
-	values := map[string]types.AttributeValue{":at": str(keyTS(at))}
+	cur, err := s.GetSuppression(ctx, companyID, channel, recipient)
+	if err != nil {
+		return comms.Suppression{}, wrap(op, err)
+	}
+	if !cur.Active() {
+		return comms.Suppression{}, wrap(op, comms.ErrNotFound)
+	}
+	lifts, err := json.Marshal(append(cur.Lifts, cur.Lifted(by, at)))
+	if err != nil {
+		return comms.Suppression{}, wrap(op, err)
+	}
+	update := "SET #lifted = :at, #lifts = :lifts REMOVE #by"
+	values := map[string]types.AttributeValue{":at": str(keyTS(at)), ":lifts": str(string(lifts)), ":created": str(ts(cur.CreatedAt))}
 	if by != "" {
-		update = "SET #lifted = :at, #by = :by"
+		update = "SET #lifted = :at, #by = :by, #lifts = :lifts"
 		values[":by"] = str(by)
 	}
+	// Still the suppression that was read: active, and not replaced since.
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 s.table,
-		Key:                       suppKey(companyID, channel, recipient),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("attribute_exists(#pk) AND attribute_not_exists(#lifted)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#lifted": attrLiftedAt, "#by": "lifted_by"},
+		TableName:           s.table,
+		Key:                 suppKey(companyID, channel, recipient),
+		UpdateExpression:    aws.String(update),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND attribute_not_exists(#lifted) AND #created = :created"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#lifted": attrLiftedAt, "#by": "lifted_by",
+			"#lifts": "lifts", "#created": "created_at"},
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})

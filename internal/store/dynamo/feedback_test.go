@@ -56,6 +56,7 @@ func TestUpdateCommunicationWritesTheMapAndSuppressions(t *testing.T) {
 	}
 	s := dynamo.New(f, "tbl")
 	row := row().Row
+	row.Payload = []byte(`{"to_email":"ada@example.com","cc":["bob@example.com"]}`)
 	claim, err := comms.Claim(row, now.Add(2*time.Minute), now)
 	requireNoErr(t, err)
 	stored, _, err := s.UpdateCommunication(t.Context(), claim, false)

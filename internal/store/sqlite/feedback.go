@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,7 +25,9 @@ const putSupp = `INSERT INTO suppressions (company_id, channel, recipient, reaso
 	  created_at = excluded.created_at, created_by = excluded.created_by,
 	  lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by`
 
-const suppColumns = `company_id, channel, recipient, reason, detail, communication_id, created_at, created_by, lifted_at, lifted_by`
+// suppColumns are read by scanSupp; lifts (JSON of []comms.SuppressionLift)
+// is written only by LiftSuppression, so a put keeps it.
+const suppColumns = `company_id, channel, recipient, reason, detail, communication_id, created_at, created_by, lifted_at, lifted_by, lifts`
 
 // putSuppression writes x inside tx.
 func (s *Store) putSuppression(ctx context.Context, tx *sql.Tx, x comms.Suppression) error {
@@ -37,12 +41,19 @@ func scanSupp(row scanner) (comms.Suppression, error) {
 		x       comms.Suppression
 		created int64
 		lifted  sql.NullInt64
+		lifts   string
 	)
 	if err := row.Scan(&x.CompanyID, &x.Channel, &x.Recipient, &x.Reason, &x.Detail, &x.CommunicationID,
-		&created, &x.CreatedBy, &lifted, &x.LiftedBy); err != nil {
+		&created, &x.CreatedBy, &lifted, &x.LiftedBy, &lifts); err != nil {
 		return comms.Suppression{}, err
 	}
 	x.CreatedAt, x.LiftedAt = fromTS(created), fromTSPtr(lifted)
+	if err := json.Unmarshal([]byte(lifts), &x.Lifts); err != nil {
+		return comms.Suppression{}, fmt.Errorf("suppression lifts: %w", err)
+	}
+	if len(x.Lifts) == 0 {
+		x.Lifts = nil
+	}
 	return x, nil
 }
 
@@ -122,9 +133,22 @@ func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.
 // LiftSuppression marks the active suppression of the recipient lifted and
 // returns it; ErrNotFound if there is no active one.
 func (s *Store) LiftSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient, by string, at time.Time) (comms.Suppression, error) {
-	x, err := scanSupp(s.w.QueryRowContext(ctx, `UPDATE suppressions SET lifted_at = ?, lifted_by = ?
-		WHERE company_id = ? AND channel = ? AND recipient = ? AND lifted_at IS NULL
-		RETURNING `+suppColumns, ts(at), by, companyID, string(channel), recipient))
+	var x comms.Suppression
+	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
+		cur, err := scanSupp(tx.QueryRowContext(ctx, `SELECT `+suppColumns+` FROM suppressions
+			WHERE company_id = ? AND channel = ? AND recipient = ? AND lifted_at IS NULL`, companyID, string(channel), recipient))
+		if err != nil {
+			return err
+		}
+		lifts, err := json.Marshal(append(cur.Lifts, cur.Lifted(by, at)))
+		if err != nil {
+			return err
+		}
+		x, err = scanSupp(tx.QueryRowContext(ctx, `UPDATE suppressions SET lifted_at = ?, lifted_by = ?, lifts = ?
+			WHERE company_id = ? AND channel = ? AND recipient = ?
+			RETURNING `+suppColumns, ts(at), by, string(lifts), companyID, string(channel), recipient))
+		return err
+	})
 	if err != nil {
 		return comms.Suppression{}, wrap("LiftSuppression", err)
 	}

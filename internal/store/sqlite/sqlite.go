@@ -309,6 +309,7 @@ CREATE TABLE suppressions (
 	created_by       TEXT    NOT NULL,
 	lifted_at        INTEGER,
 	lifted_by        TEXT    NOT NULL,
+	lifts            TEXT    NOT NULL DEFAULT '[]',
 	PRIMARY KEY (company_id, channel, recipient)
 ) STRICT, WITHOUT ROWID;
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -27,10 +28,11 @@ func numberOf(companyID, id string) string {
 
 // sentEmail stores a new email row to rcpt and takes it through Claim and
 // RecordSent (message msgID); it returns the row as stored.
-func (b *bundle) sentEmail(t *testing.T, companyID, rcpt, msgID string) comms.Communication {
+func (b *bundle) sentEmail(t *testing.T, companyID, rcpt, msgID string, cc ...string) comms.Communication {
 	t.Helper()
 	c := b.comm(companyID, b.now)
-	c.Payload = []byte(`{"to_email":"` + rcpt + `","subject":"Hi","html_body":"<p>Hi</p>"}`)
+	ccJSON, _ := json.Marshal(append([]string{}, cc...))
+	c.Payload = []byte(`{"to_email":"` + rcpt + `","cc":` + string(ccJSON) + `,"subject":"Hi","html_body":"<p>Hi</p>"}`)
 	ch := comms.Create(c, b.now)
 	_, err := b.store.CreateCommunication(b.ctx, ch, nil)
 	requireNoError(t, err)
@@ -164,7 +166,7 @@ func (s suite) suppressWithChange(t *testing.T) {
 	t.Run("WrittenWithTheRow", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
-		row := b.sentEmail(t, b.company.ID, "Ada@Example.com", "ses-"+uuid.NewString())
+		row := b.sentEmail(t, b.company.ID, "Ada@Example.com", "ses-"+uuid.NewString(), "grace@example.com")
 		// Two spellings of one address are one suppression.
 		ch := b.bounce(t, row, "Ada@Example.com", " ada@example.com", "grace@example.com")
 		stored, _, err := b.store.UpdateCommunication(b.ctx, ch, false)
@@ -307,6 +309,7 @@ func (s suite) suppressions(t *testing.T) {
 		requireNoError(t, err)
 		want := x
 		want.LiftedAt, want.LiftedBy = &at, "key_lifter"
+		want.Lifts = []comms.SuppressionLift{x.Lifted("key_lifter", at)}
 		requireEqual(t, want, lifted)
 		got, err := b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
 		requireNoError(t, err)
@@ -321,15 +324,32 @@ func (s suite) suppressions(t *testing.T) {
 		requireNoError(t, err)
 		requireEqual(t, want, got) // the first lift stands
 
-		// Put again after the lift: active again, and liftable again.
+		// Put again after the lift: active again, the first lift kept, and
+		// liftable again — each lift recorded with who and when.
 		again := x
 		again.CreatedAt = b.now.Add(2 * time.Hour)
+		again.Reason = comms.SuppressComplaint
 		requireNoError(t, b.store.PutSuppression(b.ctx, again))
 		got, err = b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
 		requireNoError(t, err)
-		requireEqual(t, again, got)
-		_, err = b.store.LiftSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com", "key_2", b.now.Add(3*time.Hour))
+		wantAgain := again
+		wantAgain.Lifts = want.Lifts
+		requireEqual(t, wantAgain, got)
+		second := b.now.Add(3 * time.Hour)
+		got, err = b.store.LiftSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com", "key_2", second)
 		requireNoError(t, err)
+		if len(got.Lifts) != 2 || got.Lifts[0] != x.Lifted("key_lifter", at) || got.Lifts[1] != again.Lifted("key_2", second) {
+			t.Fatalf("lifts after two lifts: %+v", got.Lifts)
+		}
+		// A provider report's suppression keeps the lifts too.
+		row := b.sentEmail(t, b.company.ID, "ada@example.com", "ses-"+uuid.NewString())
+		_, _, err = b.store.UpdateCommunication(b.ctx, b.bounce(t, row, "ada@example.com"), false)
+		requireNoError(t, err)
+		got, err = b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
+		requireNoError(t, err)
+		if !got.Active() || got.Reason != comms.SuppressBounce || len(got.Lifts) != 2 {
+			t.Fatalf("after a bounce: %+v", got)
+		}
 	})
 
 	t.Run("ListPagingAndFilters", func(t *testing.T) {
