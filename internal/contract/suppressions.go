@@ -135,5 +135,10 @@ func decodeSuppressionCursor(v string) (string, bool) {
 	if !ok || !comms.SuppressionChannel(ch).Valid() || r == "" || r != comms.NormalizeRecipient(comms.SuppressionChannel(ch), r) {
 		return "", false
 	}
-	return string(b), true
+	// Only a recipient a suppression can have (a store key is bounded).
+	valid := Email
+	if comms.SuppressionChannel(ch) == comms.SuppressSMS {
+		valid = E164
+	}
+	return string(b), valid(r)
 }

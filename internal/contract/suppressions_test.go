@@ -2,6 +2,7 @@ package contract
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -28,6 +29,16 @@ func TestSuppressionCursorIsOpaqueAndURLSafe(t *testing.T) {
 	for _, bad := range []string{"email:x@example.com", "ZW1haWw6", "c21zOiA2MTQxMjM0MDAwMQ", "!!!", "ZW1haWw6U0FSQUhAZXhhbXBsZS5jb20"} {
 		if _, err := ParseSuppressionQuery(url.Values{"cursor": {bad}}); err == nil {
 			t.Errorf("cursor %q accepted", bad)
+		}
+	}
+}
+
+func TestSuppressionCursorNamesARecipient(t *testing.T) {
+	long := SuppressionCursor(comms.Suppression{Channel: comms.SuppressEmail, Recipient: strings.Repeat("a", 5000) + "@example.com"})
+	notANumber := SuppressionCursor(comms.Suppression{Channel: comms.SuppressSMS, Recipient: "12"})
+	for _, c := range []string{long, notANumber} {
+		if _, err := ParseSuppressionQuery(url.Values{"cursor": {c}}); err == nil {
+			t.Errorf("cursor of no recipient (%d bytes) accepted", len(c))
 		}
 	}
 }

@@ -116,15 +116,23 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 	return "", fmt.Errorf("feedback.Record: row %s kept changing: %w", t.CommunicationID, comms.ErrConflict)
 }
 
+// maxProviderMessageID bounds a provider message id worth looking up (SES
+// and SNS ids are ~60 characters; a store key cannot hold an unbounded one).
+const maxProviderMessageID = 256
+
 func (rc *Recorder) find(ctx context.Context, t Target) (comms.Communication, error) {
-	if t.CompanyID != "" && t.CommunicationID != "" {
+	if t.CompanyID != "" || t.CommunicationID != "" {
+		// Tags Dispatcher set: anything else (a forged or foreign tag) names no row.
+		if _, ok := comms.UUIDString(t.CommunicationID); !ok || !comms.ValidCompanyID(t.CompanyID) {
+			return comms.Communication{}, comms.ErrNotFound
+		}
 		row, err := rc.store.GetCommunication(ctx, t.CompanyID, t.CommunicationID)
 		if err != nil {
 			return row, fmt.Errorf("store.GetCommunication: %w", err)
 		}
 		return row, nil
 	}
-	if t.ProviderMessageID == "" {
+	if t.ProviderMessageID == "" || len(t.ProviderMessageID) > maxProviderMessageID {
 		return comms.Communication{}, comms.ErrNotFound
 	}
 	row, err := rc.store.CommunicationByProviderMessageID(ctx, t.ProviderMessageID)
