@@ -136,8 +136,8 @@ func (s *Store) domainsVersion(ctx context.Context) (int64, bool, error) {
 func (s *Store) storedSettings(ctx context.Context, companyID string) (string, bool, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: s.table, Key: companyKey(companyID), ConsistentRead: aws.Bool(true),
-		ProjectionExpression:     aws.String("#settings"),
-		ExpressionAttributeNames: map[string]string{"#settings": "settings"},
+		ProjectionExpression:     aws.String("#pk, #settings"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#settings": "settings"},
 	})
 	if err != nil || out.Item == nil {
 		return "", false, err
@@ -206,8 +206,10 @@ func (s *Store) settingsItems(ctx context.Context, companyID string, domains []s
 		return nil, comms.ErrNotFound
 	}
 	var oldSet comms.Settings
-	if err := json.Unmarshal([]byte(old), &oldSet); err != nil {
-		return nil, fmt.Errorf("stored settings: %w", err)
+	if old != "" {
+		if err := json.Unmarshal([]byte(old), &oldSet); err != nil {
+			return nil, fmt.Errorf("stored settings: %w", err)
+		}
 	}
 	version, versioned, err := s.domainsVersion(ctx)
 	if err != nil {
@@ -263,13 +265,19 @@ func (s *Store) settingsItems(ctx context.Context, companyID string, domains []s
 		}
 	}
 
-	items := []types.TransactWriteItem{{Update: &types.Update{
+	company := &types.Update{
 		TableName: s.table, Key: companyKey(companyID),
 		UpdateExpression:          aws.String("SET #settings = :settings"),
 		ConditionExpression:       aws.String("#settings = :old"),
 		ExpressionAttributeNames:  map[string]string{"#settings": "settings"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":settings": str(settings), ":old": str(old)},
-	}}}
+	}
+	if old == "" { // an item without settings (still a company: it was found)
+		company.ConditionExpression = aws.String("attribute_exists(#pk) AND attribute_not_exists(#settings)")
+		company.ExpressionAttributeNames["#pk"] = AttrPK
+		delete(company.ExpressionAttributeValues, ":old")
+	}
+	items := []types.TransactWriteItem{{Update: company}}
 	if len(claim) == 0 && len(release) == 0 {
 		return items, nil
 	}
