@@ -34,6 +34,10 @@ var (
 	// ErrPhoneNumberTaken: the E.164 number is registered under another
 	// phone-number resource (of this or another company).
 	ErrPhoneNumberTaken = errors.New("phone number taken")
+	// ErrSendingDomainTaken: a sending domain of a settings document is
+	// declared by another company, itself or as a parent or subdomain of
+	// it (see SendingDomainTakenError, which says which ones).
+	ErrSendingDomainTaken = errors.New("sending domain taken")
 	// ErrUnavailable: a provider the request depends on (SES, asked
 	// whether a sending domain is verified) did not answer; nothing was
 	// changed and the request can be retried.
@@ -100,4 +104,36 @@ func (e *ScopeError) Error() string {
 		return "insufficient scope: this request needs one of the scopes " + strings.Join(parts, ", ")
 	}
 	return "insufficient scope: this request needs the scopes " + strings.Join(parts, ", ")
+}
+
+// SendingDomainTakenError says which entries of a settings document's
+// SendingDomains another company holds (the domain, a parent domain or a
+// subdomain of it). It matches ErrSendingDomainTaken. It never names the
+// other company.
+type SendingDomainTakenError struct {
+	// Indexes are positions in Settings.SendingDomains, ascending, and
+	// Domains the domains at them.
+	Indexes []int
+	Domains []string
+}
+
+// Error names the refused domains.
+func (e *SendingDomainTakenError) Error() string {
+	return "sending domain taken: " + strings.Join(e.Domains, ", ") +
+		" (or a parent domain or subdomain) is declared by another company"
+}
+
+// Is makes the error match ErrSendingDomainTaken.
+func (e *SendingDomainTakenError) Is(target error) bool { return target == ErrSendingDomainTaken }
+
+// Fields names each refused domain by its JSON path in the settings
+// document (sending_domains[i]).
+func (e *SendingDomainTakenError) Fields() []FieldError {
+	out := make([]FieldError, len(e.Indexes))
+	for k, i := range e.Indexes {
+		out[k] = FieldError{Field: fmt.Sprintf("sending_domains[%d]", i),
+			Message: "domain " + e.Domains[k] + " is already a sending domain of another company, itself or through a parent domain or a subdomain of it; " +
+				"a sending domain belongs to one company, with its subdomains"}
+	}
+	return out
 }

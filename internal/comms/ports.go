@@ -40,12 +40,22 @@ type SuppressionStore interface {
 
 // CompanyStore keeps companies, their balances and settings.
 type CompanyStore interface {
-	// CreateCompany stores a new company; ErrAlreadyExists if the id is taken.
+	// CreateCompany stores a new company; ErrAlreadyExists if the id is
+	// taken. Its settings may declare no SendingDomains (they are claimed
+	// only by PutSettings): such a company is refused, nothing written.
 	CreateCompany(ctx context.Context, c Company) error
 	// GetCompany returns the company with its settings as stored (apply
 	// Settings.WithDefaults to show them); ErrNotFound if absent.
 	GetCompany(ctx context.Context, id string) (Company, error)
-	// PutSettings replaces the company's settings document.
+	// PutSettings replaces the company's settings document and, in the same
+	// atomic write, claims its SendingDomains for the company and releases
+	// the domains the company claimed before and no longer declares. A
+	// sending domain belongs to at most one company, together with its
+	// subdomains: a domain that another company has claimed, or whose
+	// parent domain or subdomain another company has claimed, is refused
+	// with a *SendingDomainTakenError (ErrSendingDomainTaken) naming every
+	// such entry, and nothing is written. ErrNotFound if there is no such
+	// company. A company may declare a domain and its subdomain at once.
 	PutSettings(ctx context.Context, companyID string, s Settings) error
 }
 

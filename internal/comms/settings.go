@@ -1,6 +1,9 @@
 package comms
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Weekdays are the keys of Settings.BusinessHours, Monday first.
 var Weekdays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
@@ -25,8 +28,33 @@ type Settings struct {
 	DefaultFromName  string   `json:"default_from_name"`
 }
 
-// MaxSendingDomains is the most sending domains a company declares.
-const MaxSendingDomains = 100
+// MaxSendingDomains is the most sending domains a company declares. It is
+// bounded by what one DynamoDB transaction holds (100 items): a settings
+// write claims every new domain and releases every dropped one in the same
+// transaction as the document, so 40 new + 40 released + the document + the
+// claims' version counter = 82.
+const MaxSendingDomains = 40
+
+// ReverseDomain writes an ASCII domain with its labels in reverse order
+// ("mail.example.com" → "com.example.mail"), the key under which stores
+// claim it: a domain's subdomains are then exactly the keys that begin
+// with its reversed form and ".".
+func ReverseDomain(domain string) string {
+	labels := strings.Split(domain, ".")
+	slices.Reverse(labels)
+	return strings.Join(labels, ".")
+}
+
+// ParentDomains returns the proper parents of an ASCII domain, nearest
+// first: "a.mail.example.com" → "mail.example.com", "example.com", "com".
+func ParentDomains(domain string) []string {
+	var out []string
+	for i := strings.IndexByte(domain, '.'); i >= 0; i = strings.IndexByte(domain, '.') {
+		domain = domain[i+1:]
+		out = append(out, domain)
+	}
+	return out
+}
 
 // SendsFrom reports whether domain (ASCII, lower-case, as
 // mailaddr.DomainOf returns it) is one of the company's sending domains or

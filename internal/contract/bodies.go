@@ -107,7 +107,7 @@ func sendingDomainsField(c *checker, path string, v any) (any, bool) {
 		return nil, false
 	}
 	if len(a) > comms.MaxSendingDomains {
-		c.add(path, "must list at most %d domains, got %d", comms.MaxSendingDomains, len(a))
+		c.add(path, "must list at most %d domains, got %d (the domains are claimed for the company in one atomic write, which bounds how many); declare a parent domain to cover its subdomains", comms.MaxSendingDomains, len(a))
 		return nil, false
 	}
 	out := make([]string, 0, len(a))

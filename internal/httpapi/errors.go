@@ -34,6 +34,7 @@ func classify(err error) (int, apiError) {
 		se *comms.ScopeError
 		te *comms.TransitionError
 		me *methodError
+		dt *comms.SendingDomainTakenError
 	)
 	e := func(status int, code, msg string) (int, apiError) {
 		return status, apiError{Code: code, Message: msg, Details: []comms.FieldError{}}
@@ -75,6 +76,11 @@ func classify(err error) (int, apiError) {
 	case errors.Is(err, comms.ErrPhoneNumberTaken):
 		// Which resource, and which company, holds the number is not said.
 		return e(http.StatusConflict, "phone_number_taken", "This E.164 number is already registered as another phone-number resource; a number can be registered once. Nothing was changed.")
+	case errors.As(err, &dt):
+		// Which company holds the domain, and through which domain, is not said.
+		return http.StatusConflict, apiError{Code: "sending_domain_taken",
+			Message: "A sending domain belongs to one company, with its subdomains, and another company already declares one of these domains, a parent domain or a subdomain of it; see details. Nothing was changed.",
+			Details: dt.Fields()}
 	case errors.Is(err, comms.ErrUnavailable):
 		return e(http.StatusServiceUnavailable, "provider_unavailable", "A provider this request depends on (Amazon SES, asked whether a sending domain is verified) did not answer; nothing was changed. Retry the request.")
 	case errors.Is(err, comms.ErrConflict), errors.Is(err, comms.ErrIdempotencyKeyExists), errors.Is(err, comms.ErrAlreadyExists):

@@ -137,9 +137,10 @@ func setupCredits(t testing.TB, credits int64) *env {
 		}
 		e.keys[name] = e.key(company, scopes)
 	}
-	// The bodies send from alex@example.com: both companies declare the domain.
+	// The bodies send from alex@example.com, acme's domain; other's send
+	// from example.org (otherEmailBody): a domain belongs to one company.
 	e.mustDo("PUT", "/v1/settings", "all", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200)
-	e.mustDo("PUT", "/v1/settings", "other", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200)
+	e.mustDo("PUT", "/v1/settings", "other", `{"timezone":"UTC","sending_domains":["example.org"]}`, 200)
 	e.mustDo("PUT", "/v1/phone-numbers/"+phoneID, "all", `{"e164":"+61412345678","capabilities":["sms","voice"],"label":"Sydney sales"}`, 200)
 	e.mustDo("PUT", "/v1/voice-agents/"+agentID, "all", `{"provider":"retell","agent_id":"agent_123","phone_number_id":"`+phoneID+`","label":"SDR"}`, 200)
 	return e
@@ -302,6 +303,11 @@ func emailBody(when string) string {
 "contact_id":"` + contactID + `","deal_id":"` + dealID + `",
 "payload":{"to_email":"sarah@example.com","to_name":"Sarah Lee","subject":"Following up on our call","html_body":"<p>Hi Sarah, …</p>","from_email":"alex@example.com","cc":["manager@example.com"]},
 "cancel_policy":{"max_delay_minutes":120,"cancel_on":["contact_replied"]}}`
+}
+
+// otherEmailBody is emailBody sent by the company other, from its own domain.
+func otherEmailBody(when string) string {
+	return strings.Replace(emailBody(when), "alex@example.com", "alex@example.org", 1)
 }
 
 func smsBody(when string) string {

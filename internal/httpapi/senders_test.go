@@ -27,8 +27,14 @@ func (e *env) companyState(id string) (comms.Settings, int64) {
 	return co.Settings.WithDefaults(), co.Credits
 }
 
+// freshCompany creates a company with its own key. The seeded companies
+// give up their sending domains (example.com, example.org) first, so that
+// the fresh one may declare them: a domain belongs to one company.
 func (e *env) freshCompany(id string) {
 	e.t.Helper()
+	for _, seeded := range []string{"all", "other"} {
+		e.mustDo("PUT", "/v1/settings", seeded, `{"timezone":"UTC"}`, 200)
+	}
 	e.company(id, 10)
 	e.keys[id] = e.key(id, "dispatcher:read,dispatcher:write,email:send")
 }
@@ -86,7 +92,7 @@ func TestSendingDomainsInSettings(t *testing.T) {
 	if got, _ := e.companyState("fresh"); !slices.Equal(got.SendingDomains, s.SendingDomains) {
 		t.Errorf("a refused PUT changed the settings: %v", got.SendingDomains)
 	}
-	// 100 distinct domains are fine.
+	// MaxSendingDomains distinct domains are fine.
 	var hundred []string
 	for i := range comms.MaxSendingDomains {
 		hundred = append(hundred, `"d`+strings.Repeat("x", i%5)+string(rune('a'+i/26%26))+string(rune('a'+i%26))+`.example"`)
@@ -276,4 +282,47 @@ func TestPhoneNumberTaken(t *testing.T) {
 	}
 	e.mustDo("GET", "/v1/phone-numbers/"+phoneID, "all", "", 404)
 	e.mustDo("PUT", "/v1/phone-numbers/"+phoneID, "all", `{"e164":"+61412345678","capabilities":["sms"]}`, 200)
+}
+
+// TestSendingDomainTaken: a sending domain belongs to one company with its
+// subdomains. Another company declaring it, a parent or a subdomain of it
+// gets a 409 sending_domain_taken naming sending_domains[i] (and not the
+// company that holds it), and nothing is saved; removing it releases it.
+func TestSendingDomainTaken(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.freshCompany("dev2")
+	e.freshCompany("acme2")
+	e.mustDo("PUT", "/v1/settings", "dev2", `{"timezone":"UTC","sending_domains":["example.com"],"default_from_email":"team@example.com"}`, 200)
+	e.mustDo("PUT", "/v1/settings", "acme2", `{"timezone":"Europe/Paris","sending_domains":["acme.example.org"]}`, 200)
+	for _, tc := range []struct {
+		domains string
+		fields  []string
+	}{
+		{`["example.com"]`, []string{"sending_domains[0]"}},
+		{`["acme.example.org","mail.example.com"]`, []string{"sending_domains[1]"}},
+		{`["www.example.com","Example.COM","example.org"]`, []string{"sending_domains[0]", "sending_domains[1]"}},
+	} {
+		r := e.do("PUT", "/v1/settings", "acme2", `{"timezone":"UTC","sending_domains":`+tc.domains+`}`)
+		if r.Status != 409 || r.Error.Code != "sending_domain_taken" || !slices.Equal(r.fields(), tc.fields) {
+			t.Errorf("%s: %d %s, want 409 sending_domain_taken naming %v", tc.domains, r.Status, r.Body, tc.fields)
+			continue
+		}
+		if strings.Contains(string(r.Body), "dev2") {
+			t.Errorf("the refusal names the company holding the domain: %s", r.Body)
+		}
+	}
+	if s, _ := e.companyState("acme2"); s.Timezone != "Europe/Paris" || !slices.Equal(s.SendingDomains, []string{"acme.example.org"}) {
+		t.Errorf("a refused PUT changed the settings: %+v", s)
+	}
+	// acme cannot send as example.com.
+	if r := e.do("POST", "/v1/scheduled-communications", "acme2", withFrom("alex@example.com")); r.Status != 422 {
+		t.Errorf("acme sending from example.com: %d %s, want 422", r.Status, r.Body)
+	}
+	// dev2 drops it: acme may now declare a subdomain of it.
+	e.mustDo("PUT", "/v1/settings", "dev2", `{"timezone":"UTC","sending_domains":["example.net"]}`, 200)
+	e.mustDo("PUT", "/v1/settings", "acme2", `{"timezone":"UTC","sending_domains":["mail.example.com"]}`, 200)
+	if r := e.do("PUT", "/v1/settings", "dev2", `{"timezone":"UTC","sending_domains":["example.com"]}`); r.Status != 409 {
+		t.Errorf("dev2 re-declaring the parent of acme's domain: %d %s, want 409", r.Status, r.Body)
+	}
 }

@@ -22,7 +22,10 @@ func (s *Service) Settings(ctx context.Context, p comms.Principal) (comms.Settin
 // of its sending_domains must be one the deployment may send from (the
 // IdentityVerifier: on AWS a verified SES identity), checked after the
 // document itself is valid; a verifier that cannot answer is
-// comms.ErrUnavailable, and nothing is saved.
+// comms.ErrUnavailable, and nothing is saved. The store claims the domains
+// for the company in the settings' write: a domain another company
+// declares (itself, a parent or a subdomain) is a
+// *comms.SendingDomainTakenError naming sending_domains[i], nothing saved.
 func (s *Service) PutSettings(ctx context.Context, p comms.Principal, body []byte) (comms.Settings, error) {
 	set, err := contract.ParseSettings(body)
 	if err != nil {

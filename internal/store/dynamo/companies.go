@@ -30,8 +30,12 @@ type companyItem struct {
 }
 
 // CreateCompany stores a new company; ErrAlreadyExists if the id is taken.
+// Settings with sending domains are refused (PutSettings claims them).
 func (s *Store) CreateCompany(ctx context.Context, c comms.Company) error {
 	const op = "CreateCompany"
+	if len(c.Settings.SendingDomains) > 0 {
+		return wrap(op, errors.New("a company is created without sending domains; declare them with PutSettings, which claims them"))
+	}
 	settings, err := json.Marshal(c.Settings)
 	if err != nil {
 		return wrap(op, err)
@@ -77,28 +81,6 @@ func (s *Store) GetCompany(ctx context.Context, id string) (comms.Company, error
 		return comms.Company{}, wrap(op, err)
 	}
 	return c, nil
-}
-
-// PutSettings replaces the company's settings document; ErrNotFound if there
-// is no such company.
-func (s *Store) PutSettings(ctx context.Context, companyID string, st comms.Settings) error {
-	const op = "PutSettings"
-	settings, err := json.Marshal(st)
-	if err != nil {
-		return wrap(op, err)
-	}
-	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 s.table,
-		Key:                       companyKey(companyID),
-		UpdateExpression:          aws.String("SET #settings = :settings"),
-		ConditionExpression:       aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#settings": "settings"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":settings": str(string(settings))},
-	})
-	if _, ok := conditionFailed(err); ok {
-		err = comms.ErrNotFound
-	}
-	return wrap(op, err)
 }
 
 // credits reads the company's balance with a strongly consistent read;

@@ -40,6 +40,8 @@
 //	phone number       COMPANY#<company>          PHONE#<id>
 //	number claim       PHONE#<e164>               CLAIM                        company_id, phone_number_id (its one holder)
 //	voice agent        COMPANY#<company>          AGENT#<id>
+//	domain claim       DOMAINS                    <domain, labels reversed>    company_id, domain (its one holder, with subdomains)
+//	domain claims ver. DOMAINS                    VERSION                      version (N): bumped by every change of claims
 //	row                COMM#<company>#<id>        COMM                         + gsi1*, and gsi2* while non-terminal
 //	event              COMM#<company>#<id>        EVT#<sequence, 10 digits>    + gsi3* (by_feed)
 //	message id map     PMID#<provider message id> PMID                         company_id, communication_id
@@ -65,7 +67,12 @@
 //	method               operation                                     key condition / condition
 //	CreateCompany        PutItem                                       attribute_not_exists(pk) → ErrAlreadyExists
 //	GetCompany           GetItem (consistent)                          COMPANY#<id> / COMPANY
-//	PutSettings          UpdateItem SET settings                       attribute_exists(pk) → ErrNotFound
+//	PutSettings          GetItem company settings, GetItem DOMAINS/    company: settings = :as_read (absent → ErrNotFound);
+//	                     VERSION, BatchGetItem claims of each domain,  claim Put: attribute_not_exists(pk) OR company_id = :me;
+//	                     its parents and the old domains, Query        claim Delete: company_id = :me; VERSION: version = :read
+//	                     begins_with(sk, <rev>.) per domain, then      (or attribute_not_exists): a claim held by another
+//	                     TransactWriteItems: Update company, [Update   company → SendingDomainTakenError before writing; any
+//	                     VERSION, Put new claims, Delete released]     failed condition → read again and retry (≤ 10)
 //	CreateAPIKey         TransactWriteItems: Put KEYHASH, Put KEYID,   each Put attribute_not_exists(pk) → ErrAlreadyExists;
 //	                     Put listing, ConditionCheck company           company attribute_exists(pk) → ErrNotFound
 //	APIKeyByHash         GetItem (consistent)                          KEYHASH#<hash> / KEY
@@ -128,6 +135,22 @@
 // resources; a number's claim (PHONE#<e164>) is global, which is what keeps
 // a number to one resource of one company. Resources stored before claims
 // existed get theirs at their next put.
+//
+// Sending domains are claimed the same way, with their subdomains: one
+// DOMAINS partition holds a claim per declared domain, sort key the domain
+// with its labels reversed (com.example.mail), so a domain's subdomains are
+// a begins_with(<rev>.) Query and its parents GetItems. PutSettings writes
+// the settings, the new claims and the released ones in one transaction
+// that also bumps DOMAINS/VERSION on condition that it is the version read
+// before the claims were: claim transactions therefore commit one at a
+// time, and one that read a stale picture (another company claimed a
+// parent or a subdomain meanwhile) fails and is retried. A settings write
+// that changes no claim does not touch VERSION. The transaction holds at
+// most comms.MaxSendingDomains (40) new claims + 40 released + 2 items,
+// within DynamoDB's 100. Settings stored before claims existed hold none
+// until their company's next PutSettings (there is no backfill here, unlike
+// the SQLite migration): until then another company can claim an
+// overlapping domain, and that next PutSettings is then refused.
 //
 // # Consistency
 //

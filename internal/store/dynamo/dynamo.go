@@ -78,8 +78,9 @@ type Store struct {
 	// the package documentation, "Credits"). It is an optimisation, never
 	// what makes a debit correct.
 	debits keyedLocks
-	// claims serialises this process's puts of one phone number, in the
-	// same spirit: the claim's condition is what makes a put correct.
+	// claims serialises this process's puts of one phone number (keyed by
+	// the number) and its writes of sending-domain claims (keyed DOMAINS),
+	// in the same spirit: the conditions are what make a put correct.
 	claims keyedLocks
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +12,11 @@ import (
 )
 
 // CreateCompany stores a new company; ErrAlreadyExists if the id is taken.
+// Settings with sending domains are refused (PutSettings claims them).
 func (s *Store) CreateCompany(ctx context.Context, c comms.Company) error {
+	if len(c.Settings.SendingDomains) > 0 {
+		return wrap("CreateCompany", errSendingDomainsAtCreate)
+	}
 	settings, err := json.Marshal(c.Settings)
 	if err != nil {
 		return wrap("CreateCompany", err)
@@ -40,15 +45,27 @@ func (s *Store) GetCompany(ctx context.Context, id string) (comms.Company, error
 	return c, nil
 }
 
-// PutSettings replaces the company's settings document; ErrNotFound if there
-// is no such company.
+// errSendingDomainsAtCreate refuses a company created with sending domains.
+var errSendingDomainsAtCreate = errors.New("a company is created without sending domains; declare them with PutSettings, which claims them")
+
+// PutSettings replaces the company's settings document and makes its
+// sending-domain claims exactly st.SendingDomains, in one transaction
+// (claimSendingDomains); ErrNotFound if there is no such company, a
+// *comms.SendingDomainTakenError if another company holds one of the
+// domains (nothing written).
 func (s *Store) PutSettings(ctx context.Context, companyID string, st comms.Settings) error {
 	settings, err := json.Marshal(st)
 	if err != nil {
 		return wrap("PutSettings", err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE companies SET settings = ? WHERE id = ?`, string(settings), companyID)
-	return wrap("PutSettings", mustAffect(res, err))
+	err = inTx(ctx, s.w, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE companies SET settings = ? WHERE id = ?`, string(settings), companyID)
+		if err := mustAffect(res, err); err != nil {
+			return err
+		}
+		return claimSendingDomains(ctx, tx, companyID, st.SendingDomains)
+	})
+	return wrap("PutSettings", err)
 }
 
 // CreateAPIKey stores a key; ErrAlreadyExists if its id or hash is taken,

@@ -20,6 +20,12 @@
 //     delivery_detail hold Delivery) and JSON text for payload,
 //     cancel_policy, last_error, cadence and outcome; a partial index on
 //     provider_message_id serves CommunicationByProviderMessageID
+//   - sending_domain_claims (domain_rev, company_id), keyed by the domain
+//     with its labels reversed (com.example.mail): each sending domain
+//     declared in a company's settings, claimed by that company alone
+//     with its subdomains (domains.go). Migration 4 added it and claims
+//     what stored settings declare; it refuses to run while two companies
+//     declare overlapping domains, naming them, and changes nothing
 //   - idempotency, keyed (company_id, key)
 //   - suppressions, keyed (company_id, channel, recipient) WITHOUT ROWID,
 //     which is also their listing order; lifted ones are kept (lifted_at set)
@@ -315,6 +321,9 @@ CREATE TABLE suppressions (
 
 CREATE UNIQUE INDEX phone_numbers_by_e164 ON phone_numbers (e164);
 `,
+	// 4: each sending domain claimed by one company, with its subdomains
+	// (domains.go; claimStoredSendingDomains runs after it).
+	migrationSendingDomainClaims,
 }
 
 // migrationChecks run inside the migration transaction just before the
@@ -354,6 +363,13 @@ func checkPhoneNumbersUnique(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// migrationAfter run inside the migration transaction just after the
+// migration of the same index (0-based), to fill what it created; an error
+// stops the migration as a check's does.
+var migrationAfter = map[int]func(context.Context, *sql.Tx) error{
+	3: claimStoredSendingDomains,
+}
+
 // migrate runs the migrations the file has not seen, in one write
 // transaction, so that concurrent Opens of one file migrate it once.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -373,6 +389,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			}
 			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
 				return fmt.Errorf("migrate: migration %d: %w", i+1, err)
+			}
+			if fill := migrationAfter[i]; fill != nil {
+				if err := fill(ctx, tx); err != nil {
+					return fmt.Errorf("migrate: migration %d: %w", i+1, err)
+				}
 			}
 		}
 		if v == len(migrations) {

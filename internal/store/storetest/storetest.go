@@ -19,6 +19,8 @@
 //     GetIdempotency at ExpiresAt finds nothing;
 //   - revoking a revoked key succeeds and keeps the first RevokedAt;
 //   - PutSettings of an unknown company is ErrNotFound;
+//   - a company's sending domains are claimed only by PutSettings: a
+//     CreateCompany whose settings declare any is refused;
 //   - a phone number or voice agent id is scoped to its company: another
 //     company putting the same id gets its own resource;
 //   - a row's delivery status filters only sent rows;
@@ -71,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"Suppressions", s.suppressions},
 		{"ProviderMessageID", s.providerMessageID},
 		{"PhoneNumberClaims", s.phoneNumberClaims},
+		{"SendingDomains", s.sendingDomains},
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
