@@ -75,7 +75,12 @@ type awsOptions struct {
 	dispatch dispatch.Config
 	voice    dispatch.VoiceCaller
 	hookKey  string
+	wrap     func(Store) Store
 }
+
+// WithStoreWrap wraps the store the service, dispatcher and recorder use
+// (tests inject crashes into it); AWS.Store stays the bare store.
+func WithStoreWrap(wrap func(Store) Store) AWSOption { return func(o *awsOptions) { o.wrap = wrap } }
 
 // WithVoice sets the voice caller and the key voice webhooks are verified
 // with (without it, calls fail as voice_not_configured and the webhook
@@ -105,8 +110,18 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	if dcfg.DefaultFrom == "" {
 		dcfg.DefaultFrom = cfg.DefaultFromEmail
 	}
+	var store Store = a.Store
+	if o.wrap != nil {
+		store = o.wrap(store)
+	}
+	// SMS delivery reports no row claims are kept as receipts; the sweeper
+	// settles an uncertain SMS attempt from its number's receipts
+	// (docs/design.md §8.5). The ledger's recorder is configured as the
+	// graph's (recorders keep no state).
+	receipts := feedback.New(store, log, o.now, feedback.WithSMSReceipts(a.Store))
+	ledger := feedback.NewSMSLedger(a.Store, dcfg.WithDefaults().Lease, receipts, log)
 	g, err := Build(Ports{
-		Store: a.Store,
+		Store: store,
 		// Fires come back through the dispatch function (Scheduler, SQS), not in process.
 		Timer: func(Deliver) comms.Timer { return a.Timer },
 		Email: ses.New(clients.SES, ses.Options{ConfigurationSet: cfg.SESConfigSet}),
@@ -120,6 +135,8 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		Clock:       o.now,
 		Logger:      log,
 		Dispatch:    dcfg,
+		Ledger:      ledger,
+		SMSReceipts: a.Store,
 	})
 	if err != nil {
 		panic(err) // every port is given above

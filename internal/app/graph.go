@@ -59,9 +59,13 @@ type Ports struct {
 	// Dispatch tunes retries and leases (zero fields: the defaults).
 	Dispatch dispatch.Config
 	// Ledger is the provider's record the sweeper asks before sending an
-	// uncertain attempt again (dispatch.AttemptLedger); nil: none (AWS,
-	// where SES's SEND event settles such attempts through Feedback).
+	// uncertain attempt again (dispatch.AttemptLedger): the dev senders'
+	// outbox in the embedded mode, feedback.SMSLedger on AWS (where SES's
+	// SEND event settles an email by itself through Feedback); nil: none.
 	Ledger dispatch.AttemptLedger
+	// SMSReceipts, when set, keeps the SMS delivery reports no row claims
+	// (feedback.WithSMSReceipts), for an SMSLedger to find.
+	SMSReceipts feedback.SMSReceipts
 }
 
 // Graph is the product wired over one set of Ports.
@@ -137,7 +141,11 @@ func Build(p Ports) (*Graph, error) {
 		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
 	}
 	g.Dispatcher = dispatch.New(p.Store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
-	g.Feedback = feedback.New(p.Store, log, now)
+	var fopts []feedback.Option
+	if p.SMSReceipts != nil {
+		fopts = append(fopts, feedback.WithSMSReceipts(p.SMSReceipts))
+	}
+	g.Feedback = feedback.New(p.Store, log, now, fopts...)
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil

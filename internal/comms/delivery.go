@@ -120,6 +120,11 @@ type DeliveryReport struct {
 	ProviderMessageID string
 	// At is when the provider says it happened.
 	At time.Time
+	// AcceptedAt is when the provider accepted the message (SNS SMS logs:
+	// notification.timestamp, the time of the Publish); zero when the
+	// report does not say. An SMS report no row claims is kept with it as
+	// an SMSReceipt.
+	AcceptedAt time.Time
 	// Detail is a short human-readable explanation: "Permanent/General",
 	// "Transient/MailboxFull", the SMS provider response.
 	Detail string
@@ -130,6 +135,39 @@ type DeliveryReport struct {
 	// written to again by this company: a permanent bounce, a complaint, an
 	// SMS opt-out.
 	Suppress SuppressionReason
+}
+
+// SMSReceipt is an SNS SMS delivery-status report whose message id no row
+// carried when it arrived: the provider's record of an SMS sent by an
+// attempt whose result was never written (the dispatcher stopped, or could
+// not write, between Publish returning and recording it). SNS logs name no
+// row and no attempt, only the message id, the number and when SNS accepted
+// the Publish, so the sweeper matches an uncertain SMS attempt to the
+// receipts of its number accepted during its lease (feedback.SMSLedger).
+type SMSReceipt struct {
+	// Destination is the E.164 number the message went to.
+	Destination string
+	// ProviderMessageID is the SNS message id.
+	ProviderMessageID string
+	// AcceptedAt is when SNS accepted the Publish (notification.timestamp).
+	AcceptedAt time.Time
+	// Status and Detail are what the report said (delivered, undeliverable,
+	// opted_out; the provider response).
+	Status DeliveryStatus
+	Detail string
+	// At is the report's own time (DeliveryReport.At).
+	At time.Time
+}
+
+// Report is the delivery report the receipt was made from, as
+// RecordDelivery takes it (suppressing the number for an opt-out).
+func (r SMSReceipt) Report() DeliveryReport {
+	rep := DeliveryReport{Status: r.Status, ProviderMessageID: r.ProviderMessageID, At: r.At, AcceptedAt: r.AcceptedAt,
+		Detail: r.Detail, Recipients: []string{r.Destination}}
+	if r.Status == DeliveryOptedOut {
+		rep.Suppress = SuppressOptOut
+	}
+	return rep
 }
 
 // Delivery is the delivery part of a row.

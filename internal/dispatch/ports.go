@@ -37,6 +37,13 @@ type AttemptLedger interface {
 	Complete() bool
 }
 
+// SettledNotifier is implemented by a ledger that wants to hear of a row
+// the sweeper settled from its record (the AWS SMS ledger then records the
+// delivery status the provider's report carried).
+type SettledNotifier interface {
+	AttemptSettled(ctx context.Context, row comms.Communication)
+}
+
 // Email is one email to send.
 type Email struct {
 	CommunicationID string

@@ -124,11 +124,14 @@ func (d *Dispatcher) settleUncertain(ctx context.Context, row comms.Communicatio
 			return true, fmt.Errorf("ledger.FindAttempt: %w", err)
 		}
 		if found {
-			_, written, err := d.write(ctx, "settle the attempt")(comms.SettleAttempt(row, id, d.clock()))
+			stored, written, err := d.write(ctx, "settle the attempt")(comms.SettleAttempt(row, id, d.clock()))
 			if written {
 				res.Settled++
 				d.stats.Settled.Add(1)
 				d.logRepair(ctx, row, "settled")
+				if n, ok := d.ledger.(SettledNotifier); ok {
+					n.AttemptSettled(ctx, stored)
+				}
 			}
 			return true, err
 		}

@@ -82,6 +82,10 @@ type options struct {
 	dispatch dispatch.Config
 	voice    dispatch.VoiceCaller
 	hookKey  string
+	// wrap wraps the store the product's parts use (app.WithStoreWrap).
+	wrap func(app.Store) app.Store
+	// attach adds SDK middleware to the product's clients.
+	attach func(*aws.Config)
 }
 
 func deploy(t *testing.T, o options) *stack {
@@ -116,11 +120,17 @@ func deploy(t *testing.T, o options) *stack {
 		s.faults = awstest.NewFaults(o.faults, 42)
 		s.faults.Attach(&productCfg)
 	}
+	if o.attach != nil {
+		o.attach(&productCfg)
+	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	opts := []app.AWSOption{app.WithAWSClock(s.clock.Now), app.WithDispatchConfig(o.dispatch)}
+	if o.wrap != nil {
+		opts = append(opts, app.WithStoreWrap(o.wrap))
+	}
 	if o.voice != nil {
 		opts = append(opts, app.WithVoice(o.voice, o.hookKey))
 	}

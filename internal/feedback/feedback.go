@@ -36,20 +36,33 @@ const MsgDeliveryReport = "delivery report recorded"
 
 // Recorder records provider reports on rows.
 type Recorder struct {
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	receipts SMSReceipts
 }
 
+// Option configures a Recorder.
+type Option func(*Recorder)
+
+// WithSMSReceipts keeps every SMS report whose message id no row carries
+// as an unclaimed receipt (comms.SMSReceipt), for SMSLedger (AWS: SNS logs
+// are the only record of an SMS whose send was never recorded).
+func WithSMSReceipts(r SMSReceipts) Option { return func(rc *Recorder) { rc.receipts = r } }
+
 // New returns a Recorder; now defaults to time.Now, log to a discarding logger.
-func New(store Store, log *slog.Logger, now func() time.Time) *Recorder {
+func New(store Store, log *slog.Logger, now func() time.Time, opts ...Option) *Recorder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Recorder{store: store, log: log, now: now}
+	rc := &Recorder{store: store, log: log, now: now}
+	for _, o := range opts {
+		o(rc)
+	}
+	return rc
 }
 
 // Outcome says what recording one report did.
@@ -65,6 +78,10 @@ const (
 	// Unknown: no such row in that company (a foreign or forged tag, or a
 	// message Dispatcher did not send).
 	Unknown Outcome = "unknown"
+	// Unclaimed: an SMS report whose message id no row carries, kept as an
+	// SMS receipt (WithSMSReceipts) for the sweeper to match to an
+	// attempt whose send was never recorded.
+	Unclaimed Outcome = "unclaimed"
 )
 
 // maxRaces bounds how many times Record re-reads a row another writer
@@ -85,6 +102,9 @@ type Target struct {
 func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport) (Outcome, error) {
 	for range maxRaces {
 		row, err := rc.find(ctx, t)
+		if errors.Is(err, comms.ErrNotFound) && rc.keepsReceipt(t, r) {
+			return rc.putReceipt(ctx, r)
+		}
 		if errors.Is(err, comms.ErrNotFound) {
 			rc.log.WarnContext(ctx, "delivery report for no known row", "company_id", t.CompanyID,
 				"communication_id", t.CommunicationID, "provider_message_id", t.ProviderMessageID, "delivery_status", string(r.Status))
@@ -140,4 +160,23 @@ func (rc *Recorder) find(ctx context.Context, t Target) (comms.Communication, er
 		return row, fmt.Errorf("store.CommunicationByProviderMessageID: %w", err)
 	}
 	return row, nil
+}
+
+// keepsReceipt reports whether a report that found no row is kept as an SMS
+// receipt: an SMS report (named by message id alone) of a known number,
+// with the time SNS accepted the message.
+func (rc *Recorder) keepsReceipt(t Target, r comms.DeliveryReport) bool {
+	return rc.receipts != nil && t.CommunicationID == "" && t.ProviderMessageID != "" &&
+		len(r.Recipients) == 1 && r.Recipients[0] != "" && !r.AcceptedAt.IsZero()
+}
+
+func (rc *Recorder) putReceipt(ctx context.Context, r comms.DeliveryReport) (Outcome, error) {
+	rec := comms.SMSReceipt{Destination: r.Recipients[0], ProviderMessageID: r.ProviderMessageID,
+		AcceptedAt: r.AcceptedAt.UTC(), Status: r.Status, Detail: r.Detail, At: r.At.UTC()}
+	if err := rc.receipts.PutSMSReceipt(ctx, rec); err != nil {
+		return "", fmt.Errorf("store.PutSMSReceipt: %w", err)
+	}
+	rc.log.InfoContext(ctx, "SMS delivery report for no row; kept as an unclaimed receipt",
+		"provider_message_id", rec.ProviderMessageID, "accepted_at", rec.AcceptedAt, "delivery_status", string(rec.Status))
+	return Unclaimed, nil
 }

@@ -283,6 +283,8 @@ const smsTimeLayout = "2006-01-02 15:04:05.999999999"
 // "FAILURE"}. SUCCESS is delivered; FAILURE is opted_out (suppressing the
 // number) when the provider response says the number opted out, and
 // undeliverable otherwise. The row is named by the SNS message id alone.
+// notification.timestamp (when SNS accepted the Publish) is both the
+// report's At and its AcceptedAt.
 func ParseSMSDeliveryLog(message []byte) (Target, comms.DeliveryReport, error) {
 	var l struct {
 		Notification struct {
@@ -326,6 +328,7 @@ func ParseSMSDeliveryLog(message []byte) (Target, comms.DeliveryReport, error) {
 			}
 		}
 		r.At = at.UTC()
+		r.AcceptedAt = r.At
 	}
 	return Target{ProviderMessageID: l.Notification.MessageID}, r, nil
 }

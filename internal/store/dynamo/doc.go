@@ -5,7 +5,7 @@
 // # Table
 //
 // Partition key pk (S), sort key sk (S), on-demand billing, TTL on ttl (N,
-// epoch seconds; only idempotency records carry it). Three global secondary
+// epoch seconds; only idempotency records and SMS receipts carry it). Three global secondary
 // indexes:
 //
 //   - by_company: gsi1pk (S) / gsi1sk (S), projection ALL. Every row
@@ -47,6 +47,7 @@
 //	message id map     PMID#<provider message id> PMID                         company_id, communication_id
 //	suppression        SUPP#<company>             <channel>#<recipient>        lifted_at, lifted_by once lifted
 //	idempotency        IDEM#<company>#<key>       IDEM                         expires_at, ttl
+//	SMS receipt        SMSR#<e164>                <accepted_at>#<message id>   status, detail, at, ttl (accepted_at + 7 days)
 //
 // Every item also has an entity attribute naming its kind. A row lives in
 // a partition of its own, so a company with millions of rows has no hot
@@ -99,6 +100,9 @@
 //	                     ReturnValues ALL_NEW                          → ErrNotFound
 //	CommunicationBy-     GetItem PMID# (consistent), then GetItem      the row must still carry the id, else ErrNotFound
 //	  ProviderMessageID  of the row it names (consistent)
+//	PutSMSReceipt        PutItem (unconditional: a redelivered report   SMSR#<e164> / <accepted_at>#<message id>
+//	                     replaces itself)
+//	FindSMSReceipts      Query (consistent)                            pk = SMSR#<e164> AND sk BETWEEN <from># AND <to>$
 //	CreateCommunication  GetItem company (consistent), then            row: attribute_not_exists(pk) → ErrAlreadyExists;
 //	                     TransactWriteItems: Put row, Update company,  company: credits = :seen, SET credits = :seen - 1;
 //	                     Put idempotency record (when given)           record: attribute_not_exists(pk) OR
@@ -163,6 +167,14 @@
 // may be missed until the next sweep. (The conformance suite reads right
 // after writing, which holds on emulators, whose indexes are synchronous,
 // but could flake against real DynamoDB.)
+//
+// An SMS receipt is an SNS SMS delivery report whose message id no row
+// carried when it arrived (feedback.SMSLedger matches it to an SMS attempt
+// whose result was never written, by number and time). Its partition is
+// the destination number's, its sort key the fixed-width acceptance time
+// and the message id, so a time window is one BETWEEN; it is never updated
+// and TTL removes it a week after SNS accepted the message. Whether a row
+// has claimed it since is read from the PMID# map, not stored on it.
 //
 // Idempotency records are live while now < expires_at. TTL deletes them
 // some time after ttl (the epoch second at or after expires_at) — or never,

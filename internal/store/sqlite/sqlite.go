@@ -29,6 +29,9 @@
 //   - idempotency, keyed (company_id, key)
 //   - suppressions, keyed (company_id, channel, recipient) WITHOUT ROWID,
 //     which is also their listing order; lifted ones are kept (lifted_at set)
+//   - sms_receipts (migration 5), keyed (destination, accepted_at,
+//     provider_message_id) WITHOUT ROWID: SMS delivery reports no row
+//     claimed when they arrived, found by number and time (FindSMSReceipts)
 //   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
 //     numbers a company's events 1, 2, 3… in commit order (see
 //     ListCompanyEvents); unique by (company_id, communication_id, sequence),
@@ -324,6 +327,19 @@ CREATE UNIQUE INDEX phone_numbers_by_e164 ON phone_numbers (e164);
 	// 4: each sending domain claimed by one company, with its subdomains
 	// (domains.go; claimStoredSendingDomains runs after it).
 	migrationSendingDomainClaims,
+	// 5: SMS delivery reports no row claimed when they arrived (the AWS
+	// SMS ledger; docs/design.md §8.5), by number and acceptance time.
+	`
+CREATE TABLE sms_receipts (
+	destination         TEXT    NOT NULL,
+	accepted_at         INTEGER NOT NULL,
+	provider_message_id TEXT    NOT NULL,
+	status              TEXT    NOT NULL,
+	detail              TEXT    NOT NULL,
+	at                  INTEGER NOT NULL,
+	PRIMARY KEY (destination, accepted_at, provider_message_id)
+) STRICT, WITHOUT ROWID;
+`,
 }
 
 // migrationChecks run inside the migration transaction just before the

@@ -25,7 +25,8 @@
 //     company putting the same id gets its own resource;
 //   - a row's delivery status filters only sent rows;
 //   - a suppression put for an unknown company is ErrNotFound, and a
-//     malformed ListSuppressions cursor ErrBadCursor.
+//     malformed ListSuppressions cursor ErrBadCursor;
+//   - FindSMSReceipts returns an empty, non-nil list when nothing matches.
 package storetest
 
 import (
@@ -74,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"ProviderMessageID", s.providerMessageID},
 		{"PhoneNumberClaims", s.phoneNumberClaims},
 		{"SendingDomains", s.sendingDomains},
+		{"SMSReceipts", s.smsReceipts},
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
