@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -417,10 +418,15 @@ func (s Suppression) Active() bool { return s.LiftedAt == nil }
 // in: an email address as SES is given it (package mailaddr: the domain in
 // its ASCII form), lowercased (SES's suppression list compares addresses
 // without regard to case), so that a bounce SES reports for the Punycode
-// address matches the Unicode one a row names; numbers trimmed.
+// address matches the Unicode one a row names; a display name ("Sarah"
+// <sarah@example.com>, as SES lists recipients it was given so) is
+// dropped; numbers trimmed.
 func NormalizeRecipient(c SuppressionChannel, recipient string) string {
 	r := strings.TrimSpace(recipient)
 	if c == SuppressEmail {
+		if a, err := mail.ParseAddress(r); err == nil && a.Name != "" {
+			r = a.Address // SES reports recipients as they were sent: "Name" <address>
+		}
 		if a, err := mailaddr.ASCII(r); err == nil {
 			r = a
 		}

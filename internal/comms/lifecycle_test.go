@@ -247,6 +247,12 @@ func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
 	if _, err := RecordDelivery(legacy, report(DeliveryAccepted), now); !errors.Is(err, ErrNothingToRecord) {
 		t.Errorf("SES SEND on a row sent before delivery feedback: err = %v, want ErrNothingToRecord", err)
 	}
+	for in, want := range map[string]string{`"Sarah Lee" <Sarah@Example.com>`: "sarah@example.com", " SARAH@example.com ": "sarah@example.com",
+		"=?UTF-8?Q?Zo=C3=AB?= <zoe@bücher.example>": "zoe@xn--bcher-kva.example"} {
+		if got := NormalizeRecipient(SuppressEmail, in); got != want {
+			t.Errorf("NormalizeRecipient(%q) = %q, want %q", in, got, want)
+		}
+	}
 	if !ValidCompanyID("acme_2-b") || ValidCompanyID("acme.corp") || ValidCompanyID("") {
 		t.Error("ValidCompanyID")
 	}
