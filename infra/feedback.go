@@ -334,5 +334,19 @@ func NewSMSDeliveryStatus(scope constructs.Construct, id string, props *SMSDeliv
 			}),
 		}),
 	})
+	// The custom resource's function (one per stack, made by the CDK) has
+	// DependsOn its role, which its Role GetAtt already enforces: cfn-lint
+	// warns (W3005) about the CDK's own output, so that check is off for
+	// this one resource.
+	if fn := awscdk.Stack_Of(c).Node().TryFindChild(jsii.String(customResourceFunctionID)); fn != nil {
+		if cfn, ok := fn.Node().DefaultChild().(awscdk.CfnResource); ok {
+			cfn.AddMetadata(jsii.String("cfn-lint"), map[string]any{"config": map[string]any{"ignore_checks": []string{"W3005"}}})
+		}
+	}
 	return s, nil
 }
+
+// customResourceFunctionID is the id the CDK gives the function behind
+// every AwsCustomResource of a stack (aws-cdk-lib custom-resources,
+// AwsCustomResource.PROVIDER_FUNCTION_UUID without dashes).
+const customResourceFunctionID = "AWS679f53fac002430cb0da5b7982bd2287"
