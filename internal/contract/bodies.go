@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/publicsuffix"
+
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 )
@@ -129,6 +131,13 @@ func sendingDomainsField(c *checker, path string, v any) (any, bool) {
 				reason = me.Reason
 			}
 			c.add(p, "must be a domain name such as \"example.com\" (no @, no trailing dot); %q: %s", s, reason)
+			good = false
+			continue
+		}
+		if suffix, icann := publicsuffix.PublicSuffix(d); suffix == d && (icann || strings.Contains(d, ".")) {
+			// co.uk, com.au, github.io: nobody sends from the suffix itself,
+			// and declaring it would claim every domain under it.
+			c.add(p, "must be a domain registered under a public suffix, not the suffix %q itself (Public Suffix List)", d)
 			good = false
 			continue
 		}

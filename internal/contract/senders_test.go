@@ -81,3 +81,18 @@ func TestSettingsSendingDomains(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicSuffixesAreNotSendingDomains: declaring co.uk would claim every
+// domain under it for one company.
+func TestPublicSuffixesAreNotSendingDomains(t *testing.T) {
+	for _, d := range []string{"co.uk", "com.au", "github.io", "CO.UK"} {
+		if _, err := contract.ParseSettings([]byte(`{"timezone":"UTC","sending_domains":["` + d + `"]}`)); err == nil || !strings.Contains(err.Error(), "public suffix") {
+			t.Errorf("%s: %v, want refused as a public suffix", d, err)
+		}
+	}
+	for _, d := range []string{"acme.co.uk", "example.com", "acme.github.io"} {
+		if _, err := contract.ParseSettings([]byte(`{"timezone":"UTC","sending_domains":["` + d + `"]}`)); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+}
