@@ -2,6 +2,8 @@ package contract
 
 import (
 	"encoding/base64"
+	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -121,7 +123,18 @@ func ParseSuppressionQuery(q url.Values) (comms.SuppressionFilter, error) {
 // a listing's last suppression; the store's position is
 // "<channel>:<recipient>".
 func SuppressionCursor(s comms.Suppression) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(string(s.Channel) + ":" + s.Recipient))
+	pos := string(s.Channel) + ":" + s.Recipient
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%s\x00%08x", pos, checksum(pos)))
+}
+
+// checksum makes a truncated or edited cursor fail to decode instead of
+// naming another valid position (FNV-1a, 32 bits: against accidents, not
+// forgery — a forged position only pages from there in the caller's own
+// suppressions).
+func checksum(pos string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(pos))
+	return h.Sum32()
 }
 
 // decodeSuppressionCursor reads a cursor made by SuppressionCursor into
@@ -131,6 +144,11 @@ func decodeSuppressionCursor(v string) (string, bool) {
 	if err != nil || !utf8.Valid(b) {
 		return "", false
 	}
+	pos, sum, ok := strings.Cut(string(b), "\x00")
+	if !ok || sum != fmt.Sprintf("%08x", checksum(pos)) {
+		return "", false
+	}
+	b = []byte(pos)
 	ch, r, ok := strings.Cut(string(b), ":")
 	if !ok || !comms.SuppressionChannel(ch).Valid() || r == "" || r != comms.NormalizeRecipient(comms.SuppressionChannel(ch), r) {
 		return "", false
