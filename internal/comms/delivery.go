@@ -136,6 +136,12 @@ type DeliveryReport struct {
 	// written to again by this company: a permanent bounce, a complaint, an
 	// SMS opt-out.
 	Suppress SuppressionReason
+	// Prior are the company's suppression records (active or lifted, with
+	// their lifts) of the report's recipients, by normalized recipient, as
+	// the recorder read them when Suppress is set: a cc's report already
+	// recorded from this row is not recorded again (a redelivery after the
+	// company lifted the suppression must not restore it).
+	Prior map[string]Suppression
 }
 
 // SMSReceipt is an SNS SMS delivery-status report whose message id no row
@@ -251,6 +257,20 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 	}
 	if len(r.Recipients) > 0 && len(recipients) == 0 {
 		return Change{}, fmt.Errorf("%w: a report about %v, none of them this row's recipients", ErrNothingToRecord, r.Recipients)
+	}
+	if !aboutPrimary && r.Suppress != "" {
+		// Only cc addresses: no rank on the row says whether this was
+		// recorded, the suppression records do.
+		fresh := recipients[:0:0]
+		for _, rcpt := range recipients {
+			if !r.Prior[rcpt].from(row.ID, r.Suppress) {
+				fresh = append(fresh, rcpt)
+			}
+		}
+		if len(fresh) == 0 {
+			return Change{}, fmt.Errorf("%w: %s of %v already recorded from this row", ErrNothingToRecord, r.Status, recipients)
+		}
+		recipients = fresh
 	}
 	moves := aboutPrimary && r.Status.rank() > ch.Row.Delivery.Status.rank()
 	if !moves && (aboutPrimary || r.Suppress == "") {
@@ -411,6 +431,20 @@ func (s Suppression) Lifted(by string, at time.Time) SuppressionLift {
 		CreatedAt: s.CreatedAt, CreatedBy: s.CreatedBy, LiftedAt: at, LiftedBy: by}
 }
 
+// from reports whether the suppression, or one of its lifts, was made by a
+// report of row id for reason.
+func (s Suppression) from(id string, reason SuppressionReason) bool {
+	if s.CommunicationID == id && s.Reason == reason && s.Recipient != "" {
+		return true
+	}
+	for _, l := range s.Lifts {
+		if l.CommunicationID == id && l.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
 // Active reports whether the suppression blocks sending.
 func (s Suppression) Active() bool { return s.LiftedAt == nil }
 
@@ -424,8 +458,8 @@ func (s Suppression) Active() bool { return s.LiftedAt == nil }
 func NormalizeRecipient(c SuppressionChannel, recipient string) string {
 	r := strings.TrimSpace(recipient)
 	if c == SuppressEmail {
-		if a, err := mail.ParseAddress(r); err == nil && a.Name != "" {
-			r = a.Address // SES reports recipients as they were sent: "Name" <address>
+		if a, err := mail.ParseAddress(r); err == nil {
+			r = a.Address // SES reports recipients as they were sent: "Name" <address>, <address>
 		}
 		if a, err := mailaddr.ASCII(r); err == nil {
 			r = a

@@ -247,7 +247,7 @@ func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
 	if _, err := RecordDelivery(legacy, report(DeliveryAccepted), now); !errors.Is(err, ErrNothingToRecord) {
 		t.Errorf("SES SEND on a row sent before delivery feedback: err = %v, want ErrNothingToRecord", err)
 	}
-	for in, want := range map[string]string{`"Sarah Lee" <Sarah@Example.com>`: "sarah@example.com", " SARAH@example.com ": "sarah@example.com",
+	for in, want := range map[string]string{`"Sarah Lee" <Sarah@Example.com>`: "sarah@example.com", " SARAH@example.com ": "sarah@example.com", "<Sarah@Example.com>": "sarah@example.com",
 		"=?UTF-8?Q?Zo=C3=AB?= <zoe@bücher.example>": "zoe@xn--bcher-kva.example"} {
 		if got := NormalizeRecipient(SuppressEmail, in); got != want {
 			t.Errorf("NormalizeRecipient(%q) = %q, want %q", in, got, want)
@@ -264,6 +264,22 @@ func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
 	if err != nil || ch.Row.Delivery.Status != DeliveryComplained || len(ch.Events) != 1 || ch.Events[0].Type != EventBounced ||
 		len(ch.Suppress) != 1 || ch.Suppress[0].Recipient != "boss@example.com" {
 		t.Errorf("cc bounce: %+v %v", ch, err)
+	}
+	// Redelivered, after the company lifted the cc's suppression: nothing
+	// again (the lift stands).
+	lifted := ch.Suppress[0]
+	at := now.Add(time.Hour)
+	lifted.LiftedAt, lifted.Lifts = &at, []SuppressionLift{ch.Suppress[0].Lifted("key_1", at)}
+	again := ccBounce
+	again.Prior = map[string]Suppression{"boss@example.com": lifted}
+	if _, err := RecordDelivery(ch.Row, again, now); !errors.Is(err, ErrNothingToRecord) {
+		t.Errorf("the cc's bounce redelivered after a lift: %v, want nothing recorded", err)
+	}
+	// Another row's bounce of the same cc is news.
+	otherRow := ccBounce
+	otherRow.Prior = map[string]Suppression{"boss@example.com": {Recipient: "boss@example.com", CommunicationID: "another-row", Reason: SuppressBounce}}
+	if _, err := RecordDelivery(ch.Row, otherRow, now); err != nil {
+		t.Errorf("a cc already suppressed by another row's bounce: %v", err)
 	}
 	stranger := ccBounce
 	stranger.Recipients = []string{"someone@else.example"}

@@ -26,6 +26,7 @@ type Store interface {
 	GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error)
 	CommunicationByProviderMessageID(ctx context.Context, providerMessageID string) (comms.Communication, error)
 	UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error)
+	GetSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient string) (comms.Suppression, error)
 }
 
 // MsgDeliveryReport is the message of the log line of each recorded report
@@ -113,6 +114,11 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 		if err != nil {
 			return "", err
 		}
+		if r.Suppress != "" {
+			if r.Prior, err = rc.prior(ctx, row, r.Recipients); err != nil {
+				return "", err
+			}
+		}
 		ch, err := comms.RecordDelivery(row, r, rc.now().UTC().Truncate(time.Millisecond))
 		if errors.Is(err, comms.ErrNothingToRecord) || errors.Is(err, comms.ErrInvalidTransition) {
 			rc.log.DebugContext(ctx, "delivery report ignored", "communication_id", row.ID, "reason", err.Error())
@@ -139,6 +145,28 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 // maxProviderMessageID bounds a provider message id worth looking up (SES
 // and SNS ids are ~60 characters; a store key cannot hold an unbounded one).
 const maxProviderMessageID = 256
+
+// prior reads the company's suppression records of a suppressing report's
+// recipients (see comms.DeliveryReport.Prior).
+func (rc *Recorder) prior(ctx context.Context, row comms.Communication, recipients []string) (map[string]comms.Suppression, error) {
+	channel := comms.SuppressEmail
+	if row.Channel == comms.ChannelSMS {
+		channel = comms.SuppressSMS
+	}
+	out := map[string]comms.Suppression{}
+	for _, rcpt := range recipients {
+		n := comms.NormalizeRecipient(channel, rcpt)
+		s, err := rc.store.GetSuppression(ctx, row.CompanyID, channel, n)
+		if errors.Is(err, comms.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store.GetSuppression: %w", err)
+		}
+		out[n] = s
+	}
+	return out, nil
+}
 
 func (rc *Recorder) find(ctx context.Context, t Target) (comms.Communication, error) {
 	if t.CompanyID != "" || t.CommunicationID != "" {

@@ -23,6 +23,11 @@ func (s refusingStore) CommunicationByProviderMessageID(context.Context, string)
 	return comms.Communication{}, comms.ErrNotFound
 }
 
+func (s refusingStore) GetSuppression(context.Context, string, comms.SuppressionChannel, string) (comms.Suppression, error) {
+	s.t.Error("GetSuppression called")
+	return comms.Suppression{}, comms.ErrNotFound
+}
+
 func (s refusingStore) UpdateCommunication(context.Context, comms.Change, bool) (comms.Communication, int64, error) {
 	s.t.Error("UpdateCommunication called")
 	return comms.Communication{}, 0, comms.ErrConflict

@@ -34,6 +34,10 @@ func (m *memStore) CommunicationByProviderMessageID(_ context.Context, id string
 	return comms.Communication{}, comms.ErrNotFound
 }
 
+func (m *memStore) GetSuppression(context.Context, string, comms.SuppressionChannel, string) (comms.Suppression, error) {
+	return comms.Suppression{}, comms.ErrNotFound
+}
+
 func (m *memStore) UpdateCommunication(_ context.Context, ch comms.Change, _ bool) (comms.Communication, int64, error) {
 	ch.Row.Version++
 	m.rows[ch.Row.ID] = ch.Row
