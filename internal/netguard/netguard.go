@@ -39,6 +39,9 @@ type Options struct {
 	// AllowLoopbackHTTP is the embedded mode (`make dev`): loopback addresses (127.0.0.0/8,
 	// ::1) are allowed, and a URL whose host is loopback may use http, so a local receiver works.
 	// Every other forbidden range stays forbidden. Off (AWS): https only, loopback refused.
+	// The dialer cannot tell http from https, so in this mode a name checked as loopback that
+	// later resolves to a public address would be reached over http: a plaintext request to the
+	// public internet, never to a forbidden address.
 	AllowLoopbackHTTP bool
 	// Resolver resolves host names in CheckURL; nil means net.DefaultResolver.
 	Resolver Resolver

@@ -48,9 +48,9 @@ const signatureVersion = "v1"
 // followed by the padded standard base64 of 24 to 64 bytes.
 var ErrMalformedSecret = errors.New("webhooks: malformed signing secret")
 
-// ErrMalformedID is returned for an empty message id, or one containing a full stop: the spec
-// says the id must not be allowed to include any `.`, since it is a delimiter of the signed
-// content.
+// ErrMalformedID is returned for an empty message id, or one containing a full stop (the spec
+// says the id must not be allowed to include any `.`, a delimiter of the signed content) or a
+// line break (it is sent as a header value).
 var ErrMalformedID = errors.New("webhooks: malformed message id")
 
 // NewSecret returns a new signing secret: "whsec_" + the padded standard base64 of 32 bytes
@@ -98,7 +98,7 @@ type Headers struct {
 // allows for zero-downtime rotation; a receiver holding either secret verifies.
 //
 // It fails, signing nothing, when there is no secret, a secret is malformed (ErrMalformedSecret)
-// or the id is empty or contains a `.` (ErrMalformedID). body is signed byte for byte: the caller
+// or the id is empty or contains a `.` or a line break (ErrMalformedID). body is signed byte for byte: the caller
 // must send exactly these bytes.
 func Sign(secrets []string, msgID string, at time.Time, body []byte) (Headers, error) {
 	if len(secrets) == 0 {
