@@ -13,6 +13,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
 
 // Store is every store port the product uses: the service's and the
@@ -20,6 +21,7 @@ import (
 type Store interface {
 	comms.Store
 	dispatch.Store
+	webhooks.EndpointStore
 }
 
 // Deliver hands a due fire to the dispatcher (it is the dispatcher's
@@ -63,6 +65,15 @@ type Ports struct {
 	// outbox in the embedded mode, feedback.SMSLedger on AWS (where SES's
 	// SEND event settles an email by itself through Feedback); nil: none.
 	Ledger dispatch.AttemptLedger
+	// WebhookURLs checks the URL of every webhook endpoint registered or
+	// patched in; default ParseWebhookURLForNow(false) (https only). The
+	// embedded mode passes ParseWebhookURLForNow(true) (also http to a
+	// loopback host). FOR NOW: internal/netguard's checker replaces both at
+	// merge (issue 12).
+	WebhookURLs webhooks.URLChecker
+	// WebhookSecrets makes endpoints' signing secrets; default
+	// newWebhookSecretForNow (webhooks.NewSecret at merge).
+	WebhookSecrets webhooks.SecretMaker
 	// SMSReceipts, when set, keeps the SMS delivery reports no row claims
 	// (feedback.WithSMSReceipts), for an SMSLedger to find.
 	SMSReceipts feedback.SMSReceipts
@@ -78,6 +89,8 @@ type Graph struct {
 	// Feedback records the providers' delivery reports (SES events, SNS
 	// SMS delivery status) on the rows.
 	Feedback *feedback.Recorder
+	// Webhooks manages the companies' status-webhook endpoints.
+	Webhooks *webhooks.Service
 }
 
 // Build wires the product in dependency order: store → service and timer →
@@ -122,7 +135,7 @@ func Build(p Ports) (*Graph, error) {
 	g := &Graph{Store: p.Store}
 	// The two back edges (see above): forwarders into the finished graph.
 	deliver := func(ctx context.Context, f comms.Fire) error { return g.Dispatcher.Handle(ctx, f) }
-	webhooks := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.API.ServeHTTP(w, r) })
+	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.API.ServeHTTP(w, r) })
 
 	g.Timer = p.Timer(deliver)
 	if g.Timer == nil {
@@ -132,7 +145,7 @@ func Build(p Ports) (*Graph, error) {
 		scheduling.WithIdentityVerifier(p.Identities))
 	var voice dispatch.VoiceCaller = voiceUnavailable{}
 	if p.Voice != nil {
-		if v := p.Voice(webhooks); v != nil {
+		if v := p.Voice(apiHandler); v != nil {
 			voice = v
 		}
 	}
@@ -147,6 +160,19 @@ func Build(p Ports) (*Graph, error) {
 	}
 	g.Feedback = feedback.New(p.Store, log, now, fopts...)
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
+	urls, secrets := p.WebhookURLs, p.WebhookSecrets
+	if urls == nil {
+		urls = ParseWebhookURLForNow(false)
+	}
+	if secrets == nil {
+		secrets = newWebhookSecretForNow
+	}
+	wh, err := webhooks.NewService(webhooks.Options{Store: p.Store, Secrets: secrets, URLs: urls, Clock: now, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.Webhooks = wh
+	g.API.SetWebhookEndpoints(wh)
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
 
 // Transport errors the handlers raise before the service sees a request.
@@ -81,6 +82,8 @@ func classify(err error) (int, apiError) {
 		return http.StatusConflict, apiError{Code: "sending_domain_taken",
 			Message: "A sending domain belongs to one company, with its subdomains, and another company already declares one of these domains, a parent domain or a subdomain of it; see details. Nothing was changed.",
 			Details: dt.Fields()}
+	case errors.Is(err, webhooks.ErrTooManyEndpoints):
+		return e(http.StatusConflict, "too_many_webhook_endpoints", fmt.Sprintf("The company has %d webhook endpoints, the most allowed; delete one (or filter several event types into one) first. Nothing was created.", webhooks.MaxEndpoints))
 	case errors.Is(err, comms.ErrUnavailable):
 		return e(http.StatusServiceUnavailable, "provider_unavailable", "A provider this request depends on (Amazon SES, asked whether a sending domain is verified) did not answer; nothing was changed. Retry the request.")
 	case errors.Is(err, comms.ErrConflict), errors.Is(err, comms.ErrIdempotencyKeyExists), errors.Is(err, comms.ErrAlreadyExists):

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,10 +19,12 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
+	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 )
@@ -73,6 +77,9 @@ type env struct {
 	// ids answers whether a sending domain is verified (all are, unless
 	// the test says otherwise).
 	ids *identities
+	// clock is the webhook endpoints' clock (secret rotation), at testNow
+	// until a test advances it.
+	clock *clock.Fake
 }
 
 // identities is a hand-written scheduling.IdentityVerifier: every domain is
@@ -117,7 +124,14 @@ func setupCredits(t testing.TB, credits int64) *env {
 	t.Cleanup(func() { store.Close() })
 	ids := &identities{unverified: map[string]bool{}}
 	svc := scheduling.NewService(store, scheduling.WithClock(func() time.Time { return testNow }), scheduling.WithIdentityVerifier(ids))
-	e := &env{t: t, api: httpapi.New(svc, auth.NewAuthenticator(store), discard()), store: store, keys: map[string]string{}, validate: true, ids: ids}
+	e := &env{t: t, api: httpapi.New(svc, auth.NewAuthenticator(store), discard()), store: store, keys: map[string]string{}, validate: true, ids: ids,
+		clock: clock.NewFake(testNow)}
+	hooks, err := webhooks.NewService(webhooks.Options{Store: store, Secrets: newSecret,
+		URLs: app.ParseWebhookURLForNow(false), Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api.SetWebhookEndpoints(hooks)
 	e.company("acme", credits)
 	e.company("other", 1000)
 	all := "dispatcher:read,dispatcher:write,email:send,sms:send,calls:initiate"
@@ -144,6 +158,14 @@ func setupCredits(t testing.TB, credits int64) *env {
 	e.mustDo("PUT", "/v1/phone-numbers/"+phoneID, "all", `{"e164":"+61412345678","capabilities":["sms","voice"],"label":"Sydney sales"}`, 200)
 	e.mustDo("PUT", "/v1/voice-agents/"+agentID, "all", `{"provider":"retell","agent_id":"agent_123","phone_number_id":"`+phoneID+`","label":"SDR"}`, 200)
 	return e
+}
+
+// newSecret makes a signing secret as the product does: whsec_ + base64
+// of 32 random bytes.
+func newSecret() (string, error) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return "whsec_" + base64.StdEncoding.EncodeToString(b[:]), nil
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }

@@ -27,6 +27,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/contract"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
 
 //go:embed openapi.json
@@ -68,12 +69,14 @@ type Route struct {
 
 // API serves the HTTP API.
 type API struct {
-	svc    *scheduling.Service
-	auth   Authenticator
-	hooks  VoiceWebhooks
-	log    *slog.Logger
-	mux    *http.ServeMux
-	routes []Route
+	svc   *scheduling.Service
+	auth  Authenticator
+	hooks VoiceWebhooks
+	// endpoints serves /v1/webhook-endpoints (SetWebhookEndpoints).
+	endpoints *webhooks.Service
+	log       *slog.Logger
+	mux       *http.ServeMux
+	routes    []Route
 }
 
 // New returns the API over svc, authenticating with auth and logging to log.
@@ -106,6 +109,15 @@ func New(svc *scheduling.Service, auth Authenticator, log *slog.Logger) *API {
 		{Method: "PUT", Path: "/v1/suppressions", Scopes: write, handle: a.putSuppression},
 		{Method: "GET", Path: "/v1/suppressions/{channel}/{recipient}", Scopes: read, AnyOf: true, handle: a.getSuppression},
 		{Method: "DELETE", Path: "/v1/suppressions/{channel}/{recipient}", Scopes: write, handle: a.deleteSuppression},
+		{Method: "POST", Path: "/v1/webhook-endpoints", Scopes: write, handle: a.createEndpoint},
+		{Method: "GET", Path: "/v1/webhook-endpoints", Scopes: read, AnyOf: true, handle: a.listEndpoints},
+		{Method: "GET", Path: "/v1/webhook-endpoints/{id}", Scopes: read, AnyOf: true, handle: a.getEndpoint},
+		{Method: "PATCH", Path: "/v1/webhook-endpoints/{id}", Scopes: write, handle: a.patchEndpoint},
+		{Method: "DELETE", Path: "/v1/webhook-endpoints/{id}", Scopes: write, handle: a.deleteEndpoint},
+		// The signing secrets are for keys that may change the endpoint:
+		// a read-only key cannot forge the company's webhooks.
+		{Method: "GET", Path: "/v1/webhook-endpoints/{id}/secret", Scopes: write, handle: a.getEndpointSecret},
+		{Method: "POST", Path: "/v1/webhook-endpoints/{id}/rotate-secret", Scopes: write, handle: a.rotateEndpointSecret},
 		{Method: "POST", Path: "/v1/webhooks/voice/{provider}", Public: true, handle: a.voiceWebhook},
 	}
 	for _, rt := range a.routes {

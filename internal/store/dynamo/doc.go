@@ -40,6 +40,7 @@
 //	phone number       COMPANY#<company>          PHONE#<id>
 //	number claim       PHONE#<e164>               CLAIM                        company_id, phone_number_id (its one holder)
 //	voice agent        COMPANY#<company>          AGENT#<id>
+//	webhook endpoint   COMPANY#<company>          WEBHOOK#<id>                 url, event_types (JSON S), secrets (JSON S), version (N)
 //	domain claim       DOMAINS                    <domain, labels reversed>    company_id, domain (its one holder, with subdomains)
 //	domain claims ver. DOMAINS                    VERSION                      version (N): bumped by every change of claims
 //	row                COMM#<company>#<id>        COMM                         + gsi1*, and gsi2* while non-terminal
@@ -91,6 +92,12 @@
 //	DeleteVoiceAgent     DeleteItem                                    attribute_exists(pk) → ErrNotFound
 //	DeletePhoneNumber    GetItem resource and claim, then Transact-    resource: e164 = :as_read (absent → ErrNotFound);
 //	                     WriteItems: Delete resource, [Delete claim]   claim: owner = this resource
+//	PutWebhookEndpoint   create: TransactWriteItems: Put, Condition-    create: attribute_not_exists(pk) → ErrAlreadyExists,
+//	                     Check company; replace: PutItem               company attribute_exists(pk) → ErrNotFound; replace:
+//	                                                                   version = :read, ALL_OLD: old → ErrConflict, none → ErrNotFound
+//	GetWebhookEndpoint   GetItem (consistent)                          COMPANY#<c> / WEBHOOK#<id>
+//	ListWebhookEndpoints Query (consistent)                            pk = COMPANY#<c> AND sk BETWEEN WEBHOOK#<after> AND WEBHOOK$
+//	DeleteWebhookEndpoint DeleteItem                                   attribute_exists(pk) → ErrNotFound
 //	PutSuppression       TransactWriteItems: Put, ConditionCheck       company attribute_exists(pk) → ErrNotFound
 //	                     company
 //	GetSuppression       GetItem (consistent)                          SUPP#<c> / <channel>#<recipient>
@@ -139,6 +146,14 @@
 // resources; a number's claim (PHONE#<e164>) is global, which is what keeps
 // a number to one resource of one company. Resources stored before claims
 // existed get theirs at their next put.
+//
+// Webhook endpoints (status webhooks) are per company too, in the
+// company's partition: a company has at most webhooks.MaxEndpoints (20), so
+// the listing is one small strongly consistent Query in id order, the cursor
+// the last id. Each carries a version, so that a replace written from a
+// stale read (a PATCH racing a secret rotation) fails instead of undoing
+// the other write. Its signing secrets are stored as they are (the table is
+// encrypted at rest; the API shows them only to dispatcher:write keys).
 //
 // Sending domains are claimed the same way, with their subdomains: one
 // DOMAINS partition holds a claim per declared domain, sort key the domain

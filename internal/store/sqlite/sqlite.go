@@ -32,6 +32,10 @@
 //   - sms_receipts (migration 5), keyed (destination, accepted_at,
 //     provider_message_id) WITHOUT ROWID: SMS delivery reports no row
 //     claimed when they arrived, found by number and time (FindSMSReceipts)
+//   - webhook_endpoints (migration 6), keyed (company_id, id) WITHOUT
+//     ROWID, the listing order: each company's status-webhook endpoints,
+//     event_types and signing secrets as JSON, version for conditional
+//     replaces (webhooks.go)
 //   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
 //     numbers a company's events 1, 2, 3… in commit order (see
 //     ListCompanyEvents); unique by (company_id, communication_id, sequence),
@@ -340,6 +344,9 @@ CREATE TABLE sms_receipts (
 	PRIMARY KEY (destination, accepted_at, provider_message_id)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 6: the companies' webhook endpoints and their signing secrets
+	// (webhooks.go).
+	migrationWebhookEndpoints,
 }
 
 // migrationChecks run inside the migration transaction just before the

@@ -26,7 +26,10 @@
 //   - a row's delivery status filters only sent rows;
 //   - a suppression put for an unknown company is ErrNotFound, and a
 //     malformed ListSuppressions cursor ErrBadCursor;
-//   - FindSMSReceipts returns an empty, non-nil list when nothing matches.
+//   - FindSMSReceipts returns an empty, non-nil list when nothing matches;
+//   - a webhook endpoint's empty EventTypes comes back nil, and an id is
+//     scoped to its company (another company putting the same id gets an
+//     endpoint of its own); an empty listing is a non-nil list.
 package storetest
 
 import (
@@ -76,6 +79,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"PhoneNumberClaims", s.phoneNumberClaims},
 		{"SendingDomains", s.sendingDomains},
 		{"SMSReceipts", s.smsReceipts},
+		{"WebhookEndpoints", s.webhookEndpoints},
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()

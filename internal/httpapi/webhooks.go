@@ -1,0 +1,162 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+)
+
+// SetWebhookEndpoints enables the /v1/webhook-endpoints routes (404 until set).
+func (a *API) SetWebhookEndpoints(s *webhooks.Service) { a.endpoints = s }
+
+// endpointView is a webhook endpoint as the API shows it: without its
+// secrets, of which only the current one's first characters are shown.
+type endpointView struct {
+	ID             string            `json:"id"`
+	URL            string            `json:"url"`
+	EventTypes     []comms.EventType `json:"event_types"`
+	Description    *string           `json:"description"`
+	Disabled       bool              `json:"disabled"`
+	DisabledReason *string           `json:"disabled_reason"`
+	SecretPrefix   string            `json:"secret_prefix"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// createdView is the endpoint as its create answers: with its secret, in
+// full (shown again only by GET …/{id}/secret).
+type createdView struct {
+	endpointView
+	Secret string `json:"secret"`
+}
+
+// secretsView lists the secrets that sign an endpoint's messages now, the
+// current one first.
+type secretsView struct {
+	EndpointID string       `json:"endpoint_id"`
+	Secrets    []secretView `json:"secrets"`
+}
+
+type secretView struct {
+	Secret    string     `json:"secret"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// secretPrefixLen is how much of a secret's random part an endpoint shows
+// (whsec_ + 4 characters: enough to tell secrets apart, 24 bits of 192+).
+const secretPrefixLen = len("whsec_") + 4
+
+func endpointOf(e webhooks.Endpoint) endpointView {
+	v := endpointView{ID: e.ID, URL: e.URL, EventTypes: nonNil(e.EventTypes), Description: null(e.Description),
+		Disabled: e.Disabled, DisabledReason: null(string(e.DisabledReason)), CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
+	if cur, ok := e.Current(); ok {
+		v.SecretPrefix = cur.Value[:min(len(cur.Value), secretPrefixLen)] + "…"
+	}
+	return v
+}
+
+func secretsOf(e webhooks.Endpoint) secretsView {
+	v := secretsView{EndpointID: e.ID, Secrets: make([]secretView, len(e.Secrets))}
+	for i, s := range e.Secrets {
+		v.Secrets[i] = secretView{Secret: s.Value, CreatedAt: s.CreatedAt.UTC(), ExpiresAt: utc(s.ExpiresAt)}
+	}
+	return v
+}
+
+func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.endpoints == nil {
+		return errRouteMissing
+	}
+	body, err := readBody(w, r, jsonTypes...)
+	if err != nil {
+		return err
+	}
+	e, err := a.endpoints.Create(r.Context(), p, body)
+	if err != nil {
+		return err
+	}
+	cur, _ := e.Current()
+	w.Header().Set("Location", "/v1/webhook-endpoints/"+e.ID)
+	return ok(w, r, http.StatusCreated, createdView{endpointView: endpointOf(e), Secret: cur.Value}, nil)
+}
+
+func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.endpoints == nil {
+		return errRouteMissing
+	}
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	list, next, err := a.endpoints.List(r.Context(), p, q)
+	if err != nil {
+		return err
+	}
+	out := make([]endpointView, len(list))
+	for i, e := range list {
+		out[i] = endpointOf(e)
+	}
+	return ok(w, r, http.StatusOK, out, map[string]any{"next_cursor": nullable(next)})
+}
+
+func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.endpoints == nil {
+		return errRouteMissing
+	}
+	e, err := a.endpoints.Get(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, endpointOf(e), nil)
+}
+
+func (a *API) patchEndpoint(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.endpoints == nil {
+		return errRouteMissing
+	}
+	body, err := readBody(w, r, "application/json", "application/merge-patch+json")
+	if err != nil {
+		return err
+	}
+	e, err := a.endpoints.Patch(r.Context(), p, r.PathValue("id"), body)
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, endpointOf(e), nil)
+}
+
+func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.endpoints == nil {
+		return errRouteMissing
+	}
+	if err := a.endpoints.Delete(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) getEndpointSecret(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.endpoints == nil {
+		return errRouteMissing
+	}
+	e, err := a.endpoints.Get(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, secretsOf(e), nil)
+}
+
+func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.endpoints == nil {
+		return errRouteMissing
+	}
+	e, err := a.endpoints.RotateSecret(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusOK, secretsOf(e), nil)
+}
