@@ -66,13 +66,12 @@ type Ports struct {
 	// SEND event settles an email by itself through Feedback); nil: none.
 	Ledger dispatch.AttemptLedger
 	// WebhookURLs checks the URL of every webhook endpoint registered or
-	// patched in; default ParseWebhookURLForNow(false) (https only). The
-	// embedded mode passes ParseWebhookURLForNow(true) (also http to a
-	// loopback host). FOR NOW: internal/netguard's checker replaces both at
-	// merge (issue 12).
+	// patched in; default WebhookURLs(false, nil) (https to public
+	// addresses only). The embedded mode passes WebhookURLs(true, nil)
+	// (also http to a loopback host).
 	WebhookURLs webhooks.URLChecker
 	// WebhookSecrets makes endpoints' signing secrets; default
-	// newWebhookSecretForNow (webhooks.NewSecret at merge).
+	// webhooks.NewSecret.
 	WebhookSecrets webhooks.SecretMaker
 	// SMSReceipts, when set, keeps the SMS delivery reports no row claims
 	// (feedback.WithSMSReceipts), for an SMSLedger to find.
@@ -162,10 +161,10 @@ func Build(p Ports) (*Graph, error) {
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
 	urls, secrets := p.WebhookURLs, p.WebhookSecrets
 	if urls == nil {
-		urls = ParseWebhookURLForNow(false)
+		urls = WebhookURLs(false, nil)
 	}
 	if secrets == nil {
-		secrets = newWebhookSecretForNow
+		secrets = webhooks.NewSecret
 	}
 	wh, err := webhooks.NewService(webhooks.Options{Store: p.Store, Secrets: secrets, URLs: urls, Clock: now, Logger: log})
 	if err != nil {

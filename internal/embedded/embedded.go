@@ -170,10 +170,9 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		Ledger: outbox,
 		// Nothing leaves the machine: any sending domain may be declared.
 		Identities: app.AnyDomain{},
-		// A local receiver may take status webhooks over http. FOR NOW a
-		// parse-only check: internal/netguard's (loopback only among
-		// private addresses) replaces it at merge (issue 12).
-		WebhookURLs: app.ParseWebhookURLForNow(true),
+		// A local receiver may take status webhooks over http: loopback is
+		// the one non-public address allowed (internal/netguard).
+		WebhookURLs: app.WebhookURLs(true, nil),
 		Voice: func(webhooks http.Handler) dispatch.VoiceCaller {
 			l.voice = &simulatedVoice{calls: outbox, webhooks: webhooks, secret: cfg.VoiceSecret, after: simulatedCallLength,
 				clock: clk, stop: make(chan struct{}), log: log}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -127,7 +128,7 @@ func setupCredits(t testing.TB, credits int64) *env {
 	e := &env{t: t, api: httpapi.New(svc, auth.NewAuthenticator(store), discard()), store: store, keys: map[string]string{}, validate: true, ids: ids,
 		clock: clock.NewFake(testNow)}
 	hooks, err := webhooks.NewService(webhooks.Options{Store: store, Secrets: newSecret,
-		URLs: app.ParseWebhookURLForNow(false), Clock: e.clock.Now})
+		URLs: app.WebhookURLs(false, publicResolver{}), Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,4 +344,13 @@ func voiceBody(when string) string {
 "payload":{"voice_agent_outbound_config_id":"` + agentID + `","to_number":"+14155550123",
 "dynamic_variables":{"first_name":"Sarah"},"metadata":{"crm_task":"t-42"},
 "follow_ups":{"max_attempts":3,"follow_up_delays":[2,24],"voice_agent_outbound_config_id":"` + agentID + `","to_number":"+14155550123","respect_business_hours":true}}}`
+}
+
+// publicResolver answers every name with one public address (TEST-NET is
+// refused by netguard; this is example.com's): registration tests never
+// touch the network.
+type publicResolver struct{}
+
+func (publicResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
 }

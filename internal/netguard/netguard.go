@@ -194,7 +194,16 @@ func resolve(ctx context.Context, name string, o Options) ([]netip.Addr, error) 
 	}
 	addrs, err := r.LookupNetIP(ctx, "ip", strings.ToLower(name))
 	if err != nil {
-		return nil, &Error{Reason: fmt.Sprintf("host %s does not resolve: %v", name, err), kind: ErrResolve}
+		// The resolver's own text names the DNS server it asked: not for
+		// the caller of an API.
+		why := "the lookup failed"
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			why = "no such host"
+		} else if errors.As(err, &de) && de.IsTimeout {
+			why = "the lookup timed out"
+		}
+		return nil, &Error{Reason: fmt.Sprintf("host %s does not resolve (%s)", name, why), kind: ErrResolve}
 	}
 	if len(addrs) == 0 {
 		return nil, &Error{Reason: fmt.Sprintf("host %s resolves to no address", name), kind: ErrResolve}
