@@ -32,6 +32,10 @@
 //   - sms_receipts (migration 5), keyed (destination, accepted_at,
 //     provider_message_id) WITHOUT ROWID: SMS delivery reports no row
 //     claimed when they arrived, found by number and time (FindSMSReceipts)
+//   - webhook_deliveries, keyed (company_id, endpoint_id, id), and
+//     webhook_fanout_cursors, keyed company_id (migration 6,
+//     deliveries.go): the messages of status webhooks with their
+//     attempts, and how far each company's event feed has been fanned out
 //   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
 //     numbers a company's events 1, 2, 3… in commit order (see
 //     ListCompanyEvents); unique by (company_id, communication_id, sequence),
@@ -340,6 +344,9 @@ CREATE TABLE sms_receipts (
 	PRIMARY KEY (destination, accepted_at, provider_message_id)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 6: status-webhook deliveries and each company's fan-out cursor
+	// (deliveries.go; self-contained, renumber freely at a merge).
+	migrationWebhookDeliveries,
 }
 
 // migrationChecks run inside the migration transaction just before the
