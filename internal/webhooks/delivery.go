@@ -140,6 +140,28 @@ func (d Delivery) Check() error {
 	return nil
 }
 
+// CheckFanOut returns ErrInvalidDelivery (wrapped, saying why) for a
+// FanOut call no store may write: an empty new cursor, more than MaxFanOut
+// deliveries, one of another company or one Check refuses. Stores call it
+// before writing.
+func CheckFanOut(companyID, to string, ds []Delivery) error {
+	if to == "" {
+		return fmt.Errorf("%w: the new fan-out cursor is empty", ErrInvalidDelivery)
+	}
+	if len(ds) > MaxFanOut {
+		return fmt.Errorf("%w: %d deliveries in one fan-out, at most %d", ErrInvalidDelivery, len(ds), MaxFanOut)
+	}
+	for _, d := range ds {
+		if d.CompanyID != companyID {
+			return fmt.Errorf("%w %q: of company %q in a fan-out of %q", ErrInvalidDelivery, d.ID, d.CompanyID, companyID)
+		}
+		if err := d.Check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeliveryFilter narrows ListDeliveries. Empty fields do not filter.
 type DeliveryFilter struct {
 	State DeliveryState

@@ -104,7 +104,7 @@ func nullText(m json.RawMessage) sql.NullString {
 // fan-out cursor, in one transaction (webhooks.DeliveryStore).
 func (s *Store) FanOut(ctx context.Context, companyID, from, to string, ds []webhooks.Delivery) error {
 	const op = "FanOut"
-	if err := checkFanOut(companyID, to, ds); err != nil {
+	if err := webhooks.CheckFanOut(companyID, to, ds); err != nil {
 		return wrap(op, err)
 	}
 	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
@@ -136,25 +136,6 @@ func (s *Store) FanOut(ctx context.Context, companyID, from, to string, ds []web
 		return nil
 	})
 	return wrap(op, err)
-}
-
-// checkFanOut refuses what FanOut must not write (the same in both stores).
-func checkFanOut(companyID, to string, ds []webhooks.Delivery) error {
-	if to == "" {
-		return fmt.Errorf("%w: the new fan-out cursor is empty", webhooks.ErrInvalidDelivery)
-	}
-	if len(ds) > webhooks.MaxFanOut {
-		return fmt.Errorf("%w: %d deliveries in one fan-out, at most %d", webhooks.ErrInvalidDelivery, len(ds), webhooks.MaxFanOut)
-	}
-	for _, d := range ds {
-		if d.CompanyID != companyID {
-			return fmt.Errorf("%w %q: of company %q in a fan-out of %q", webhooks.ErrInvalidDelivery, d.ID, d.CompanyID, companyID)
-		}
-		if err := d.Check(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // FanOutCursor returns the company's fan-out cursor, "" when none.

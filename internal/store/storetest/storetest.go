@@ -26,7 +26,10 @@
 //   - a row's delivery status filters only sent rows;
 //   - a suppression put for an unknown company is ErrNotFound, and a
 //     malformed ListSuppressions cursor ErrBadCursor;
-//   - FindSMSReceipts returns an empty, non-nil list when nothing matches.
+//   - FindSMSReceipts returns an empty, non-nil list when nothing matches;
+//   - a store implements webhooks.DeliveryStore too; a fan-out of no
+//     delivery still moves the cursor, and a delivery given twice in one
+//     fan-out is written once.
 package storetest
 
 import (
@@ -76,6 +79,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"PhoneNumberClaims", s.phoneNumberClaims},
 		{"SendingDomains", s.sendingDomains},
 		{"SMSReceipts", s.smsReceipts},
+		{"WebhookDeliveries", s.deliveries},
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
