@@ -684,7 +684,7 @@ func (s *Store) DueCommunications(ctx context.Context, t time.Time, limit int) (
 	if limit < 1 {
 		return nil, nil
 	}
-	keys, err := s.dueKeys(ctx, t, limit)
+	keys, err := s.dueKeys(ctx, prefixDue, keyTS(t), limit)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -710,8 +710,9 @@ func (s *Store) DueCommunications(ctx context.Context, t time.Time, limit int) (
 }
 
 // dueKeys returns the table keys of the limit earliest IndexByDue entries
-// before t, across every shard, in (due, company, id) order.
-func (s *Store) dueKeys(ctx context.Context, t time.Time, limit int) ([]map[string]types.AttributeValue, error) {
+// whose sort key is below before, across the shards <prefix>0 … <prefix>7
+// (DUE# for rows, WHDUE# for webhook deliveries), in sort-key order.
+func (s *Store) dueKeys(ctx context.Context, prefix, before string, limit int) ([]map[string]types.AttributeValue, error) {
 	type result struct {
 		items []map[string]types.AttributeValue
 		err   error
@@ -726,7 +727,7 @@ func (s *Store) dueKeys(ctx context.Context, t time.Time, limit int) ([]map[stri
 				KeyConditionExpression:   aws.String("#pk = :pk AND #sk < :t"),
 				ExpressionAttributeNames: map[string]string{"#pk": AttrGSI2PK, "#sk": AttrGSI2SK},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": str(prefixDue + strconv.Itoa(shard)), ":t": str(keyTS(t)),
+					":pk": str(prefix + strconv.Itoa(shard)), ":t": str(before),
 				},
 			}
 			r := &results[shard]

@@ -21,6 +21,12 @@
 //     and shard = FNV-1a(id) mod DueShards (8), so that the sweeper's index
 //     is not one hot partition. A write that makes a row terminal drops both
 //     attributes, taking it out of the index.
+//     Pending webhook deliveries share this index under partitions of their
+//     own, gsi2pk = WHDUE#<shard>, gsi2sk =
+//     <next_attempt_at>#<company>#<endpoint>#<id>: the sweeper's query is a
+//     key equality on DUE#<shard>, so it never reads them (deliveries.go).
+//     Their listing likewise shares by_company, gsi1pk =
+//     WHDLV#<company>#<endpoint>, gsi1sk = <created_at>#<id>.
 //   - by_feed: gsi3pk (S) / gsi3sk (S), on events only: gsi3pk =
 //     FEED#<company>#<shard 0–7>, gsi3sk = <at>#<id>#<sequence>, the
 //     company's event feed (see ListCompanyEvents).
@@ -49,6 +55,8 @@
 //	suppression        SUPP#<company>             <channel>#<recipient>        lifted_at, lifted_by once lifted
 //	idempotency        IDEM#<company>#<key>       IDEM                         expires_at, ttl
 //	SMS receipt        SMSR#<e164>                <accepted_at>#<message id>   status, detail, at, ttl (accepted_at + 7 days)
+//	webhook delivery   WHDLV#<company>#<endpoint>#<id>  WHDLV                  + gsi1* (WHDLV#<company>#<endpoint>), gsi2* while pending (WHDUE#)
+//	fan-out cursor     COMPANY#<company>          WHFANOUT                     cursor: the feed cursor fanned out up to
 //
 // Every item also has an entity attribute naming its kind. A row lives in
 // a partition of its own, so a company with millions of rows has no hot
@@ -126,6 +134,17 @@
 //	                                                                   BETWEEN :lo AND :hi]; other filters as FilterExpression
 //	DueCommunications    Query by_due, every shard in parallel, then   gsi2pk = DUE#<n> AND gsi2sk < <t>, Limit = limit;
 //	                     BatchGetItem (consistent) of the earliest     keys merged by gsi2sk; rows re-checked as still due
+//	FanOut               BatchGetItem (consistent) of the deliveries,  cursor Put: cursor = :from (attribute_not_exists(pk) for
+//	                     then TransactWriteItems: Put cursor, Put      "") → ErrConflict; delivery Put: attribute_not_exists(pk)
+//	                     each delivery not found (≤ 99 + 1 items)      (written since the read → read again, retry ≤ 10)
+//	FanOutCursor         GetItem (consistent)                          COMPANY#<c> / WHFANOUT
+//	GetDelivery          GetItem (consistent)                          WHDLV#<c>#<endpoint>#<id> / WHDLV
+//	ListDeliveries       Query by_company backwards (eventually        gsi1pk = WHDLV#<c>#<endpoint> [AND gsi1sk < :cursor];
+//	                     consistent)                                   state as FilterExpression
+//	UpdateDelivery       UpdateItem SET state, attempts, next_attempt_ version = :expected, ReturnValuesOnConditionCheckFailure
+//	                     at, updated_at, version, gsi2* (or REMOVE)    ALL_OLD: old image → ErrConflict, none → ErrNotFound
+//	DueDeliveries        Query by_due, WHDUE# shards in parallel, then gsi2pk = WHDUE#<n> AND gsi2sk < <t>$ (t inclusive);
+//	                     BatchGetItem (consistent) of the earliest     deliveries re-checked as still pending and due
 //
 // ListCommunications turns ScheduledAfter (inclusive), the cursor (the row
 // after <scheduled_for>#<id>) and ScheduledBefore (exclusive) into the
@@ -170,6 +189,18 @@
 // until their company's next PutSettings (there is no backfill here, unlike
 // the SQLite migration): until then another company can claim an
 // overlapping domain, and that next PutSettings is then refused.
+//
+// A webhook delivery (one event's message to one endpoint) lives in a
+// partition of its own, like a row, so a busy endpoint's writes spread over
+// the table; its payload (the body as sent) is binary, byte for byte, and
+// its attempts a JSON string of the last webhooks.MaxStoredAttempts (20).
+// The fan-out writes the company's new deliveries and moves its cursor in
+// one transaction: at most webhooks.MaxFanOut (99) deliveries and the
+// cursor, DynamoDB's 100 items, and at most 4 MB in all (a delivery's
+// payload embeds the row, so a fan-out of large emails needs fewer
+// deliveries per call). Within one process a company's fan-outs take a
+// lock, as its debits do. A delivery item, with the copy by_company keeps,
+// is bounded by the 400 KB item limit like the row it carries.
 //
 // # Consistency
 //

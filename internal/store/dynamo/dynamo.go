@@ -82,6 +82,9 @@ type Store struct {
 	// the number) and its writes of sending-domain claims (keyed DOMAINS),
 	// in the same spirit: the conditions are what make a put correct.
 	claims keyedLocks
+	// fanOuts serialises this process's webhook fan-outs of one company
+	// (keyed by company), in the same spirit.
+	fanOuts keyedLocks
 }
 
 // New returns a Store on the table through client.

@@ -36,6 +36,10 @@
 //     ROWID, the listing order: each company's status-webhook endpoints,
 //     event_types and signing secrets as JSON, version for conditional
 //     replaces (webhooks.go)
+//   - webhook_deliveries, keyed (company_id, endpoint_id, id), and
+//     webhook_fanout_cursors, keyed company_id (migration 7,
+//     deliveries.go): the messages of status webhooks with their
+//     attempts, and how far each company's event feed has been fanned out
 //   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
 //     numbers a company's events 1, 2, 3… in commit order (see
 //     ListCompanyEvents); unique by (company_id, communication_id, sequence),
@@ -347,6 +351,9 @@ CREATE TABLE sms_receipts (
 	// 6: the companies' webhook endpoints and their signing secrets
 	// (webhooks.go).
 	migrationWebhookEndpoints,
+	// 7: status-webhook deliveries and each company's fan-out cursor
+	// (deliveries.go; self-contained, renumber freely at a merge).
+	migrationWebhookDeliveries,
 }
 
 // migrationChecks run inside the migration transaction just before the

@@ -30,6 +30,9 @@
 //   - a webhook endpoint's empty EventTypes comes back nil, and an id is
 //     scoped to its company (another company putting the same id gets an
 //     endpoint of its own); an empty listing is a non-nil list.
+//   - a store implements webhooks.DeliveryStore too; a fan-out of no
+//     delivery still moves the cursor, and a delivery given twice in one
+//     fan-out is written once.
 package storetest
 
 import (
@@ -80,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"SendingDomains", s.sendingDomains},
 		{"SMSReceipts", s.smsReceipts},
 		{"WebhookEndpoints", s.webhookEndpoints},
+		{"WebhookDeliveries", s.deliveries},
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
