@@ -12,6 +12,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/netguard"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
@@ -22,6 +23,7 @@ type Store interface {
 	comms.Store
 	dispatch.Store
 	webhooks.EndpointStore
+	webhooks.DeliveryStore
 }
 
 // Deliver hands a due fire to the dispatcher (it is the dispatcher's
@@ -73,6 +75,18 @@ type Ports struct {
 	// WebhookSecrets makes endpoints' signing secrets; default
 	// webhooks.NewSecret.
 	WebhookSecrets webhooks.SecretMaker
+	// WebhookFanOut, when true, fans each company's events out to its
+	// webhook endpoints in process, after every write that records events
+	// (the embedded mode: one process owns the store), and makes their
+	// attempts through the timer. False: no webhook is delivered (AWS, until
+	// its stream-fed fan-out exists).
+	WebhookFanOut bool
+	// WebhookClient makes webhook attempts; default webhooks.NewClient over
+	// netguard.Transport with WebhookLoopbackHTTP.
+	WebhookClient *http.Client
+	// WebhookLoopbackHTTP allows webhook endpoints on loopback over http
+	// (the embedded mode, so that a local receiver works).
+	WebhookLoopbackHTTP bool
 	// SMSReceipts, when set, keeps the SMS delivery reports no row claims
 	// (feedback.WithSMSReceipts), for an SMSLedger to find.
 	SMSReceipts feedback.SMSReceipts
@@ -90,6 +104,8 @@ type Graph struct {
 	Feedback *feedback.Recorder
 	// Webhooks manages the companies' status-webhook endpoints.
 	Webhooks *webhooks.Service
+	// WebhookDeliveries fans events out to endpoints and makes the attempts.
+	WebhookDeliveries *webhooks.Engine
 }
 
 // Build wires the product in dependency order: store → service and timer →
@@ -133,14 +149,25 @@ func Build(p Ports) (*Graph, error) {
 
 	g := &Graph{Store: p.Store}
 	// The two back edges (see above): forwarders into the finished graph.
-	deliver := func(ctx context.Context, f comms.Fire) error { return g.Dispatcher.Handle(ctx, f) }
+	deliver := func(ctx context.Context, f comms.Fire) error {
+		if f.Kind == webhooks.FireKind {
+			return g.WebhookDeliveries.Deliver(ctx, f)
+		}
+		return g.Dispatcher.Handle(ctx, f)
+	}
+	// With the in-process fan-out, every write that records events tells
+	// the engine (built below) which company to fan out.
+	var store Store = p.Store
+	if p.WebhookFanOut {
+		store = notifying{Store: p.Store, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
+	}
 	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.API.ServeHTTP(w, r) })
 
 	g.Timer = p.Timer(deliver)
 	if g.Timer == nil {
 		return nil, errors.New("app.Build: Ports.Timer returned no timer")
 	}
-	g.Service = scheduling.NewService(p.Store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
+	g.Service = scheduling.NewService(store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
 		scheduling.WithIdentityVerifier(p.Identities))
 	var voice dispatch.VoiceCaller = voiceUnavailable{}
 	if p.Voice != nil {
@@ -152,12 +179,12 @@ func Build(p Ports) (*Graph, error) {
 	if p.Ledger != nil {
 		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
 	}
-	g.Dispatcher = dispatch.New(p.Store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
+	g.Dispatcher = dispatch.New(store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
 	var fopts []feedback.Option
 	if p.SMSReceipts != nil {
 		fopts = append(fopts, feedback.WithSMSReceipts(p.SMSReceipts))
 	}
-	g.Feedback = feedback.New(p.Store, log, now, fopts...)
+	g.Feedback = feedback.New(store, log, now, fopts...)
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
 	urls, secrets := p.WebhookURLs, p.WebhookSecrets
 	if urls == nil {
@@ -172,6 +199,12 @@ func Build(p Ports) (*Graph, error) {
 	}
 	g.Webhooks = wh
 	g.API.SetWebhookEndpoints(wh)
+	client := p.WebhookClient
+	if client == nil {
+		client = webhooks.NewClient(netguard.Transport(netguard.Options{AllowLoopbackHTTP: p.WebhookLoopbackHTTP}))
+	}
+	g.WebhookDeliveries = webhooks.NewEngine(webhooks.EngineOptions{Feed: p.Store, Endpoints: p.Store, Deliveries: p.Store,
+		Timer: g.Timer, Client: client, Render: httpapi.WebhookPayload, Now: now, Log: log})
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil
 }
@@ -191,4 +224,27 @@ type voiceUnavailable struct{}
 
 func (voiceUnavailable) PlaceCall(context.Context, dispatch.Call) (string, error) {
 	return "", comms.Permanent("voice_not_configured", "no voice provider is configured for this deployment")
+}
+
+// notifying is the store of the in-process webhook fan-out: every write
+// that records events tells notify the row's company after it commits.
+type notifying struct {
+	Store
+	notify func(companyID string)
+}
+
+func (n notifying) CreateCommunication(ctx context.Context, ch comms.Change, idem *comms.Idempotency) (int64, error) {
+	credits, err := n.Store.CreateCommunication(ctx, ch, idem)
+	if err == nil {
+		n.notify(ch.Row.CompanyID)
+	}
+	return credits, err
+}
+
+func (n notifying) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
+	stored, credits, err := n.Store.UpdateCommunication(ctx, ch, debit)
+	if err == nil && len(ch.Events) > 0 {
+		n.notify(ch.Row.CompanyID)
+	}
+	return stored, credits, err
 }

@@ -13,6 +13,10 @@ import (
 // never the payload: a fire whose token is no longer the row's is stale and
 // is dropped, so cancel and reschedule never depend on deleting a timer.
 type Fire struct {
+	// Kind says whose fire it is: "" for a row's (the dispatcher's), or
+	// another part's (webhooks.FireKind: a webhook delivery's next attempt),
+	// which then names its own object with the fields below.
+	Kind            string `json:"kind,omitempty"`
 	CompanyID       string `json:"company_id"`
 	CommunicationID string `json:"communication_id"`
 	Token           string `json:"token"`

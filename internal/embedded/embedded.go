@@ -32,6 +32,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/dispatcherhq/dispatcher/internal/timer/local"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
 
 // OutboxFile is where the dev senders append every delivery attempt.
@@ -130,6 +131,8 @@ type Local struct {
 	// Feedback records delivery reports (the dev senders' SES events and
 	// SNS delivery-status lines) as the AWS events function does.
 	Feedback *feedback.Recorder
+	// Webhooks fans events out to the companies' endpoints and delivers them.
+	Webhooks *webhooks.Engine
 	log      *slog.Logger
 }
 
@@ -172,7 +175,9 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		Identities: app.AnyDomain{},
 		// A local receiver may take status webhooks over http: loopback is
 		// the one non-public address allowed (internal/netguard).
-		WebhookURLs: app.WebhookURLs(true, nil),
+		WebhookURLs:         app.WebhookURLs(true, nil),
+		WebhookFanOut:       true,
+		WebhookLoopbackHTTP: true,
 		Voice: func(webhooks http.Handler) dispatch.VoiceCaller {
 			l.voice = &simulatedVoice{calls: outbox, webhooks: webhooks, secret: cfg.VoiceSecret, after: simulatedCallLength,
 				clock: clk, stop: make(chan struct{}), log: log}
@@ -186,7 +191,7 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	if err != nil {
 		return nil, errors.Join(err, outbox.Close(), store.Close())
 	}
-	l.Dispatcher, l.API, l.Feedback = g.Dispatcher, g.API, g.Feedback
+	l.Dispatcher, l.API, l.Feedback, l.Webhooks = g.Dispatcher, g.API, g.Feedback, g.WebhookDeliveries
 	return l, nil
 }
 
@@ -207,6 +212,7 @@ func (l *Local) Run(ctx context.Context) error {
 		return err
 	}
 	l.log.InfoContext(ctx, "timer re-armed from the store", "pending_rows", n)
+	l.catchUpWebhooks(ctx)
 	for {
 		ring, release := l.clock.Alarm(l.clock.Now().Add(l.cfg.SweepEvery))
 		select {
@@ -214,6 +220,9 @@ func (l *Local) Run(ctx context.Context) error {
 			release()
 			return <-timerDone
 		case <-ring:
+		}
+		if _, err := l.Webhooks.Sweep(ctx, l.clock.Now().Add(-l.cfg.SweepEvery), 500); err != nil && !errors.Is(err, context.Canceled) {
+			l.log.ErrorContext(ctx, "webhook sweep failed", "error", err.Error())
 		}
 		res, err := l.Dispatcher.Sweep(ctx)
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -226,12 +235,28 @@ func (l *Local) Run(ctx context.Context) error {
 	}
 }
 
+// catchUpWebhooks fans out what a stop left behind — events committed
+// before their fan-out ran — and re-arms every pending webhook delivery.
+func (l *Local) catchUpWebhooks(ctx context.Context) {
+	companies, err := l.Store.WebhookCompanies(ctx)
+	if err != nil {
+		l.log.ErrorContext(ctx, "webhook catch-up: listing companies failed", "error", err.Error())
+	}
+	for _, co := range companies {
+		l.Webhooks.Notify(co)
+	}
+	if _, err := l.Webhooks.Sweep(ctx, l.clock.Now().AddDate(10, 0, 0), 1<<20); err != nil && !errors.Is(err, context.Canceled) {
+		l.log.ErrorContext(ctx, "webhook catch-up failed", "error", err.Error())
+	}
+}
+
 // Close stops the voice simulator (outcomes not yet due are dropped; one
 // being posted is waited for) and releases the outbox and the store. Call
 // it after Run has returned.
 func (l *Local) Close() error {
 	l.voice.close()
 	l.reports.close()
+	l.Webhooks.Wait()
 	return errors.Join(l.Outbox.Close(), l.Store.Close())
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -107,4 +108,20 @@ func eventViews(evs []comms.Event) []eventView {
 			At: e.At.UTC().Format(rfc3339Milli), Data: orNull(e.Data)}
 	}
 	return out
+}
+
+// WebhookPayload is the body of the status webhook of an event (issue 12):
+// {"type": <event type>, "timestamp": <event time, RFC 3339 UTC with
+// milliseconds>, "data": {"event": <the event as GET …/events shows it>,
+// "communication": <the row as GET returns it>}}.
+func WebhookPayload(ev comms.Event, row comms.Communication) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as the API writes it: html_body stays readable
+	err := enc.Encode(map[string]any{
+		"type":      ev.Type,
+		"timestamp": ev.At.UTC().Format(rfc3339Milli),
+		"data":      map[string]any{"event": eventViews([]comms.Event{ev})[0], "communication": view(row)},
+	})
+	return bytes.TrimRight(b.Bytes(), "\n"), err
 }

@@ -181,3 +181,22 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, companyID, id string)
 	}
 	return wrap("DeleteWebhookEndpoint", err)
 }
+
+// WebhookCompanies returns the companies that have webhook endpoints, in id
+// order: whose feeds the embedded mode's fan-out catches up on at start.
+func (s *Store) WebhookCompanies(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT company_id FROM webhook_endpoints ORDER BY company_id`)
+	if err != nil {
+		return nil, wrap("WebhookCompanies", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap("WebhookCompanies", err)
+		}
+		out = append(out, id)
+	}
+	return out, wrap("WebhookCompanies", rows.Err())
+}

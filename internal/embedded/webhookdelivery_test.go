@@ -1,0 +1,122 @@
+package embedded_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	svix "github.com/svix/svix-webhooks/go"
+)
+
+// hookReceiver is a real HTTP server on loopback that verifies every
+// delivery with the Svix library and answers with the statuses scripted
+// for each webhook-id (200 once they run out).
+type hookReceiver struct {
+	t      *testing.T
+	secret string
+	mu     sync.Mutex
+	fail   map[string]int // event type → how many first attempts answer 500
+	got    []received
+}
+
+type received struct {
+	id, typ  string
+	verified bool
+	status   int
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	wh, err := svix.NewWebhook(h.secret)
+	// The product signs at its own clock, a fake one in 2030 here: the
+	// signature is checked, the timestamp's distance from the wall clock
+	// is not.
+	verified := err == nil && wh.VerifyIgnoringTimestamp(body, r.Header) == nil
+	var msg struct{ Type string }
+	_ = json.Unmarshal(body, &msg)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	status := 200
+	if h.fail[msg.Type] > 0 {
+		h.fail[msg.Type]--
+		status = 500
+	}
+	h.got = append(h.got, received{id: r.Header.Get("webhook-id"), typ: msg.Type, verified: verified, status: status})
+	w.WriteHeader(status)
+}
+
+func (h *hookReceiver) snapshot() []received {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.got)
+}
+
+// TestStatusWebhooksOnTheEmbeddedProduct: a company registers a loopback
+// receiver; an email due now brings it created, attempt_started, sent and
+// delivered, each signed (verified by the Svix library); the receiver
+// answering 500 three times to one message gets it a fourth time with the
+// same webhook-id, after the retry schedule's delays.
+func TestStatusWebhooksOnTheEmbeddedProduct(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := startProduct(t)
+	rc := &hookReceiver{t: t, fail: map[string]int{"sent": 3}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	ep := c.do("POST", "/v1/webhook-endpoints", fmt.Sprintf(`{"url":%q}`, srv.URL+"/hooks"), 201)["data"].(map[string]any)
+	rc.mu.Lock()
+	rc.secret = ep["secret"].(string)
+	rc.mu.Unlock()
+
+	clk.Advance(time.Millisecond) // events after the endpoint's creation
+	id := c.do("POST", "/v1/scheduled-communications", fmt.Sprintf(
+		`{"channel":"email","scheduled_for":%q,"payload":{"to_email":"sarah@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`,
+		clk.Now().Format(time.RFC3339Nano)), 201)["data"].(map[string]any)["id"].(string)
+	c.settle(clk, id)
+	clk.Advance(time.Second) // the dev SES's DELIVERY report
+	c.waitDelivery(id, "delivered")
+
+	// The retries of "sent": 5 s, 5 min, 30 min (jitter ≤ 10 %).
+	deadline := time.Now().Add(patience)
+	for {
+		got := rc.snapshot()
+		n := 0
+		for _, g := range got {
+			if g.typ == "sent" {
+				n++
+			}
+		}
+		if n >= 4 && len(got) >= 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the receiver got %+v", got)
+		}
+		clk.Advance(time.Minute)
+		time.Sleep(5 * time.Millisecond) // poll interval (the deliveries run on other goroutines)
+	}
+	byType, ids := map[string]int{}, map[string]map[string]bool{}
+	for _, g := range rc.snapshot() {
+		if !g.verified {
+			t.Errorf("a %s delivery did not verify with the endpoint's secret", g.typ)
+		}
+		byType[g.typ]++
+		if ids[g.typ] == nil {
+			ids[g.typ] = map[string]bool{}
+		}
+		ids[g.typ][g.id] = true
+	}
+	for _, typ := range []string{"created", "attempt_started", "delivered"} {
+		if byType[typ] != 1 {
+			t.Errorf("%s delivered %d times, want 1", typ, byType[typ])
+		}
+	}
+	if byType["sent"] != 4 || len(ids["sent"]) != 1 {
+		t.Errorf("sent: %d attempts with %d webhook-ids, want 4 with one", byType["sent"], len(ids["sent"]))
+	}
+}

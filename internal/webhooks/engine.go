@@ -1,0 +1,365 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/comms"
+)
+
+// Feed is what the engine reads of the lifecycle: a company's events in
+// feed order, and the rows they are about.
+type Feed interface {
+	ListCompanyEvents(ctx context.Context, companyID string, f comms.EventFilter) ([]comms.Event, string, bool, error)
+	GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error)
+}
+
+// Renderer builds the body of an event's message, as the issue fixes it:
+// {"type": <event type>, "timestamp": <event time>, "data": {"event":
+// <the event as the API shows it>, "communication": <the row as GET
+// returns it>}}. The HTTP layer owns both views, so it provides this.
+type Renderer func(ev comms.Event, row comms.Communication) ([]byte, error)
+
+// Timer arms a delivery's next attempt: the product's timer port, with a
+// fire of kind FireKind (see DeliveryFire).
+type Timer interface {
+	Arm(ctx context.Context, f comms.Fire, at time.Time) error
+}
+
+// FireKind marks the timer fires of webhook deliveries; other fires are
+// the dispatcher's.
+const FireKind = "webhook"
+
+// DeliveryFire is the timer fire of a delivery's next attempt.
+func DeliveryFire(d Delivery) comms.Fire {
+	return comms.Fire{Kind: FireKind, CompanyID: d.CompanyID, CommunicationID: d.EndpointID, Token: d.ID, DueAt: d.NextAttemptAt.UTC()}
+}
+
+// fanOutPage bounds how many events one fan-out write takes, so that the
+// deliveries it makes fit one atomic write (MaxFanOut).
+const fanOutPage = 25
+
+// Engine delivers each company's events to its endpoints.
+//
+//   - FanOut follows the company's event feed from a cursor kept in the
+//     store: each event after it becomes one Delivery per enabled endpoint
+//     that wants its type and existed when it happened, written with the
+//     cursor's move in one atomic write (a crash replays the page; the
+//     deliveries' ids make the replay write nothing twice).
+//   - Deliver makes a delivery's next attempt when its fire comes due:
+//     signed, through the SSRF-checked client; success ends it, 410 Gone
+//     disables the endpoint, anything else is retried on RetrySchedule
+//     (eight attempts over about 27.6 hours) by arming the timer again.
+type Engine struct {
+	feed       Feed
+	endpoints  EndpointStore
+	deliveries DeliveryStore
+	timer      Timer
+	client     *http.Client
+	render     Renderer
+	now        func() time.Time
+	log        *slog.Logger
+	jitter     func() float64
+	locks      sync.Map // company id → *sync.Mutex: one fan-out per company at a time
+	pending    sync.Map // company id → *notified
+	running    sync.WaitGroup
+}
+
+// notified coalesces the notifications of one company: while a fan-out
+// runs, more notifications ask for one more run, not one each.
+type notified struct {
+	mu             sync.Mutex
+	running, again bool
+}
+
+// Notify asks for the company's new events to be fanned out, in the
+// background (the embedded mode calls it after every write that records
+// events; a restart catches up with FanOut). Notifications while a
+// fan-out runs coalesce into one more run.
+func (e *Engine) Notify(companyID string) {
+	v, _ := e.pending.LoadOrStore(companyID, &notified{})
+	n := v.(*notified)
+	n.mu.Lock()
+	if n.running {
+		n.again = true
+		n.mu.Unlock()
+		return
+	}
+	n.running = true
+	n.mu.Unlock()
+	e.running.Go(func() {
+		for {
+			if err := e.FanOut(context.Background(), companyID); err != nil {
+				e.log.Error("webhook fan-out failed; the next write or the sweep retries it", "company_id", companyID, "error", err.Error())
+			}
+			n.mu.Lock()
+			if !n.again {
+				n.running = false
+				n.mu.Unlock()
+				return
+			}
+			n.again = false
+			n.mu.Unlock()
+		}
+	})
+}
+
+// Wait waits for the fan-outs Notify started.
+func (e *Engine) Wait() { e.running.Wait() }
+
+// Sweep makes the attempts whose fires were lost (a restart, a full
+// timer): pending deliveries due before t are delivered now. It returns
+// how many it tried.
+func (e *Engine) Sweep(ctx context.Context, t time.Time, limit int) (int, error) {
+	ds, err := e.deliveries.DueDeliveries(ctx, t, limit)
+	if err != nil {
+		return 0, fmt.Errorf("store.DueDeliveries: %w", err)
+	}
+	var errs []error
+	for _, d := range ds {
+		if err := e.Deliver(ctx, DeliveryFire(d)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(ds), errors.Join(errs...)
+}
+
+// EngineOptions are the engine's ports. Now defaults to time.Now, Log to
+// a discarding logger, Jitter to math/rand.
+type EngineOptions struct {
+	Feed       Feed
+	Endpoints  EndpointStore
+	Deliveries DeliveryStore
+	Timer      Timer
+	Client     *http.Client
+	Render     Renderer
+	Now        func() time.Time
+	Log        *slog.Logger
+	Jitter     func() float64
+}
+
+// NewEngine returns an engine over o.
+func NewEngine(o EngineOptions) *Engine {
+	e := &Engine{feed: o.Feed, endpoints: o.Endpoints, deliveries: o.Deliveries, timer: o.Timer, client: o.Client,
+		render: o.Render, now: o.Now, log: o.Log, jitter: o.Jitter}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.jitter == nil {
+		e.jitter = rand.Float64
+	}
+	return e
+}
+
+func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
+
+// FanOut turns the company's events after its fan-out cursor into
+// deliveries and arms their first attempts.
+func (e *Engine) FanOut(ctx context.Context, companyID string) error {
+	mu, _ := e.locks.LoadOrStore(companyID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	eps, err := e.enabledEndpoints(ctx, companyID)
+	if err != nil {
+		return err
+	}
+	for {
+		cursor, err := e.deliveries.FanOutCursor(ctx, companyID)
+		if err != nil {
+			return fmt.Errorf("store.FanOutCursor: %w", err)
+		}
+		now := e.clock()
+		evs, next, more, err := e.feed.ListCompanyEvents(ctx, companyID, comms.EventFilter{After: cursor, Limit: fanOutPage, Now: now})
+		if err != nil {
+			return fmt.Errorf("store.ListCompanyEvents: %w", err)
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		ds, err := e.deliveriesOf(ctx, companyID, eps, evs, now)
+		if err != nil {
+			return err
+		}
+		err = e.deliveries.FanOut(ctx, companyID, cursor, next, ds)
+		if errors.Is(err, comms.ErrConflict) {
+			continue // another process moved the cursor: read it again
+		}
+		if err != nil {
+			return fmt.Errorf("store.FanOut: %w", err)
+		}
+		for _, d := range ds {
+			if err := e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt); err != nil {
+				e.log.WarnContext(ctx, "arming a webhook delivery failed; the sweep will send it", "webhook_id", d.ID, "error", err.Error())
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func (e *Engine) enabledEndpoints(ctx context.Context, companyID string) ([]Endpoint, error) {
+	var out []Endpoint
+	after := ""
+	for {
+		page, more, err := e.endpoints.ListWebhookEndpoints(ctx, companyID, after, 100)
+		if err != nil {
+			return nil, fmt.Errorf("store.ListWebhookEndpoints: %w", err)
+		}
+		for _, ep := range page {
+			if !ep.Disabled {
+				out = append(out, ep)
+			}
+		}
+		if !more || len(page) == 0 {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// deliveriesOf makes the deliveries of a page of events: one per event and
+// enabled endpoint that wants its type and was registered when it happened.
+func (e *Engine) deliveriesOf(ctx context.Context, companyID string, eps []Endpoint, evs []comms.Event, now time.Time) ([]Delivery, error) {
+	var ds []Delivery
+	rows := map[string]comms.Communication{}
+	for _, ev := range evs {
+		var body []byte
+		for _, ep := range eps {
+			if !ep.Wants(ev.Type) || ev.At.Before(ep.CreatedAt) {
+				continue
+			}
+			if body == nil {
+				row, ok := rows[ev.CommunicationID]
+				if !ok {
+					var err error
+					if row, err = e.feed.GetCommunication(ctx, companyID, ev.CommunicationID); err != nil {
+						return nil, fmt.Errorf("store.GetCommunication: %w", err)
+					}
+					rows[ev.CommunicationID] = row
+				}
+				var err error
+				if body, err = e.render(ev, row); err != nil {
+					return nil, fmt.Errorf("webhooks.render: %w", err)
+				}
+			}
+			ds = append(ds, Delivery{ID: DeliveryID(ep.ID, ev.ID), CompanyID: companyID, EndpointID: ep.ID, EventID: ev.ID,
+				EventType: ev.Type, CommunicationID: ev.CommunicationID, Payload: body, State: DeliveryPending,
+				NextAttemptAt: now, CreatedAt: now, UpdatedAt: now})
+		}
+	}
+	return ds, nil
+}
+
+// Deliver makes the next attempt of the delivery a fire names, when it is
+// still pending and due; a fire of anything else is dropped.
+func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
+	d, err := e.deliveries.GetDelivery(ctx, f.CompanyID, f.CommunicationID, f.Token)
+	if errors.Is(err, comms.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store.GetDelivery: %w", err)
+	}
+	now := e.clock()
+	if d.State != DeliveryPending {
+		return nil
+	}
+	if now.Before(d.NextAttemptAt) {
+		return e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt)
+	}
+	ep, err := e.endpoints.GetWebhookEndpoint(ctx, d.CompanyID, d.EndpointID)
+	switch {
+	case errors.Is(err, comms.ErrNotFound):
+		return e.finish(ctx, d, Attempt{At: now, Result: Retry, Error: "the endpoint was deleted"}, DeliveryFailed)
+	case err != nil:
+		return fmt.Errorf("store.GetWebhookEndpoint: %w", err)
+	case ep.Disabled:
+		return e.finish(ctx, d, Attempt{At: now, Result: Retry, Error: "the endpoint is disabled (" + string(ep.DisabledReason) + ")"}, DeliveryFailed)
+	}
+	ep = ep.Live(now)
+	secrets := make([]string, len(ep.Secrets))
+	for i, s := range ep.Secrets {
+		secrets[i] = s.Value
+	}
+	a := Send(ctx, e.client, Request{URL: ep.URL, MsgID: d.ID, Body: d.Payload, Secrets: secrets}, now)
+	e.log.LogAttrs(ctx, levelOf(a), MsgWebhookAttempt, slog.String("webhook_id", d.ID), slog.String("company_id", d.CompanyID),
+		slog.String("endpoint_id", d.EndpointID), slog.String("event_type", string(d.EventType)), slog.Int("attempt", len(d.Attempts)+1),
+		slog.String("result", string(a.Result)), slog.Int("status_code", a.StatusCode), slog.Float64("duration_ms", a.DurationMS),
+		slog.String("error", a.Error))
+	switch a.Result {
+	case Succeeded:
+		return e.finish(ctx, d, a, DeliverySucceeded)
+	case Gone:
+		if err := e.disable(ctx, ep, DisabledGone, now); err != nil {
+			return err
+		}
+		return e.finish(ctx, d, a, DeliveryFailed)
+	}
+	next, ok := NextRetry(len(d.Attempts)+1, now, e.jitter())
+	if !ok {
+		return e.finish(ctx, d, a, DeliveryFailed)
+	}
+	d.Attempts = append(d.Attempts, a)
+	d.NextAttemptAt, d.UpdatedAt = next, now
+	stored, err := e.deliveries.UpdateDelivery(ctx, d)
+	if errors.Is(err, comms.ErrConflict) {
+		return nil // a manual retry or another worker moved it on
+	}
+	if err != nil {
+		return fmt.Errorf("store.UpdateDelivery: %w", err)
+	}
+	return e.timer.Arm(ctx, DeliveryFire(stored), stored.NextAttemptAt)
+}
+
+// MsgWebhookAttempt is the message of the one log line of each webhook
+// delivery attempt.
+const MsgWebhookAttempt = "webhook attempt"
+
+func levelOf(a Attempt) slog.Level {
+	if a.Result == Succeeded {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
+// finish records a delivery's last attempt and final state.
+func (e *Engine) finish(ctx context.Context, d Delivery, a Attempt, state DeliveryState) error {
+	d.Attempts = append(d.Attempts, a)
+	d.State, d.NextAttemptAt, d.UpdatedAt = state, time.Time{}, a.At
+	_, err := e.deliveries.UpdateDelivery(ctx, d)
+	if errors.Is(err, comms.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store.UpdateDelivery: %w", err)
+	}
+	return nil
+}
+
+// disable disables an endpoint for reason (410 Gone at once, or failing
+// for days), unless it was changed meanwhile.
+func (e *Engine) disable(ctx context.Context, ep Endpoint, reason DisabledReason, now time.Time) error {
+	if ep.Disabled {
+		return nil
+	}
+	ep.Disabled, ep.DisabledReason, ep.UpdatedAt = true, reason, now
+	err := e.endpoints.PutWebhookEndpoint(ctx, ep)
+	if errors.Is(err, comms.ErrConflict) || errors.Is(err, comms.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store.PutWebhookEndpoint: %w", err)
+	}
+	e.log.WarnContext(ctx, "webhook endpoint disabled", "company_id", ep.CompanyID, "endpoint_id", ep.ID, "reason", string(reason))
+	return nil
+}
