@@ -205,6 +205,7 @@ func Build(p Ports) (*Graph, error) {
 	}
 	g.WebhookDeliveries = webhooks.NewEngine(webhooks.EngineOptions{Feed: p.Store, Endpoints: p.Store, Deliveries: p.Store,
 		Timer: g.Timer, Client: client, Render: httpapi.WebhookPayload, Now: now, Log: log})
+	g.API.SetWebhookDeliveries(g.WebhookDeliveries)
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil
 }

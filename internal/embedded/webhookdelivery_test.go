@@ -119,4 +119,32 @@ func TestStatusWebhooksOnTheEmbeddedProduct(t *testing.T) {
 	if byType["sent"] != 4 || len(ids["sent"]) != 1 {
 		t.Errorf("sent: %d attempts with %d webhook-ids, want 4 with one", byType["sent"], len(ids["sent"]))
 	}
+
+	// What the receiver saw is visible in …/deliveries, and a retry sends
+	// the message again with the same webhook-id.
+	list := c.do("GET", "/v1/webhook-endpoints/"+ep["id"].(string)+"/deliveries?state=succeeded", "", 200)["data"].([]any)
+	var sent map[string]any
+	for _, x := range list {
+		if x.(map[string]any)["event_type"] == "sent" {
+			sent = x.(map[string]any)
+		}
+	}
+	if len(list) != 4 || sent == nil || len(sent["attempts"].([]any)) != 4 || sent["next_attempt_at"] != nil {
+		t.Fatalf("deliveries: %d, sent %v", len(list), sent)
+	}
+	if codes := sent["attempts"].([]any); codes[0].(map[string]any)["status_code"] != 500.0 || codes[3].(map[string]any)["status_code"] != 200.0 {
+		t.Errorf("attempts %v", codes)
+	}
+	c.do("POST", "/v1/webhook-endpoints/"+ep["id"].(string)+"/deliveries/"+sent["id"].(string)+"/retry", "", 202)
+	deadline = time.Now().Add(patience)
+	for len(rc.snapshot()) < 8 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery after the retry: %+v", rc.snapshot())
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+	if last := rc.snapshot()[7]; last.id != sent["id"] || !last.verified {
+		t.Errorf("the retry sent %+v, want webhook-id %v", last, sent["id"])
+	}
+	c.do("GET", "/v1/webhook-endpoints/"+ep["id"].(string)+"/deliveries?state=bogus", "", 422)
 }

@@ -72,6 +72,8 @@ type API struct {
 	svc   *scheduling.Service
 	auth  Authenticator
 	hooks VoiceWebhooks
+	// deliveries serves …/deliveries (SetWebhookDeliveries).
+	deliveries *webhooks.Engine
 	// endpoints serves /v1/webhook-endpoints (SetWebhookEndpoints).
 	endpoints *webhooks.Service
 	log       *slog.Logger
@@ -118,6 +120,8 @@ func New(svc *scheduling.Service, auth Authenticator, log *slog.Logger) *API {
 		// a read-only key cannot forge the company's webhooks.
 		{Method: "GET", Path: "/v1/webhook-endpoints/{id}/secret", Scopes: write, handle: a.getEndpointSecret},
 		{Method: "POST", Path: "/v1/webhook-endpoints/{id}/rotate-secret", Scopes: write, handle: a.rotateEndpointSecret},
+		{Method: "GET", Path: "/v1/webhook-endpoints/{id}/deliveries", Scopes: read, AnyOf: true, handle: a.listDeliveries},
+		{Method: "POST", Path: "/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry", Scopes: write, handle: a.retryDelivery},
 		{Method: "POST", Path: "/v1/webhooks/voice/{provider}", Public: true, handle: a.voiceWebhook},
 	}
 	for _, rt := range a.routes {

@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/contract"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
 
@@ -159,4 +162,74 @@ func (a *API) rotateEndpointSecret(w http.ResponseWriter, r *http.Request, p com
 		return err
 	}
 	return ok(w, r, http.StatusOK, secretsOf(e), nil)
+}
+
+// SetWebhookDeliveries enables the deliveries routes of the webhook
+// endpoints (404 until set).
+func (a *API) SetWebhookDeliveries(e *webhooks.Engine) { a.deliveries = e }
+
+// deliveryView is a webhook message as GET …/deliveries shows it.
+type deliveryView struct {
+	ID              string             `json:"id"`
+	EndpointID      string             `json:"endpoint_id"`
+	EventID         string             `json:"event_id"`
+	EventType       comms.EventType    `json:"event_type"`
+	CommunicationID string             `json:"communication_id"`
+	State           string             `json:"state"`
+	Attempts        []webhooks.Attempt `json:"attempts"`
+	NextAttemptAt   *time.Time         `json:"next_attempt_at"`
+	CreatedAt       time.Time          `json:"created_at"`
+	UpdatedAt       time.Time          `json:"updated_at"`
+	Payload         json.RawMessage    `json:"payload"`
+}
+
+func deliveryOf(d webhooks.Delivery) deliveryView {
+	v := deliveryView{ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, CommunicationID: d.CommunicationID,
+		State: string(d.State), Attempts: nonNil(d.Attempts), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Payload: orNull(d.Payload)}
+	for i := range v.Attempts {
+		v.Attempts[i].At = v.Attempts[i].At.UTC()
+	}
+	if !d.NextAttemptAt.IsZero() {
+		at := d.NextAttemptAt.UTC()
+		v.NextAttemptAt = &at
+	}
+	return v
+}
+
+func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.deliveries == nil {
+		return errRouteMissing
+	}
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	dq, err := contract.ParseDeliveryQuery(q)
+	if err != nil {
+		return err
+	}
+	ds, next, err := a.deliveries.Deliveries(r.Context(), p.CompanyID, r.PathValue("id"),
+		webhooks.DeliveryFilter{State: webhooks.DeliveryState(dq.State), After: dq.Cursor, Limit: dq.Limit})
+	if errors.Is(err, comms.ErrBadCursor) {
+		return contract.BadCursorError()
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]deliveryView, len(ds))
+	for i, d := range ds {
+		out[i] = deliveryOf(d)
+	}
+	return ok(w, r, http.StatusOK, out, map[string]any{"next_cursor": nullable(next)})
+}
+
+func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.deliveries == nil {
+		return errRouteMissing
+	}
+	d, err := a.deliveries.Retry(r.Context(), p.CompanyID, r.PathValue("id"), r.PathValue("delivery_id"))
+	if err != nil {
+		return err
+	}
+	return ok(w, r, http.StatusAccepted, deliveryOf(d), nil)
 }

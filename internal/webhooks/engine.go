@@ -363,3 +363,41 @@ func (e *Engine) disable(ctx context.Context, ep Endpoint, reason DisabledReason
 	e.log.WarnContext(ctx, "webhook endpoint disabled", "company_id", ep.CompanyID, "endpoint_id", ep.ID, "reason", string(reason))
 	return nil
 }
+
+// Deliveries returns a page of an endpoint's deliveries, newest first, and
+// the cursor of the next page ("" on the last); comms.ErrNotFound when the
+// endpoint is not the company's.
+func (e *Engine) Deliveries(ctx context.Context, companyID, endpointID string, f DeliveryFilter) ([]Delivery, string, error) {
+	if _, err := e.endpoints.GetWebhookEndpoint(ctx, companyID, endpointID); err != nil {
+		return nil, "", fmt.Errorf("store.GetWebhookEndpoint: %w", err)
+	}
+	ds, more, err := e.deliveries.ListDeliveries(ctx, companyID, endpointID, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("store.ListDeliveries: %w", err)
+	}
+	next := ""
+	if more && len(ds) > 0 {
+		next = DeliveryCursor(ds[len(ds)-1])
+	}
+	return ds, next, nil
+}
+
+// Retry makes a delivery due again now, whatever its state (a failed one
+// gets its attempts anew from the schedule's start, its earlier attempts
+// kept), and arms it.
+func (e *Engine) Retry(ctx context.Context, companyID, endpointID, id string) (Delivery, error) {
+	d, err := e.deliveries.GetDelivery(ctx, companyID, endpointID, id)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("store.GetDelivery: %w", err)
+	}
+	now := e.clock()
+	d.State, d.NextAttemptAt, d.UpdatedAt = DeliveryPending, now, now
+	stored, err := e.deliveries.UpdateDelivery(ctx, d)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("store.UpdateDelivery: %w", err)
+	}
+	if err := e.timer.Arm(ctx, DeliveryFire(stored), now); err != nil {
+		e.log.WarnContext(ctx, "arming a webhook retry failed; the sweep will send it", "webhook_id", id, "error", err.Error())
+	}
+	return stored, nil
+}
