@@ -256,7 +256,7 @@ func (l *Local) catchUpWebhooks(ctx context.Context) {
 func (l *Local) Close() error {
 	l.voice.close()
 	l.reports.close()
-	l.Webhooks.Wait()
+	l.Webhooks.Close()
 	return errors.Join(l.Outbox.Close(), l.Store.Close())
 }
 

@@ -148,3 +148,65 @@ func TestStatusWebhooksOnTheEmbeddedProduct(t *testing.T) {
 	}
 	c.do("GET", "/v1/webhook-endpoints/"+ep["id"].(string)+"/deliveries?state=bogus", "", 422)
 }
+
+// TestADeadEndpointDelaysNoOtherDelivery: one company's endpoint hangs on
+// every request; the other endpoint still gets every message, and the
+// communications are still sent.
+func TestADeadEndpointDelaysNoOtherDelivery(t *testing.T) {
+	t.Parallel()
+	c, clk, logs := startProduct(t)
+	hang := make(chan struct{})
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer dead.Close()
+	defer close(hang)
+	rc := &hookReceiver{t: t}
+	alive := httptest.NewServer(rc)
+	defer alive.Close()
+	c.do("POST", "/v1/webhook-endpoints", fmt.Sprintf(`{"url":%q}`, dead.URL), 201)
+	ep := c.do("POST", "/v1/webhook-endpoints", fmt.Sprintf(`{"url":%q}`, alive.URL), 201)["data"].(map[string]any)
+	rc.mu.Lock()
+	rc.secret = ep["secret"].(string)
+	rc.mu.Unlock()
+	clk.Advance(time.Millisecond)
+	var ids []string
+	for range 10 {
+		ids = append(ids, c.do("POST", "/v1/scheduled-communications", fmt.Sprintf(
+			`{"channel":"email","scheduled_for":%q,"payload":{"to_email":"sarah@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`,
+			clk.Now().Format(time.RFC3339Nano)), 201)["data"].(map[string]any)["id"].(string))
+	}
+	for _, id := range ids {
+		if got := c.settle(clk, id)["status"]; got != "sent" {
+			t.Fatalf("row %s is %v", id, got)
+		}
+	}
+	// created, attempt_started and sent of 10 rows (delivered comes later).
+	deadline := time.Now().Add(patience)
+	for len(rc.snapshot()) < 30 {
+		if time.Now().After(deadline) {
+			list := c.do("GET", "/v1/webhook-endpoints/"+ep["id"].(string)+"/deliveries?limit=100", "", 200)["data"].([]any)
+			states := map[string]int{}
+			for _, x := range list {
+				m := x.(map[string]any)
+				states[m["state"].(string)+"/"+m["event_type"].(string)]++
+				if m["state"] == "pending" {
+					t.Logf("pending %v next %v attempts %v", m["event_type"], m["next_attempt_at"], m["attempts"])
+				}
+			}
+			for _, l := range logs.lines(t, "local timer: handler failed") {
+				t.Logf("handler failed: %v", l)
+			}
+			t.Fatalf("the live endpoint got %d messages while the other hangs; deliveries %v (clock %v)", len(rc.snapshot()), states, clk.Now())
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+	for _, g := range rc.snapshot() {
+		if !g.verified {
+			t.Fatalf("unverified delivery %+v", g)
+		}
+	}
+}

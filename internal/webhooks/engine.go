@@ -68,6 +68,10 @@ type Engine struct {
 	jitter     func() float64
 	locks      sync.Map // company id → *sync.Mutex: one fan-out per company at a time
 	pending    sync.Map // company id → *notified
+	slots      sync.Map // endpoint id → chan struct{}: its attempts in flight (PerEndpoint)
+	inflight   sync.Map // delivery id → true while its attempt runs
+	ctx        context.Context // cancelled by Close: queued attempts give up, running ones end
+	stop       context.CancelFunc
 	running    sync.WaitGroup
 }
 
@@ -95,7 +99,7 @@ func (e *Engine) Notify(companyID string) {
 	n.mu.Unlock()
 	e.running.Go(func() {
 		for {
-			if err := e.FanOut(context.Background(), companyID); err != nil {
+			if err := e.FanOut(e.ctx, companyID); err != nil {
 				e.log.Error("webhook fan-out failed; the next write or the sweep retries it", "company_id", companyID, "error", err.Error())
 			}
 			n.mu.Lock()
@@ -110,8 +114,6 @@ func (e *Engine) Notify(companyID string) {
 	})
 }
 
-// Wait waits for the fan-outs Notify started.
-func (e *Engine) Wait() { e.running.Wait() }
 
 // Sweep makes the attempts whose fires were lost (a restart, a full
 // timer): pending deliveries due before t are delivered now. It returns
@@ -157,7 +159,16 @@ func NewEngine(o EngineOptions) *Engine {
 	if e.jitter == nil {
 		e.jitter = rand.Float64
 	}
+	e.ctx, e.stop = context.WithCancel(context.Background())
 	return e
+}
+
+// Close stops the engine: attempts waiting for a slot are dropped (their
+// deliveries stay pending; a restart's sweep sends them), running ones are
+// cancelled, and fan-outs in progress finish. It waits for all of them.
+func (e *Engine) Close() {
+	e.stop()
+	e.running.Wait()
 }
 
 func (e *Engine) clock() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
@@ -286,6 +297,36 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 	case ep.Disabled:
 		return e.finish(ctx, d, Attempt{At: now, Result: Retry, Error: "the endpoint is disabled (" + string(ep.DisabledReason) + ")"}, DeliveryFailed)
 	}
+	// The attempt runs on a goroutine of its own that waits for one of the
+	// endpoint's PerEndpoint slots: the timer's workers (which also dispatch
+	// the communications) never wait on a receiver, and a slow or dead
+	// endpoint holds only its own slots — its messages queue behind each
+	// other, nobody else's do.
+	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
+		return nil // its attempt is queued or running (a sweep and a fire met)
+	}
+	slots, _ := e.slots.LoadOrStore(ep.ID, make(chan struct{}, PerEndpoint))
+	e.running.Go(func() {
+		defer e.inflight.Delete(d.ID)
+		select {
+		case slots.(chan struct{}) <- struct{}{}:
+		case <-e.ctx.Done():
+			return // stopping: the fire is lost, the restart's sweep sends it
+		}
+		defer func() { <-slots.(chan struct{}) }()
+		now := e.clock()
+		if err := e.attempt(e.ctx, d, ep, now); err != nil {
+			e.log.ErrorContext(ctx, "recording a webhook attempt failed; the sweep retries it", "webhook_id", d.ID, "error", err.Error())
+		}
+	})
+	return nil
+}
+
+// PerEndpoint is how many attempts to one endpoint run at once.
+const PerEndpoint = 4
+
+// attempt makes one attempt of d to ep and records it.
+func (e *Engine) attempt(ctx context.Context, d Delivery, ep Endpoint, now time.Time) error {
 	ep = ep.Live(now)
 	secrets := make([]string, len(ep.Secrets))
 	for i, s := range ep.Secrets {
