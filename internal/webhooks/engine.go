@@ -66,10 +66,10 @@ type Engine struct {
 	now        func() time.Time
 	log        *slog.Logger
 	jitter     func() float64
-	locks      sync.Map // company id → *sync.Mutex: one fan-out per company at a time
-	pending    sync.Map // company id → *notified
-	slots      sync.Map // endpoint id → chan struct{}: its attempts in flight (PerEndpoint)
-	inflight   sync.Map // delivery id → true while its attempt runs
+	locks      sync.Map        // company id → *sync.Mutex: one fan-out per company at a time
+	pending    sync.Map        // company id → *notified
+	slots      sync.Map        // endpoint id → chan struct{}: its attempts in flight (PerEndpoint)
+	inflight   sync.Map        // delivery id → true while its attempt runs
 	ctx        context.Context // cancelled by Close: queued attempts give up, running ones end
 	stop       context.CancelFunc
 	running    sync.WaitGroup
@@ -113,7 +113,6 @@ func (e *Engine) Notify(companyID string) {
 		}
 	})
 }
-
 
 // Sweep makes the attempts whose fires were lost (a restart, a full
 // timer): pending deliveries due before t are delivered now. It returns
