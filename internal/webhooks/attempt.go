@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -96,13 +100,28 @@ func Send(ctx context.Context, client *http.Client, r Request, now time.Time) At
 	return a
 }
 
-// describe says why a request got no response, without Go's wrapping.
+// describe says why a request got no response, in words, without Go's
+// wrapping ("Post \"…\": …").
 func describe(err error) string {
+	var ne net.Error
+	var oe *net.OpError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return fmt.Sprintf("no response within %v", AttemptTimeout)
 	case errors.Is(err, context.Canceled):
-		return "cancelled"
+		return "cancelled (the process stopped)"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed before a response"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset"
+	case errors.As(err, &oe) && oe.Op == "dial":
+		return "could not connect: " + strings.TrimPrefix(oe.Err.Error(), "dial tcp: ")
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
 	}
 	return err.Error()
 }

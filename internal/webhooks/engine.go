@@ -280,31 +280,23 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 	if err != nil {
 		return fmt.Errorf("store.GetDelivery: %w", err)
 	}
-	now := e.clock()
 	if d.State != DeliveryPending {
 		return nil
 	}
-	if now.Before(d.NextAttemptAt) {
+	if now := e.clock(); now.Before(d.NextAttemptAt) {
 		return e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt)
-	}
-	ep, err := e.endpoints.GetWebhookEndpoint(ctx, d.CompanyID, d.EndpointID)
-	switch {
-	case errors.Is(err, comms.ErrNotFound):
-		return e.finish(ctx, d, Attempt{At: now, Result: Retry, Error: "the endpoint was deleted"}, DeliveryFailed)
-	case err != nil:
-		return fmt.Errorf("store.GetWebhookEndpoint: %w", err)
-	case ep.Disabled:
-		return e.finish(ctx, d, Attempt{At: now, Result: Retry, Error: "the endpoint is disabled (" + string(ep.DisabledReason) + ")"}, DeliveryFailed)
 	}
 	// The attempt runs on a goroutine of its own that waits for one of the
 	// endpoint's PerEndpoint slots: the timer's workers (which also dispatch
 	// the communications) never wait on a receiver, and a slow or dead
 	// endpoint holds only its own slots — its messages queue behind each
-	// other, nobody else's do.
+	// other, nobody else's do. The delivery and its endpoint are read again
+	// once a slot is taken: a message that waited must go to the endpoint as
+	// it is then (moved, disabled, deleted, its secrets rotated).
 	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
 		return nil // its attempt is queued or running (a sweep and a fire met)
 	}
-	slots, _ := e.slots.LoadOrStore(ep.ID, make(chan struct{}, PerEndpoint))
+	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, PerEndpoint))
 	e.running.Go(func() {
 		defer e.inflight.Delete(d.ID)
 		select {
@@ -313,11 +305,51 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 			return // stopping: the fire is lost, the restart's sweep sends it
 		}
 		defer func() { <-slots.(chan struct{}) }()
-		now := e.clock()
-		if err := e.attempt(e.ctx, d, ep, now); err != nil {
-			e.log.ErrorContext(ctx, "recording a webhook attempt failed; the sweep retries it", "webhook_id", d.ID, "error", err.Error())
+		if err := e.attemptNow(d.CompanyID, d.EndpointID, d.ID); err != nil {
+			e.log.Error("recording a webhook attempt failed; the sweep retries it", "webhook_id", d.ID, "error", err.Error())
 		}
 	})
+	return nil
+}
+
+// attemptNow reads the delivery and its endpoint as they are now and, if
+// the delivery is still pending and due, makes its attempt. The send is
+// cancelled by Close; its recording is not (an attempt that was made is
+// recorded).
+func (e *Engine) attemptNow(companyID, endpointID, id string) error {
+	ctx := context.WithoutCancel(e.ctx)
+	d, err := e.deliveries.GetDelivery(ctx, companyID, endpointID, id)
+	if errors.Is(err, comms.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store.GetDelivery: %w", err)
+	}
+	now := e.clock()
+	if d.State != DeliveryPending || now.Before(d.NextAttemptAt) {
+		return nil // settled, or moved on, while it waited
+	}
+	ep, err := e.endpoints.GetWebhookEndpoint(ctx, companyID, endpointID)
+	switch {
+	case errors.Is(err, comms.ErrNotFound):
+		return e.abandon(ctx, d, now, "the endpoint was deleted")
+	case err != nil:
+		return fmt.Errorf("store.GetWebhookEndpoint: %w", err)
+	case ep.Disabled:
+		return e.abandon(ctx, d, now, "the endpoint is disabled ("+string(ep.DisabledReason)+")")
+	}
+	return e.attempt(ctx, d, ep, now)
+}
+
+// abandon fails a delivery that will not be sent (its endpoint is gone or
+// disabled) without inventing an attempt: the reason is logged.
+func (e *Engine) abandon(ctx context.Context, d Delivery, now time.Time, why string) error {
+	e.log.InfoContext(ctx, "webhook message not sent", "webhook_id", d.ID, "endpoint_id", d.EndpointID, "reason", why)
+	d.State, d.NextAttemptAt, d.UpdatedAt = DeliveryFailed, time.Time{}, now
+	_, err := e.deliveries.UpdateDelivery(ctx, d)
+	if err != nil && !errors.Is(err, comms.ErrConflict) {
+		return fmt.Errorf("store.UpdateDelivery: %w", err)
+	}
 	return nil
 }
 
@@ -331,7 +363,7 @@ func (e *Engine) attempt(ctx context.Context, d Delivery, ep Endpoint, now time.
 	for i, s := range ep.Secrets {
 		secrets[i] = s.Value
 	}
-	a := Send(ctx, e.client, Request{URL: ep.URL, MsgID: d.ID, Body: d.Payload, Secrets: secrets}, now)
+	a := Send(e.ctx, e.client, Request{URL: ep.URL, MsgID: d.ID, Body: d.Payload, Secrets: secrets}, now)
 	e.log.LogAttrs(ctx, levelOf(a), MsgWebhookAttempt, slog.String("webhook_id", d.ID), slog.String("company_id", d.CompanyID),
 		slog.String("endpoint_id", d.EndpointID), slog.String("event_type", string(d.EventType)), slog.Int("attempt", len(d.Attempts)+1),
 		slog.String("result", string(a.Result)), slog.Int("status_code", a.StatusCode), slog.Float64("duration_ms", a.DurationMS),
