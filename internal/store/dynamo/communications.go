@@ -553,6 +553,51 @@ const maxLimit = 100
 // filteredPage is the Query page size of a listing with a FilterExpression.
 const filteredPage = 200
 
+// queryListing reads the pages of a listing's Query until it holds more
+// than limit items or the query ends, and returns the first limit of them
+// and whether more exist. A filtered query (in has a FilterExpression)
+// reads filteredPage items a call; an unfiltered one only what is still
+// needed, plus one to know whether more exist, plus one when skip names
+// the cursor's own item (which an inclusive key bound returns, and skip
+// drops).
+func queryListing[T any](ctx context.Context, api API, in *dynamodb.QueryInput, limit int,
+	skip func(map[string]types.AttributeValue) bool, decode func(map[string]types.AttributeValue) (T, error)) ([]T, bool, error) {
+	extra := 1
+	if skip != nil {
+		extra = 2
+	}
+	out := []T{}
+	for len(out) <= limit {
+		if in.FilterExpression != nil {
+			in.Limit = aws.Int32(filteredPage)
+		} else {
+			in.Limit = aws.Int32(int32(limit + extra - len(out)))
+		}
+		page, err := api.Query(ctx, in)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, item := range page.Items {
+			if skip != nil && skip(item) {
+				continue
+			}
+			x, err := decode(item)
+			if err != nil {
+				return nil, false, err
+			}
+			out = append(out, x)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
 // ListCommunications returns rows of the company matching f, ordered by
 // (scheduled_for, id), after f.After, at most f.Limit of them, and whether
 // more exist. It queries IndexByCompany, so it reads eventually consistent.
@@ -639,38 +684,11 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 	if len(filters) > 0 {
 		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
 	}
-	rows := []comms.Communication{}
-	for len(rows) <= limit {
-		if len(filters) > 0 {
-			in.Limit = aws.Int32(filteredPage)
-		} else {
-			// One more than needed to know whether more exist, one more
-			// for the cursor's row.
-			in.Limit = aws.Int32(int32(limit + 2 - len(rows)))
-		}
-		page, err := s.api.Query(ctx, in)
-		if err != nil {
-			return nil, false, wrap(op, err)
-		}
-		for _, item := range page.Items {
-			if skip != "" && strAttr(item, AttrGSI1SK) == skip {
-				continue
-			}
-			c, err := decodeComm(item)
-			if err != nil {
-				return nil, false, wrap(op, err)
-			}
-			rows = append(rows, c)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-	if len(rows) > limit {
-		return rows[:limit], true, nil
-	}
-	return rows, false, nil
+	rows, more, err := queryListing(ctx, s.api, in, limit,
+		func(item map[string]types.AttributeValue) bool {
+			return skip != "" && strAttr(item, AttrGSI1SK) == skip
+		}, decodeComm)
+	return rows, more, wrap(op, err)
 }
 
 // DueCommunications returns up to limit pending rows whose next_attempt_at,

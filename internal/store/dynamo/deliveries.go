@@ -318,33 +318,8 @@ func (s *Store) ListDeliveries(ctx context.Context, companyID, endpointID string
 		in.FilterExpression = aws.String("#state = :state")
 	}
 	in.ExpressionAttributeNames, in.ExpressionAttributeValues = names, values
-	ds := []webhooks.Delivery{}
-	for len(ds) <= limit {
-		if f.State != "" {
-			in.Limit = aws.Int32(filteredPage)
-		} else {
-			in.Limit = aws.Int32(int32(limit + 1 - len(ds)))
-		}
-		page, err := s.api.Query(ctx, in)
-		if err != nil {
-			return nil, false, wrap(op, err)
-		}
-		for _, item := range page.Items {
-			d, err := decodeDelivery(item)
-			if err != nil {
-				return nil, false, wrap(op, err)
-			}
-			ds = append(ds, d)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-	if len(ds) > limit {
-		return ds[:limit], true, nil
-	}
-	return ds, false, nil
+	ds, more, err := queryListing(ctx, s.api, in, limit, nil, decodeDelivery)
+	return ds, more, wrap(op, err)
 }
 
 // UpdateDelivery is one UpdateItem of the mutable attributes (and the

@@ -241,36 +241,9 @@ func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.
 	if len(filters) > 0 {
 		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
 	}
-	xs := []comms.Suppression{}
-	for len(xs) <= limit {
-		if len(filters) > 0 {
-			in.Limit = aws.Int32(filteredPage)
-		} else {
-			in.Limit = aws.Int32(int32(limit + 2 - len(xs)))
-		}
-		page, err := s.api.Query(ctx, in)
-		if err != nil {
-			return nil, false, wrap(op, err)
-		}
-		for _, item := range page.Items {
-			if after != "" && strAttr(item, AttrSK) == after {
-				continue
-			}
-			x, err := decodeSupp(item)
-			if err != nil {
-				return nil, false, wrap(op, err)
-			}
-			xs = append(xs, x)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-	if len(xs) > limit {
-		return xs[:limit], true, nil
-	}
-	return xs, false, nil
+	xs, more, err := queryListing(ctx, s.api, in, limit,
+		func(item map[string]types.AttributeValue) bool { return after != "" && strAttr(item, AttrSK) == after }, decodeSupp)
+	return xs, more, wrap(op, err)
 }
 
 // LiftSuppression sets lifted_at and lifted_by on the suppression if it is
