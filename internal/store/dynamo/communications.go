@@ -698,33 +698,46 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 // reads the rows with a strongly consistent BatchGetItem; a row that moved
 // on since the index saw it (no longer due, or terminal) is left out.
 func (s *Store) DueCommunications(ctx context.Context, t time.Time, limit int) ([]comms.Communication, error) {
-	const op = "DueCommunications"
+	rows, err := dueItems(ctx, s, prefixDue, keyTS(t), limit, decodeComm, func(c comms.Communication) bool {
+		due, ok := dueAt(c)
+		return ok && due.Before(t)
+	})
+	return rows, wrap("DueCommunications", err)
+}
+
+// dueItems reads the items of the limit earliest IndexByDue entries below
+// before in the shards <prefix>0 … (dueKeys) with a strongly consistent
+// BatchGetItem, in key order, keeping those still due by keep: the index
+// is eventually consistent, and an item may have moved on (or gone) since
+// it was seen there.
+func dueItems[T any](ctx context.Context, s *Store, prefix, before string, limit int,
+	decode func(map[string]types.AttributeValue) (T, error), keep func(T) bool) ([]T, error) {
 	if limit < 1 {
 		return nil, nil
 	}
-	keys, err := s.dueKeys(ctx, prefixDue, keyTS(t), limit)
+	keys, err := s.dueKeys(ctx, prefix, before, limit)
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, err
 	}
 	items, err := s.batchGet(ctx, keys)
 	if err != nil {
-		return nil, wrap(op, err)
+		return nil, err
 	}
-	rows := make([]comms.Communication, 0, len(keys))
+	out := make([]T, 0, len(keys))
 	for _, k := range keys {
 		item := items[pkOf(k)]
 		if item == nil {
 			continue // deleted since
 		}
-		c, err := decodeComm(item)
+		x, err := decode(item)
 		if err != nil {
-			return nil, wrap(op, err)
+			return nil, err
 		}
-		if due, ok := dueAt(c); ok && due.Before(t) {
-			rows = append(rows, c)
+		if keep(x) {
+			out = append(out, x)
 		}
 	}
-	return rows, nil
+	return out, nil
 }
 
 // dueKeys returns the table keys of the limit earliest IndexByDue entries

@@ -387,32 +387,12 @@ func (s *Store) UpdateDelivery(ctx context.Context, d webhooks.Delivery) (webhoo
 // a consistent BatchGetItem, leaving out any that is no longer pending and
 // due (the index is eventually consistent).
 func (s *Store) DueDeliveries(ctx context.Context, t time.Time, limit int) ([]webhooks.Delivery, error) {
-	const op = "DueDeliveries"
-	if limit < 1 {
-		return nil, nil
-	}
 	// '$' follows '#': every sort key of a delivery due at t is below.
-	keys, err := s.dueKeys(ctx, prefixWHDue, keyTS(t)+"$", limit)
+	ds, err := dueItems(ctx, s, prefixWHDue, keyTS(t)+"$", limit, decodeDelivery, func(d webhooks.Delivery) bool {
+		return d.State == webhooks.DeliveryPending && !d.NextAttemptAt.After(t)
+	})
 	if err != nil {
-		return nil, wrap(op, err)
-	}
-	items, err := s.batchGet(ctx, keys)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	ds := make([]webhooks.Delivery, 0, len(keys))
-	for _, k := range keys {
-		item := items[pkOf(k)]
-		if item == nil {
-			continue
-		}
-		d, err := decodeDelivery(item)
-		if err != nil {
-			return nil, wrap(op, err)
-		}
-		if d.State == webhooks.DeliveryPending && !d.NextAttemptAt.After(t) {
-			ds = append(ds, d)
-		}
+		return nil, wrap("DueDeliveries", err)
 	}
 	slices.SortStableFunc(ds, func(a, b webhooks.Delivery) int { return strings.Compare(whDueSK(a), whDueSK(b)) })
 	return ds, nil
