@@ -122,6 +122,7 @@ func New(svc *scheduling.Service, auth Authenticator, log *slog.Logger) *API {
 		{Method: "POST", Path: "/v1/webhook-endpoints/{id}/rotate-secret", Scopes: write, handle: a.rotateEndpointSecret},
 		{Method: "GET", Path: "/v1/webhook-endpoints/{id}/deliveries", Scopes: read, AnyOf: true, handle: a.listDeliveries},
 		{Method: "POST", Path: "/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry", Scopes: write, handle: a.retryDelivery},
+		{Method: "POST", Path: "/v1/webhook-endpoints/{id}/test", Scopes: write, handle: a.pingEndpoint},
 		{Method: "POST", Path: "/v1/webhooks/voice/{provider}", Public: true, handle: a.voiceWebhook},
 	}
 	for _, rt := range a.routes {

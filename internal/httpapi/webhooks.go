@@ -23,6 +23,8 @@ type endpointView struct {
 	Description    *string           `json:"description"`
 	Disabled       bool              `json:"disabled"`
 	DisabledReason *string           `json:"disabled_reason"`
+	DisabledAt     *time.Time        `json:"disabled_at"`
+	FailingSince   *time.Time        `json:"failing_since"`
 	SecretPrefix   string            `json:"secret_prefix"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
@@ -54,7 +56,8 @@ const secretPrefixLen = len("whsec_") + 4
 
 func endpointOf(e webhooks.Endpoint) endpointView {
 	v := endpointView{ID: e.ID, URL: e.URL, EventTypes: nonNil(e.EventTypes), Description: null(e.Description),
-		Disabled: e.Disabled, DisabledReason: null(string(e.DisabledReason)), CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
+		Disabled: e.Disabled, DisabledReason: null(string(e.DisabledReason)), DisabledAt: zeroNull(e.DisabledAt),
+		FailingSince: zeroNull(e.FailingSince), CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
 	if cur, ok := e.Current(); ok {
 		v.SecretPrefix = cur.Value[:min(len(cur.Value), secretPrefixLen)] + "…"
 	}
@@ -232,4 +235,36 @@ func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request, p comms.Prin
 		return err
 	}
 	return ok(w, r, http.StatusAccepted, deliveryOf(d), nil)
+}
+
+// pingView is what a test message did.
+type pingView struct {
+	WebhookID  string           `json:"webhook_id"`
+	EndpointID string           `json:"endpoint_id"`
+	Succeeded  bool             `json:"succeeded"`
+	Attempt    webhooks.Attempt `json:"attempt"`
+}
+
+// pingEndpoint sends a signed "ping" to the endpoint now and answers 200
+// with what the receiver did (whether or not it accepted it): the request
+// itself succeeded.
+func (a *API) pingEndpoint(w http.ResponseWriter, r *http.Request, p comms.Principal) error {
+	if a.deliveries == nil {
+		return errRouteMissing
+	}
+	id, at, err := a.deliveries.Ping(r.Context(), p.CompanyID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	at.At = at.At.UTC()
+	return ok(w, r, http.StatusOK, pingView{WebhookID: id, EndpointID: r.PathValue("id"), Succeeded: at.Result == webhooks.Succeeded, Attempt: at}, nil)
+}
+
+// zeroNull is t in UTC, or nil (JSON null) for the zero time.
+func zeroNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }

@@ -241,3 +241,13 @@ func ParseDeliveryCursor(s string) (createdAt time.Time, id string, err error) {
 	}
 	return createdAt.UTC(), id, nil
 }
+
+// newPingID is the webhook-id of a test message: "msg_" + a random UUID
+// (version 4), never the id of a stored delivery.
+func newPingID() (string, error) {
+	u, err := uuid.NewRandom()
+	if err != nil {
+		return "", fmt.Errorf("uuid.NewRandom: %w", err)
+	}
+	return DeliveryIDPrefix + u.String(), nil
+}

@@ -38,6 +38,10 @@ const (
 	// RotationOverlap is how long the previous secret keeps signing after
 	// a rotation (Standard Webhooks: several signatures in one header).
 	RotationOverlap = 24 * time.Hour
+	// FailingFor is how long an endpoint may fail every attempt before it
+	// is disabled (reason DisabledFailing): five days, as Svix does
+	// (docs.svix.com/retries, "Disabling failing endpoints").
+	FailingFor = 5 * 24 * time.Hour
 	// MaxSecrets bounds the secrets of an endpoint: the current one and the
 	// newest previous ones still within their overlap. Rotating again and
 	// again within a day drops the oldest previous secret first.
@@ -55,6 +59,12 @@ type Endpoint struct {
 	Description    string
 	Disabled       bool
 	DisabledReason DisabledReason
+	// DisabledAt is when it was disabled (zero while enabled).
+	DisabledAt time.Time
+	// FailingSince is the time of the first failed attempt of the current
+	// run of failures (zero once an attempt succeeds): an endpoint failing
+	// for FailingFor is disabled with DisabledFailing.
+	FailingSince time.Time
 	// Secrets sign every message: the current one first, then previous
 	// ones until their ExpiresAt (see Rotated).
 	Secrets   []Secret

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,17 @@ type Timer interface {
 // FireKind marks the timer fires of webhook deliveries; other fires are
 // the dispatcher's.
 const FireKind = "webhook"
+
+// FanOutFireKind marks the timer fires that ask for a company's events to
+// be fanned out (the AWS fan-out: a stream record of an event arms one;
+// see FanOutFire).
+const FanOutFireKind = "webhook_fanout"
+
+// FanOutFire is the fire that fans out the company's events once due;
+// token names what armed it (for the logs).
+func FanOutFire(companyID, token string, due time.Time) comms.Fire {
+	return comms.Fire{Kind: FanOutFireKind, CompanyID: companyID, CommunicationID: FanOutFireKind, Token: token, DueAt: due.UTC()}
+}
 
 // DeliveryFire is the timer fire of a delivery's next attempt.
 func DeliveryFire(d Delivery) comms.Fire {
@@ -70,6 +82,7 @@ type Engine struct {
 	pending    sync.Map        // company id → *notified
 	slots      sync.Map        // endpoint id → chan struct{}: its attempts in flight (PerEndpoint)
 	inflight   sync.Map        // delivery id → true while its attempt runs
+	breakers   sync.Map        // endpoint id → *breaker
 	ctx        context.Context // cancelled by Close: queued attempts give up, running ones end
 	stop       context.CancelFunc
 	running    sync.WaitGroup
@@ -305,19 +318,123 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 			return // stopping: the fire is lost, the restart's sweep sends it
 		}
 		defer func() { <-slots.(chan struct{}) }()
-		if err := e.attemptNow(d.CompanyID, d.EndpointID, d.ID); err != nil {
+		if err := e.attemptNow(e.ctx, d.CompanyID, d.EndpointID, d.ID); err != nil {
 			e.log.Error("recording a webhook attempt failed; the sweep retries it", "webhook_id", d.ID, "error", err.Error())
 		}
 	})
 	return nil
 }
 
+// HandleFire handles a webhook fire on the caller's goroutine, returning
+// once the work is done (the AWS webhooks function: an invocation must not
+// return before its attempts end):
+//
+//   - a FanOutFireKind fire fans out its company's events (re-armed when it
+//     came early: the feed returns an event only once it has settled);
+//   - a FireKind fire makes the delivery's attempt when it is pending and
+//     due, waiting for one of the endpoint's PerEndpoint slots in this
+//     process (ctx bounds the wait and the send).
+//
+// Another kind of fire is an error. The error is a store's, and retrying
+// the fire is right.
+func (e *Engine) HandleFire(ctx context.Context, f comms.Fire) error {
+	switch f.Kind {
+	case FanOutFireKind:
+		if e.clock().Before(f.DueAt) {
+			return e.timer.Arm(ctx, f, f.DueAt)
+		}
+		return e.FanOut(ctx, f.CompanyID)
+	case FireKind:
+	default:
+		return fmt.Errorf("webhooks.HandleFire: a fire of kind %q is not a webhook's", f.Kind)
+	}
+	d, err := e.deliveries.GetDelivery(ctx, f.CompanyID, f.CommunicationID, f.Token)
+	if errors.Is(err, comms.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store.GetDelivery: %w", err)
+	}
+	if d.State != DeliveryPending {
+		return nil
+	}
+	if now := e.clock(); now.Before(d.NextAttemptAt) {
+		return e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt)
+	}
+	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
+		return nil
+	}
+	defer e.inflight.Delete(d.ID)
+	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, PerEndpoint))
+	select {
+	case slots.(chan struct{}) <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("webhooks.HandleFire: waiting for a slot of endpoint %s: %w", d.EndpointID, ctx.Err())
+	}
+	defer func() { <-slots.(chan struct{}) }()
+	return e.attemptNow(ctx, d.CompanyID, d.EndpointID, d.ID)
+}
+
+// Rearm arms again the attempts whose fires were lost (a failed arm, a
+// crash between a write and its arm): pending deliveries due before t. It
+// returns how many it armed. The AWS sweeper calls it every minute.
+func (e *Engine) Rearm(ctx context.Context, t time.Time, limit int) (int, error) {
+	ds, err := e.deliveries.DueDeliveries(ctx, t, limit)
+	if err != nil {
+		return 0, fmt.Errorf("store.DueDeliveries: %w", err)
+	}
+	var errs []error
+	for _, d := range ds {
+		if err := e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt); err != nil {
+			errs = append(errs, fmt.Errorf("timer.Arm: %w", err))
+		}
+	}
+	return len(ds), errors.Join(errs...)
+}
+
+// PingType is the event type of a test message (POST
+// /v1/webhook-endpoints/{id}/test).
+const PingType = "ping"
+
+// Ping sends the endpoint a signed test message now and returns its
+// webhook-id and what the attempt did. The message is not stored, not
+// retried and does not count towards the endpoint's health; it is sent to
+// a disabled endpoint too (to check it before enabling it again).
+// Errors: comms.ErrNotFound when the endpoint is not the company's.
+func (e *Engine) Ping(ctx context.Context, companyID, endpointID string) (string, Attempt, error) {
+	ep, err := e.endpoints.GetWebhookEndpoint(ctx, companyID, endpointID)
+	if err != nil {
+		return "", Attempt{}, fmt.Errorf("store.GetWebhookEndpoint: %w", err)
+	}
+	now := e.clock()
+	ep = ep.Live(now)
+	secrets := make([]string, len(ep.Secrets))
+	for i, s := range ep.Secrets {
+		secrets[i] = s.Value
+	}
+	id, err := newPingID()
+	if err != nil {
+		return "", Attempt{}, err
+	}
+	body, err := json.Marshal(map[string]any{"type": PingType, "timestamp": now.Format(time.RFC3339Nano),
+		"data": map[string]any{"endpoint_id": ep.ID, "message": "A test message from Dispatcher: this endpoint receives and verifies webhooks."}})
+	if err != nil {
+		return "", Attempt{}, fmt.Errorf("json.Marshal: %w", err)
+	}
+	a := Send(ctx, e.client, Request{URL: ep.URL, MsgID: id, Body: body, Secrets: secrets}, now)
+	e.log.LogAttrs(ctx, levelOf(a), MsgWebhookAttempt, slog.String("webhook_id", id), slog.String("company_id", companyID),
+		slog.String("endpoint_id", ep.ID), slog.String("event_type", PingType), slog.Int("attempt", 1),
+		slog.String("result", string(a.Result)), slog.Int("status_code", a.StatusCode), slog.Float64("duration_ms", a.DurationMS),
+		slog.String("error", a.Error))
+	return id, a, nil
+}
+
 // attemptNow reads the delivery and its endpoint as they are now and, if
 // the delivery is still pending and due, makes its attempt. The send is
-// cancelled by Close; its recording is not (an attempt that was made is
-// recorded).
-func (e *Engine) attemptNow(companyID, endpointID, id string) error {
-	ctx := context.WithoutCancel(e.ctx)
+// cancelled with sendCtx (Close, or the end of a Lambda invocation); its
+// recording is not (an attempt that was made is recorded).
+func (e *Engine) attemptNow(sendCtx context.Context, companyID, endpointID, id string) error {
+	ctx := context.WithoutCancel(sendCtx)
 	d, err := e.deliveries.GetDelivery(ctx, companyID, endpointID, id)
 	if errors.Is(err, comms.ErrNotFound) {
 		return nil
@@ -338,7 +455,73 @@ func (e *Engine) attemptNow(companyID, endpointID, id string) error {
 	case ep.Disabled:
 		return e.abandon(ctx, d, now, "the endpoint is disabled ("+string(ep.DisabledReason)+")")
 	}
-	return e.attempt(ctx, d, ep, now)
+	if until, open := e.breaker(ep.ID).open(now); open {
+		return e.hold(ctx, d, until)
+	}
+	return e.attempt(sendCtx, ctx, d, ep, now)
+}
+
+// hold moves a delivery whose endpoint's breaker is open to when it
+// closes (with jitter), without an attempt: the endpoint failed
+// BreakerThreshold times in a row, so its other messages wait instead of
+// each spending a connection on it (a dead endpoint then costs a probe per
+// BreakerCooldown, not one attempt per message).
+func (e *Engine) hold(ctx context.Context, d Delivery, until time.Time) error {
+	d.NextAttemptAt = until.Add(time.Duration(float64(BreakerCooldown) * 0.5 * e.jitter())).Truncate(time.Millisecond)
+	d.UpdatedAt = e.clock()
+	stored, err := e.deliveries.UpdateDelivery(ctx, d)
+	if errors.Is(err, comms.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store.UpdateDelivery: %w", err)
+	}
+	e.log.DebugContext(ctx, "webhook attempt held: the endpoint's breaker is open", "webhook_id", d.ID,
+		"endpoint_id", d.EndpointID, "next_attempt_at", stored.NextAttemptAt)
+	return e.timer.Arm(ctx, DeliveryFire(stored), stored.NextAttemptAt)
+}
+
+// The breaker of an endpoint, kept per process.
+const (
+	// BreakerThreshold is how many attempts in a row must fail before an
+	// endpoint's other messages are held.
+	BreakerThreshold = 5
+	// BreakerCooldown is how long they are held; then one attempt probes.
+	BreakerCooldown = 30 * time.Second
+)
+
+type breaker struct {
+	mu        sync.Mutex
+	fails     int
+	openUntil time.Time
+}
+
+func (e *Engine) breaker(endpointID string) *breaker {
+	b, _ := e.breakers.LoadOrStore(endpointID, &breaker{})
+	return b.(*breaker)
+}
+
+// open reports whether attempts are held at now, and until when.
+func (b *breaker) open(now time.Time) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.openUntil, now.Before(b.openUntil)
+}
+
+// record counts an attempt's result: a success closes the breaker, the
+// BreakerThreshold-th failure in a row (and every one after) opens it for
+// BreakerCooldown.
+func (b *breaker) record(ok bool, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ok {
+		b.fails, b.openUntil = 0, time.Time{}
+		return
+	}
+	b.fails++
+	if b.fails >= BreakerThreshold {
+		b.openUntil = now.Add(BreakerCooldown)
+	}
 }
 
 // abandon fails a delivery that will not be sent (its endpoint is gone or
@@ -356,26 +539,31 @@ func (e *Engine) abandon(ctx context.Context, d Delivery, now time.Time, why str
 // PerEndpoint is how many attempts to one endpoint run at once.
 const PerEndpoint = 4
 
-// attempt makes one attempt of d to ep and records it.
-func (e *Engine) attempt(ctx context.Context, d Delivery, ep Endpoint, now time.Time) error {
+// attempt makes one attempt of d to ep (the send cancelled with sendCtx)
+// and records it, then what it says of the endpoint's health.
+func (e *Engine) attempt(sendCtx, ctx context.Context, d Delivery, ep Endpoint, now time.Time) error {
 	ep = ep.Live(now)
 	secrets := make([]string, len(ep.Secrets))
 	for i, s := range ep.Secrets {
 		secrets[i] = s.Value
 	}
-	a := Send(e.ctx, e.client, Request{URL: ep.URL, MsgID: d.ID, Body: d.Payload, Secrets: secrets}, now)
+	a := Send(sendCtx, e.client, Request{URL: ep.URL, MsgID: d.ID, Body: d.Payload, Secrets: secrets}, now)
+	e.breaker(ep.ID).record(a.Result == Succeeded, now)
 	e.log.LogAttrs(ctx, levelOf(a), MsgWebhookAttempt, slog.String("webhook_id", d.ID), slog.String("company_id", d.CompanyID),
 		slog.String("endpoint_id", d.EndpointID), slog.String("event_type", string(d.EventType)), slog.Int("attempt", len(d.Attempts)+1),
 		slog.String("result", string(a.Result)), slog.Int("status_code", a.StatusCode), slog.Float64("duration_ms", a.DurationMS),
 		slog.String("error", a.Error))
 	switch a.Result {
 	case Succeeded:
-		return e.finish(ctx, d, a, DeliverySucceeded)
+		return errors.Join(e.finish(ctx, d, a, DeliverySucceeded), e.health(ctx, ep, true, now))
 	case Gone:
 		if err := e.disable(ctx, ep, DisabledGone, now); err != nil {
 			return err
 		}
 		return e.finish(ctx, d, a, DeliveryFailed)
+	}
+	if err := e.health(ctx, ep, false, now); err != nil {
+		return err
 	}
 	next, ok := NextRetry(len(d.Attempts)+1, now, e.jitter())
 	if !ok {
@@ -418,13 +606,49 @@ func (e *Engine) finish(ctx context.Context, d Delivery, a Attempt, state Delive
 	return nil
 }
 
+// health records what an attempt says of its endpoint: the first failure
+// of a run sets FailingSince, a success clears it, and a failure
+// FailingFor or more after the run began disables the endpoint
+// (DisabledFailing). It writes only when that changes something, on the
+// endpoint's version; a write that lost a race reads the endpoint again
+// (a success must not leave an old FailingSince behind, or a later
+// failure would disable an endpoint that works).
+func (e *Engine) health(ctx context.Context, ep Endpoint, ok bool, now time.Time) error {
+	for range 3 {
+		switch {
+		case ok && ep.FailingSince.IsZero(), !ok && !ep.FailingSince.IsZero() && now.Sub(ep.FailingSince) < FailingFor, ep.Disabled:
+			return nil
+		case ok:
+			ep.FailingSince = time.Time{}
+		case ep.FailingSince.IsZero():
+			ep.FailingSince = now
+		default:
+			return e.disable(ctx, ep, DisabledFailing, now)
+		}
+		err := e.endpoints.PutWebhookEndpoint(ctx, ep)
+		if errors.Is(err, comms.ErrNotFound) || err == nil {
+			return nil
+		}
+		if !errors.Is(err, comms.ErrConflict) {
+			return fmt.Errorf("store.PutWebhookEndpoint: %w", err)
+		}
+		if ep, err = e.endpoints.GetWebhookEndpoint(ctx, ep.CompanyID, ep.ID); err != nil {
+			if errors.Is(err, comms.ErrNotFound) {
+				return nil
+			}
+			return fmt.Errorf("store.GetWebhookEndpoint: %w", err)
+		}
+	}
+	return nil // three writers in a row moved it: one of them recorded the news
+}
+
 // disable disables an endpoint for reason (410 Gone at once, or failing
 // for days), unless it was changed meanwhile.
 func (e *Engine) disable(ctx context.Context, ep Endpoint, reason DisabledReason, now time.Time) error {
 	if ep.Disabled {
 		return nil
 	}
-	ep.Disabled, ep.DisabledReason, ep.UpdatedAt = true, reason, now
+	ep.Disabled, ep.DisabledReason, ep.DisabledAt, ep.UpdatedAt = true, reason, now, now
 	err := e.endpoints.PutWebhookEndpoint(ctx, ep)
 	if errors.Is(err, comms.ErrConflict) || errors.Is(err, comms.ErrNotFound) {
 		return nil
@@ -432,7 +656,8 @@ func (e *Engine) disable(ctx context.Context, ep Endpoint, reason DisabledReason
 	if err != nil {
 		return fmt.Errorf("store.PutWebhookEndpoint: %w", err)
 	}
-	e.log.WarnContext(ctx, "webhook endpoint disabled", "company_id", ep.CompanyID, "endpoint_id", ep.ID, "reason", string(reason))
+	e.log.WarnContext(ctx, "webhook endpoint disabled", "company_id", ep.CompanyID, "endpoint_id", ep.ID, "reason", string(reason),
+		"failing_since", ep.FailingSince)
 	return nil
 }
 
@@ -454,10 +679,21 @@ func (e *Engine) Deliveries(ctx context.Context, companyID, endpointID string, f
 	return ds, next, nil
 }
 
+// ErrEndpointDisabled refuses a manual retry to a disabled endpoint: the
+// attempt would be abandoned at once.
+var ErrEndpointDisabled = errors.New("webhooks: the endpoint is disabled")
+
 // Retry makes a delivery due again now, whatever its state (a failed one
 // gets its attempts anew from the schedule's start, its earlier attempts
 // kept), and arms it.
 func (e *Engine) Retry(ctx context.Context, companyID, endpointID, id string) (Delivery, error) {
+	ep, err := e.endpoints.GetWebhookEndpoint(ctx, companyID, endpointID)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("store.GetWebhookEndpoint: %w", err)
+	}
+	if ep.Disabled {
+		return Delivery{}, fmt.Errorf("webhooks.Retry: endpoint %s: %w", endpointID, ErrEndpointDisabled)
+	}
 	d, err := e.deliveries.GetDelivery(ctx, companyID, endpointID, id)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("store.GetDelivery: %w", err)

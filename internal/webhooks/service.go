@@ -210,9 +210,10 @@ func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body 
 	if in.Disabled != nil {
 		switch {
 		case !*in.Disabled:
-			e.Disabled, e.DisabledReason = false, ""
+			// Re-enabled: a run of failures starts afresh.
+			e.Disabled, e.DisabledReason, e.DisabledAt, e.FailingSince = false, "", time.Time{}, time.Time{}
 		case !e.Disabled:
-			e.Disabled, e.DisabledReason = true, DisabledManual
+			e.Disabled, e.DisabledReason, e.DisabledAt = true, DisabledManual, s.clock()
 		}
 	}
 	now := s.clock()

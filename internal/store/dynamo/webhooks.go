@@ -41,6 +41,8 @@ type webhookItem struct {
 	CreatedAt      string `dynamodbav:"created_at,omitempty"`
 	UpdatedAt      string `dynamodbav:"updated_at,omitempty"`
 	Version        int64  `dynamodbav:"version"`
+	DisabledAt     string `dynamodbav:"disabled_at,omitempty"`
+	FailingSince   string `dynamodbav:"failing_since,omitempty"`
 }
 
 // webhookSecret is a signing secret in the secrets attribute.
@@ -77,6 +79,7 @@ func webhookPut(e webhooks.Endpoint) (map[string]types.AttributeValue, error) {
 		CompanyID: e.CompanyID, ID: e.ID, URL: e.URL, EventTypes: string(tj), Description: e.Description,
 		Disabled: e.Disabled, DisabledReason: string(e.DisabledReason), Secrets: string(sj),
 		CreatedAt: ts(e.CreatedAt), UpdatedAt: ts(e.UpdatedAt), Version: e.Version + 1,
+		DisabledAt: ts(e.DisabledAt), FailingSince: ts(e.FailingSince),
 	})
 }
 
@@ -92,6 +95,12 @@ func decodeWebhook(item map[string]types.AttributeValue) (webhooks.Endpoint, err
 		return webhooks.Endpoint{}, err
 	}
 	if e.UpdatedAt, err = fromTS(it.UpdatedAt); err != nil {
+		return webhooks.Endpoint{}, err
+	}
+	if e.DisabledAt, err = fromTS(it.DisabledAt); err != nil {
+		return webhooks.Endpoint{}, err
+	}
+	if e.FailingSince, err = fromTS(it.FailingSince); err != nil {
 		return webhooks.Endpoint{}, err
 	}
 	if err := json.Unmarshal([]byte(it.EventTypes), &e.EventTypes); err != nil {

@@ -39,7 +39,8 @@
 //   - webhook_deliveries, keyed (company_id, endpoint_id, id), and
 //     webhook_fanout_cursors, keyed company_id (migration 7,
 //     deliveries.go): the messages of status webhooks with their
-//     attempts, and how far each company's event feed has been fanned out
+//     attempts, and how far each company's event feed has been fanned out;
+//     migration 8 adds the endpoints' disabled_at and failing_since
 //   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
 //     numbers a company's events 1, 2, 3… in commit order (see
 //     ListCompanyEvents); unique by (company_id, communication_id, sequence),
@@ -354,6 +355,8 @@ CREATE TABLE sms_receipts (
 	// 7: status-webhook deliveries and each company's fan-out cursor
 	// (deliveries.go; self-contained, renumber freely at a merge).
 	migrationWebhookDeliveries,
+	// 8: endpoints' disabled_at and failing_since (webhooks.go).
+	migrationEndpointHealth,
 }
 
 // migrationChecks run inside the migration transaction just before the

@@ -43,7 +43,15 @@ type secretRow struct {
 	ExpiresAt *int64 `json:"expires_at"`
 }
 
-const endpointColumns = `company_id, id, url, event_types, description, disabled, disabled_reason, secrets, created_at, updated_at, version`
+// migrationEndpointHealth adds when an endpoint was disabled and since when
+// it has been failing (0: never / not failing), for the engine's rule that
+// an endpoint failing for webhooks.FailingFor is disabled.
+const migrationEndpointHealth = `
+ALTER TABLE webhook_endpoints ADD COLUMN disabled_at   INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE webhook_endpoints ADD COLUMN failing_since INTEGER NOT NULL DEFAULT 0;
+`
+
+const endpointColumns = `company_id, id, url, event_types, description, disabled, disabled_reason, secrets, created_at, updated_at, version, disabled_at, failing_since`
 
 func endpointArgs(e webhooks.Endpoint) ([]any, error) {
 	types := e.EventTypes
@@ -67,7 +75,7 @@ func endpointArgs(e webhooks.Endpoint) ([]any, error) {
 		return nil, err
 	}
 	return []any{e.CompanyID, e.ID, e.URL, string(tj), e.Description, e.Disabled, string(e.DisabledReason), string(sj),
-		ts(e.CreatedAt), ts(e.UpdatedAt), e.Version + 1}, nil
+		ts(e.CreatedAt), ts(e.UpdatedAt), e.Version + 1, ts(e.DisabledAt), ts(e.FailingSince)}, nil
 }
 
 func scanEndpoint(row scanner) (webhooks.Endpoint, error) {
@@ -75,12 +83,13 @@ func scanEndpoint(row scanner) (webhooks.Endpoint, error) {
 		e                webhooks.Endpoint
 		types, secrets   string
 		created, updated int64
+		disabled, failing int64
 	)
 	if err := row.Scan(&e.CompanyID, &e.ID, &e.URL, &types, &e.Description, &e.Disabled, &e.DisabledReason, &secrets,
-		&created, &updated, &e.Version); err != nil {
+		&created, &updated, &e.Version, &disabled, &failing); err != nil {
 		return webhooks.Endpoint{}, err
 	}
-	e.CreatedAt, e.UpdatedAt = fromTS(created), fromTS(updated)
+	e.CreatedAt, e.UpdatedAt, e.DisabledAt, e.FailingSince = fromTS(created), fromTS(updated), fromTS(disabled), fromTS(failing)
 	if err := json.Unmarshal([]byte(types), &e.EventTypes); err != nil {
 		return webhooks.Endpoint{}, fmt.Errorf("webhook endpoint event_types: %w", err)
 	}
@@ -112,7 +121,7 @@ func (s *Store) PutWebhookEndpoint(ctx context.Context, e webhooks.Endpoint) err
 	}
 	if e.Version == 0 {
 		_, err := s.w.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+endpointColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 		return wrap(op, err)
 	}
 	return wrap(op, inTx(ctx, s.w, func(tx *sql.Tx) error {
@@ -128,7 +137,8 @@ func (s *Store) PutWebhookEndpoint(ctx context.Context, e webhooks.Endpoint) err
 			return comms.ErrConflict
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET url = ?3, event_types = ?4, description = ?5,
-			disabled = ?6, disabled_reason = ?7, secrets = ?8, created_at = ?9, updated_at = ?10, version = ?11
+			disabled = ?6, disabled_reason = ?7, secrets = ?8, created_at = ?9, updated_at = ?10, version = ?11,
+			disabled_at = ?12, failing_since = ?13
 			WHERE company_id = ?1 AND id = ?2`, args...)
 		return err
 	}))

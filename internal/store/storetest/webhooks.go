@@ -44,6 +44,7 @@ func (s suite) webhookEndpoints(t *testing.T) {
 		full.EventTypes = []comms.EventType{comms.EventSent, comms.EventCreated}
 		full.Description = "CRM timeline — production ✓"
 		full.Disabled, full.DisabledReason = true, webhooks.DisabledFailing
+		full.FailingSince, full.DisabledAt = b.now.Add(-webhooks.FailingFor), b.now.Add(time.Minute)
 		full.Secrets = []webhooks.Secret{{Value: "whsec_new", CreatedAt: b.now.Add(time.Hour)},
 			{Value: "whsec_old", CreatedAt: b.now, ExpiresAt: &expires}}
 		full.UpdatedAt = b.now.Add(time.Hour)
