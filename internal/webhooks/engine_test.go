@@ -90,7 +90,9 @@ func engineSetup(t *testing.T, status int) *engineFixture {
 	tm := &armed{}
 	eng := webhooks.NewEngine(webhooks.EngineOptions{Feed: f.store, Endpoints: f.store, Deliveries: f.store, Timer: tm,
 		Client: webhooks.NewClient(http.DefaultTransport), Now: f.clock, Jitter: func() float64 { return 0 },
-		Render: func(ev comms.Event, _ comms.Communication) ([]byte, error) { return json.Marshal(map[string]any{"type": ev.Type}) }})
+		Render: func(ev comms.Event, _ comms.Communication) ([]byte, error) {
+			return json.Marshal(map[string]any{"type": ev.Type})
+		}})
 	t.Cleanup(eng.Close)
 	return &engineFixture{fixture: f, eng: eng, timer: tm, rc: rc, ep: ep}
 }

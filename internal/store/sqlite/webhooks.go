@@ -80,9 +80,9 @@ func endpointArgs(e webhooks.Endpoint) ([]any, error) {
 
 func scanEndpoint(row scanner) (webhooks.Endpoint, error) {
 	var (
-		e                webhooks.Endpoint
-		types, secrets   string
-		created, updated int64
+		e                 webhooks.Endpoint
+		types, secrets    string
+		created, updated  int64
 		disabled, failing int64
 	)
 	if err := row.Scan(&e.CompanyID, &e.ID, &e.URL, &types, &e.Description, &e.Disabled, &e.DisabledReason, &secrets,
