@@ -23,7 +23,7 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	a, _, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true})
+	a, _, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true, WebhookQueue: true})
 	if err != nil {
 		return err
 	}

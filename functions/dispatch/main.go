@@ -23,10 +23,10 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true})
+	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true, WebhookQueue: true})
 	if err != nil {
 		return err
 	}
-	lambda.Start(lambdafn.Dispatch(a.Dispatcher, log))
+	lambda.Start(lambdafn.Dispatch(a, log)) // rows to the dispatcher, webhook fires to their queue (app.AWS.Handle)
 	return nil
 }

@@ -22,10 +22,10 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true})
+	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true, WebhookQueue: true})
 	if err != nil {
 		return err
 	}
-	lambda.Start(lambdafn.Sweep(a.Dispatcher, log))
+	lambda.Start(lambdafn.Sweep(a, log)) // the dispatcher's sweep and lost webhook fires (app.AWS.Sweep)
 	return nil
 }

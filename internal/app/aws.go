@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 	awstimer "github.com/dispatcherhq/dispatcher/internal/timer/aws"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
 
 // AWS is the product on AWS: the same service and dispatcher as the
@@ -44,6 +46,14 @@ type AWS struct {
 	API        *httpapi.API
 	// Feedback records the providers' delivery reports (the events function).
 	Feedback *feedback.Recorder
+	// Webhooks fans events out to the companies' endpoints and makes the
+	// attempts (the webhooks function), and takes the API's retries.
+	Webhooks *webhooks.Engine
+	// WebhookTimer arms webhook fires on the webhook queue (Scheduler for
+	// far ones, through the dispatch function: see HandleFire).
+	WebhookTimer comms.Timer
+	log          *slog.Logger
+	now          func() time.Time
 }
 
 // Clients are the SDK clients, built once from one aws.Config.
@@ -76,7 +86,12 @@ type awsOptions struct {
 	voice    dispatch.VoiceCaller
 	hookKey  string
 	wrap     func(Store) Store
+	loopback bool
 }
+
+// WithWebhookLoopback lets webhook endpoints be http on a loopback host,
+// as the embedded mode does: for the emulator tests' local receivers only.
+func WithWebhookLoopback() AWSOption { return func(o *awsOptions) { o.loopback = true } }
 
 // WithStoreWrap wraps the store the service, dispatcher and recorder use
 // (tests inject crashes into it); AWS.Store stays the bare store.
@@ -101,11 +116,21 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	for _, opt := range opts {
 		opt(&o)
 	}
-	a := &AWS{Config: cfg, Clients: clients, Store: dynamo.New(clients.DynamoDB, cfg.TableName)}
+	a := &AWS{Config: cfg, Clients: clients, Store: dynamo.New(clients.DynamoDB, cfg.TableName), log: log, now: o.now}
 	a.Timer = awstimer.New(clients.SQS, clients.Scheduler, awstimer.Config{
 		QueueURL: cfg.QueueURL, ScheduleGroup: cfg.ScheduleGroup, TargetARN: cfg.DispatchTargetARN,
 		RoleARN: cfg.SchedulerRoleARN, DLQARN: cfg.SchedulerDLQARN, Lead: cfg.SchedulerLead, Now: o.now,
 	})
+	// Webhook fires go to their own queue; a far one is a schedule like a
+	// row's, whose target (the dispatch function) hands it to this queue
+	// when it fires (Handle).
+	a.WebhookTimer = noWebhookQueue{}
+	if cfg.WebhookQueueURL != "" {
+		a.WebhookTimer = awstimer.New(clients.SQS, clients.Scheduler, awstimer.Config{
+			QueueURL: cfg.WebhookQueueURL, ScheduleGroup: cfg.ScheduleGroup, TargetARN: cfg.DispatchTargetARN,
+			RoleARN: cfg.SchedulerRoleARN, DLQARN: cfg.SchedulerDLQARN, Lead: cfg.SchedulerLead, Now: o.now,
+		})
+	}
 	dcfg := o.dispatch
 	if dcfg.DefaultFrom == "" {
 		dcfg.DefaultFrom = cfg.DefaultFromEmail
@@ -137,12 +162,62 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		Dispatch:    dcfg,
 		Ledger:      ledger,
 		SMSReceipts: a.Store,
+		// The table's stream triggers the fan-out (the webhooks function).
+		WebhookTimer:        a.WebhookTimer,
+		WebhookURLs:         WebhookURLs(o.loopback, nil),
+		WebhookLoopbackHTTP: o.loopback,
 	})
 	if err != nil {
 		panic(err) // every port is given above
 	}
-	a.Service, a.Dispatcher, a.API, a.Feedback = g.Service, g.Dispatcher, g.API, g.Feedback
+	a.Service, a.Dispatcher, a.API, a.Feedback, a.Webhooks = g.Service, g.Dispatcher, g.API, g.Feedback, g.WebhookDeliveries
 	return a
+}
+
+// noWebhookQueue is the webhook timer of a function configured without
+// the webhook queue: arming fails, naming the missing variable (the
+// sweeper's Rearm retries what it could not arm once it is configured).
+type noWebhookQueue struct{}
+
+func (noWebhookQueue) Arm(context.Context, comms.Fire, time.Time) error {
+	return errors.New("app: no webhook queue is configured (" + config.EnvWebhookQueueURL + ")")
+}
+
+// Handle is what the dispatch function does with a fire: a row's goes
+// to the dispatcher; a webhook's (a far one, which Scheduler delivers to
+// the dispatch function like every schedule) is handed to the webhook
+// queue, so that its attempt runs in the webhooks function and a slow
+// receiver never holds a dispatch invocation.
+func (a *AWS) Handle(ctx context.Context, f comms.Fire) error {
+	switch f.Kind {
+	case webhooks.FireKind, webhooks.FanOutFireKind:
+		if err := a.WebhookTimer.Arm(ctx, f, f.DueAt); err != nil {
+			return fmt.Errorf("webhook timer.Arm: %w", err)
+		}
+		return nil
+	}
+	return a.Dispatcher.Handle(ctx, f)
+}
+
+// WebhookSweepGrace is how overdue a pending webhook delivery must be
+// before the sweeper arms it again (its fire presumed lost).
+const WebhookSweepGrace = 5 * time.Minute
+
+// WebhookSweepLimit bounds the deliveries one sweep arms again.
+const WebhookSweepLimit = 200
+
+// Sweep is the sweeper function's run: the dispatcher's sweep, then the
+// webhook deliveries whose fires were lost armed again.
+func (a *AWS) Sweep(ctx context.Context) (dispatch.SweepResult, error) {
+	res, err := a.Dispatcher.Sweep(ctx)
+	if a.Config.WebhookQueueURL == "" {
+		return res, err
+	}
+	n, werr := a.Webhooks.Rearm(ctx, a.now().Add(-WebhookSweepGrace), WebhookSweepLimit)
+	if n > 0 {
+		a.log.InfoContext(ctx, "webhook deliveries armed again", "rearmed", n)
+	}
+	return res, errors.Join(err, werr)
 }
 
 // NewAWSFromEnv is what a Lambda main calls once at cold start: it reads

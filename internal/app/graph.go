@@ -78,9 +78,13 @@ type Ports struct {
 	// WebhookFanOut, when true, fans each company's events out to its
 	// webhook endpoints in process, after every write that records events
 	// (the embedded mode: one process owns the store), and makes their
-	// attempts through the timer. False: no webhook is delivered (AWS, until
-	// its stream-fed fan-out exists).
+	// attempts through the timer. False: the fan-out is triggered from
+	// outside (AWS: the table's stream → the webhooks function).
 	WebhookFanOut bool
+	// WebhookTimer arms the webhook fires (attempts, fan-outs); nil: Timer's.
+	// On AWS it is a timer of its own over the webhook queue, so that
+	// webhook attempts run in the webhooks function, never in dispatch.
+	WebhookTimer comms.Timer
 	// WebhookClient makes webhook attempts; default webhooks.NewClient over
 	// netguard.Transport with WebhookLoopbackHTTP.
 	WebhookClient *http.Client
@@ -203,8 +207,12 @@ func Build(p Ports) (*Graph, error) {
 	if client == nil {
 		client = webhooks.NewClient(netguard.Transport(netguard.Options{AllowLoopbackHTTP: p.WebhookLoopbackHTTP}))
 	}
+	whTimer := p.WebhookTimer
+	if whTimer == nil {
+		whTimer = g.Timer
+	}
 	g.WebhookDeliveries = webhooks.NewEngine(webhooks.EngineOptions{Feed: p.Store, Endpoints: p.Store, Deliveries: p.Store,
-		Timer: g.Timer, Client: client, Render: httpapi.WebhookPayload, Now: now, Log: log})
+		Timer: whTimer, Client: client, Render: httpapi.WebhookPayload, Now: now, Log: log})
 	g.API.SetWebhookDeliveries(g.WebhookDeliveries)
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil

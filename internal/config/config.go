@@ -30,6 +30,11 @@ const (
 	// sets one per stage, so two stages in one account keep their alarms
 	// apart.
 	EnvMetricsNamespace = "DISPATCHER_METRICS_NAMESPACE"
+	// EnvWebhookQueueURL is the SQS queue of status-webhook fires (a
+	// delivery's next attempt, a company's fan-out), consumed by the
+	// webhooks function: apart from the dispatch queue, so that slow
+	// receivers never hold up the dispatch of communications.
+	EnvWebhookQueueURL = "DISPATCHER_WEBHOOK_QUEUE_URL"
 )
 
 // AWS is the configuration of the AWS-backed functions.
@@ -52,11 +57,16 @@ type AWS struct {
 	// MetricsNamespace is the CloudWatch namespace of the logged metrics
 	// ("" means the default of internal/emf).
 	MetricsNamespace string
+	// WebhookQueueURL is the queue of webhook fires ("" when the function
+	// arms none).
+	WebhookQueueURL string
 }
 
 // Needs says which groups of settings a function requires.
 type Needs struct {
 	Table, Queue, Scheduler bool
+	// WebhookQueue: the function arms webhook fires (EnvWebhookQueueURL).
+	WebhookQueue bool
 }
 
 // LoadAWS reads the AWS configuration from getenv (os.Getenv), applying
@@ -76,6 +86,7 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 		LogLevel:          strings.ToLower(getenv(EnvLogLevel)),
 		SchedulerLead:     2 * time.Minute,
 		MetricsNamespace:  getenv(EnvMetricsNamespace),
+		WebhookQueueURL:   getenv(EnvWebhookQueueURL),
 	}
 	var missing []string
 	req := func(on bool, name, v string) {
@@ -89,6 +100,7 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 	req(need.Scheduler, EnvSchedulerRoleARN, c.SchedulerRoleARN)
 	req(need.Scheduler, EnvDispatchTargetARN, c.DispatchTargetARN)
 	req(need.Scheduler, EnvSchedulerDLQARN, c.SchedulerDLQARN)
+	req(need.WebhookQueue, EnvWebhookQueueURL, c.WebhookQueueURL)
 	if len(missing) > 0 {
 		return AWS{}, fmt.Errorf("config.LoadAWS: missing %s", strings.Join(missing, ", "))
 	}

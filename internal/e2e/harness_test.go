@@ -75,6 +75,11 @@ type stack struct {
 	api       func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 	dispatch  func(context.Context, json.RawMessage) (any, error)
 	sweep     func(context.Context, json.RawMessage) (dispatch.SweepResult, error)
+	// webhooks is the webhooks function's handler; stream plays its
+	// DynamoDB stream event source, webhookQueue its SQS one.
+	webhooks     func(context.Context, json.RawMessage) (any, error)
+	stream       *emulator.Stream
+	webhookQueue string
 }
 
 type options struct {
@@ -86,6 +91,9 @@ type options struct {
 	wrap func(app.Store) app.Store
 	// attach adds SDK middleware to the product's clients.
 	attach func(*aws.Config)
+	// webhookTimer wraps the timer the webhooks function's stream handler
+	// arms fan-outs with (tests inject failures into it).
+	webhookTimer func(comms.Timer) comms.Timer
 }
 
 func deploy(t *testing.T, o options) *stack {
@@ -96,6 +104,7 @@ func deploy(t *testing.T, o options) *stack {
 	// Resources are created with a clean config; the product's clients
 	// get the call counter and, when asked, injected faults.
 	queueURL, _ := awstest.CreateQueue(t, cfg)
+	webhookQueue, _ := awstest.CreateQueue(t, cfg)
 	_, dlqARN := awstest.CreateQueue(t, cfg)
 	group := awstest.CreateScheduleGroup(t, cfg)
 	table := awstest.Unique(t, "dispatcher")
@@ -113,7 +122,7 @@ func deploy(t *testing.T, o options) *stack {
 	s.conf = config.AWS{TableName: table, QueueURL: queueURL, ScheduleGroup: group,
 		SchedulerRoleARN:  "arn:aws:iam::123456789012:role/dispatcher-scheduler",
 		DispatchTargetARN: "arn:aws:lambda:us-east-1:123456789012:function:dispatcher-dispatch",
-		SchedulerDLQARN:   dlqARN, DefaultFromEmail: fromAddress, SchedulerLead: 2 * time.Minute}
+		SchedulerDLQARN:   dlqARN, DefaultFromEmail: fromAddress, SchedulerLead: 2 * time.Minute, WebhookQueueURL: webhookQueue}
 	productCfg := cfg.Copy()
 	s.counter.Attach(&productCfg)
 	if o.faults > 0 {
@@ -127,7 +136,8 @@ func deploy(t *testing.T, o options) *stack {
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	opts := []app.AWSOption{app.WithAWSClock(s.clock.Now), app.WithDispatchConfig(o.dispatch)}
+	// Webhook receivers in the tests are local http servers.
+	opts := []app.AWSOption{app.WithAWSClock(s.clock.Now), app.WithDispatchConfig(o.dispatch), app.WithWebhookLoopback()}
 	if o.wrap != nil {
 		opts = append(opts, app.WithStoreWrap(o.wrap))
 	}
@@ -137,8 +147,20 @@ func deploy(t *testing.T, o options) *stack {
 	s.app = app.NewAWS(s.conf, app.NewClients(productCfg), log, opts...)
 	s.cfg = cfg
 	s.api = httpadapter.NewV2(s.app.API).ProxyWithContext
-	s.dispatch = lambdafn.Dispatch(s.app.Dispatcher, log)
-	s.sweep = lambdafn.Sweep(s.app.Dispatcher, log)
+	s.dispatch = lambdafn.Dispatch(s.app, log)
+	s.sweep = lambdafn.Sweep(s.app, log)
+	var whTimer comms.Timer = s.app.WebhookTimer
+	if o.webhookTimer != nil {
+		whTimer = o.webhookTimer(whTimer)
+	}
+	// Settle 0: the test moves the clock past dynamo.FeedSettle itself
+	// (moto delays SQS messages in real time).
+	s.webhooks = lambdafn.Webhooks(s.app.Webhooks, lambdafn.WebhookOptions{Timer: whTimer, Now: s.clock.Now, Settle: time.Nanosecond}, log)
+	s.webhookQueue = webhookQueue
+	var err error
+	if s.stream, err = emulator.NewStream(ctx, cfg, table); err != nil {
+		t.Fatal(err)
+	}
 	s.schedules = emulator.NewSchedules(cfg, group)
 	s.seed()
 	s.counter.Reset()

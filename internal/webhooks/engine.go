@@ -293,7 +293,7 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 	if err != nil {
 		return fmt.Errorf("store.GetDelivery: %w", err)
 	}
-	if d.State != DeliveryPending {
+	if d.State != DeliveryPending || stale(f, d) {
 		return nil
 	}
 	if now := e.clock(); now.Before(d.NextAttemptAt) {
@@ -355,7 +355,7 @@ func (e *Engine) HandleFire(ctx context.Context, f comms.Fire) error {
 	if err != nil {
 		return fmt.Errorf("store.GetDelivery: %w", err)
 	}
-	if d.State != DeliveryPending {
+	if d.State != DeliveryPending || stale(f, d) {
 		return nil
 	}
 	if now := e.clock(); now.Before(d.NextAttemptAt) {
@@ -373,6 +373,21 @@ func (e *Engine) HandleFire(ctx context.Context, f comms.Fire) error {
 	}
 	defer func() { <-slots.(chan struct{}) }()
 	return e.attemptNow(ctx, d.CompanyID, d.EndpointID, d.ID)
+}
+
+// stale reports whether f was armed for another attempt of d than its
+// next one. Every write that moves a delivery's NextAttemptAt arms a fire
+// due then (and the sweeps arm one for the stored time), so a fire due at
+// another time — an attempt already made, a schedule a manual retry
+// replaced — is dropped: otherwise each such fire would re-arm itself
+// forever beside the real one. A second of tolerance covers stores that
+// keep times coarser than the fire; a fire without DueAt is never stale.
+func stale(f comms.Fire, d Delivery) bool {
+	if f.DueAt.IsZero() {
+		return false
+	}
+	diff := f.DueAt.Sub(d.NextAttemptAt)
+	return diff > time.Second || diff < -time.Second
 }
 
 // Rearm arms again the attempts whose fires were lost (a failed arm, a

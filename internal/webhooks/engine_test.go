@@ -127,9 +127,15 @@ func (e *engineFixture) endpoint(t *testing.T) webhooks.Endpoint {
 	return ep
 }
 
+// fire delivers the fire of d's next attempt, as stored now (the timer
+// would).
 func (e *engineFixture) fire(t *testing.T, d webhooks.Delivery) {
 	t.Helper()
-	if err := e.eng.HandleFire(context.Background(), webhooks.DeliveryFire(d)); err != nil {
+	cur, err := e.store.GetDelivery(context.Background(), "acme", d.EndpointID, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.eng.HandleFire(context.Background(), webhooks.DeliveryFire(cur)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -217,8 +223,16 @@ func TestTheBreakerHoldsADeadEndpointsMessages(t *testing.T) {
 	if f, at := e.timer.last(); f.Token != held.ID || !at.Equal(d.NextAttemptAt) {
 		t.Errorf("armed %v at %v, want the held message at %v", f, at, d.NextAttemptAt)
 	}
+	// The fire of the attempt the hold replaced is stale: dropped, even
+	// once the breaker closes.
 	e.rc.status.Store(200)
 	e.advance(webhooks.BreakerCooldown)
+	if err := e.eng.HandleFire(context.Background(), webhooks.DeliveryFire(held)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.rc.n.Load(); n != webhooks.BreakerThreshold {
+		t.Fatalf("a stale fire was sent (%d requests)", n)
+	}
 	e.fire(t, held)
 	e.fire(t, ds[webhooks.BreakerThreshold+1])
 	if n := e.rc.n.Load(); n != webhooks.BreakerThreshold+2 {

@@ -319,3 +319,23 @@ func validFeedSK(s string) bool {
 	_, err := strconv.ParseUint(parts[2], 10, 64)
 	return err == nil
 }
+
+// EventItemCompany reads the company of an event item from its key, as a
+// DynamoDB stream record carries it (a KEYS_ONLY stream view is enough):
+// pk COMM#<company>#<row id>, sk EVT#<sequence>. ok is false for any other
+// item. A company id holds no '#' (comms.ValidCompanyID).
+func EventItemCompany(pk, sk string) (companyID string, ok bool) {
+	if !strings.HasPrefix(sk, prefixEvent) || !strings.HasPrefix(pk, prefixComm) {
+		return "", false
+	}
+	company, _, found := strings.Cut(strings.TrimPrefix(pk, prefixComm), "#")
+	if !found || !comms.ValidCompanyID(company) {
+		return "", false
+	}
+	return company, true
+}
+
+// EventStreamFilter is the Lambda event-source filter pattern (JSON) that
+// lets only the inserts of event items through from the table's stream:
+// the webhooks function is invoked for nothing else.
+const EventStreamFilter = `{"eventName":["INSERT"],"dynamodb":{"Keys":{"sk":{"S":[{"prefix":"` + prefixEvent + `"}]}}}}`

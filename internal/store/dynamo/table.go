@@ -25,7 +25,9 @@ const tableWait = 5 * time.Minute
 
 // TableInput returns the CreateTable request of the Store's schema (the
 // package documentation describes it): pk/sk, by_company projecting ALL,
-// by_due projecting KEYS_ONLY, by_feed projecting ALL, on-demand billing.
+// by_due projecting KEYS_ONLY, by_feed projecting ALL, on-demand billing,
+// and a stream of the items' keys (StreamViewType KEYS_ONLY), which feeds
+// the status-webhook fan-out (EventStreamFilter).
 func TableInput(table string) *dynamodb.CreateTableInput {
 	s := func(name string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
@@ -44,6 +46,9 @@ func TableInput(table string) *dynamodb.CreateTableInput {
 		},
 		KeySchema:   keys(AttrPK, AttrSK),
 		BillingMode: types.BillingModePayPerRequest,
+		StreamSpecification: &types.StreamSpecification{
+			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeKeysOnly,
+		},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
 			{IndexName: aws.String(IndexByCompany), KeySchema: keys(AttrGSI1PK, AttrGSI1SK), Projection: projection(types.ProjectionTypeAll)},
 			{IndexName: aws.String(IndexByDue), KeySchema: keys(AttrGSI2PK, AttrGSI2SK), Projection: projection(types.ProjectionTypeKeysOnly)},
