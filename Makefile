@@ -4,7 +4,7 @@ GO ?= go
 DATA ?= .data
 ADDR ?= 127.0.0.1:8080
 BENCHTIME ?= 2s
-FUNCTIONS := api dispatch sweeper events
+FUNCTIONS := api dispatch sweeper events webhooks
 # The AWS emulator the integration tests use (moto, started by `make moto`; or LocalStack).
 AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 export AWS_ENDPOINT_URL

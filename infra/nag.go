@@ -39,6 +39,11 @@ const (
 	ReasonFeedbackTargetDLQ = "This queue is a dead-letter queue itself: the DeadLetterConfig of the EventBridge rule's " +
 		"target (SES events EventBridge could not put on the events queue); the rule only recognises redrive policies. " +
 		"It is alarmed when not empty."
+	ReasonStreamListWildcard = "dynamodb:ListStreams has no resource ARN: AWS requires Resource \"*\" (the CDK's DynamoDB " +
+		"stream event source grants it with the stream's own read actions, which are scoped to this table's stream)."
+	ReasonWebhookFanOutDLQ = "This queue is a dead-letter queue itself: the on-failure destination of the webhooks " +
+		"function's DynamoDB stream event source (records whose fan-out could not be armed within the stream's 24 hours); " +
+		"the rule only recognises redrive policies. It is alarmed when not empty."
 	ReasonSetSMSAttributesWildcard = "sns:SetSMSAttributes changes an account setting and has no resource ARN: AWS requires " +
 		"Resource \"*\". The statement allows that action only, for the custom resource that points SMS delivery-status " +
 		"logging at this stack's role."
@@ -77,5 +82,7 @@ func addNagSuppressions(s *DispatcherStack) {
 	suppress(s.VoiceSecret, false, "AwsSolutions-SMG4", ReasonSecretRotation)
 	suppress(s.Scheduling.DLQ, false, "AwsSolutions-SQS3", ReasonSchedulerDLQ)
 	suppress(s.Feedback.TargetDLQ, false, "AwsSolutions-SQS3", ReasonFeedbackTargetDLQ)
+	suppress(s.WebhookFanOutDLQ, false, "AwsSolutions-SQS3", ReasonWebhookFanOutDLQ)
+	suppress(s.Functions[FnWebhooks].Role, true, "AwsSolutions-IAM5", ReasonStreamListWildcard, "Resource::*")
 	suppress(s.SMSDeliveryStatus.Setting, true, "AwsSolutions-IAM5", ReasonSetSMSAttributesWildcard, "Resource::*")
 }

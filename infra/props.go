@@ -16,7 +16,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
-// The four Lambda functions: each name is the construct id suffix, the
+// The five Lambda functions: each name is the construct id suffix, the
 // directory under the asset root that holds its `bootstrap`, and the suffix
 // of its physical function name.
 const (
@@ -26,10 +26,13 @@ const (
 	// FnEvents records delivery feedback: SES events from the events queue
 	// and SNS SMS delivery-status logs from CloudWatch Logs.
 	FnEvents = "events"
+	// FnWebhooks delivers status webhooks: the table's stream arms each
+	// company's fan-out, the webhook queue brings fan-outs and attempts.
+	FnWebhooks = "webhooks"
 )
 
 // FunctionNames lists the functions in a fixed order.
-var FunctionNames = []string{FnAPI, FnDispatch, FnSweeper, FnEvents}
+var FunctionNames = []string{FnAPI, FnDispatch, FnSweeper, FnEvents, FnWebhooks}
 
 // ProdStage is the stage name that turns on deletion protection and
 // RETAIN removal policies for stateful resources.

@@ -90,9 +90,13 @@ func NewDispatchQueue(scope constructs.Construct, id string, props *DispatchQueu
 }
 
 // GrantSend lets grantee send fires to the queue (sqs:SendMessage only).
-func (d *DispatchQueue) GrantSend(grantee awsiam.IGrantable) {
+func (d *DispatchQueue) GrantSend(grantee awsiam.IGrantable) { d.GrantSendAs(grantee, "QueueSend") }
+
+// GrantSendAs is GrantSend with the statement id sid (a role sending to two
+// queues needs two ids).
+func (d *DispatchQueue) GrantSendAs(grantee awsiam.IGrantable, sid string) {
 	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("QueueSend"),
+		Sid:       jsii.String(sid),
 		Actions:   jsii.Strings("sqs:SendMessage"),
 		Resources: &[]*string{d.Queue.QueueArn()},
 	}))

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
 
 // FunctionSize is a function's memory and timeout.
@@ -43,7 +44,23 @@ var FunctionSizes = map[string]FunctionSize{
 	// events records a batch of at most EventsBatchSize reports, one
 	// conditional write each.
 	FnEvents: {MemoryMB: 256, Timeout: 30 * time.Second},
+	// webhooks makes a batch of WebhookBatchSize attempts at once, each at
+	// most 15 s (webhooks.AttemptTimeout), some waiting for one of their
+	// endpoint's slots; or a fan-out of a few pages.
+	FnWebhooks: {MemoryMB: 256, Timeout: 60 * time.Second},
 }
+
+// Event sources of the webhooks function.
+const (
+	// WebhookBatchSize is how many webhook fires one invocation gets.
+	WebhookBatchSize = 10
+	// WebhookMaxConcurrency bounds the invocations on the webhook queue:
+	// receivers that answer slowly hold at most this many.
+	WebhookMaxConcurrency = 20
+	// StreamBatchSize is how many stream records one invocation gets (up
+	// to a second of them): one fan-out fire per company named.
+	StreamBatchSize = 100
+)
 
 // FunctionLogicalID is the CloudFormation logical id of function fn
 // ("ApiFunction", "DispatchFunction", "SweeperFunction").
@@ -62,6 +79,10 @@ var FunctionEnv = map[string][]string{
 	FnSweeper:  append(append([]string(nil), commonEnv...), voiceEnv...),
 	// The events function only reads and writes rows.
 	FnEvents: {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace},
+	// The webhooks function arms webhook fires (the webhook queue, and
+	// schedules for retries hours away) and reads rows and events.
+	FnWebhooks: {config.EnvTableName, config.EnvWebhookQueueURL, config.EnvScheduleGroup, config.EnvSchedulerRoleARN,
+		config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN, config.EnvLogLevel, config.EnvMetricsNamespace},
 }
 
 var (
@@ -69,7 +90,7 @@ var (
 		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
 		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
 		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
-		config.EnvMetricsNamespace,
+		config.EnvMetricsNamespace, config.EnvWebhookQueueURL,
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 )
@@ -80,16 +101,22 @@ type access struct {
 	// identities: read SES identities (the API checks a company's
 	// sending_domains when its settings are saved).
 	identities bool
+	// webhookQueue: send webhook fires (the API's retries, dispatch's
+	// hand-over of far ones, the sweeper's re-arms, the webhooks function).
+	webhookQueue bool
 }
 
 // functionAccess is each function's least privilege.
 var functionAccess = map[string]access{
-	FnAPI:      {table: true, sendQueue: true, schedules: true, voiceSecret: true, identities: true},
-	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
-	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true},
+	FnAPI:      {table: true, sendQueue: true, schedules: true, voiceSecret: true, identities: true, webhookQueue: true},
+	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true, webhookQueue: true},
+	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true, webhookQueue: true},
 	// The events function records reports on rows: the table only (its
 	// queue's consume grant comes with its event source).
 	FnEvents: {table: true},
+	// The webhooks function: the table, its own queue and schedules (the
+	// stream's and the queue's read grants come with the event sources).
+	FnWebhooks: {table: true, schedules: true, webhookQueue: true},
 }
 
 // DispatcherStack is the whole deployment of one stage.
@@ -102,6 +129,11 @@ type DispatcherStack struct {
 	Table *DataTable
 	// Queue is the dispatch queue and its DLQ.
 	Queue *DispatchQueue
+	// WebhookQueue is the queue of webhook fires and its DLQ.
+	WebhookQueue *DispatchQueue
+	// WebhookFanOutDLQ receives the stream records the webhooks function
+	// could not arm a fan-out for, after the stream's retries.
+	WebhookFanOutDLQ awssqs.Queue
 	// Scheduling is the schedule group, the Scheduler role and its DLQ.
 	Scheduling *Scheduling
 	// VoiceSecret holds the voice provider's API key and webhook signing
@@ -166,6 +198,13 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 	}
 	if s.Queue, err = NewDispatchQueue(stack, "DispatchQueue", &DispatchQueueProps{
 		ConsumerTimeout: FunctionSizes[FnDispatch].Timeout,
+	}); err != nil {
+		return nil, err
+	}
+	// Webhook fires have a queue of their own: receivers that are slow
+	// hold webhooks invocations, never dispatch ones.
+	if s.WebhookQueue, err = NewDispatchQueue(stack, "WebhookQueue", &DispatchQueueProps{
+		ConsumerTimeout: FunctionSizes[FnWebhooks].Timeout,
 	}); err != nil {
 		return nil, err
 	}
@@ -237,12 +276,14 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		config.EnvMetricsNamespace:  jsii.String(p.MetricsNamespace()),
 		config.EnvVoiceProviderURL:  jsii.String(p.VoiceProviderURL),
 		config.EnvVoiceSecretARN:    s.VoiceSecret.SecretArn(),
+		config.EnvWebhookQueueURL:   s.WebhookQueue.Queue.QueueUrl(),
 	}
 	descriptions := map[string]string{
 		FnAPI:      "Dispatcher HTTP API (API Gateway HTTP API, payload 2.0).",
 		FnDispatch: "Dispatcher: delivers fires from EventBridge Scheduler and SQS.",
 		FnSweeper:  "Dispatcher: every minute, re-fires lost fires and settles expired leases.",
 		FnEvents:   "Dispatcher: records delivery feedback (SES events from SQS, SNS SMS delivery-status logs).",
+		FnWebhooks: "Dispatcher: status webhooks (fan-out from the table's stream, attempts from the webhook queue).",
 	}
 	for _, fn := range FunctionNames {
 		env := map[string]*string{}
@@ -308,6 +349,33 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		return nil, err
 	}
 
+	// Status webhooks: the stream's event inserts arm each company's
+	// fan-out (a record that cannot be armed is retried until it leaves
+	// the stream, then parked on the fan-out DLQ); the webhook queue brings
+	// fan-outs and attempts.
+	webhooksFn := s.Functions[FnWebhooks].Function
+	s.WebhookFanOutDLQ = awssqs.NewQueue(stack, jsii.String("WebhookFanOutDLQ"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	webhooksFn.AddEventSource(awslambdaeventsources.NewDynamoEventSource(s.Table.Table, &awslambdaeventsources.DynamoEventSourceProps{
+		StartingPosition:        awslambda.StartingPosition_LATEST,
+		BatchSize:               jsii.Number(StreamBatchSize),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(1)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		BisectBatchOnError:      jsii.Bool(true),
+		RetryAttempts:           jsii.Number(-1), // until the record leaves the stream (24 h)
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(24)),
+		OnFailure:               awslambdaeventsources.NewSqsDlq(s.WebhookFanOutDLQ),
+		Filters:                 &[]*map[string]any{{"pattern": jsii.String(dynamo.EventStreamFilter)}},
+	}))
+	webhooksFn.AddEventSource(awslambdaeventsources.NewSqsEventSource(s.WebhookQueue.Queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(WebhookBatchSize),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(WebhookMaxConcurrency),
+	}))
+
 	if s.SweepSchedule, err = NewMinuteSchedule(stack, "SweepSchedule", &MinuteScheduleProps{
 		TargetFunctionArn: s.Functions[FnSweeper].Function.FunctionArn(),
 		DLQ:               s.Scheduling.DLQ,
@@ -335,8 +403,10 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		Functions:  fns,
 		Queue:      s.Queue.Queue,
 		DeadLetterQueues: map[string]awssqs.IQueue{
-			"dispatch":  s.Queue.DLQ,
-			"scheduler": s.Scheduling.DLQ,
+			"dispatch":       s.Queue.DLQ,
+			"scheduler":      s.Scheduling.DLQ,
+			"webhooks":       s.WebhookQueue.DLQ,
+			"webhook-fanout": s.WebhookFanOutDLQ,
 		},
 		Feedback: &FeedbackMonitoring{
 			Queue:     s.Feedback.Queue.Queue,
@@ -370,6 +440,10 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 	out("EventsDeadLetterQueueName", "SQS dead-letter queue of the events queue", s.Feedback.Queue.DLQ.QueueName())
 	out("FeedbackTargetDeadLetterQueueName", "SQS dead-letter queue of SES events EventBridge could not deliver to the events queue", s.Feedback.TargetDLQ.QueueName())
 	out("EventsFunctionName", "Events Lambda function (delivery feedback)", events.FunctionName())
+	out("WebhookQueueName", "SQS queue of status-webhook fires", s.WebhookQueue.Queue.QueueName())
+	out("WebhookDeadLetterQueueName", "SQS dead-letter queue of the webhook queue", s.WebhookQueue.DLQ.QueueName())
+	out("WebhookFanOutDeadLetterQueueName", "SQS dead-letter queue of the stream records whose fan-out could not be armed", s.WebhookFanOutDLQ.QueueName())
+	out("WebhooksFunctionName", "Webhooks Lambda function (status webhooks)", webhooksFn.FunctionName())
 
 	addNagSuppressions(s)
 	return s, nil
@@ -385,6 +459,9 @@ func (s *DispatcherStack) grant(f *GoFunction, a access) {
 	}
 	if a.schedules {
 		s.Scheduling.GrantCreateSchedule(f.Role)
+	}
+	if a.webhookQueue {
+		s.WebhookQueue.GrantSendAs(f.Role, "WebhookQueueSend")
 	}
 	if a.email {
 		f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

@@ -55,6 +55,9 @@ func NewDataTable(scope constructs.Construct, id string, props *DataTableProps) 
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
 		},
 		TimeToLiveAttribute: jsii.String(AttrTTL),
+		// The keys of every change: the webhooks function reads the event
+		// inserts (dynamo.EventStreamFilter) to fan them out.
+		Stream: awsdynamodb.StreamViewType_KEYS_ONLY,
 		DeletionProtection:  jsii.Bool(props.Retain),
 		RemovalPolicy:       removal,
 		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,

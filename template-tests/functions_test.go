@@ -16,7 +16,7 @@ var (
 		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
 		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
 		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
-		config.EnvMetricsNamespace,
+		config.EnvMetricsNamespace, config.EnvWebhookQueueURL,
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 	wantEnv  = map[string][]string{
@@ -25,6 +25,10 @@ var (
 		"SweeperFunction":  append(append([]string{}, commonEnv...), voiceEnv...),
 		// Records delivery feedback on rows: the table, nothing to send with.
 		"EventsFunction": {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace},
+		// Status webhooks: the table, its queue, and schedules for retries
+		// hours away; nothing to send messages with.
+		"WebhooksFunction": {config.EnvTableName, config.EnvWebhookQueueURL, config.EnvScheduleGroup, config.EnvSchedulerRoleARN,
+			config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN, config.EnvLogLevel, config.EnvMetricsNamespace},
 	}
 )
 
@@ -34,6 +38,7 @@ var wantSize = map[string][2]float64{
 	"DispatchFunction": {512, 60},
 	"SweeperFunction":  {256, 55},
 	"EventsFunction":   {256, 30},
+	"WebhooksFunction": {256, 60},
 }
 
 // ids are the logical ids of a stack's shared resources, found by what
@@ -45,14 +50,17 @@ type ids struct {
 	// the rule, the role SNS assumes, the custom resource provider's role,
 	// and the SMS delivery-status log groups (success, failure).
 	eventsQueue, eventsDLQ, targetDLQ, rule, smsRole, providerRole, successLogs, failureLogs string
+	// Status webhooks: the webhook queue, its DLQ, and the stream event
+	// source's on-failure DLQ.
+	webhookQueue, webhookDLQ, fanOutDLQ string
 }
 
 // consumed returns the logical id of the queue the function's event
-// source mapping reads.
+// source mapping reads (its only SQS one).
 func consumed(t *testing.T, tp template, fn string) string {
 	t.Helper()
 	esm := tp.Resources[tp.only(t, "AWS::Lambda::EventSourceMapping", func(_ string, r resource) bool {
-		return jsonEqual(r.prop("FunctionName"), ref(fn))
+		return jsonEqual(r.prop("FunctionName"), ref(fn)) && r.prop("StartingPosition") == nil
 	})]
 	return roleOf(esm.prop("EventSourceArn"))
 }
@@ -71,6 +79,12 @@ func resourceIDs(t *testing.T, f *fixture) ids {
 	x.dlq = redriveTarget(tp, x.queue)
 	x.eventsQueue = consumed(t, tp, "EventsFunction")
 	x.eventsDLQ = redriveTarget(tp, x.eventsQueue)
+	x.webhookQueue = consumed(t, tp, "WebhooksFunction")
+	x.webhookDLQ = redriveTarget(tp, x.webhookQueue)
+	stream := tp.Resources[tp.only(t, "AWS::Lambda::EventSourceMapping", func(_ string, r resource) bool {
+		return jsonEqual(r.prop("FunctionName"), ref("WebhooksFunction")) && r.prop("StartingPosition") != nil
+	})]
+	x.fanOutDLQ = roleOf(stream.prop("DestinationConfig", "OnFailure", "Destination"))
 	x.rule = tp.only(t, "AWS::Events::Rule", nil)
 	targets := list(tp.Resources[x.rule].prop("Targets"))
 	if len(targets) != 1 {
@@ -221,6 +235,7 @@ func TestEnvironmentContract(t *testing.T) {
 			config.EnvMetricsNamespace:  "Dispatcher/" + c.stage, // what the alarms read
 			config.EnvVoiceProviderURL:  props.VoiceProviderURL,
 			config.EnvVoiceSecretARN:    ref(x.secret),
+			config.EnvWebhookQueueURL:   ref(x.webhookQueue),
 		}
 		if dispatchName != "dispatcher-"+c.stage+"-dispatch" || groupName != "dispatcher-"+c.stage {
 			t.Errorf("%s: dispatch function name %q, schedule group %v", c.stage, dispatchName, groupName)

@@ -31,7 +31,7 @@ var wildcardExceptions = []wildcardException{
 		Reason:    `sns:Publish straight to a phone number (SMS) has no resource ARN; AWS requires Resource "*".`,
 	},
 	{
-		Principal: `^(Api|Dispatch|Sweeper)FunctionRole`,
+		Principal: `^(Api|Dispatch|Sweeper|Webhooks)FunctionRole`,
 		Action:    "scheduler:CreateSchedule",
 		Resource:  `^arn:\$\{AWS::Partition\}:scheduler:\$\{AWS::Region\}:\$\{AWS::AccountId\}:schedule/dispatcher-(test|prod)/\*$`,
 		Reason:    "Schedule names are made at run time (row id + token); the narrowest scope is the group's schedules.",
@@ -47,6 +47,12 @@ var wildcardExceptions = []wildcardException{
 		Action:    "ses:GetEmailIdentity",
 		Resource:  `^arn:\$\{AWS::Partition\}:ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}:identity/\*$`,
 		Reason:    "The API checks that a company's declared sending domain (any name) is a verified identity of the account.",
+	},
+	{
+		Principal: `^WebhooksFunctionRole`,
+		Action:    "dynamodb:ListStreams",
+		Resource:  `^\*$`,
+		Reason:    `dynamodb:ListStreams has no resource ARN; AWS requires Resource "*" (the stream event source's other actions name the table's stream).`,
 	},
 	{
 		Principal: `^SMSDeliveryStatusProviderRole`,
@@ -221,11 +227,29 @@ func TestFunctionPolicies(t *testing.T) {
 			delete(events, k)
 		}
 		events["(event source)"] = statement{Actions: sorted("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"), Resources: []string{arn(x.eventsQueue)}}
+		// Every function that arms webhook fires may send to their queue.
+		webhookSend := statement{Actions: []string{"sqs:SendMessage"}, Resources: []string{arn(x.webhookQueue)}}
+		for _, m := range []map[string]statement{api} {
+			m["WebhookQueueSend"] = webhookSend
+		}
+		// The webhooks function: the table, its queue (send and consume),
+		// schedules, and reading the table's stream; nothing to send
+		// communications with, no dispatch queue.
+		hooks := base("WebhooksFunction")
+		delete(hooks, "QueueSend")
+		hooks["WebhookQueueSend"] = webhookSend
+		hooks["(event source)"] = statement{Actions: sorted("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"), Resources: []string{arn(x.webhookQueue)}}
+		hooks["(stream)"] = statement{Actions: sorted("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"), Resources: []string{"${" + x.table + ".StreamArn}"}}
+		hooks["(list streams)"] = statement{Actions: []string{"dynamodb:ListStreams"}, Resources: []string{"*"}}
+		hooks["(on-failure destination)"] = statement{Actions: sorted("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"), Resources: []string{arn(x.fanOutDLQ)}}
+		dispatchFn, sweeperFn := senders(base("DispatchFunction")), senders(base("SweeperFunction"))
+		dispatchFn["WebhookQueueSend"], sweeperFn["WebhookQueueSend"] = webhookSend, webhookSend
 		want := map[string]map[string]statement{
 			"ApiFunction":      api,
-			"DispatchFunction": senders(base("DispatchFunction")),
-			"SweeperFunction":  senders(base("SweeperFunction")),
+			"DispatchFunction": dispatchFn,
+			"SweeperFunction":  sweeperFn,
 			"EventsFunction":   events,
+			"WebhooksFunction": hooks,
 		}
 		// Added by the CDK without a Sid: the SQS event source's consume
 		// grant and the async on-failure destination's send grant.
@@ -242,6 +266,10 @@ func TestFunctionPolicies(t *testing.T) {
 						switch {
 						case contains(st.Actions, "sqs:ReceiveMessage"):
 							key = "(event source)"
+						case contains(st.Actions, "dynamodb:GetRecords"):
+							key = "(stream)"
+						case contains(st.Actions, "dynamodb:ListStreams"):
+							key = "(list streams)"
 						case contains(st.Actions, "sqs:SendMessage"):
 							key = "(on-failure destination)"
 						default:

@@ -15,17 +15,17 @@ func TestResourceCounts(t *testing.T) {
 	dev, prod := stacks(t)
 	want := map[string]float64{
 		"AWS::DynamoDB::Table":                       1,
-		"AWS::Lambda::Function":                      5, // 4 Go functions, the SetSMSAttributes custom resource's provider
-		"AWS::Lambda::EventSourceMapping":            2, // dispatch queue → dispatch, events queue → events
+		"AWS::Lambda::Function":                      6, // 5 Go functions, the SetSMSAttributes custom resource's provider
+		"AWS::Lambda::EventSourceMapping":            4, // dispatch queue → dispatch, events queue → events, table stream and webhook queue → webhooks
 		"AWS::Lambda::EventInvokeConfig":             2,
 		"AWS::Lambda::Permission":                    3, // API Gateway → api, CloudWatch Logs (2 SMS log groups) → events
-		"AWS::SQS::Queue":                            6, // dispatch queue, its DLQ, the Scheduler DLQ, events queue, its DLQ, the rule target's DLQ
-		"AWS::SQS::QueuePolicy":                      6, // TLS only (+ EventBridge may send to the events queue and the target DLQ)
+		"AWS::SQS::Queue":                            9, // dispatch queue, its DLQ, the Scheduler DLQ, events queue, its DLQ, the rule target's DLQ, webhook queue, its DLQ, the fan-out DLQ
+		"AWS::SQS::QueuePolicy":                      9, // TLS only (+ EventBridge may send to the events queue and the target DLQ)
 		"AWS::Scheduler::ScheduleGroup":              1,
 		"AWS::Scheduler::Schedule":                   1,
-		"AWS::IAM::Role":                             8, // 4 functions, the Scheduler role, the sweep schedule's role, SNS delivery status, the custom resource provider
-		"AWS::IAM::Policy":                           8, // 4 functions, the two Scheduler roles, the provider's logs, the custom resource's call
-		"AWS::Logs::LogGroup":                        8, // 4 functions, API access logs, 2 SMS delivery status, the custom resource provider
+		"AWS::IAM::Role":                             9, // 5 functions, the Scheduler role, the sweep schedule's role, SNS delivery status, the custom resource provider
+		"AWS::IAM::Policy":                           9, // 5 functions, the two Scheduler roles, the provider's logs, the custom resource's call
+		"AWS::Logs::LogGroup":                        9, // 5 functions, API access logs, 2 SMS delivery status, the custom resource provider
 		"AWS::Logs::SubscriptionFilter":              2, // SMS delivery status (success, failure) → events
 		"AWS::Events::Rule":                          1, // SES events → events queue
 		"AWS::SES::ConfigurationSetEventDestination": 1,
@@ -38,7 +38,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::SNS::Topic":                            1,
 		"AWS::SNS::TopicPolicy":                      1,
 		"AWS::SNS::Subscription":                     1,
-		"AWS::CloudWatch::Alarm":                     21, // 12 + a permanent-failure ratio per channel + 6 delivery feedback
+		"AWS::CloudWatch::Alarm":                     25, // 16 (errors, throttles of 5 functions; 4 DLQs; queue age; API 5xx) + a permanent-failure ratio per channel + 6 delivery feedback
 		"AWS::CloudWatch::Dashboard":                 1,
 		"AWS::SES::ConfigurationSet":                 1,
 	}
@@ -165,7 +165,7 @@ func TestQueues(t *testing.T) {
 				t.Errorf("%s: queue %s is FIFO; Scheduler's DLQ must be a standard queue", c.name, id)
 			}
 		}
-		for _, id := range []string{x.dlq, x.schedulerDLQ} {
+		for _, id := range []string{x.dlq, x.schedulerDLQ, x.webhookDLQ, x.fanOutDLQ} {
 			if got := tp.Resources[id].prop("MessageRetentionPeriod"); got != 1209600.0 {
 				t.Errorf("%s: DLQ %s retention %v, want 14 days", c.name, id, got)
 			}
@@ -178,7 +178,7 @@ func TestQueues(t *testing.T) {
 						"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
 					}),
 				})},
-			}, jsii.Number(6)) // every queue
+			}, jsii.Number(9)) // every queue
 		})
 		must(t, c.name+" event source mapping", func() {
 			c.f.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
@@ -328,8 +328,10 @@ func TestMonitoring(t *testing.T) {
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", qDim(x.dlq), 1},
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", qDim(x.schedulerDLQ), 1},
 			{"AWS/SQS", "ApproximateAgeOfOldestMessage", qDim(x.queue), 1200},
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", qDim(x.webhookDLQ), 1},
+			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", qDim(x.fanOutDLQ), 1},
 		}
-		for _, fn := range []string{"ApiFunction", "DispatchFunction", "SweeperFunction", "EventsFunction"} {
+		for _, fn := range []string{"ApiFunction", "DispatchFunction", "SweeperFunction", "EventsFunction", "WebhooksFunction"} {
 			want = append(want, alarm{"AWS/Lambda", "Errors", fnDim(fn), 1}, alarm{"AWS/Lambda", "Throttles", fnDim(fn), 1})
 		}
 		for _, a := range want {

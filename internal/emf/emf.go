@@ -21,7 +21,11 @@
 // The events function logs one line per recorded provider report, with the
 // message feedback.MsgDeliveryReport and the attributes channel and
 // delivery_status; those lines get the DeliveryReports metric the same way,
-// with the dimensions Channel and DeliveryStatus.
+// with the dimensions Channel and DeliveryStatus. The webhooks function
+// logs one line per status-webhook attempt, with the message
+// webhooks.MsgWebhookAttempt and the attribute result; those lines get the
+// WebhookAttempts metric with the one dimension Result (succeeded, retry,
+// gone).
 //
 // Every other record passes through unchanged.
 //
@@ -42,6 +46,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
 
 // DeliveryAttempt is the message of the dispatcher's per-attempt log line.
@@ -84,6 +89,18 @@ const (
 	DimensionDeliveryStatus = "DeliveryStatus"
 	AttrDeliveryStatus      = "delivery_status"
 )
+
+// The metric of status-webhook attempts.
+const (
+	// WebhookAttempt is the message of the per-attempt line.
+	WebhookAttempt = webhooks.MsgWebhookAttempt
+	// MetricWebhookAttempts counts webhook attempts (Unit Count, 1 per
+	// line), by Result (a value of WebhookResults).
+	MetricWebhookAttempts = "WebhookAttempts"
+)
+
+// WebhookResults are the results of a webhook attempt, Other included.
+var WebhookResults = []string{string(webhooks.Succeeded), string(webhooks.Retry), string(webhooks.Gone), Other}
 
 // DeliveryStatuses are the delivery-status dimension's values, Other included.
 var DeliveryStatuses = func() []string {
@@ -155,16 +172,18 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 }
 
 // line is one kind of log line that carries a metric: its message, the
-// metric, and its second dimension (the first is Channel) with the
-// attribute it is read from and its known values.
+// metric, and its last dimension with the attribute it is read from and
+// its known values; noChannel drops the first dimension, Channel.
 type line struct {
 	metric, dimension, attr string
 	values                  []string
+	noChannel               bool
 }
 
 var lines = map[string]line{
-	DeliveryAttempt: {MetricDeliveries, DimensionResult, AttrResult, Results},
-	DeliveryReport:  {MetricDeliveryReports, DimensionDeliveryStatus, AttrDeliveryStatus, DeliveryStatuses},
+	DeliveryAttempt: {MetricDeliveries, DimensionResult, AttrResult, Results, false},
+	DeliveryReport:  {MetricDeliveryReports, DimensionDeliveryStatus, AttrDeliveryStatus, DeliveryStatuses, false},
+	WebhookAttempt:  {MetricWebhookAttempts, DimensionResult, AttrResult, WebhookResults, true},
 }
 
 // Handle adds the EMF members to a delivery-attempt or delivery-report
@@ -191,20 +210,23 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if at.IsZero() {
 		at = h.now()
 	}
+	dims := []string{DimensionChannel, l.dimension}
+	if l.noChannel {
+		dims = dims[1:]
+	}
 	out := r.Clone()
-	out.AddAttrs(
-		slog.Any("_aws", metadata{
-			Timestamp: at.UnixMilli(),
-			CloudWatchMetrics: []directive{{
-				Namespace:  h.namespace,
-				Dimensions: [][]string{{DimensionChannel, l.dimension}},
-				Metrics:    []metric{{Name: l.metric, Unit: "Count"}},
-			}},
-		}),
-		slog.String(DimensionChannel, known(channel, Channels)),
-		slog.String(l.dimension, known(result, l.values)),
-		slog.Int(l.metric, 1),
-	)
+	out.AddAttrs(slog.Any("_aws", metadata{
+		Timestamp: at.UnixMilli(),
+		CloudWatchMetrics: []directive{{
+			Namespace:  h.namespace,
+			Dimensions: [][]string{dims},
+			Metrics:    []metric{{Name: l.metric, Unit: "Count"}},
+		}},
+	}))
+	if !l.noChannel {
+		out.AddAttrs(slog.String(DimensionChannel, known(channel, Channels)))
+	}
+	out.AddAttrs(slog.String(l.dimension, known(result, l.values)), slog.Int(l.metric, 1))
 	return h.next.Handle(ctx, out)
 }
 

@@ -228,3 +228,23 @@ func TestDeliveryReportCarriesEMF(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookAttemptCarriesEMF: a webhook attempt line gets the
+// WebhookAttempts metric with the one dimension Result, and no Channel
+// (a webhook has none); an unknown result counts as other.
+func TestWebhookAttemptCarriesEMF(t *testing.T) {
+	t.Parallel()
+	for result, want := range map[string]string{"succeeded": "succeeded", "retry": "retry", "gone": "gone", "exploded": "other"} {
+		r := slog.NewRecord(at, slog.LevelWarn, emf.WebhookAttempt, 0)
+		r.AddAttrs(slog.String("webhook_id", "msg_x"), slog.String("endpoint_id", "e"), slog.String("result", result), slog.Int("status_code", 500))
+		m, _ := handle(t, "Dispatcher/test", r)
+		aws := m["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		if !reflect.DeepEqual(aws["Dimensions"], []any{[]any{"Result"}}) ||
+			!reflect.DeepEqual(aws["Metrics"], []any{map[string]any{"Name": "WebhookAttempts", "Unit": "Count"}}) {
+			t.Errorf("%s: directive %v", result, aws)
+		}
+		if _, has := m["Channel"]; has || m["Result"] != want || m["WebhookAttempts"] != float64(1) || m["result"] != result {
+			t.Errorf("%s: Channel %v Result %v WebhookAttempts %v", result, m["Channel"], m["Result"], m["WebhookAttempts"])
+		}
+	}
+}
