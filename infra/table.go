@@ -57,10 +57,10 @@ func NewDataTable(scope constructs.Construct, id string, props *DataTableProps) 
 		TimeToLiveAttribute: jsii.String(AttrTTL),
 		// The keys of every change: the webhooks function reads the event
 		// inserts (dynamo.EventStreamFilter) to fan them out.
-		Stream: awsdynamodb.StreamViewType_KEYS_ONLY,
-		DeletionProtection:  jsii.Bool(props.Retain),
-		RemovalPolicy:       removal,
-		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
+		Stream:             awsdynamodb.StreamViewType_KEYS_ONLY,
+		DeletionProtection: jsii.Bool(props.Retain),
+		RemovalPolicy:      removal,
+		Encryption:         awsdynamodb.TableEncryption_AWS_MANAGED,
 	})
 	var names []string
 	for _, ix := range indexes {
