@@ -354,6 +354,9 @@ CREATE TABLE sms_receipts (
 	// 7: status-webhook deliveries and each company's fan-out cursor
 	// (deliveries.go; self-contained, renumber freely at a merge).
 	migrationWebhookDeliveries,
+	// 8: events posted to cancel-by-event, kept per entity
+	// (entityevents.go; self-contained, renumber freely at a merge).
+	migrationEntityEvents,
 }
 
 // migrationChecks run inside the migration transaction just before the
