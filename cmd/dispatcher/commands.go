@@ -187,6 +187,7 @@ type serveFlags struct {
 	addr, data, backend string
 	sweep, retryBase    time.Duration
 	lease, sweepGrace   time.Duration
+	analysisGrace       time.Duration
 	create              bool
 	voiceSecret         string
 }
@@ -220,6 +221,7 @@ the random secret generated on first start into <data>/voice-webhook-secret
 	fl.DurationVar(&f.retryBase, "retry-base", 30*time.Second, "backoff before the first retry of a transient failure (doubles each attempt, cap 15m; embedded backend)")
 	fl.DurationVar(&f.lease, "lease", 2*time.Minute, "how long a claimed attempt may run before the sweeper settles it from the outbox and, if it was not sent, sends it again (embedded backend; sends time out at a quarter of it, at most 30s)")
 	fl.DurationVar(&f.sweepGrace, "sweep-grace", time.Minute, "how overdue a fire or an expired lease must be before the sweeper repairs it (embedded backend)")
+	fl.DurationVar(&f.analysisGrace, "analysis-grace", 2*time.Minute, "how long after a call's call_ended the decision waits for its call_analyzed before deciding without it (embedded backend)")
 	fl.StringVar(&f.backend, "backend", "embedded", "embedded (SQLite file in --data) or aws (DynamoDB, SQS, Scheduler, SES, SNS at AWS_ENDPOINT_URL or AWS)")
 	fl.BoolVar(&f.create, "create-resources", false, "with --backend aws: create the table, queue, schedule group and sender identity first (for emulators)")
 	fl.StringVar(&f.voiceSecret, "voice-webhook-secret", "", "secret the voice simulator signs call outcomes with and the webhook path verifies (embedded backend; default $"+EnvVoiceWebhookSecret+", else <data>/"+embedded.VoiceSecretFile+")")
@@ -277,11 +279,11 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 	if f.backend == "aws" {
 		return serveAWS(ctx, ln, f.data, f.create, f.sweep, stdout, log)
 	}
-	if f.lease <= 0 || f.sweepGrace <= 0 {
-		return fmt.Errorf("serve: --lease and --sweep-grace must be positive")
+	if f.lease <= 0 || f.sweepGrace <= 0 || f.analysisGrace <= 0 {
+		return fmt.Errorf("serve: --lease, --sweep-grace and --analysis-grace must be positive")
 	}
 	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: f.data, SweepEvery: f.sweep,
-		Dispatch: dispatch.Config{BackoffBase: f.retryBase, Lease: f.lease, SweepGrace: f.sweepGrace,
+		Dispatch: dispatch.Config{BackoffBase: f.retryBase, Lease: f.lease, SweepGrace: f.sweepGrace, AnalysisGrace: f.analysisGrace,
 			SendTimeout: min(30*time.Second, f.lease/4)}, VoiceSecret: secret}, log)
 	if err != nil {
 		return err

@@ -183,6 +183,10 @@ func Build(p Ports) (*Graph, error) {
 	if p.Ledger != nil {
 		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
 	}
+	if lookup, ok := voice.(dispatch.CallLookup); ok {
+		// The provider's record settles a call whose outcome never came.
+		dopts = append(dopts, dispatch.WithCallLookup(lookup))
+	}
 	g.Dispatcher = dispatch.New(store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
 	var fopts []feedback.Option
 	if p.SMSReceipts != nil {

@@ -226,9 +226,22 @@ func TestBuildVoiceWebhooksReachTheDispatcher(t *testing.T) {
 	if code := post(retell.Sign(body, secret, f.clock.Now())); code != http.StatusOK {
 		t.Fatalf("signed with VoiceSecret: %d, want 200", code)
 	}
+	// call_ended: recorded, the decision waits for the analysis.
 	row := f.row(t, id)
-	if row.Status != comms.StatusSent || row.Outcome == nil || row.Outcome.TalkSeconds != 4 {
-		t.Errorf("after the outcome: %s %+v", row.Status, row.Outcome)
+	if row.Status != comms.StatusProcessing || !row.AwaitingAnalysis() {
+		t.Errorf("after call_ended: %s %+v", row.Status, row.Outcome)
+	}
+	body, err = retell.SimulatedEvent(retell.EventCallAnalyzed, "call_1", meta, retell.ScenarioShort, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := post(retell.Sign(body, secret, f.clock.Now())); code != http.StatusOK {
+		t.Fatalf("call_analyzed: %d, want 200", code)
+	}
+	row = f.row(t, id)
+	if row.Status != comms.StatusSent || row.Outcome == nil || row.Outcome.TalkSeconds == nil || *row.Outcome.TalkSeconds != 4 ||
+		row.Outcome.Basis != comms.BasisCallAnalyzed {
+		t.Errorf("after the analysis: %s %+v", row.Status, row.Outcome)
 	}
 }
 

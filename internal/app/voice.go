@@ -59,7 +59,13 @@ func (v *VoiceHooks) VoiceEvent(ctx context.Context, provider string, body []byt
 	if !ev.Ended || ev.CommunicationID == "" {
 		return nil
 	}
-	res, err := v.Dispatcher.RecordOutcome(ctx, ev.CompanyID, ev.CommunicationID, ev.CallID, ev.Outcome)
+	var res dispatch.OutcomeResult
+	if ev.Kind == retell.EventCallEnded {
+		// The decision waits for call_analyzed, for AnalysisGrace at most.
+		res, err = v.Dispatcher.RecordCallEnded(ctx, ev.CompanyID, ev.CommunicationID, ev.CallID, ev.Outcome)
+	} else {
+		res, err = v.Dispatcher.RecordOutcome(ctx, ev.CompanyID, ev.CommunicationID, ev.CallID, ev.Outcome)
+	}
 	if errors.Is(err, comms.ErrNotFound) {
 		v.Log.WarnContext(ctx, "voice outcome for an unknown call; acknowledged", "call_id", ev.CallID, "communication_id", ev.CommunicationID)
 		return nil
@@ -67,7 +73,9 @@ func (v *VoiceHooks) VoiceEvent(ctx context.Context, provider string, body []byt
 	if err != nil {
 		return err
 	}
-	v.Log.InfoContext(ctx, "voice outcome", "communication_id", ev.CommunicationID, "talk_seconds", ev.Outcome.TalkSeconds,
-		"ended_reason", ev.Outcome.EndedReason, "recorded", res.Recorded, "follow_up_id", res.FollowUpID)
+	v.Log.InfoContext(ctx, "voice outcome", "event", ev.Kind, "communication_id", ev.CommunicationID,
+		"talk_seconds_source", string(ev.Outcome.TalkSecondsSource), "decision", string(ev.Outcome.Decision),
+		"ended_reason", ev.Outcome.EndedReason, "recorded", res.Recorded, "waiting", res.Waiting, "follow_up_id", res.FollowUpID,
+		"cancelled_by", res.CancelledBy)
 	return nil
 }

@@ -151,11 +151,29 @@ type Cadence struct {
 	MaxAttempts int    `json:"max_attempts"`
 }
 
-// Outcome is what the voice provider reported about a call.
+// Outcome is what the voice provider reported about a call, and what
+// Dispatcher decided from it (outcome.go).
 type Outcome struct {
-	Connected   bool    `json:"connected"`
-	TalkSeconds float64 `json:"talk_seconds"`
-	EndedReason string  `json:"ended_reason"`
+	// Connected: a person answered (not a machine, not unanswered).
+	Connected bool `json:"connected"`
+	// TalkSeconds is how long the contact spoke, from the transcript; nil
+	// when it is unknown (a connected call without transcript).
+	TalkSeconds *float64 `json:"talk_seconds"`
+	// TalkSecondsSource is what the decision about a conversation rests on.
+	TalkSecondsSource TalkSource `json:"talk_seconds_source,omitempty"`
+	// CallSeconds is the call's length (start to end), nil when unknown.
+	CallSeconds *float64 `json:"call_seconds,omitempty"`
+	// EndedReason is the provider's disconnection reason, verbatim.
+	EndedReason string `json:"ended_reason"`
+	// InVoicemail is the provider's post-call analysis (nil before it).
+	InVoicemail *bool `json:"in_voicemail,omitempty"`
+	// Undialable: the provider's reason says retrying this number cannot
+	// help (an invalid destination…); the cadence stops.
+	Undialable bool `json:"undialable,omitempty"`
+	// Basis says which report the outcome comes from (OutcomeBasis).
+	Basis OutcomeBasis `json:"basis,omitempty"`
+	// Decision is what the cadence does after this call (Decide).
+	Decision Decision `json:"decision,omitempty"`
 }
 
 // ValidCompanyID reports whether id can name a new company: 1–64 ASCII

@@ -59,11 +59,14 @@ const (
 	EventOutcomeRecorded EventType = "outcome_recorded"
 	// EventFollowUpCreated: a cadence created its next attempt (FollowUpCreatedData).
 	EventFollowUpCreated EventType = "follow_up_created"
+	// EventCallEnded: the provider reported the call's end; the decision
+	// waits for its analysis until decide_by (CallEndedData).
+	EventCallEnded EventType = "call_ended"
 )
 
 // EventTypes lists every event type the API can return, in lifecycle order.
 var EventTypes = []EventType{EventCreated, EventRescheduled, EventDeferred, EventAttemptStarted, EventSent,
-	EventAttemptFailed, EventFailed, EventCancelled, EventExpired, EventOutcomeRecorded, EventFollowUpCreated,
+	EventAttemptFailed, EventFailed, EventCancelled, EventExpired, EventCallEnded, EventOutcomeRecorded, EventFollowUpCreated,
 	EventDeliveryDelayed, EventDelivered, EventBounced, EventUndeliverable, EventOptedOut, EventComplained}
 
 // Valid reports whether t is a known event type.
@@ -181,11 +184,17 @@ type (
 		LateSeconds     float64   `json:"late_seconds"`
 		MaxDelayMinutes int       `json:"max_delay_minutes"`
 	}
-	// OutcomeRecordedData is the data of outcome_recorded.
+	// OutcomeRecordedData is the data of outcome_recorded: the outcome
+	// the cadence acted on and what it was based on.
 	OutcomeRecordedData struct {
-		Connected   bool    `json:"connected"`
-		TalkSeconds float64 `json:"talk_seconds"`
-		EndedReason string  `json:"ended_reason"`
+		Connected         bool         `json:"connected"`
+		TalkSeconds       *float64     `json:"talk_seconds"`
+		TalkSecondsSource TalkSource   `json:"talk_seconds_source"`
+		CallSeconds       *float64     `json:"call_seconds"`
+		EndedReason       string       `json:"ended_reason"`
+		InVoicemail       *bool        `json:"in_voicemail"`
+		Basis             OutcomeBasis `json:"basis"`
+		Decision          Decision     `json:"decision"`
 	}
 	// FollowUpCreatedData is the data of follow_up_created.
 	FollowUpCreatedData struct {
@@ -228,6 +237,7 @@ const (
 	TransitionRecordPermanentFailure Transition = "record_permanent_failure"
 	TransitionReleaseExpiredLease    Transition = "release_expired_lease"
 	TransitionRecordOutcome          Transition = "record_outcome"
+	TransitionRecordCallEnded        Transition = "record_call_ended"
 )
 
 // TransitionError is a transition asked of a row in a status it does not
@@ -516,11 +526,36 @@ func ReleaseExpiredLease(row Communication, now time.Time) (Change, error) {
 	return ch, nil
 }
 
-// RecordOutcome records a placed call's outcome: sent, with the outcome. It
-// emits outcome_recorded; with followUp (the cadence's next attempt, built
-// by the caller) it also emits follow_up_created and creates the follow-up
-// in the same write.
-func RecordOutcome(row Communication, o Outcome, followUp *Communication, now time.Time) (Change, error) {
+// RecordCallEnded records a placed call's end-of-call report o (basis
+// call_ended) while the decision waits for the provider's analysis: the row
+// stays processing, with o as its provisional outcome, until decideBy (its
+// lease and next_attempt_at, when a fire of the new token decides from o).
+// It emits call_ended. A row that already has an outcome cannot take it.
+func RecordCallEnded(row Communication, o Outcome, decideBy, now time.Time) (Change, error) {
+	ch, now, err := begin(row, TransitionRecordCallEnded, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	if row.Channel != ChannelVoice || row.ProviderMessageID == "" || row.Outcome != nil {
+		return Change{}, &TransitionError{Transition: TransitionRecordCallEnded, Status: row.Status, From: []Status{StatusProcessing}}
+	}
+	o = Decide(o)
+	o.Basis = BasisCallEnded
+	ch.Row.Outcome = &o
+	ch.Row.LeaseUntil = decideBy
+	ch.Row.NextAttemptAt = decideBy
+	ch.emit(EventCallEnded, now, CallEndedData{Connected: o.Connected, TalkSeconds: o.TalkSeconds, TalkSecondsSource: o.TalkSecondsSource,
+		CallSeconds: o.CallSeconds, EndedReason: o.EndedReason, DecideBy: decideBy.UTC()})
+	return ch, nil
+}
+
+// RecordOutcome records a placed call's outcome (decided by Decide): sent,
+// with the outcome. It emits outcome_recorded; with followUp (the
+// cadence's next attempt, built by the caller) it also emits
+// follow_up_created and creates the follow-up in the same write — already
+// cancelled for cancelFollowUp when that is set (an event its
+// cancel_policy lists came before it existed: created, then cancelled).
+func RecordOutcome(row Communication, o Outcome, followUp *Communication, cancelFollowUp CancelReason, now time.Time) (Change, error) {
 	ch, now, err := begin(row, TransitionRecordOutcome, now, StatusProcessing)
 	if err != nil {
 		return Change{}, err
@@ -528,12 +563,18 @@ func RecordOutcome(row Communication, o Outcome, followUp *Communication, now ti
 	if row.Channel != ChannelVoice || row.ProviderMessageID == "" {
 		return Change{}, &TransitionError{Transition: TransitionRecordOutcome, Status: row.Status, From: []Status{StatusProcessing}}
 	}
+	o = Decide(o)
 	ch.Row.Status = StatusSent
 	ch.Row.Outcome = &o
 	ch.Row.LeaseUntil = time.Time{}
-	ch.emit(EventOutcomeRecorded, now, OutcomeRecordedData{Connected: o.Connected, TalkSeconds: o.TalkSeconds, EndedReason: o.EndedReason})
+	ch.emit(EventOutcomeRecorded, now, OutcomeRecordedData{Connected: o.Connected, TalkSeconds: o.TalkSeconds,
+		TalkSecondsSource: o.TalkSecondsSource, CallSeconds: o.CallSeconds, EndedReason: o.EndedReason, InVoicemail: o.InVoicemail,
+		Basis: o.Basis, Decision: o.Decision})
 	if followUp != nil {
 		ins := Create(*followUp, now)
+		if cancelFollowUp != "" {
+			ins.cancel(cancelFollowUp, now)
+		}
 		ch.Insert = &ins
 		attempt := 0
 		if ins.Row.Cadence != nil {

@@ -68,8 +68,11 @@ func TestTransitionTable(t *testing.T) {
 		{TransitionReleaseExpiredLease + " (voice)", ChannelVoice, 1, false, func(r Communication) (Change, error) { return ReleaseExpiredLease(r, now) },
 			map[Status]want{StatusProcessing: {StatusFailed, []EventType{EventAttemptFailed, EventFailed}}}},
 		{TransitionRecordOutcome, ChannelVoice, 1, true, func(r Communication) (Change, error) {
-			return RecordOutcome(r, Outcome{EndedReason: "no_answer"}, &follow, now)
+			return RecordOutcome(r, Outcome{EndedReason: "no_answer"}, &follow, "", now)
 		}, map[Status]want{StatusProcessing: {StatusSent, []EventType{EventOutcomeRecorded, EventFollowUpCreated}}}},
+		{TransitionRecordCallEnded, ChannelVoice, 1, true, func(r Communication) (Change, error) {
+			return RecordCallEnded(r, Outcome{EndedReason: "user_hangup", Connected: true}, now.Add(2*time.Minute), now)
+		}, map[Status]want{StatusProcessing: {StatusProcessing, []EventType{EventCallEnded}}}},
 		{TransitionSettleAttempt, ChannelEmail, 1, false, func(r Communication) (Change, error) { return SettleAttempt(r, "msg", now) },
 			map[Status]want{StatusProcessing: {StatusSent, []EventType{EventSent}}}},
 		{TransitionRecordDelivery, ChannelEmail, 1, false, func(r Communication) (Change, error) {
@@ -177,7 +180,7 @@ func TestTransitionsRecordWhatHappened(t *testing.T) {
 		if _, err := RecordCallPlaced(placed.Row, "call-2", now, now); !errors.Is(err, ErrInvalidTransition) {
 			t.Fatalf("placing twice: %v", err)
 		}
-		if _, err := RecordOutcome(claimed.Row, Outcome{}, nil, now); !errors.Is(err, ErrInvalidTransition) {
+		if _, err := RecordOutcome(claimed.Row, Outcome{}, nil, "", now); !errors.Is(err, ErrInvalidTransition) {
 			t.Fatalf("an outcome before the call was placed: %v", err)
 		}
 	})
@@ -313,4 +316,38 @@ func TestRecordDeliveryIsIdempotentAndOrderTolerant(t *testing.T) {
 			t.Errorf("a report without attempt on a processing row: %v", err)
 		}
 	})
+}
+
+// TestDecide: the rule that never redials a real conversation.
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		in   Outcome
+		want Decision
+		src  TalkSource
+		talk *float64
+	}{
+		{"transcript 30 s", Outcome{Connected: true, TalkSeconds: Seconds(30)}, DecisionConversation, TalkFromTranscript, Seconds(30)},
+		{"transcript 4 s", Outcome{Connected: true, TalkSeconds: Seconds(4), TalkSecondsSource: TalkFromTranscript}, DecisionRetry, TalkFromTranscript, Seconds(4)},
+		{"no transcript, 300 s call", Outcome{Connected: true, CallSeconds: Seconds(300)}, DecisionConversation, TalkFromCallDuration, nil},
+		{"no transcript, 6 s call", Outcome{Connected: true, CallSeconds: Seconds(6)}, DecisionRetry, TalkFromCallDuration, nil},
+		{"no transcript, no length", Outcome{Connected: true}, DecisionConversation, TalkFromCallDuration, nil},
+		{"voicemail greeting 16.5 s", Outcome{Connected: false, TalkSeconds: Seconds(16.5), TalkSecondsSource: TalkFromTranscript}, DecisionRetry, TalkNone, Seconds(0)},
+		{"invalid destination", Outcome{Undialable: true, EndedReason: "invalid_destination"}, DecisionUndialable, TalkNone, Seconds(0)},
+	} {
+		got := Decide(tc.in)
+		if got.Decision != tc.want || got.TalkSecondsSource != tc.src || (got.TalkSeconds == nil) != (tc.talk == nil) ||
+			got.TalkSeconds != nil && *got.TalkSeconds != *tc.talk {
+			t.Errorf("%s: %s %s %v; want %s %s %v", tc.name, got.Decision, got.TalkSecondsSource, got.TalkSeconds, tc.want, tc.src, tc.talk)
+		}
+	}
+	// The analysis wins: in_voicemail makes a greeting "heard" in
+	// call_ended a machine.
+	ended := Decide(Outcome{Connected: true, TalkSeconds: Seconds(16.5), TalkSecondsSource: TalkFromTranscript, EndedReason: "user_hangup"})
+	vm := true
+	merged := Decide(Merge(ended, Outcome{Connected: false, InVoicemail: &vm, EndedReason: "user_hangup"}))
+	if ended.Decision != DecisionConversation || merged.Decision != DecisionRetry {
+		t.Errorf("ended %s, merged with in_voicemail %s; want conversation, retry", ended.Decision, merged.Decision)
+	}
 }

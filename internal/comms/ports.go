@@ -14,6 +14,7 @@ type Store interface {
 	ResourceStore
 	CommunicationStore
 	SuppressionStore
+	EntityEventStore
 }
 
 // SuppressionStore keeps each company's suppressed recipients. A Change's

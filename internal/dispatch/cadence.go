@@ -14,8 +14,8 @@ import (
 )
 
 // TalkThreshold is how long the contact must speak, in total, for a call to
-// count as a real conversation: it ends the cadence.
-const TalkThreshold = 10.0 // seconds
+// count as a real conversation: it ends the cadence (comms.TalkThreshold).
+const TalkThreshold = comms.TalkThreshold // seconds
 
 // cadenceNamespace derives follow-up ids: one id per root and attempt, so
 // creating a follow-up twice (duplicate webhooks, retries) creates one row.
@@ -26,32 +26,105 @@ func FollowUpID(rootID string, attempt int) string {
 	return uuid.NewSHA1(cadenceNamespace, []byte(rootID+"#"+strconv.Itoa(attempt))).String()
 }
 
-// OutcomeResult says what RecordOutcome did.
+// OutcomeResult says what RecordOutcome or RecordCallEnded did.
 type OutcomeResult struct {
 	// Recorded is false when the row already had its outcome (a duplicate
 	// or late event): the first outcome stands.
 	Recorded bool
+	// Waiting is true when call_ended was recorded and the decision waits
+	// for the analysis until DecideBy.
+	Waiting  bool
+	DecideBy time.Time
 	// FollowUpID is the next attempt of the cadence, when there is one.
 	FollowUpID string
+	// CancelledBy names the recorded event that cancelled the follow-up as
+	// it was created ("" when it was not).
+	CancelledBy string
 }
 
-// RecordOutcome stores what the provider reported about a placed call and
-// takes the cadence's next step in the same write: a real conversation (the
-// contact spoke at least TalkThreshold seconds) ends it; otherwise, while
-// attempts remain, a new pending row is created at the call's start plus
-// the configured delay (comms.RecordOutcome emits outcome_recorded and
-// follow_up_created, and the follow-up's created). It is idempotent: the
-// first outcome stands, and the follow-up has a deterministic id, so
-// duplicate and out-of-order events change nothing twice. An unknown row or
-// a call id that is not the row's is ErrNotFound.
+// RecordCallEnded stores a placed call's end-of-call report (Retell's
+// call_ended, which has no analysis yet) without deciding: the row stays
+// processing with it as its provisional outcome (event call_ended) until
+// the analysis arrives (RecordOutcome) or AnalysisGrace passes, when a
+// fire of the product's timer decides from it. A report for a row that
+// already ended or was decided changes nothing. An unknown row or a call
+// id that is not the row's is ErrNotFound.
+func (d *Dispatcher) RecordCallEnded(ctx context.Context, companyID, id, callID string, o comms.Outcome) (OutcomeResult, error) {
+	for range 5 {
+		row, err := d.placedCall(ctx, companyID, id, callID)
+		if err != nil {
+			return OutcomeResult{}, err
+		}
+		if row.Status != comms.StatusProcessing || row.Outcome != nil {
+			return OutcomeResult{}, nil // decided already, or a duplicate call_ended
+		}
+		now := d.clock()
+		o.Basis = comms.BasisCallEnded
+		ch, err := comms.RecordCallEnded(row, o, now.Add(d.cfg.AnalysisGrace), now)
+		if err != nil {
+			return OutcomeResult{}, fmt.Errorf("dispatch.RecordCallEnded: %w", err)
+		}
+		stored, _, err := d.store.UpdateCommunication(ctx, ch, false)
+		if errors.Is(err, comms.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return OutcomeResult{}, fmt.Errorf("store.UpdateCommunication: %w", err)
+		}
+		_ = d.arm(ctx, stored) // the decision's fire, at decide_by
+		return OutcomeResult{Recorded: true, Waiting: true, DecideBy: stored.LeaseUntil}, nil
+	}
+	return OutcomeResult{}, fmt.Errorf("dispatch.RecordCallEnded: row %s kept changing: %w", id, comms.ErrConflict)
+}
+
+// placedCall reads a voice row and checks callID is its call.
+func (d *Dispatcher) placedCall(ctx context.Context, companyID, id, callID string) (comms.Communication, error) {
+	row, err := d.store.GetCommunication(ctx, companyID, id)
+	if err != nil {
+		return row, fmt.Errorf("store.GetCommunication: %w", err)
+	}
+	if row.Channel != comms.ChannelVoice || callID == "" || row.ProviderMessageID != callID {
+		return row, fmt.Errorf("dispatch.placedCall: call %q is not row %s's current call: %w", callID, id, comms.ErrNotFound)
+	}
+	return row, nil
+}
+
+// decideFromCallEnded decides a call whose analysis did not come by its
+// decide_by, from its end-of-call report (the fire of the timer, or the
+// sweeper when that fire was lost).
+func (d *Dispatcher) decideFromCallEnded(ctx context.Context, row comms.Communication) error {
+	if d.clock().Add(d.cfg.Early).Before(row.LeaseUntil) {
+		return d.arm(ctx, row) // early: wait the rest
+	}
+	res, err := d.RecordOutcome(ctx, row.CompanyID, row.ID, row.ProviderMessageID, *row.Outcome)
+	if errors.Is(err, comms.ErrNotFound) {
+		return nil
+	}
+	if res.Recorded {
+		d.log.InfoContext(ctx, "voice outcome decided without analysis", "communication_id", row.ID,
+			"decision", string(comms.Decide(*row.Outcome).Decision), "follow_up_id", res.FollowUpID)
+	}
+	return err
+}
+
+// RecordOutcome decides a placed call from what the provider reported
+// (o.Basis says which report: the analysis, the end-of-call report after
+// the grace period, the provider's record, or nothing) and takes the
+// cadence's next step in the same write: a real conversation or an
+// undialable number ends it (comms.Decide); otherwise, while attempts
+// remain, a new pending row is created at the call's start plus the
+// configured delay — or created cancelled (event:<name>) when an event its
+// cancel_policy lists was recorded since the cadence began.
+// comms.RecordOutcome emits outcome_recorded and follow_up_created. An
+// analysis that follows call_ended is merged with it (comms.Merge). It is
+// idempotent: the first decision stands, and the follow-up has a
+// deterministic id, so duplicate and out-of-order events change nothing
+// twice. An unknown row or a call id that is not the row's is ErrNotFound.
 func (d *Dispatcher) RecordOutcome(ctx context.Context, companyID, id, callID string, o comms.Outcome) (OutcomeResult, error) {
 	for range 5 {
-		row, err := d.store.GetCommunication(ctx, companyID, id)
+		row, err := d.placedCall(ctx, companyID, id, callID)
 		if err != nil {
-			return OutcomeResult{}, fmt.Errorf("store.GetCommunication: %w", err)
-		}
-		if row.Channel != comms.ChannelVoice || callID == "" || row.ProviderMessageID != callID {
-			return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: call %q is not row %s's current call: %w", callID, id, comms.ErrNotFound)
+			return OutcomeResult{}, err
 		}
 		if row.Status != comms.StatusProcessing {
 			// A duplicate or late event (the first outcome stands), or the
@@ -62,16 +135,34 @@ func (d *Dispatcher) RecordOutcome(ctx context.Context, companyID, id, callID st
 			}
 			return res, nil
 		}
+		final := o
+		if row.AwaitingAnalysis() && o.Basis != comms.BasisCallEnded {
+			final = comms.Merge(*row.Outcome, o)
+		}
+		final = comms.Decide(final)
 		now := d.clock()
 		next := row
-		next.Outcome = &o
-		var followUp *comms.Communication
+		next.Outcome = &final
+		var (
+			followUp *comms.Communication
+			cancel   comms.CancelReason
+			by       string
+		)
 		if continues(next) {
 			if followUp, err = d.nextAttempt(ctx, next); err != nil {
 				return OutcomeResult{}, err
 			}
+			if followUp != nil {
+				ev, found, err := comms.CancellingEvent(ctx, d.store, *followUp, d.cadenceStart(ctx, row))
+				if err != nil {
+					return OutcomeResult{}, fmt.Errorf("comms.CancellingEvent: %w", err)
+				}
+				if found {
+					cancel, by = comms.CancelOnEvent(ev.Name), ev.Name
+				}
+			}
 		}
-		ch, err := comms.RecordOutcome(row, o, followUp, now)
+		ch, err := comms.RecordOutcome(row, final, followUp, cancel, now)
 		if err != nil {
 			return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: %w", err)
 		}
@@ -82,22 +173,63 @@ func (d *Dispatcher) RecordOutcome(ctx context.Context, companyID, id, callID st
 		if err != nil {
 			return OutcomeResult{}, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
-		res := OutcomeResult{Recorded: true}
+		res := OutcomeResult{Recorded: true, CancelledBy: by}
 		if ch.Insert != nil {
 			res.FollowUpID = ch.Insert.Row.ID
 			d.log.InfoContext(ctx, "follow-up created", "communication_id", row.ID, "follow_up_id", res.FollowUpID,
-				"attempt", ch.Insert.Row.Cadence.Attempt, "next_attempt_at", ch.Insert.Row.NextAttemptAt)
-			_ = d.arm(ctx, ch.Insert.Row)
+				"attempt", ch.Insert.Row.Cadence.Attempt, "next_attempt_at", ch.Insert.Row.NextAttemptAt,
+				"status", string(ch.Insert.Row.Status), "cancel_reason", string(ch.Insert.Row.CancelReason))
+			if ch.Insert.Row.Status == comms.StatusPending {
+				_ = d.arm(ctx, ch.Insert.Row)
+			}
 		}
 		return res, nil
 	}
 	return OutcomeResult{}, fmt.Errorf("dispatch.RecordOutcome: row %s kept changing: %w", id, comms.ErrConflict)
 }
 
+// cadenceStart is when the row's cadence began: its root's creation (the
+// row's own when it is the root, has no cadence, or the root is gone).
+// Events recorded since then cancel the cadence's later rows.
+func (d *Dispatcher) cadenceStart(ctx context.Context, row comms.Communication) time.Time {
+	if row.Cadence == nil || row.Cadence.RootID == row.ID {
+		return row.CreatedAt
+	}
+	root, err := d.store.GetCommunication(ctx, row.CompanyID, row.Cadence.RootID)
+	if err != nil {
+		return row.CreatedAt
+	}
+	return root.CreatedAt
+}
+
+// cancelOnRecordedEvent cancels a due row when an event its
+// cancel_policy.cancel_on lists was recorded about one of its entities
+// since its cadence began (an event posted while the row did not exist
+// yet, or was busy): cancelled with reason event:<name>, not sent. done is
+// true when the fire is settled.
+func (d *Dispatcher) cancelOnRecordedEvent(ctx context.Context, row comms.Communication, now time.Time) (done bool, err error) {
+	if len(row.Policy().CancelOn) == 0 {
+		return false, nil
+	}
+	ev, found, err := comms.CancellingEvent(ctx, d.store, row, d.cadenceStart(ctx, row))
+	if err != nil {
+		return true, fmt.Errorf("comms.CancellingEvent: %w", err)
+	}
+	if !found {
+		return false, nil
+	}
+	_, written, err := d.write(ctx, "cancel on a recorded event")(comms.Cancel(row, comms.CancelOnEvent(ev.Name), now))
+	if written {
+		d.log.InfoContext(ctx, "cancelled by a recorded event", "communication_id", row.ID, "event", ev.Name,
+			"event_id", ev.ID, "event_at", ev.At)
+	}
+	return true, err
+}
+
 // continues reports whether a call with this outcome leads to another
-// attempt of its cadence: no real conversation, and attempts left.
+// attempt of its cadence: the decision is retry, and attempts are left.
 func continues(row comms.Communication) bool {
-	return row.Cadence != nil && row.Outcome != nil && row.Outcome.TalkSeconds < TalkThreshold &&
+	return row.Cadence != nil && row.Outcome != nil && comms.Decide(*row.Outcome).Decision == comms.DecisionRetry &&
 		row.Cadence.Attempt < row.Cadence.MaxAttempts && row.SentAt != nil
 }
 

@@ -54,6 +54,11 @@ type Config struct {
 	// sending again. With a complete ledger (AttemptLedger.Complete) it is
 	// not waited. Default 5 minutes.
 	SettleWait time.Duration
+	// AnalysisGrace is how long after a call's end-of-call report
+	// (call_ended) the cadence's decision waits for the provider's
+	// analysis (call_analyzed: in_voicemail…) before deciding from the
+	// end-of-call report alone. Default 2 minutes.
+	AnalysisGrace time.Duration
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -73,6 +78,7 @@ func (c Config) withDefaults() Config {
 	def(&c.SweepGrace, time.Minute)
 	def(&c.OutcomeTimeout, 30*time.Minute)
 	def(&c.SettleWait, 5*time.Minute)
+	def(&c.AnalysisGrace, 2*time.Minute)
 	if c.SweepBatch <= 0 {
 		c.SweepBatch = 500
 	}
@@ -99,6 +105,7 @@ type Dispatcher struct {
 	now     func() time.Time
 	jitter  func() float64
 	ledger  AttemptLedger
+	calls   CallLookup
 	stats   Stats
 }
 
@@ -123,6 +130,10 @@ func WithJitter(f func() float64) Option { return func(d *Dispatcher) { d.jitter
 // WithLedger sets the provider's record asked before an uncertain attempt
 // is sent again (see AttemptLedger).
 func WithLedger(l AttemptLedger) Option { return func(d *Dispatcher) { d.ledger = l } }
+
+// WithCallLookup sets the voice provider's record of calls, asked before a
+// placed call with no outcome is declared unanswered.
+func WithCallLookup(l CallLookup) Option { return func(d *Dispatcher) { d.calls = l } }
 
 // New returns a dispatcher.
 func New(store Store, timer comms.Timer, senders Senders, cfg Config, opts ...Option) *Dispatcher {
@@ -167,6 +178,9 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 	if done, err := d.expire(ctx, row, set, now); done {
 		return err
 	}
+	if done, err := d.cancelOnRecordedEvent(ctx, row, now); done {
+		return err
+	}
 	if done, err := d.holdForBusinessHours(ctx, row, set, now); done {
 		return err
 	}
@@ -209,6 +223,9 @@ func (d *Dispatcher) current(ctx context.Context, f comms.Fire) (comms.Communica
 		return row, false, d.drop(ctx, f.CommunicationID, "unknown row")
 	case err != nil:
 		return row, false, fmt.Errorf("store.GetCommunication: %w", err)
+	case row.Status == comms.StatusProcessing && row.Token == f.Token && row.AwaitingAnalysis():
+		// The fire of a call's decide_by: the analysis did not come.
+		return row, false, d.decideFromCallEnded(ctx, row)
 	case row.Status != comms.StatusPending:
 		return row, false, d.drop(ctx, f.CommunicationID, "row is "+string(row.Status))
 	case row.Token != f.Token:

@@ -16,6 +16,23 @@ type Store interface {
 	GetVoiceAgent(ctx context.Context, companyID, id string) (comms.VoiceAgent, error)
 	DueCommunications(ctx context.Context, t time.Time, limit int) ([]comms.Communication, error)
 	GetSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient string) (comms.Suppression, error)
+	comms.EntityEventReader
+}
+
+// CallLookup is the voice provider's own record of a placed call (Retell's
+// get-call), asked when no outcome came by webhook before the call is
+// declared unanswered.
+type CallLookup interface {
+	LookupCall(ctx context.Context, callID string) (CallRecord, error)
+}
+
+// CallRecord is what the provider knows of a call.
+type CallRecord struct {
+	// Found is false when the provider has no such call.
+	Found bool
+	// Ended is true once the call is over; Outcome is then its outcome.
+	Ended   bool
+	Outcome comms.Outcome
 }
 
 // AttemptLedger is a provider's own record of what it sent, asked before an

@@ -17,8 +17,15 @@ type SweepResult struct {
 	Released int
 	// Unknown voice rows whose lease expired: failed as outcome_unknown.
 	Unknown int
-	// NoOutcome voice calls placed whose outcome never arrived: no_answer.
+	// NoOutcome voice calls placed whose outcome never arrived and that
+	// the provider does not know as ended: no_answer.
 	NoOutcome int
+	// Looked voice calls placed whose outcome never arrived by webhook and
+	// that the provider's record (get-call) settled.
+	Looked int
+	// Decided voice calls whose analysis never came, decided from their
+	// end-of-call report.
+	Decided int
 	// Exhausted rows whose lease expired on their last attempt.
 	Exhausted int
 	// Settled email/SMS rows whose lease expired and whose attempt the
@@ -34,9 +41,12 @@ type SweepResult struct {
 // expired (SweepGrace ago) are released through the lifecycle's
 // ReleaseExpiredLease (email, SMS: settled from the provider's record of
 // the attempt when it shows the send, else the next attempt; voice:
-// outcome_unknown, as nobody is called twice for one attempt); a placed call whose outcome
-// never came within OutcomeTimeout is declared no_answer (and its cadence
-// goes on). Each repair logs one "sweep repair" line. Run it every minute.
+// outcome_unknown, as nobody is called twice for one attempt); a placed
+// call whose outcome never came within OutcomeTimeout is settled from the
+// provider's record of it (CallLookup: Retell's get-call), and declared
+// no_answer only when the provider does not know it as ended (and its
+// cadence goes on); a call whose analysis never came is decided from its
+// end-of-call report. Each repair logs one "sweep repair" line. Run it every minute.
 func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	rows, err := d.store.DueCommunications(ctx, d.clock().Add(-d.cfg.SweepGrace), d.cfg.SweepBatch)
@@ -70,18 +80,15 @@ func (d *Dispatcher) logRepair(ctx context.Context, row comms.Communication, act
 }
 
 func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, res *SweepResult) error {
+	if row.AwaitingAnalysis() {
+		// The call ended and its decide_by passed (its fire was lost):
+		// decide from the end-of-call report.
+		res.Decided++
+		d.logRepair(ctx, row, "decided_without_analysis")
+		return d.decideFromCallEnded(ctx, row)
+	}
 	if row.Channel == comms.ChannelVoice && row.ProviderMessageID != "" {
-		// The call was placed and no outcome came: it was not answered.
-		res.NoOutcome++
-		out, err := d.RecordOutcome(ctx, row.CompanyID, row.ID, row.ProviderMessageID,
-			comms.Outcome{Connected: false, TalkSeconds: 0, EndedReason: "no_answer"})
-		if out.Recorded {
-			d.logRepair(ctx, row, "no_answer")
-		}
-		if errors.Is(err, comms.ErrNotFound) {
-			return nil
-		}
-		return err
+		return d.settleCall(ctx, row, res)
 	}
 	if row.Channel != comms.ChannelVoice {
 		settled, err := d.settleUncertain(ctx, row, res)
@@ -161,4 +168,44 @@ func (d *Dispatcher) Rearm(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// settleCall settles a placed call whose outcome never came by webhook
+// (OutcomeTimeout passed): the provider's record of the call is asked
+// first. Ended there → its outcome (basis provider_lookup). Unknown to the
+// provider, or no lookup configured → no_answer (basis no_report). Still
+// ongoing, or the provider not answering → left for later sweeps until
+// another OutcomeTimeout has passed, then no_answer.
+func (d *Dispatcher) settleCall(ctx context.Context, row comms.Communication, res *SweepResult) error {
+	o, action := comms.Outcome{Connected: false, EndedReason: "no_answer", Basis: comms.BasisNoReport}, "no_answer"
+	if d.calls != nil {
+		rec, err := d.calls.LookupCall(ctx, row.ProviderMessageID)
+		giveUp := !d.clock().Before(row.LeaseUntil.Add(d.cfg.OutcomeTimeout))
+		switch {
+		case err != nil && !giveUp:
+			d.log.WarnContext(ctx, "voice call lookup failed; retried at the next sweep", "communication_id", row.ID,
+				"call_id", row.ProviderMessageID, "error", err.Error())
+			res.Waiting++
+			return nil
+		case err == nil && rec.Found && rec.Ended:
+			o, action = rec.Outcome, "settled_by_provider"
+			o.Basis = comms.BasisProviderLookup
+		case err == nil && rec.Found && !giveUp:
+			res.Waiting++ // still ringing or talking
+			return nil
+		}
+	}
+	out, err := d.RecordOutcome(ctx, row.CompanyID, row.ID, row.ProviderMessageID, o)
+	if out.Recorded {
+		if action == "no_answer" {
+			res.NoOutcome++
+		} else {
+			res.Looked++
+		}
+		d.logRepair(ctx, row, action)
+	}
+	if errors.Is(err, comms.ErrNotFound) {
+		return nil
+	}
+	return err
 }

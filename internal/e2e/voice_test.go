@@ -19,7 +19,7 @@ func (caller) PlaceCall(_ context.Context, c dispatch.Call) (string, error) {
 	return "call_" + c.CommunicationID[:8] + "_" + strconv.Itoa(c.Attempt), nil
 }
 
-// TestVoiceWebhookThroughTheAPIFunction: the provider's signed call_ended
+// TestVoiceWebhookThroughTheAPIFunction: the provider's signed call_analyzed
 // webhook reaches the api function as an API Gateway event; the outcome is
 // recorded in DynamoDB, and the cadence's follow-up row is created there
 // and its timer armed (2 hours ahead: a Scheduler schedule).
@@ -49,7 +49,7 @@ func TestVoiceWebhookThroughTheAPIFunction(t *testing.T) {
 	}
 
 	meta := map[string]string{retell.MetaCommunicationID: id, retell.MetaCompanyID: sampleCompany, retell.MetaAttempt: "1"}
-	payload, err := retell.SimulatedEvent(retell.EventCallEnded, row.ProviderMessageID, meta, retell.ScenarioShort, *row.SentAt)
+	payload, err := retell.SimulatedEvent(retell.EventCallAnalyzed, row.ProviderMessageID, meta, retell.ScenarioShort, *row.SentAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestVoiceWebhookThroughTheAPIFunction(t *testing.T) {
 		}
 	}
 	got, _ := s.app.Store.GetCommunication(s.ctx, sampleCompany, id)
-	if got.Status != comms.StatusSent || got.Outcome == nil || got.Outcome.TalkSeconds != 4 {
+	if got.Status != comms.StatusSent || got.Outcome == nil || got.Outcome.TalkSeconds == nil || *got.Outcome.TalkSeconds != 4 {
 		t.Fatalf("outcome in DynamoDB: %s %+v", got.Status, got.Outcome)
 	}
 	next, err := s.app.Store.GetCommunication(s.ctx, sampleCompany, dispatch.FollowUpID(id, 2))

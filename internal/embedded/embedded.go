@@ -112,8 +112,13 @@ func EnsureVoiceSecret(dataDir string) (string, error) {
 }
 
 // simulatedCallLength is how long after a call is placed the dev voice
-// simulator reports its outcome.
+// simulator has reported its outcome: call_ended at the call's end
+// (simulatedAnalysisLag earlier), then call_analyzed, as Retell sends them.
 const simulatedCallLength = 500 * time.Millisecond
+
+// simulatedAnalysisLag is how long after call_ended the simulator posts
+// call_analyzed.
+const simulatedAnalysisLag = 100 * time.Millisecond
 
 // Local is the whole product in one process on the embedded store: the
 // API, the in-process timer, the dispatcher, the sweeper and the dev
@@ -276,9 +281,12 @@ func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
 }
 
 // simulatedVoice is the dev voice caller: it "places" the call through the
-// outbox and, once the call has lasted `after` on the clock, posts a signed
-// outcome to the real webhook path, chosen by payload.metadata.simulate
-// (conversation, short, no_answer, voicemail; default conversation).
+// outbox and posts signed webhooks to the real webhook path in Retell's
+// order — call_started (for a call that connects) at once, call_ended once
+// the call has lasted `after` − simulatedAnalysisLag on the clock, then
+// call_analyzed at `after` — as payload.metadata.simulate says
+// (conversation, short, no_answer, voicemail; default conversation). With
+// "manual" it posts nothing: a person or a test posts them by hand.
 type simulatedVoice struct {
 	calls    dispatch.VoiceCaller
 	webhooks http.Handler
@@ -306,28 +314,45 @@ func (s *simulatedVoice) PlaceCall(ctx context.Context, c dispatch.Call) (string
 	if scenario == "" {
 		scenario = retell.ScenarioConversation
 	}
+	if scenario == retell.ScenarioManual {
+		s.log.Info("voice simulator: manual call placed; post its webhooks by hand", "call_id", id,
+			"communication_id", c.CommunicationID, "attempt", c.Attempt)
+		return id, nil
+	}
 	meta := map[string]string{retell.MetaCommunicationID: c.CommunicationID, retell.MetaCompanyID: c.CompanyID,
 		retell.MetaAttempt: strconv.Itoa(c.Attempt)}
 	start := s.clock.Now()
-	// The alarm is set before the call counts as placed, so whoever sees it
-	// placed can move a fake clock past the call's end and get the outcome.
-	ended, release := s.clock.Alarm(start.Add(s.after))
+	// The alarms are set before the call counts as placed, so whoever sees
+	// it placed can move a fake clock past the call's end and get both
+	// reports.
+	ended, releaseEnded := s.clock.Alarm(start.Add(s.after - simulatedAnalysisLag))
+	analyzed, releaseAnalyzed := s.clock.Alarm(start.Add(s.after))
 	s.calling.Go(func() {
-		select {
-		case <-ended:
-		case <-s.stop:
-			release()
-			return
+		defer s.posted.Add(1)
+		if scenario != retell.ScenarioNoAnswer {
+			s.post(retell.EventCallStarted, id, meta, scenario, start)
 		}
-		s.post(id, meta, scenario, start)
+		for _, step := range []struct {
+			kind    string
+			ring    <-chan time.Time
+			release func()
+		}{{retell.EventCallEnded, ended, releaseEnded}, {retell.EventCallAnalyzed, analyzed, releaseAnalyzed}} {
+			select {
+			case <-step.ring:
+			case <-s.stop:
+				releaseEnded()
+				releaseAnalyzed()
+				return
+			}
+			s.post(step.kind, id, meta, scenario, start)
+		}
 	})
 	return id, nil
 }
 
-// post delivers the call's signed outcome to the webhook path.
-func (s *simulatedVoice) post(callID string, meta map[string]string, scenario string, start time.Time) {
-	defer s.posted.Add(1)
-	body, err := retell.SimulatedEvent(retell.EventCallEnded, callID, meta, scenario, start)
+// post delivers one signed webhook of the call to the webhook path.
+func (s *simulatedVoice) post(kind, callID string, meta map[string]string, scenario string, start time.Time) {
+	body, err := retell.SimulatedEvent(kind, callID, meta, scenario, start)
 	if err != nil {
 		s.log.Warn("voice simulator", "error", err.Error())
 		return

@@ -485,7 +485,28 @@ func (a *API) cancelByEvent(w http.ResponseWriter, r *http.Request, p comms.Prin
 	if err != nil {
 		return err
 	}
-	return ok(w, r, http.StatusOK, res, nil)
+	return ok(w, r, http.StatusOK, cancelByEventView{Event: res.Event, Cancelled: res.Cancelled, Recorded: recordedEventView{
+		ID: res.Recorded.ID, Event: res.Recorded.Name, EntityType: res.Recorded.EntityType, EntityID: res.Recorded.EntityID,
+		At: res.Recorded.At.UTC().Format(rfc3339Milli), KeptForLaterSteps: true}}, nil)
+}
+
+// cancelByEventView is the answer of cancel-by-event: the rows cancelled
+// now, and the event as kept for the rows that come later (§12).
+type cancelByEventView struct {
+	Event     string            `json:"event"`
+	Cancelled []string          `json:"cancelled"`
+	Recorded  recordedEventView `json:"recorded"`
+}
+
+type recordedEventView struct {
+	ID         string           `json:"id"`
+	Event      string           `json:"event"`
+	EntityType comms.EntityType `json:"entity_type"`
+	EntityID   string           `json:"entity_id"`
+	At         string           `json:"at"`
+	// KeptForLaterSteps says the event stays recorded: a row busy now or
+	// created later whose cadence began before it is cancelled by it.
+	KeptForLaterSteps bool `json:"kept_for_later_steps"`
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request, p comms.Principal) error {

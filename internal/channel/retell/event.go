@@ -66,6 +66,19 @@ var notConnectedReasons = map[string]bool{
 	"error_user_not_joined":                true,
 }
 
+// undialableReasons are the disconnection reasons after which calling the
+// same number again cannot help, so the cadence stops: the number is not
+// a valid destination, the carrier flags the number dialled as spam, or
+// Retell flagged the agent's call as a scam. Reasons that a later attempt
+// can overcome (busy, no answer, declined, dial_failed — which Retell says
+// may also be our own number being blocked —, provider outages, payment or
+// concurrency limits of the account) are not in it.
+var undialableReasons = map[string]bool{
+	"invalid_destination": true,
+	"marked_as_spam":      true,
+	"scam_detected":       true,
+}
+
 // machineReasons are the reasons of calls a machine answered.
 var machineReasons = map[string]bool{
 	"voicemail_reached": true,
@@ -85,6 +98,8 @@ type inCall struct {
 	StartTimestamp      millis          `json:"start_timestamp"`
 	EndTimestamp        millis          `json:"end_timestamp"`
 	DisconnectionReason string          `json:"disconnection_reason"`
+	DurationMS          *float64        `json:"duration_ms"`
+	Transcript          string          `json:"transcript"`
 	TranscriptObject    []inUtterance   `json:"transcript_object"`
 	Metadata            json.RawMessage `json:"metadata"`
 	CallAnalysis        *struct {
@@ -171,6 +186,10 @@ func ParseEvent(body []byte) (Event, error) {
 	}
 	if ev.Ended {
 		ev.Outcome = outcomeOf(c, ev.StartedAt, ev.EndedAt)
+		ev.Outcome.Basis = comms.BasisCallEnded
+		if ev.Kind == EventCallAnalyzed {
+			ev.Outcome.Basis = comms.BasisCallAnalyzed
+		}
 	}
 	return ev, nil
 }
@@ -197,14 +216,33 @@ func metadataStrings(raw json.RawMessage) map[string]string {
 	return out
 }
 
-// outcomeOf decides the outcome of an ended call.
+// outcomeOf reads the outcome of an ended call; comms.Decide then applies
+// the product's rules to it.
 func outcomeOf(c *inCall, start, end time.Time) comms.Outcome {
-	o := comms.Outcome{EndedReason: c.DisconnectionReason}
+	o := comms.Outcome{EndedReason: c.DisconnectionReason, Undialable: undialableReasons[c.DisconnectionReason]}
 	o.Connected = connected(c, start, end)
-	if o.Connected {
-		o.TalkSeconds = userSpeechSeconds(c.TranscriptObject)
+	switch {
+	case c.DurationMS != nil && *c.DurationMS >= 0:
+		o.CallSeconds = comms.Seconds(math.Round(*c.DurationMS/100) / 10)
+	case !start.IsZero() && !end.Before(start):
+		o.CallSeconds = comms.Seconds(math.Round(end.Sub(start).Seconds()*10) / 10)
 	}
-	return o
+	if c.CallAnalysis != nil && c.CallAnalysis.InVoicemail != nil {
+		vm := *c.CallAnalysis.InVoicemail
+		o.InVoicemail = &vm
+	}
+	switch {
+	case !o.Connected:
+		o.TalkSecondsSource = comms.TalkNone
+	case len(c.TranscriptObject) > 0:
+		o.TalkSeconds = comms.Seconds(userSpeechSeconds(c.TranscriptObject))
+		o.TalkSecondsSource = comms.TalkFromTranscript
+	default:
+		// No transcript (basic_attributes_only storage, or none kept):
+		// how long the contact spoke is unknown, not 0.
+		o.TalkSecondsSource = comms.TalkFromCallDuration
+	}
+	return comms.Decide(o)
 }
 
 // connected reports whether a person answered the call.

@@ -34,6 +34,9 @@ const (
 	// ScenarioVoicemail: a voicemail greeting answers and the agent leaves
 	// a message (voicemail_reached): not connected, 0 s of talk.
 	ScenarioVoicemail = "voicemail"
+	// ScenarioManual: the call is placed and the simulator posts nothing:
+	// a person or a test posts the webhooks by hand.
+	ScenarioManual = "manual"
 )
 
 // outPayload is a webhook body in Retell's shape, as BuildEvent writes it.
@@ -85,6 +88,18 @@ type outAnalysis struct {
 // reason, nil meta or an empty transcript is left out; words with a
 // non-finite time are dropped. Sign the result with Sign to post it.
 func BuildEvent(kind, callID string, meta map[string]string, transcript []Utterance, reason string, start, end time.Time) []byte {
+	return buildEvent(kind, callID, meta, transcript, reason, start, end, machineReasons[reason])
+}
+
+// BuildAnalyzed returns a call_analyzed body like BuildEvent's, with
+// call_analysis.in_voicemail as given: Retell's analysis can find a
+// voicemail the call's end did not show (a greeting transcribed as the
+// user, the call ended by a hang-up).
+func BuildAnalyzed(callID string, meta map[string]string, transcript []Utterance, reason string, start, end time.Time, inVoicemail bool) []byte {
+	return buildEvent(EventCallAnalyzed, callID, meta, transcript, reason, start, end, inVoicemail)
+}
+
+func buildEvent(kind, callID string, meta map[string]string, transcript []Utterance, reason string, start, end time.Time, inVoicemail bool) []byte {
 	call := outCall{CallType: "phone_call", CallID: callID, Direction: "outbound", Metadata: meta}
 	if !start.IsZero() {
 		call.StartTimestamp = start.UnixMilli()
@@ -105,7 +120,7 @@ func BuildEvent(kind, callID string, meta map[string]string, transcript []Uttera
 		call.DisconnectionReason = reason
 		call.Transcript, call.TranscriptObject = transcriptOf(transcript)
 		if kind == EventCallAnalyzed {
-			call.CallAnalysis = &outAnalysis{InVoicemail: machineReasons[reason]}
+			call.CallAnalysis = &outAnalysis{InVoicemail: inVoicemail}
 		}
 	}
 	b, err := json.Marshal(outPayload{Event: kind, Call: call})
@@ -235,4 +250,13 @@ func SimulatedEvent(kind string, callID string, meta map[string]string, scenario
 	}
 	end := start.Add(seconds(last + 1))
 	return BuildEvent(kind, callID, meta, transcript, reason, start, end), nil
+}
+
+// VoicemailGreeting is a voicemail greeting as Retell transcribes it: as
+// the "user", 33 words = 16.5 s of speech. Its call_ended alone looks like
+// a conversation; the analysis (in_voicemail) says otherwise.
+func VoicemailGreeting() []Utterance {
+	us, _ := script([2]string{"user", "Hi you have reached Jordan at Northwind Dental I am away from my desk so please leave " +
+		"your name your number and a short message after the tone and I will get back"})
+	return us
 }

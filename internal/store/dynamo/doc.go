@@ -55,6 +55,7 @@
 //	suppression        SUPP#<company>             <channel>#<recipient>        lifted_at, lifted_by once lifted
 //	idempotency        IDEM#<company>#<key>       IDEM                         expires_at, ttl
 //	SMS receipt        SMSR#<e164>                <accepted_at>#<message id>   status, detail, at, ttl (accepted_at + 7 days)
+//	entity event       ENTEVT#<company>#<type>#<entity id>  <at>#<id>          name, ttl (at + 2 years): posted to cancel-by-event
 //	webhook delivery   WHDLV#<company>#<endpoint>#<id>  WHDLV                  + gsi1* (WHDLV#<company>#<endpoint>), gsi2* while pending (WHDUE#)
 //	fan-out cursor     COMPANY#<company>          WHFANOUT                     cursor: the feed cursor fanned out up to
 //
@@ -118,6 +119,8 @@
 //	PutSMSReceipt        PutItem (unconditional: a redelivered report   SMSR#<e164> / <accepted_at>#<message id>
 //	                     replaces itself)
 //	FindSMSReceipts      Query (consistent)                            pk = SMSR#<e164> AND sk BETWEEN <from># AND <to>$
+//	PutEntityEvent       PutItem (unconditional)                       ENTEVT#<c>#<type>#<id> / <at>#<event id>
+//	EntityEventsSince    Query (consistent)                            pk = ENTEVT#<c>#<type>#<id> AND sk >= <since>
 //	CreateCommunication  GetItem company (consistent), then            row: attribute_not_exists(pk) → ErrAlreadyExists;
 //	                     TransactWriteItems: Put row, Update company,  company: credits = :seen, SET credits = :seen - 1;
 //	                     Put idempotency record (when given)           record: attribute_not_exists(pk) OR

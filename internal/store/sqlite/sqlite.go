@@ -41,6 +41,8 @@
 //     deliveries.go): the messages of status webhooks with their
 //     attempts, and how far each company's event feed has been fanned out;
 //     migration 8 adds the endpoints' disabled_at and failing_since
+//   - entity_events (migration 9, entityevents.go): the events posted to
+//     cancel-by-event, per company and entity, for the steps created later
 //   - events, keyed (company_id, feed_pos) WITHOUT ROWID, where feed_pos
 //     numbers a company's events 1, 2, 3… in commit order (see
 //     ListCompanyEvents); unique by (company_id, communication_id, sequence),
@@ -357,6 +359,9 @@ CREATE TABLE sms_receipts (
 	migrationWebhookDeliveries,
 	// 8: endpoints' disabled_at and failing_since (webhooks.go).
 	migrationEndpointHealth,
+	// 9: events posted to cancel-by-event, kept per entity
+	// (entityevents.go; self-contained, renumber freely at a merge).
+	migrationEntityEvents,
 }
 
 // migrationChecks run inside the migration transaction just before the

@@ -185,7 +185,7 @@ func (s suite) events(t *testing.T) {
 		root = b.apply(t)(comms.RecordCallPlaced(root, "call-1", b.now.Add(30*time.Minute), b.now))
 		next := b.comm(b.company.ID, b.now.Add(2*time.Hour))
 		next.Source = comms.SourceCadence
-		ch, err := comms.RecordOutcome(root, comms.Outcome{EndedReason: "no_answer"}, &next, b.now.Add(time.Minute))
+		ch, err := comms.RecordOutcome(root, comms.Outcome{EndedReason: "no_answer"}, &next, "", b.now.Add(time.Minute))
 		requireNoError(t, err)
 		_, _, err = b.store.UpdateCommunication(b.ctx, ch, false)
 		requireNoError(t, err)

@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"PhoneNumberClaims", s.phoneNumberClaims},
 		{"SendingDomains", s.sendingDomains},
 		{"SMSReceipts", s.smsReceipts},
+		{"EntityEvents", s.entityEvents},
 		{"WebhookEndpoints", s.webhookEndpoints},
 		{"WebhookDeliveries", s.deliveries},
 	} {
@@ -191,7 +192,7 @@ func (b *bundle) fullComm(companyID string) comms.Communication {
 		LastError:         &comms.LastError{Code: "provider_timeout", Message: "no answer from provider — réessayer ✓"},
 		Source:            comms.SourceCadence,
 		Cadence:           &comms.Cadence{RootID: uuid.NewString(), Attempt: 2, MaxAttempts: 3},
-		Outcome:           &comms.Outcome{Connected: true, TalkSeconds: 12.5, EndedReason: "customer_hangup"},
+		Outcome:           &comms.Outcome{Connected: true, TalkSeconds: comms.Seconds(12.5), TalkSecondsSource: comms.TalkFromTranscript, EndedReason: "customer_hangup"},
 		ProviderMessageID: "call_" + uuid.NewString(),
 		CreatedAt:         b.now,
 		UpdatedAt:         b.now.Add(time.Second),
