@@ -93,13 +93,20 @@ const (
 // Communication is one scheduled email, SMS or voice call: the row that the
 // API returns everywhere and that every store persists.
 type Communication struct {
-	ID                   string          `json:"id"`
-	CompanyID            string          `json:"-"`
-	Channel              Channel         `json:"channel"`
-	Status               Status          `json:"status"`
-	ScheduledFor         time.Time       `json:"scheduled_for"`
-	NextAttemptAt        time.Time       `json:"next_attempt_at"`
-	Timezone             string          `json:"timezone"`
+	ID            string    `json:"id"`
+	CompanyID     string    `json:"-"`
+	Channel       Channel   `json:"channel"`
+	Status        Status    `json:"status"`
+	ScheduledFor  time.Time `json:"scheduled_for"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	Timezone      string    `json:"timezone"`
+	// TimezoneSource says where Timezones come from (see RecipientZones);
+	// empty on rows stored before it was recorded (ZoneSource reads them).
+	TimezoneSource TimezoneSource `json:"timezone_source"`
+	// Timezones are the zones the recipient may be in, as decided when the
+	// row was created or last edited: the request's, the number's (several
+	// for an area code spanning zones) or the company's.
+	Timezones            []string        `json:"timezones"`
 	RespectBusinessHours bool            `json:"respect_business_hours"`
 	Payload              json.RawMessage `json:"payload"`
 	ContactID            string          `json:"contact_id"`
