@@ -93,20 +93,13 @@ const (
 // Communication is one scheduled email, SMS or voice call: the row that the
 // API returns everywhere and that every store persists.
 type Communication struct {
-	ID            string    `json:"id"`
-	CompanyID     string    `json:"-"`
-	Channel       Channel   `json:"channel"`
-	Status        Status    `json:"status"`
-	ScheduledFor  time.Time `json:"scheduled_for"`
-	NextAttemptAt time.Time `json:"next_attempt_at"`
-	Timezone      string    `json:"timezone"`
-	// TimezoneSource says where Timezones come from (see RecipientZones);
-	// empty on rows stored before it was recorded (ZoneSource reads them).
-	TimezoneSource TimezoneSource `json:"timezone_source"`
-	// Timezones are the zones the recipient may be in, as decided when the
-	// row was created or last edited: the request's, the number's (several
-	// for an area code spanning zones) or the company's.
-	Timezones            []string        `json:"timezones"`
+	ID                   string          `json:"id"`
+	CompanyID            string          `json:"-"`
+	Channel              Channel         `json:"channel"`
+	Status               Status          `json:"status"`
+	ScheduledFor         time.Time       `json:"scheduled_for"`
+	NextAttemptAt        time.Time       `json:"next_attempt_at"`
+	Timezone             string          `json:"timezone"`
 	RespectBusinessHours bool            `json:"respect_business_hours"`
 	Payload              json.RawMessage `json:"payload"`
 	ContactID            string          `json:"contact_id"`
@@ -129,6 +122,13 @@ type Communication struct {
 	// CancelReason says why a cancelled row was cancelled (see
 	// CancelReason's values); empty while not cancelled.
 	CancelReason CancelReason `json:"cancel_reason"`
+	// TimezoneSource says where Timezones come from (see RecipientZones);
+	// empty on rows stored before it was recorded (ZoneSource reads them).
+	TimezoneSource TimezoneSource `json:"timezone_source"`
+	// Timezones are the zones the recipient may be in, as decided when the
+	// row was created or last edited: the request's, the number's (several
+	// for an area code spanning zones) or the company's.
+	Timezones []string `json:"timezones"`
 	// Delivery is what the provider last reported about a sent email or
 	// SMS (RecordDelivery); zero before the row is sent and for voice.
 	Delivery Delivery `json:"-"`
