@@ -219,3 +219,46 @@ func (c Calendar) isHoliday(day time.Time) bool {
 	_, ok := c.holidays[day.Unix()]
 	return ok
 }
+
+// Constraint is one calendar read in one time zone: an instant satisfies it
+// when the calendar is open there in loc.
+type Constraint struct {
+	Calendar Calendar
+	Loc      *time.Location
+}
+
+// horizon bounds NextOpenAll's search, as NextOpen's own bound does.
+const horizon = 3 * 366 * 24 * time.Hour
+
+// NextOpenAll returns, in UTC, the earliest instant >= t at which every
+// constraint is open (t itself when all are), for example the business
+// hours of a company read in each time zone a callee may be in. With no
+// constraints it returns t. ok is false when no such instant comes within
+// about three years: a constraint that never opens, or windows that never
+// overlap (08:00–09:00 in New York and in Los Angeles).
+//
+// It advances t to each constraint's NextOpen in turn until none moves it.
+// Every step lands on an instant that some constraint needs, never past an
+// instant that all accept (each NextOpen is the earliest for its own
+// constraint), so the first instant that no constraint moves is the
+// earliest common one.
+func NextOpenAll(t time.Time, cs ...Constraint) (next time.Time, ok bool) {
+	end := t.Add(horizon)
+	next = t
+	for settled := 0; settled < len(cs); {
+		for _, c := range cs {
+			x, ok := c.Calendar.NextOpen(next, c.Loc)
+			if !ok || x.After(end) {
+				return time.Time{}, false
+			}
+			if x.After(next) {
+				next, settled = x, 0
+			}
+			settled++
+			if settled == len(cs) {
+				break
+			}
+		}
+	}
+	return next.UTC(), true
+}

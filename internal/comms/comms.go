@@ -122,6 +122,13 @@ type Communication struct {
 	// CancelReason says why a cancelled row was cancelled (see
 	// CancelReason's values); empty while not cancelled.
 	CancelReason CancelReason `json:"cancel_reason"`
+	// TimezoneSource says where Timezones come from (see RecipientZones);
+	// empty on rows stored before it was recorded (ZoneSource reads them).
+	TimezoneSource TimezoneSource `json:"timezone_source"`
+	// Timezones are the zones the recipient may be in, as decided when the
+	// row was created or last edited: the request's, the number's (several
+	// for an area code spanning zones) or the company's.
+	Timezones []string `json:"timezones"`
 	// Delivery is what the provider last reported about a sent email or
 	// SMS (RecordDelivery); zero before the row is sent and for voice.
 	Delivery Delivery `json:"-"`

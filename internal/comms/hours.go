@@ -47,9 +47,10 @@ func (s Settings) Calendar() (bizhours.Calendar, error) {
 // problem at once, named by field path (business_hours.mon[1],
 // holidays[3]) in the caller's terms: wall-clock times, never minutes.
 // Beyond what Calendar needs, holidays must be distinct and at most
-// MaxHolidays.
+// MaxHolidays. Quiet hours are checked too (quiet_hours.voice_call.start).
 func (s Settings) Validate() error {
 	_, errs := s.check(true)
+	s.QuietHours.check(&errs)
 	return errs.Err()
 }
 
@@ -160,29 +161,6 @@ func sortedDays(m map[string][][2]string) []string {
 		return ri < rj || ri == rj && keys[i] < keys[j]
 	})
 	return keys
-}
-
-// NextAttemptAt is when a row scheduled for t should first be acted on:
-// t itself, or, when respect is set, the next window start of the
-// company's business hours in the row's zone (else the company's, else UTC).
-// ok is false when the calendar never opens.
-func NextAttemptAt(t time.Time, respect bool, rowZone string, s Settings) (time.Time, bool) {
-	if !respect {
-		return t, true
-	}
-	cal, err := s.Calendar()
-	if err != nil {
-		return time.Time{}, false
-	}
-	loc := time.UTC
-	for _, name := range []string{rowZone, s.Timezone} {
-		if l, err := Timezone(name); err == nil {
-			loc = l
-			break
-		}
-	}
-	next, ok := cal.NextOpen(t, loc)
-	return next.UTC(), ok
 }
 
 // Timezone loads an IANA zone by name, refusing "" and "Local".

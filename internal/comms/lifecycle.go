@@ -40,7 +40,7 @@ const (
 	EventCreated EventType = "created"
 	// EventRescheduled: a PATCH changed the row while pending (RescheduledData).
 	EventRescheduled EventType = "rescheduled"
-	// EventDeferred: outside business hours at fire time; waits for the next window (DeferredData).
+	// EventDeferred: outside business hours or quiet hours at fire time; waits for the next allowed instant (DeferredData).
 	EventDeferred EventType = "deferred"
 	// EventAttemptStarted: claimed for attempt n (AttemptData).
 	EventAttemptStarted EventType = "attempt_started"
@@ -126,6 +126,9 @@ type DeferReason string
 const (
 	// DeferBusinessHours: respect_business_hours and the callee's window is closed.
 	DeferBusinessHours DeferReason = "business_hours"
+	// DeferQuietHours: the channel's quiet hours (settings.quiet_hours) are
+	// closed in a zone the recipient may be in.
+	DeferQuietHours DeferReason = "quiet_hours"
 )
 
 // The data of each event type, as the API and the webhooks show it.
@@ -390,8 +393,8 @@ func Expire(row Communication, dueAt time.Time, maxDelayMinutes int, now time.Ti
 	return ch, nil
 }
 
-// Defer moves a due pending row to next (the next business-hours window),
-// for reason. It emits deferred.
+// Defer moves a due pending row to next (the next instant its business
+// hours and quiet hours allow), for reason. It emits deferred.
 func Defer(row Communication, reason DeferReason, next, now time.Time) (Change, error) {
 	ch, now, err := begin(row, TransitionDefer, now, StatusPending)
 	if err != nil {

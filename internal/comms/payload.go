@@ -1,5 +1,7 @@
 package comms
 
+import "encoding/json"
+
 // FollowUps is the cadence of a voice call: how many calls in all and how
 // long after each call's start the next one is due.
 type FollowUps struct {
@@ -43,4 +45,19 @@ type VoicePayload struct {
 	DynamicVariables           map[string]string `json:"dynamic_variables,omitempty"`
 	Metadata                   map[string]any    `json:"metadata,omitempty"`
 	FollowUps                  *FollowUps        `json:"follow_ups,omitempty"`
+}
+
+// ToNumberOf returns the recipient's number of an SMS or voice payload, ""
+// for email or a payload that does not decode.
+func ToNumberOf(ch Channel, payload json.RawMessage) string {
+	if ch != ChannelSMS && ch != ChannelVoice {
+		return ""
+	}
+	var p struct {
+		ToNumber string `json:"to_number"`
+	}
+	if json.Unmarshal(payload, &p) != nil {
+		return ""
+	}
+	return p.ToNumber
 }

@@ -26,6 +26,13 @@ type Settings struct {
 	SendingDomains   []string `json:"sending_domains"`
 	DefaultFromEmail string   `json:"default_from_email"`
 	DefaultFromName  string   `json:"default_from_name"`
+	// QuietHours are, per channel, the window of the recipient's local
+	// time in which sending is allowed at all (none by default).
+	QuietHours QuietHours `json:"quiet_hours"`
+	// TimezoneFromPhoneNumber places the recipient of an SMS or call that
+	// names no timezone by its number (RecipientZones) before the
+	// company's timezone. Off by default.
+	TimezoneFromPhoneNumber bool `json:"timezone_from_phone_number"`
 }
 
 // MaxSendingDomains is the most sending domains a company declares. It is
@@ -80,7 +87,7 @@ func CoveringDomain(domain string, declared []string) string {
 
 // DefaultSettings is what a company has before it PUTs its own: UTC,
 // Monday to Friday 09:00–17:00, no holidays, no sending domains, no
-// default sender.
+// default sender, no quiet hours, zones not taken from phone numbers.
 func DefaultSettings() Settings {
 	bh := make(map[string][][2]string, 7)
 	for _, d := range Weekdays {

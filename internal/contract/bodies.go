@@ -19,8 +19,74 @@ var settingsShape = shape{
 		"sending_domains":    sendingDomainsField,
 		"default_from_email": optional(emailField),
 		"default_from_name":  text(0, 200, true),
+		"quiet_hours":        quietHoursField,
+		// timezone_from_phone_number: place an SMS or call recipient by
+		// their number when the request gives no timezone.
+		"timezone_from_phone_number": boolField,
 	},
 	required: []string{"timezone"},
+}
+
+// clockWindowShape is one channel's quiet hours: {"start": "08:00", "end": "21:00"}.
+var clockWindowShape = shape{
+	fields: map[string]field{
+		"start": clockField,
+		"end":   clockField,
+	},
+	required: []string{"start", "end"},
+}
+
+// clockField takes a string; comms.Settings.Validate checks it is a
+// wall-clock time, naming the same path.
+func clockField(c *checker, path string, v any) (any, bool) {
+	s, ok := v.(string)
+	if !ok {
+		c.add(path, "must be a wall-clock time \"HH:MM\", got %s", typeName(v))
+		return nil, false
+	}
+	return s, true
+}
+
+// quietHoursField reads settings.quiet_hours: an object keyed by channel
+// (voice_call, sms, email), each a window {"start", "end"} or null (no
+// limit for that channel).
+func quietHoursField(c *checker, path string, v any) (any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.add(path, "must be an object keyed by channel (voice_call, sms, email), got %s", typeName(v))
+		return nil, false
+	}
+	var q comms.QuietHours
+	for _, k := range sortedKeys(m) {
+		p := join(path, k)
+		ch := comms.Channel(k)
+		if !slices.Contains(comms.QuietHoursChannels, ch) {
+			c.add(p, "is not a channel with quiet hours; use voice_call, sms or email")
+			continue
+		}
+		if m[k] == nil {
+			continue
+		}
+		before := len(c.errs.Fields)
+		w, _ := c.object(p, m[k], clockWindowShape)
+		if len(c.errs.Fields) > before {
+			continue // reported; the other channels are still checked
+		}
+		start, _ := w["start"].(string)
+		end, _ := w["end"].(string)
+		win := &comms.ClockWindow{Start: start, End: end}
+		switch ch {
+		case comms.ChannelVoice:
+			q.VoiceCall = win
+		case comms.ChannelSMS:
+			q.SMS = win
+		case comms.ChannelEmail:
+			q.Email = win
+		}
+	}
+	// What the shape check refused is reported and left out; the rest
+	// goes to the domain's check, so every problem is reported at once.
+	return q, true
 }
 
 // optional lets the empty string stand for "unset" before f checks a value.
@@ -172,6 +238,8 @@ func ParseSettings(body []byte) (comms.Settings, error) {
 	set.SendingDomains, _ = m["sending_domains"].([]string)
 	set.DefaultFromEmail, _ = m["default_from_email"].(string)
 	set.DefaultFromName, _ = m["default_from_name"].(string)
+	set.QuietHours, _ = m["quiet_hours"].(comms.QuietHours)
+	set.TimezoneFromPhoneNumber, _ = m["timezone_from_phone_number"].(bool)
 	// The default sender must be at one of the declared domains; checked
 	// only when both fields were read without a problem of their own.
 	if set.DefaultFromEmail != "" && !slices.ContainsFunc(c.errs.Fields, func(f comms.FieldError) bool {

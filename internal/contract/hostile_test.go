@@ -226,6 +226,23 @@ func TestSettingsProblems(t *testing.T) {
 				"holidays[3]":              "repeats 2026-12-25 (holidays[0])",
 				"default_from_name":        "control characters",
 			}},
+		{"quiet hours", `{"timezone":"UTC","timezone_from_phone_number":"yes","quiet_hours":{"voice_call":{"start":"8:00","end":"21:00"},
+			"sms":{"start":"09:00","end":"09:00"},"email":{"start":"07:00","end":"25:00","tz":"UTC"},"fax":{"start":"08:00","end":"21:00"}}}`,
+			map[string]string{
+				"timezone_from_phone_number":   "must be a boolean",
+				"quiet_hours.voice_call.start": `must be a wall-clock time HH:MM from 00:00 to 23:59, got "8:00"`,
+				"quiet_hours.sms":              "09:00–09:00 starts where it ends",
+				"quiet_hours.email.tz":         "is not a known field",
+				"quiet_hours.fax":              "is not a channel with quiet hours; use voice_call, sms or email",
+			}},
+		{"quiet hours of the wrong shape", `{"timezone":"UTC","quiet_hours":{"voice_call":{"start":8},"sms":"08:00-21:00"}}`,
+			map[string]string{
+				"quiet_hours.voice_call.start": `must be a wall-clock time "HH:MM", got a number`,
+				"quiet_hours.voice_call.end":   "is required",
+				"quiet_hours.sms":              "must be a JSON object",
+			}},
+		{"quiet hours not an object", `{"timezone":"UTC","quiet_hours":[]}`,
+			map[string]string{"quiet_hours": "must be an object keyed by channel"}},
 		{"touching intervals are fine; order does not matter", `{"timezone":"UTC","business_hours":{"wed":[["12:00","17:00"],["09:00","12:00"],["00:00","24:00"]]}}`,
 			map[string]string{"business_hours.wed[2]": "00:00–24:00 overlaps 09:00–12:00 (business_hours.wed[1] and [2])"}},
 	}
@@ -275,5 +292,24 @@ func TestStoredSettingsStayUsable(t *testing.T) {
 	}
 	if err := s.Validate(); err == nil {
 		t.Errorf("Validate accepted a repeated holiday")
+	}
+}
+
+// TestSettingsQuietHours: a good document reads back as sent; null turns a
+// channel's window off; both settings are off when absent.
+func TestSettingsQuietHours(t *testing.T) {
+	t.Parallel()
+	s, err := contract.ParseSettings([]byte(`{"timezone":"UTC","timezone_from_phone_number":true,
+		"quiet_hours":{"voice_call":{"start":"08:00","end":"21:00"},"sms":{"start":"22:00","end":"06:00"},"email":null}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.TimezoneFromPhoneNumber || *s.QuietHours.VoiceCall != (comms.ClockWindow{Start: "08:00", End: "21:00"}) ||
+		*s.QuietHours.SMS != (comms.ClockWindow{Start: "22:00", End: "06:00"}) || s.QuietHours.Email != nil {
+		t.Fatalf("ParseSettings = %+v", s)
+	}
+	s, err = contract.ParseSettings([]byte(`{"timezone":"UTC"}`))
+	if err != nil || s.TimezoneFromPhoneNumber || s.QuietHours != (comms.QuietHours{}) {
+		t.Fatalf("absent: %+v, %v", s, err)
 	}
 }

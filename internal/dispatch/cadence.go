@@ -263,16 +263,28 @@ func (d *Dispatcher) nextAttempt(ctx context.Context, row comms.Communication) (
 		MaxAttempts: comms.ChannelVoice.DefaultMaxAttempts(), Source: comms.SourceCadence,
 		Cadence: &comms.Cadence{RootID: row.Cadence.RootID, Attempt: n + 1, MaxAttempts: row.Cadence.MaxAttempts},
 	}
-	if next.RespectBusinessHours {
-		co, err := d.store.GetCompany(ctx, row.CompanyID)
-		if err != nil {
-			return nil, fmt.Errorf("store.GetCompany: %w", err)
-		}
-		if open, ok := comms.NextAttemptAt(at, true, row.Timezone, co.Settings.WithDefaults()); ok {
-			next.NextAttemptAt = open
-		}
+	if err := d.placeFollowUp(ctx, next, fu.ToNumber); err != nil {
+		return nil, err
 	}
 	return next, nil
+}
+
+// placeFollowUp decides where a follow-up's recipient is (the root's
+// request timezone, else its own to_number's zones when the company takes
+// them from numbers, else the company's) and moves its next_attempt_at to
+// the first instant its business hours (when asked) and the voice quiet
+// hours allow, as a create does.
+func (d *Dispatcher) placeFollowUp(ctx context.Context, next *comms.Communication, toNumber string) error {
+	co, err := d.store.GetCompany(ctx, next.CompanyID)
+	if err != nil {
+		return fmt.Errorf("store.GetCompany: %w", err)
+	}
+	set := co.Settings.WithDefaults()
+	next.TimezoneSource, next.Timezones = comms.RecipientZones(next.Channel, next.Timezone, toNumber, set)
+	if a := comms.NextAllowed(next.ScheduledFor, *next, set); !a.Never {
+		next.NextAttemptAt = a.At
+	} // else it is created as due and fails at dispatch, saying why
+	return nil
 }
 
 func first(a, b string) string {

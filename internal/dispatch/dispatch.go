@@ -1,5 +1,5 @@
 // Package dispatch delivers due rows: it takes one fire at a time, checks it
-// is still current, applies the cancel policy and business hours, claims
+// is still current, applies the cancel policy, business hours and quiet hours, claims
 // the row by compare-and-swap with a lease, resolves the company's sender
 // resources, sends through the channel's port, and records the result —
 // retrying transient failures with backoff as new fires on the same row.
@@ -152,7 +152,7 @@ func (d *Dispatcher) clock() time.Time { return d.now().UTC().Truncate(time.Mill
 
 // Handle acts on one fire, in named steps: drop a stale fire, re-arm an
 // early one, expire a row too late to send, defer a row outside business
-// hours, claim it, resolve its senders and send, record the result. It
+// hours or quiet hours, claim it, resolve its senders and send, record the result. It
 // returns an error only when the store failed and the fire should be
 // delivered again; everything else — stale fires, lost races, send
 // failures — is settled here.
@@ -181,7 +181,7 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 	if done, err := d.cancelOnRecordedEvent(ctx, row, now); done {
 		return err
 	}
-	if done, err := d.holdForBusinessHours(ctx, row, set, now); done {
+	if done, err := d.hold(ctx, row, set, now); done {
 		return err
 	}
 	if done, err := d.refuseSuppressed(ctx, row, now); done {
@@ -235,7 +235,7 @@ func (d *Dispatcher) current(ctx context.Context, f comms.Fire) (comms.Communica
 }
 
 // settings returns a function reading the company's settings (defaults
-// applied) once, when a step first needs them: business hours, or an email
+// applied) once, when a step first needs them: business and quiet hours, or an email
 // without its own from address.
 func (d *Dispatcher) settings(ctx context.Context, companyID string) func() (comms.Settings, error) {
 	var cached *comms.Settings
@@ -253,20 +253,20 @@ func (d *Dispatcher) settings(ctx context.Context, companyID string) func() (com
 }
 
 // expire cancels a row more than its cancel_policy.max_delay_minutes late
-// (counted from when it was due, business hours applied). done is true when
-// the fire is settled.
+// (counted from when it was due, business hours and quiet hours applied).
+// done is true when the fire is settled.
 func (d *Dispatcher) expire(ctx context.Context, row comms.Communication, settings func() (comms.Settings, error), now time.Time) (done bool, err error) {
 	maxDelay := row.Policy().MaxDelayMinutes
 	if maxDelay <= 0 {
 		return false, nil
 	}
+	set, err := settings()
+	if err != nil {
+		return true, err
+	}
 	due := row.ScheduledFor
-	if row.RespectBusinessHours {
-		set, err := settings()
-		if err != nil {
-			return true, err
-		}
-		due, _ = comms.NextAttemptAt(row.ScheduledFor, true, row.Timezone, set)
+	if a := comms.NextAllowed(row.ScheduledFor, row, set); !a.Never {
+		due = a.At
 	}
 	if now.Sub(due) <= time.Duration(maxDelay)*time.Minute {
 		return false, nil
@@ -276,28 +276,31 @@ func (d *Dispatcher) expire(ctx context.Context, row comms.Communication, settin
 	return true, err
 }
 
-// holdForBusinessHours defers a row that respects business hours while
-// they are closed to the next window start (or fails it when the company's
-// hours never open). done is true when the fire is settled.
-func (d *Dispatcher) holdForBusinessHours(ctx context.Context, row comms.Communication, settings func() (comms.Settings, error), now time.Time) (done bool, err error) {
-	if !row.RespectBusinessHours {
-		return false, nil
-	}
+// hold defers a row that may not be sent now — outside its business hours
+// (when it respects them) or its channel's quiet hours, in any zone its
+// recipient may be in — to the next instant allowed in all of them
+// (comms.NextAllowed), or fails it when none ever comes. done is true when
+// the fire is settled.
+func (d *Dispatcher) hold(ctx context.Context, row comms.Communication, settings func() (comms.Settings, error), now time.Time) (done bool, err error) {
 	set, err := settings()
 	if err != nil {
 		return true, err
 	}
-	next, ok := comms.NextAttemptAt(now, true, row.Timezone, set)
-	if !ok {
+	a := comms.NextAllowed(now, row, set)
+	if a.Never {
+		code := "business_hours_closed"
+		if a.Reason == comms.DeferQuietHours {
+			code = "quiet_hours_closed"
+		}
 		_, _, err := d.write(ctx, "fail")(comms.RecordPermanentFailure(row,
-			comms.LastError{Code: "business_hours_closed", Message: "the company's business hours never open"}, now))
+			comms.LastError{Code: code, Message: comms.NeverAllowedMessage(row, set, a.Reason)}, now))
 		return true, err
 	}
-	if !next.After(now) {
+	if !a.At.After(now) {
 		return false, nil
 	}
 	d.stats.Deferred.Add(1)
-	stored, written, err := d.write(ctx, "defer")(comms.Defer(row, comms.DeferBusinessHours, next, now))
+	stored, written, err := d.write(ctx, "defer")(comms.Defer(row, a.Reason, a.At, now))
 	if !written {
 		return true, err
 	}

@@ -40,6 +40,11 @@ type rowView struct {
 	DeliveryStatus       *string          `json:"delivery_status"`
 	DeliveryStatusAt     *time.Time       `json:"delivery_status_at"`
 	DeliveryDetail       *string          `json:"delivery_detail"`
+
+	// Where the recipient is: the source of the zones and the zones
+	// business hours and quiet hours are read in.
+	TimezoneSource comms.TimezoneSource `json:"timezone_source"`
+	Timezones      []string             `json:"timezones"`
 }
 
 func view(c comms.Communication) rowView {
@@ -58,6 +63,7 @@ func view(c comms.Communication) rowView {
 		SentAt: utc(c.SentAt), CancelledAt: utc(c.CancelledAt), CancelReason: null(string(c.CancelReason)),
 		DeliveryStatus: null(string(c.Delivery.Status)), DeliveryDetail: null(c.Delivery.Detail),
 	}
+	v.TimezoneSource, v.Timezones = c.ZoneSource(), c.Timezones
 	if c.Delivery.Status != "" && !c.Delivery.At.IsZero() {
 		at := c.Delivery.At.UTC()
 		v.DeliveryStatusAt = &at

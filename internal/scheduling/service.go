@@ -183,11 +183,13 @@ func (s *Service) replay(ctx context.Context, companyID, key, hash string) (Crea
 }
 
 // apply copies a validated request onto a row: resolves its sender
-// resources within the company and computes next_attempt_at from the
-// company's business hours. The lifecycle (Create, Reschedule) does the rest.
+// resources within the company, decides where the recipient is
+// (comms.RecipientZones) and computes next_attempt_at from the company's
+// business hours and quiet hours (comms.NextAllowed). The lifecycle
+// (Create, Reschedule) does the rest.
 func (s *Service) apply(ctx context.Context, row *comms.Communication, req contract.CreateRequest) error {
-	// The company's settings are read only when needed (business hours, a
-	// from_email's domain), and then once.
+	// The company's settings are read once, by the first step that needs
+	// them.
 	var settings *comms.Settings
 	company := func() (comms.Settings, error) {
 		if settings == nil {
@@ -203,24 +205,23 @@ func (s *Service) apply(ctx context.Context, row *comms.Communication, req contr
 	if err := s.checkRefs(ctx, row.CompanyID, req.Refs, company); err != nil {
 		return err
 	}
-	next := req.ScheduledFor
-	if req.RespectBusinessHours { // only then are the company's settings needed
-		set, err := company()
-		if err != nil {
-			return err
-		}
-		var ok bool
-		next, ok = comms.NextAttemptAt(req.ScheduledFor, true, req.Timezone, set)
-		if !ok {
-			return &comms.ValidationError{Fields: []comms.FieldError{{Field: "respect_business_hours",
-				Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
-		}
+	// Quiet hours apply to every row of their channel, so the settings are
+	// always needed here.
+	set, err := company()
+	if err != nil {
+		return err
 	}
 	row.Channel = req.Channel
-	row.ScheduledFor = req.ScheduledFor
-	row.NextAttemptAt = next
 	row.Timezone = req.Timezone
 	row.RespectBusinessHours = req.RespectBusinessHours
+	row.TimezoneSource, row.Timezones = comms.RecipientZones(req.Channel, req.Timezone, comms.ToNumberOf(req.Channel, req.Payload), set)
+	allowed := comms.NextAllowed(req.ScheduledFor, *row, set)
+	if allowed.Never {
+		return neverAllowed(*row, set, allowed.Reason)
+	}
+	next := allowed.At
+	row.ScheduledFor = req.ScheduledFor
+	row.NextAttemptAt = next
 	row.Payload = req.Payload
 	row.ContactID, row.CustomerID, row.DealID = req.ContactID, req.CustomerID, req.DealID
 	row.RelatedEntityType, row.RelatedEntityID = req.RelatedEntityType, req.RelatedEntityID
@@ -230,6 +231,23 @@ func (s *Service) apply(ctx context.Context, row *comms.Communication, req contr
 		row.Cadence = &comms.Cadence{RootID: row.ID, Attempt: 1, MaxAttempts: req.FollowUps.MaxAttempts}
 	}
 	return nil
+}
+
+// neverAllowed is the 422 of a row that no instant allows, naming the field
+// the caller can change: respect_business_hours when the business hours
+// never open, payload.to_number when its zones never share an instant of
+// the quiet hours (a timezone in the request places the recipient), else
+// respect_business_hours (business hours and quiet hours never overlap).
+func neverAllowed(row comms.Communication, set comms.Settings, reason comms.DeferReason) error {
+	if reason == comms.DeferBusinessHours {
+		return &comms.ValidationError{Fields: []comms.FieldError{{Field: "respect_business_hours",
+			Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
+	}
+	field, hint := "respect_business_hours", "; change them in /v1/settings or send without respecting business hours"
+	if row.ZoneSource() == comms.TimezoneFromPhoneNumber && len(row.Timezones) > 1 {
+		field, hint = "payload.to_number", "; give the recipient's timezone in the request"
+	}
+	return &comms.ValidationError{Fields: []comms.FieldError{{Field: field, Message: comms.NeverAllowedMessage(row, set, reason) + hint}}}
 }
 
 // checkRefs resolves each sender resource a payload names within the
@@ -339,9 +357,10 @@ func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body 
 		changed := comms.ChangedFields(row, next)
 		if !slices.ContainsFunc(changed, func(f string) bool {
 			return f == "scheduled_for" || f == "timezone" || f == "respect_business_hours"
-		}) {
-			// An edit that does not move the row keeps when it acts next: a
-			// retry its backoff, a deferred row its window.
+		}) && (row.TimezoneSource == "" || slices.Equal(row.Timezones, next.Timezones)) {
+			// An edit that does not move the row (nor its recipient to other
+			// zones) keeps when it acts next: a retry its backoff, a
+			// deferred row its window.
 			next.NextAttemptAt = row.NextAttemptAt
 		}
 		if len(changed) == 0 {

@@ -66,6 +66,11 @@ type commItem struct {
 	DeliveryAt           string `dynamodbav:"delivery_at,omitempty"`
 	DeliveryDetail       string `dynamodbav:"delivery_detail,omitempty"`
 	Version              int64  `dynamodbav:"version"`
+
+	// Where the recipient is (comms.RecipientZones); absent on rows
+	// stored before it was recorded.
+	TimezoneSource string   `dynamodbav:"timezone_source,omitempty"`
+	Timezones      []string `dynamodbav:"timezones,omitempty"`
 }
 
 // Attribute names used in expressions on rows.
@@ -98,6 +103,7 @@ func newCommItem(c comms.Communication, version int64) (commItem, error) {
 		CompanyID: c.CompanyID, ID: c.ID, Channel: string(c.Channel), Status: string(c.Status),
 		ScheduledFor: ts(c.ScheduledFor), NextAttemptAt: ts(c.NextAttemptAt), LeaseUntil: ts(c.LeaseUntil),
 		Timezone: c.Timezone, RespectBusinessHours: c.RespectBusinessHours,
+		TimezoneSource: string(c.TimezoneSource), Timezones: c.Timezones,
 		Payload: nonEmpty(c.Payload), ContactID: c.ContactID, CustomerID: c.CustomerID, DealID: c.DealID,
 		RelatedEntityType: c.RelatedEntityType, RelatedEntityID: c.RelatedEntityID,
 		CancelPolicy: nonEmpty(c.CancelPolicy), AttemptCount: c.AttemptCount, MaxAttempts: c.MaxAttempts,
@@ -130,6 +136,7 @@ func (it commItem) comm() (comms.Communication, error) {
 	c := comms.Communication{
 		ID: it.ID, CompanyID: it.CompanyID, Channel: comms.Channel(it.Channel), Status: comms.Status(it.Status),
 		Timezone: it.Timezone, RespectBusinessHours: it.RespectBusinessHours,
+		TimezoneSource: comms.TimezoneSource(it.TimezoneSource), Timezones: it.Timezones,
 		Payload: raw(it.Payload), ContactID: it.ContactID, CustomerID: it.CustomerID, DealID: it.DealID,
 		RelatedEntityType: it.RelatedEntityType, RelatedEntityID: it.RelatedEntityID,
 		CancelPolicy: raw(it.CancelPolicy), AttemptCount: it.AttemptCount, MaxAttempts: it.MaxAttempts,

@@ -157,7 +157,9 @@
 // rows of the time window, not to the matches.
 //
 // A row's Delivery is three optional attributes, delivery_status,
-// delivery_at and delivery_detail. The message id map (PMID#) is written in
+// delivery_at and delivery_detail. Where its recipient is, two more:
+// timezone_source (S) and timezones (L of S), absent on rows stored before
+// they existed. The message id map (PMID#) is written in
 // the transaction of the transition that gives the row its provider message
 // id — a Change does not carry the row it was made from, so the store
 // recognises it by its sent event, which exactly those transitions emit —

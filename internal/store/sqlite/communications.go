@@ -21,7 +21,7 @@ var commColumns = []string{
 	"related_entity_type", "related_entity_id", "cancel_policy", "attempt_count", "max_attempts",
 	"last_error", "source", "cadence", "cadence_root_id", "outcome", "provider_message_id", "token",
 	"created_at", "updated_at", "sent_at", "cancelled_at", "cancel_reason", "event_seq",
-	"delivery_status", "delivery_at", "delivery_detail", "version",
+	"delivery_status", "delivery_at", "delivery_detail", "timezone_source", "timezones", "version",
 }
 
 var (
@@ -69,6 +69,14 @@ func commArgs(c comms.Communication) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var zones sql.NullString
+	if len(c.Timezones) > 0 { // none is NULL, as DynamoDB leaves it out
+		b, err := json.Marshal(c.Timezones)
+		if err != nil {
+			return nil, err
+		}
+		zones = sql.NullString{String: string(b), Valid: true}
+	}
 	var rootID sql.NullString
 	if c.Cadence != nil && c.Cadence.RootID != "" {
 		rootID = sql.NullString{String: c.Cadence.RootID, Valid: true}
@@ -79,7 +87,7 @@ func commArgs(c comms.Communication) ([]any, error) {
 		c.RelatedEntityType, c.RelatedEntityID, rawText(c.CancelPolicy), c.AttemptCount, c.MaxAttempts,
 		lastErr, string(c.Source), cadence, rootID, outcome, c.ProviderMessageID, c.Token,
 		ts(c.CreatedAt), ts(c.UpdatedAt), tsPtr(c.SentAt), tsPtr(c.CancelledAt), string(c.CancelReason), c.EventSeq,
-		string(c.Delivery.Status), ts(c.Delivery.At), c.Delivery.Detail,
+		string(c.Delivery.Status), ts(c.Delivery.At), c.Delivery.Detail, string(c.TimezoneSource), zones,
 	}, nil
 }
 
@@ -90,6 +98,7 @@ func scanComm(row scanner) (comms.Communication, error) {
 		sched, next, lease, created, updated       int64
 		deliveryAt                                 int64
 		payload, policy, lastErr, cadence, outcome sql.NullString
+		zones                                      sql.NullString
 		rootID                                     sql.NullString // a copy of cadence's
 		sent, cancelled                            sql.NullInt64
 	)
@@ -99,7 +108,7 @@ func scanComm(row scanner) (comms.Communication, error) {
 		&c.RelatedEntityType, &c.RelatedEntityID, &policy, &c.AttemptCount, &c.MaxAttempts,
 		&lastErr, &c.Source, &cadence, &rootID, &outcome, &c.ProviderMessageID, &c.Token,
 		&created, &updated, &sent, &cancelled, &c.CancelReason, &c.EventSeq,
-		&c.Delivery.Status, &deliveryAt, &c.Delivery.Detail, &c.Version)
+		&c.Delivery.Status, &deliveryAt, &c.Delivery.Detail, &c.TimezoneSource, &zones, &c.Version)
 	if err != nil {
 		return comms.Communication{}, err
 	}
@@ -121,6 +130,11 @@ func scanComm(row scanner) (comms.Communication, error) {
 	}
 	if err := fromJSONText(outcome, &c.Outcome); err != nil {
 		return comms.Communication{}, err
+	}
+	if zones.Valid {
+		if err := json.Unmarshal([]byte(zones.String), &c.Timezones); err != nil {
+			return comms.Communication{}, err
+		}
 	}
 	return c, nil
 }

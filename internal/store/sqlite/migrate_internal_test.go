@@ -93,3 +93,39 @@ func TestMigration3RefusesDuplicateNumbers(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestMigrationZones upgrades a schema-7 file (through migration 10, the
+// recipient's zones): its rows read back with no
+// zones recorded (ZoneSource then reads their timezone), and keep them
+// once written.
+func TestMigrationZones(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const seed = `INSERT INTO companies VALUES ('co_a', 5, '{"timezone":"Europe/Paris"}', 0);
+		INSERT INTO communications (company_id, id, channel, status, scheduled_for, next_attempt_at, lease_until,
+			timezone, respect_business_hours, contact_id, customer_id, deal_id, related_entity_type, related_entity_id,
+			attempt_count, max_attempts, source, provider_message_id, token, created_at, updated_at, version)
+		VALUES ('co_a', 'r1', 'sms', 'pending', 1, 1, 0, '', 0, '', '', '', '', '', 0, 3, 'api', '', 't', 1, 1, 1),
+		       ('co_a', 'r2', 'sms', 'pending', 1, 1, 0, 'Asia/Tokyo', 0, '', '', '', '', '', 0, 3, 'api', '', 't', 1, 1, 1)`
+	s, err := Open(ctx, schemaAt(t, 7, seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r1, err := s.GetCommunication(ctx, "co_a", "r1")
+	if err != nil || r1.TimezoneSource != "" || r1.Timezones != nil || r1.ZoneSource() != comms.TimezoneFromCompany {
+		t.Fatalf("r1 from schema 7: %q %v (%s), %v", r1.TimezoneSource, r1.Timezones, r1.ZoneSource(), err)
+	}
+	r2, err := s.GetCommunication(ctx, "co_a", "r2")
+	if err != nil || r2.ZoneSource() != comms.TimezoneFromRequest {
+		t.Fatalf("r2 from schema 7: %s, %v", r2.ZoneSource(), err)
+	}
+	next := r1
+	next.TimezoneSource, next.Timezones = comms.TimezoneFromPhoneNumber, []string{"America/Boise", "America/Los_Angeles"}
+	if _, _, err := s.UpdateCommunication(ctx, comms.Change{Row: next}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetCommunication(ctx, "co_a", "r1"); got.TimezoneSource != comms.TimezoneFromPhoneNumber || len(got.Timezones) != 2 {
+		t.Fatalf("after a write: %q %v", got.TimezoneSource, got.Timezones)
+	}
+}

@@ -18,7 +18,8 @@
 //   - communications, keyed (company_id, id), with a real column for every
 //     field that is filtered or sorted on (delivery_status, delivery_at and
 //     delivery_detail hold Delivery) and JSON text for payload,
-//     cancel_policy, last_error, cadence and outcome; a partial index on
+//     cancel_policy, last_error, cadence, outcome and timezones (the
+//     recipient's zones, with timezone_source, migration 8); a partial index on
 //     provider_message_id serves CommunicationByProviderMessageID
 //   - sending_domain_claims (domain_rev, company_id), keyed by the domain
 //     with its labels reversed (com.example.mail): each sending domain
@@ -362,6 +363,14 @@ CREATE TABLE sms_receipts (
 	// 9: events posted to cancel-by-event, kept per entity
 	// (entityevents.go; self-contained, renumber freely at a merge).
 	migrationEntityEvents,
+	// 10: where a row's recipient is — the source of its zones and the
+	// zones (JSON array). Rows stored before have '' and NULL, which
+	// comms.Communication.ZoneSource reads (self-contained, renumber freely
+	// at a merge).
+	`
+ALTER TABLE communications ADD COLUMN timezone_source TEXT NOT NULL DEFAULT '';
+ALTER TABLE communications ADD COLUMN timezones TEXT;
+`,
 }
 
 // migrationChecks run inside the migration transaction just before the

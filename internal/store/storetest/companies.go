@@ -25,6 +25,11 @@ func fullSettings() comms.Settings {
 		Holidays:         []string{"2026-12-25", "2026-12-26", "2027-01-26"},
 		DefaultFromEmail: "team@example.com",
 		DefaultFromName:  "Example Team — Sydney",
+		QuietHours: comms.QuietHours{
+			VoiceCall: &comms.ClockWindow{Start: "08:00", End: "21:00"},
+			SMS:       &comms.ClockWindow{Start: "22:00", End: "06:00"},
+		},
+		TimezoneFromPhoneNumber: true,
 	}
 }
 

@@ -178,6 +178,8 @@ func (b *bundle) fullComm(companyID string) comms.Communication {
 		NextAttemptAt:        b.now.Add(90 * time.Minute),
 		Timezone:             "Australia/Sydney",
 		RespectBusinessHours: true,
+		TimezoneSource:       comms.TimezoneFromPhoneNumber,
+		Timezones:            []string{"America/Boise", "America/Los_Angeles"},
 		// Spacing and key order are not canonical on purpose: the bytes
 		// must come back as given.
 		Payload:           json.RawMessage("{\"voice_agent_outbound_config_id\": \"a1\",\n  \"to_number\":\"+61412345678\", \"dynamic_variables\": {\"z\": 1, \"a\": [true, null, 1.50]}}"),
