@@ -403,10 +403,10 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		Functions:  fns,
 		Queue:      s.Queue.Queue,
 		DeadLetterQueues: map[string]awssqs.IQueue{
-			"dispatch":       s.Queue.DLQ,
-			"scheduler":      s.Scheduling.DLQ,
-			"webhooks":       s.WebhookQueue.DLQ,
-			"webhook-fanout": s.WebhookFanOutDLQ,
+			"dispatch":      s.Queue.DLQ,
+			"scheduler":     s.Scheduling.DLQ,
+			"webhooks":      s.WebhookQueue.DLQ,
+			"webhookFanOut": s.WebhookFanOutDLQ,
 		},
 		Feedback: &FeedbackMonitoring{
 			Queue:     s.Feedback.Queue.Queue,

@@ -57,7 +57,7 @@ func DeliveryFire(d Delivery) comms.Fire {
 // deliveries it makes fit one atomic write (MaxFanOut).
 const fanOutPage = 25
 
-// Engine delivers each company's events to its endpoints.
+// Engine delivers each company's events to its endpoints. NewEngine makes one.
 //
 //   - FanOut follows the company's event feed from a cursor kept in the
 //     store: each event after it becomes one Delivery per enabled endpoint
@@ -78,14 +78,16 @@ type Engine struct {
 	now        func() time.Time
 	log        *slog.Logger
 	jitter     func() float64
-	locks      sync.Map        // company id → *sync.Mutex: one fan-out per company at a time
-	pending    sync.Map        // company id → *notified
-	slots      sync.Map        // endpoint id → chan struct{}: its attempts in flight (PerEndpoint)
-	inflight   sync.Map        // delivery id → true while its attempt runs
-	breakers   sync.Map        // endpoint id → *breaker
-	ctx        context.Context // cancelled by Close: queued attempts give up, running ones end
-	stop       context.CancelFunc
-	running    sync.WaitGroup
+	locks      sync.Map // company id → *sync.Mutex: one fan-out per company at a time
+	pending    sync.Map // company id → *notified
+	slots      sync.Map // endpoint id → chan struct{}: its attempts in flight (PerEndpoint)
+	inflight   sync.Map // delivery id → true while its attempt runs
+	breakers   sync.Map // endpoint id → *breaker
+	// perEndpoint is the size of each endpoint's slots.
+	perEndpoint int
+	ctx         context.Context // cancelled by Close: queued attempts give up, running ones end
+	stop        context.CancelFunc
+	running     sync.WaitGroup
 }
 
 // notified coalesces the notifications of one company: while a fan-out
@@ -156,12 +158,18 @@ type EngineOptions struct {
 	Now        func() time.Time
 	Log        *slog.Logger
 	Jitter     func() float64
+	// PerEndpoint bounds the attempts to one endpoint in flight at once;
+	// 0 means the package's PerEndpoint.
+	PerEndpoint int
 }
 
 // NewEngine returns an engine over o.
 func NewEngine(o EngineOptions) *Engine {
 	e := &Engine{feed: o.Feed, endpoints: o.Endpoints, deliveries: o.Deliveries, timer: o.Timer, client: o.Client,
-		render: o.Render, now: o.Now, log: o.Log, jitter: o.Jitter}
+		render: o.Render, now: o.Now, log: o.Log, jitter: o.Jitter, perEndpoint: o.PerEndpoint}
+	if e.perEndpoint <= 0 {
+		e.perEndpoint = PerEndpoint
+	}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -309,7 +317,7 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
 		return nil // its attempt is queued or running (a sweep and a fire met)
 	}
-	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, PerEndpoint))
+	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, e.perEndpoint))
 	e.running.Go(func() {
 		defer e.inflight.Delete(d.ID)
 		select {
@@ -365,7 +373,7 @@ func (e *Engine) HandleFire(ctx context.Context, f comms.Fire) error {
 		return nil
 	}
 	defer e.inflight.Delete(d.ID)
-	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, PerEndpoint))
+	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, e.perEndpoint))
 	select {
 	case slots.(chan struct{}) <- struct{}{}:
 	case <-ctx.Done():
@@ -516,11 +524,21 @@ func (e *Engine) breaker(endpointID string) *breaker {
 	return b.(*breaker)
 }
 
-// open reports whether attempts are held at now, and until when.
+// open reports whether an attempt at now is held, and until when. Once a
+// cool-down has passed, the first caller is let through as the probe and
+// the others are held for another cool-down while it runs (half-open): a
+// dead endpoint gets one connection per BreakerCooldown, not one per
+// slot.
 func (b *breaker) open(now time.Time) (time.Time, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.openUntil, now.Before(b.openUntil)
+	if now.Before(b.openUntil) {
+		return b.openUntil, true
+	}
+	if b.fails >= BreakerThreshold {
+		b.openUntil = now.Add(BreakerCooldown)
+	}
+	return time.Time{}, false
 }
 
 // record counts an attempt's result: a success closes the breaker, the
@@ -551,8 +569,12 @@ func (e *Engine) abandon(ctx context.Context, d Delivery, now time.Time, why str
 	return nil
 }
 
-// PerEndpoint is how many attempts to one endpoint run at once.
-const PerEndpoint = 4
+// PerEndpoint is how many attempts to one endpoint run at once in one
+// process, unless EngineOptions.PerEndpoint says otherwise: enough for a
+// receiver answering in 200 ms to take 160 messages a second, few enough
+// not to flood a small one. On AWS it holds per warm instance of the
+// webhooks function.
+const PerEndpoint = 32
 
 // attempt makes one attempt of d to ep (the send cancelled with sendCtx)
 // and records it, then what it says of the endpoint's health.

@@ -233,10 +233,19 @@ func TestTheBreakerHoldsADeadEndpointsMessages(t *testing.T) {
 	if n := e.rc.n.Load(); n != webhooks.BreakerThreshold {
 		t.Fatalf("a stale fire was sent (%d requests)", n)
 	}
+	// Half-open: one probe goes; while it runs (it has not answered yet)
+	// the others are held. Here the probe fails: held again.
+	e.rc.status.Store(500)
 	e.fire(t, held)
+	if n := e.rc.n.Load(); n != webhooks.BreakerThreshold+1 {
+		t.Fatalf("%d requests after the cool-down, want the one probe", n)
+	}
+	e.rc.status.Store(200)
+	e.advance(webhooks.BreakerCooldown)
+	e.fire(t, held) // its next attempt (5 s after the failed probe) is due: the new probe
 	e.fire(t, ds[webhooks.BreakerThreshold+1])
-	if n := e.rc.n.Load(); n != webhooks.BreakerThreshold+2 {
-		t.Errorf("%d requests after the cool-down, want the probe and the next message", n)
+	if n := e.rc.n.Load(); n != webhooks.BreakerThreshold+3 {
+		t.Errorf("%d requests after a successful probe, want the next message too", n)
 	}
 }
 
