@@ -32,6 +32,7 @@ RECORD_READERS := ./internal/e2e/ ./internal/channel/ses/ ./internal/channel/sns
 # The AWS wiring against the local emulator: names of the resources --create-resources makes there.
 DEV_AWS_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 	DISPATCHER_TABLE_NAME=dev-dispatcher DISPATCHER_QUEUE_URL=$(AWS_ENDPOINT_URL)/123456789012/dev-dispatch \
+	DISPATCHER_WEBHOOK_QUEUE_URL=$(AWS_ENDPOINT_URL)/123456789012/dev-webhooks \
 	DISPATCHER_SCHEDULE_GROUP=dev-dispatcher DISPATCHER_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/dev-scheduler \
 	DISPATCHER_DISPATCH_FUNCTION_ARN=arn:aws:lambda:us-east-1:123456789012:function:dev-dispatch \
 	DISPATCHER_SCHEDULER_DLQ_ARN=arn:aws:sqs:us-east-1:123456789012:dev-dispatch-dlq \

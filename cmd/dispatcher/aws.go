@@ -36,11 +36,26 @@ func serveAWS(ctx context.Context, ln net.Listener, data string, create bool, sw
 		}
 		fmt.Fprintf(stdout, "resources ready: table %s, queue %s, schedule group %s\n", conf.TableName, conf.QueueURL, conf.ScheduleGroup)
 	}
-	a := app.NewAWS(conf, clients, log)
+	var aopts []app.AWSOption
+	emulated := os.Getenv("AWS_ENDPOINT_URL") != ""
+	if emulated {
+		// Against an emulator, webhook receivers are local servers.
+		aopts = append(aopts, app.WithWebhookLoopback())
+	}
+	a := app.NewAWS(conf, clients, log, aopts...)
 	opts := awslocal.Options{SweepEvery: sweep}
-	if os.Getenv("AWS_ENDPOINT_URL") != "" {
-		// An emulator never fires schedules: the runner does.
+	if emulated {
+		// An emulator never fires schedules nor invokes functions from
+		// the table's stream: the runner does.
 		opts.Schedules = emulator.NewSchedules(awsCfg, conf.ScheduleGroup)
+		if conf.WebhookQueueURL != "" {
+			st, err := emulator.NewStream(ctx, awsCfg, conf.TableName)
+			if err != nil {
+				log.WarnContext(ctx, "status webhooks are off: the table has no stream (delete it to have it made again)", "error", err.Error())
+			} else {
+				opts.Stream = st
+			}
+		}
 	}
 	if err := devBanner(ctx, a.Store, data, stdout); err != nil {
 		return err

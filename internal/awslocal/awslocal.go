@@ -85,16 +85,22 @@ func CreateResources(ctx context.Context, cl Clients, c config.AWS) error {
 	if err := dynamo.CreateTable(ctx, cl.DynamoDB, c.TableName); err != nil {
 		return fmt.Errorf("awslocal.CreateResources: table: %w", err)
 	}
-	u, err := url.Parse(c.QueueURL)
-	if err != nil || path.Base(u.Path) == "." || path.Base(u.Path) == "/" {
-		return fmt.Errorf("awslocal.CreateResources: %s %q names no queue", config.EnvQueueURL, c.QueueURL)
+	queues := map[string]string{config.EnvQueueURL: c.QueueURL}
+	if c.WebhookQueueURL != "" {
+		queues[config.EnvWebhookQueueURL] = c.WebhookQueueURL
 	}
-	_, err = cl.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(path.Base(u.Path))})
-	// CreateQueue of an existing queue with the same attributes returns
-	// it; with other attributes it is QueueNameExists: there it is.
-	var nameExists *sqstypes.QueueNameExists
-	if err != nil && !errors.As(err, &nameExists) {
-		return fmt.Errorf("awslocal.CreateResources: sqs.CreateQueue: %w", err)
+	for env, q := range queues {
+		u, err := url.Parse(q)
+		if err != nil || path.Base(u.Path) == "." || path.Base(u.Path) == "/" {
+			return fmt.Errorf("awslocal.CreateResources: %s %q names no queue", env, q)
+		}
+		_, err = cl.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(path.Base(u.Path))})
+		// CreateQueue of an existing queue with the same attributes returns
+		// it; with other attributes it is QueueNameExists: there it is.
+		var nameExists *sqstypes.QueueNameExists
+		if err != nil && !errors.As(err, &nameExists) {
+			return fmt.Errorf("awslocal.CreateResources: sqs.CreateQueue: %w", err)
+		}
 	}
 	if err := createScheduleGroup(ctx, cl.Scheduler, c.ScheduleGroup); err != nil {
 		return err
@@ -160,6 +166,12 @@ type Options struct {
 	PollWait time.Duration
 	// ErrorPause is the pause after a failed consumer pass.
 	ErrorPause time.Duration
+	// Stream, when set, is the table's stream, read every StreamEvery into
+	// the webhooks handler as the stream event source mapping does (the
+	// app must have a webhook queue).
+	Stream *emulator.Stream
+	// StreamEvery is how often the stream is read; default 1 s.
+	StreamEvery time.Duration
 }
 
 // Runner does, in this process, what Lambda and EventBridge do around the
@@ -187,16 +199,24 @@ func New(a *app.AWS, log *slog.Logger, opts Options) *Runner {
 	if opts.ErrorPause <= 0 {
 		opts.ErrorPause = DefaultErrorPause
 	}
+	if opts.StreamEvery <= 0 {
+		opts.StreamEvery = time.Second
+	}
 	return &Runner{app: a, log: log, opts: opts}
 }
 
 // Run consumes the dispatch queue, fires due schedules (when
-// Options.Schedules is set) and sweeps until ctx ends; then it waits for
-// the three loops to finish and returns nil. Failures inside a loop are
+// Options.Schedules is set), reads the table's stream and consumes the
+// webhook queue (when Options.Stream is set) and sweeps until ctx ends;
+// then it waits for the loops to finish and returns nil. Failures inside a loop are
 // logged and the loop goes on, as Lambda would invoke again.
 func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { r.consume(ctx) })
+	wg.Go(func() { r.consume(ctx, r.app.Config.QueueURL) })
+	if r.opts.Stream != nil && r.app.Config.WebhookQueueURL != "" {
+		wg.Go(func() { r.consume(ctx, r.app.Config.WebhookQueueURL) })
+		wg.Go(func() { every(ctx, r.opts.StreamEvery, r.readStream) })
+	}
 	if r.opts.Schedules != nil {
 		wg.Go(func() { every(ctx, r.opts.FireEvery, r.fireDue) })
 	}
@@ -205,14 +225,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-// consume delivers the dispatch queue to the dispatch handler, batch by
-// batch, as the SQS event source mapping does, until ctx ends.
-func (r *Runner) consume(ctx context.Context) {
+// consume delivers a queue to its function's handler — the dispatch queue
+// to dispatch's, the webhook queue to webhooks' — batch by batch, as the
+// SQS event source mapping does, until ctx ends.
+func (r *Runner) consume(ctx context.Context, queueURL string) {
 	handle := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		return lambdafn.DispatchSQS(ctx, r.app.Dispatcher, r.log, ev), nil
+		if queueURL == r.app.Config.WebhookQueueURL {
+			return lambdafn.WebhookFires(ctx, r.app.Webhooks, r.log, ev), nil
+		}
+		return lambdafn.DispatchSQS(ctx, r.app, r.log, ev), nil
 	}
 	for ctx.Err() == nil {
-		_, err := emulator.PumpSQS(ctx, r.app.Clients.SQS, r.app.Config.QueueURL, handle, r.opts.PollWait)
+		_, err := emulator.PumpSQS(ctx, r.app.Clients.SQS, queueURL, handle, r.opts.PollWait)
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
@@ -224,7 +248,7 @@ func (r *Runner) consume(ctx context.Context) {
 // fireDue invokes the dispatch handler with every due schedule's input, as
 // EventBridge Scheduler invokes the dispatch function.
 func (r *Runner) fireDue(ctx context.Context) {
-	dispatch := lambdafn.Dispatch(r.app.Dispatcher, r.log)
+	dispatch := lambdafn.Dispatch(r.app, r.log)
 	_, err := r.opts.Schedules.FireDue(ctx, r.opts.Now(), func(ctx context.Context, input []byte) error {
 		_, err := dispatch(ctx, input)
 		return err
@@ -234,9 +258,25 @@ func (r *Runner) fireDue(ctx context.Context) {
 	}
 }
 
+// readStream hands the table's new stream records to the webhooks
+// handler, as the stream event source mapping does (event inserts only,
+// batches of 100).
+func (r *Runner) readStream(ctx context.Context) {
+	o := lambdafn.WebhookOptions{Timer: r.app.WebhookTimer, Now: r.opts.Now}
+	_, err := r.opts.Stream.Pump(ctx, 100, func(rec events.DynamoDBEventRecord) bool {
+		_, ok := dynamo.EventItemCompany(rec.Change.Keys[dynamo.AttrPK].String(), rec.Change.Keys[dynamo.AttrSK].String())
+		return rec.EventName == "INSERT" && ok
+	}, func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		return lambdafn.WebhookStream(ctx, o, r.log, ev), nil
+	})
+	if err != nil && ctx.Err() == nil {
+		r.log.WarnContext(ctx, "reading the table's stream", "error", err.Error())
+	}
+}
+
 // sweep runs the sweeper once, as its every-minute schedule does.
 func (r *Runner) sweep(ctx context.Context) {
-	if _, err := r.app.Dispatcher.Sweep(ctx); err != nil && ctx.Err() == nil {
+	if _, err := r.app.Sweep(ctx); err != nil && ctx.Err() == nil {
 		r.log.ErrorContext(ctx, "sweep failed", "error", err.Error())
 	}
 }
