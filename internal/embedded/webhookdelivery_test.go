@@ -224,3 +224,52 @@ func TestADeadEndpointDelaysNoOtherDelivery(t *testing.T) {
 		}
 	}
 }
+
+// TestTestMessageAndRefusedRetry: POST …/test sends a signed ping and
+// answers with what the receiver did (a 500 is still a 200 answer, with
+// succeeded false); a message of a disabled endpoint is not retried
+// (409 endpoint_disabled).
+func TestTestMessageAndRefusedRetry(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := startProduct(t)
+	rc := &hookReceiver{t: t, fail: map[string]int{"ping": 1}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	ep := c.do("POST", "/v1/webhook-endpoints", fmt.Sprintf(`{"url":%q,"event_types":["created"]}`, srv.URL), 201)["data"].(map[string]any)
+	rc.mu.Lock()
+	rc.secret = ep["secret"].(string)
+	rc.mu.Unlock()
+	id := ep["id"].(string)
+	first := c.do("POST", "/v1/webhook-endpoints/"+id+"/test", "", 200)["data"].(map[string]any)
+	second := c.do("POST", "/v1/webhook-endpoints/"+id+"/test", "", 200)["data"].(map[string]any)
+	if first["succeeded"] != false || first["attempt"].(map[string]any)["status_code"] != 500.0 || second["succeeded"] != true {
+		t.Errorf("test messages: %v then %v", first, second)
+	}
+	got := rc.snapshot()
+	if len(got) != 2 || got[0].typ != "ping" || !got[0].verified || !got[1].verified || got[1].id != second["webhook_id"] || got[0].id == got[1].id {
+		t.Errorf("the receiver got %+v", got)
+	}
+	// A message to retry, then the endpoint disabled.
+	clk.Advance(time.Millisecond)
+	c.do("POST", "/v1/scheduled-communications", fmt.Sprintf(
+		`{"channel":"email","scheduled_for":%q,"payload":{"to_email":"sarah@example.com","subject":"Hi","html_body":"<p>Hi</p>"}}`,
+		clk.Now().Add(time.Hour).Format(time.RFC3339Nano)), 201)
+	var msg string
+	deadline := time.Now().Add(patience)
+	for msg == "" {
+		for _, x := range c.do("GET", "/v1/webhook-endpoints/"+id+"/deliveries?state=succeeded", "", 200)["data"].([]any) {
+			msg = x.(map[string]any)["id"].(string)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the created event was not delivered")
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval (the engine runs on its own goroutines)
+	}
+	c.do("PATCH", "/v1/webhook-endpoints/"+id, `{"disabled":true}`, 200)
+	if e := c.do("POST", "/v1/webhook-endpoints/"+id+"/deliveries/"+msg+"/retry", "", 409)["error"].(map[string]any); e["code"] != "endpoint_disabled" {
+		t.Errorf("retry to a disabled endpoint: %v", e)
+	}
+	if e := c.do("POST", "/v1/webhook-endpoints/00000000-0000-4000-8000-000000000000/test", "", 404)["error"].(map[string]any); e["code"] != "not_found" {
+		t.Errorf("test of no endpoint: %v", e)
+	}
+}
