@@ -71,9 +71,9 @@ lint: ## gofmt, go vet, and go.mod/go.sum tidy.
 	  if ! git diff --quiet -- go.mod go.sum 2>/dev/null; then \
 	    echo "go mod tidy changed go.mod/go.sum: commit the tidy result"; git --no-pager diff -- go.mod go.sum | head -40; exit 1; fi
 
-bench: ## Benchmarks recorded in BENCHMARKS.md (about 2 minutes).
+bench: ## Benchmarks recorded in BENCHMARKS.md (about 5 minutes).
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/contract/ ./internal/httpapi/ ./internal/bizhours/ ./internal/store/sqlite/ ./internal/timer/local/
-	$(GO) test -run '^$$' -bench 'DispatchLag|Burst' -benchtime 1x ./internal/embedded/
+	$(GO) test -run '^$$' -bench 'DispatchLag|Burst|WebhookDelivery' -benchtime 1x -timeout 30m ./internal/embedded/
 
 api-fuzz: ## Schemathesis (pinned, into .venv-st/) against a fresh `dispatcher serve`: every check, seed $${SEED:-42}, $${EXAMPLES:-20} examples per operation.
 	scripts/schemathesis.sh
