@@ -186,6 +186,19 @@ func firstInDay(day time.Time, ivs []Interval, from time.Time, loc *time.Locatio
 		lt := x.In(loc)
 		_, off := lt.Zone()
 		_, spanEnd := lt.ZoneBounds()
+		if !spanEnd.IsZero() && !spanEnd.After(x) {
+			// Go computes the spans of rule-based times (after a zone's
+			// last listed transition, e.g. New York from 2038) a year at a
+			// time, and at some instants (2040-12-31T00:00Z in New York,
+			// the last day of a leap year) it answers a span that ends at
+			// that very instant: the walk would never move. The span a
+			// nanosecond later is the right one. Found by a rapid property
+			// test; TestNextOpenAtARuleBasedYearBoundary.
+			_, spanEnd = x.Add(time.Nanosecond).In(loc).ZoneBounds()
+			if !spanEnd.IsZero() && !spanEnd.After(x) {
+				spanEnd = limit
+			}
+		}
 		if spanEnd.IsZero() || spanEnd.After(limit) {
 			spanEnd = limit
 		}

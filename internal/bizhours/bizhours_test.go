@@ -344,3 +344,28 @@ func Example_nextOpen() {
 	// 2026-03-09 13:00:00 +0000 UTC true
 	// 2026-03-09 09:00:00 -0400 EDT
 }
+
+// TestNextOpenAtARuleBasedYearBoundary: from 2038 on, Go computes New
+// York's offsets from its rule a year at a time, and at 2040-12-31T00:00Z
+// (where the walk of 2041-01-01 starts) ZoneBounds answered a span ending
+// at that very instant; the walk then never moved and a create hung.
+// Found by TestNextOpenAllProperties.
+func TestNextOpenAtARuleBasedYearBoundary(t *testing.T) {
+	t.Parallel()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var week [7][]bizhours.Interval
+	week[time.Tuesday] = []bizhours.Interval{{Start: 9 * 60, End: 17 * 60}}
+	c, err := bizhours.New(week, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2040, 12, 30, 12, 0, 0, 0, time.UTC)
+	got, ok := c.NextOpen(from, ny)
+	// 2041-01-01 is a Tuesday: 09:00 EST is 14:00 UTC.
+	if want := time.Date(2041, 1, 1, 14, 0, 0, 0, time.UTC); !ok || !got.Equal(want) {
+		t.Errorf("NextOpen(%v) = %v, %v; want %v", from, got, ok, want)
+	}
+}
