@@ -20,8 +20,8 @@ func AddNagChecks(scope constructs.IConstruct) {
 // rule allows: one resource, and for IAM5 one wildcard string.
 const (
 	ReasonScheduleWildcard = "Schedules are created at run time, one per fire, named from the row id and token, so " +
-		"scheduler:CreateSchedule can only be scoped to the schedules of this stack's group (schedule/<group>/*), " +
-		"which holds nothing else."
+		"scheduler:CreateSchedule (and the API's scheduler:DeleteSchedule of a cancelled or rescheduled row's schedule) can " +
+		"only be scoped to the schedules of this stack's group (schedule/<group>/*), which holds nothing else."
 	ReasonSMSWildcard = "sns:Publish straight to a phone number (SMS) has no resource ARN: AWS requires Resource \"*\". " +
 		"The statement allows sns:Publish only, and the functions publish to no topic."
 	ReasonSESIdentityWildcard = "Companies send from the domains they declare in their settings at run time; the API " +
@@ -68,7 +68,7 @@ func addNagSuppressions(s *DispatcherStack) {
 	for _, fn := range FunctionNames {
 		a := functionAccess[fn]
 		role := s.Functions[fn].Role
-		if a.schedules {
+		if a.schedules || a.deleteSchedules {
 			suppress(role, true, "AwsSolutions-IAM5", ReasonScheduleWildcard, schedules)
 		}
 		if a.sms {

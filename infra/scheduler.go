@@ -132,6 +132,17 @@ func (s *Scheduling) GrantCreateSchedule(grantee awsiam.IGrantable) {
 	}))
 }
 
+// GrantDeleteSchedule lets grantee delete schedules of the group (and
+// nowhere else): the API deletes the schedule of a row it cancels or
+// reschedules, best-effort.
+func (s *Scheduling) GrantDeleteSchedule(grantee awsiam.IGrantable) {
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("DeleteSchedule"),
+		Actions:   jsii.Strings("scheduler:DeleteSchedule"),
+		Resources: &[]*string{s.SchedulesArn()},
+	}))
+}
+
 // MinuteScheduleProps configures a MinuteSchedule.
 type MinuteScheduleProps struct {
 	// TargetFunctionArn is the function invoked every minute. Required.

@@ -101,6 +101,9 @@ type access struct {
 	// identities: read SES identities (the API checks a company's
 	// sending_domains when its settings are saved).
 	identities bool
+	// deleteSchedules: delete the group's schedules (the API takes back
+	// the schedule of a row it cancels or reschedules).
+	deleteSchedules bool
 	// webhookQueue: send webhook fires (the API's retries, dispatch's
 	// hand-over of far ones, the sweeper's re-arms, the webhooks function).
 	webhookQueue bool
@@ -108,7 +111,7 @@ type access struct {
 
 // functionAccess is each function's least privilege.
 var functionAccess = map[string]access{
-	FnAPI:      {table: true, sendQueue: true, schedules: true, voiceSecret: true, identities: true, webhookQueue: true},
+	FnAPI:      {table: true, sendQueue: true, schedules: true, deleteSchedules: true, voiceSecret: true, identities: true, webhookQueue: true},
 	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true, webhookQueue: true},
 	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true, webhookQueue: true},
 	// The events function records reports on rows: the table only (its
@@ -459,6 +462,9 @@ func (s *DispatcherStack) grant(f *GoFunction, a access) {
 	}
 	if a.schedules {
 		s.Scheduling.GrantCreateSchedule(f.Role)
+	}
+	if a.deleteSchedules {
+		s.Scheduling.GrantDeleteSchedule(f.Role)
 	}
 	if a.webhookQueue {
 		s.WebhookQueue.GrantSendAs(f.Role, "WebhookQueueSend")

@@ -37,6 +37,12 @@ var wildcardExceptions = []wildcardException{
 		Reason:    "Schedule names are made at run time (row id + token); the narrowest scope is the group's schedules.",
 	},
 	{
+		Principal: `^ApiFunctionRole`,
+		Action:    "scheduler:DeleteSchedule",
+		Resource:  `^arn:\$\{AWS::Partition\}:scheduler:\$\{AWS::Region\}:\$\{AWS::AccountId\}:schedule/dispatcher-(test|prod)/\*$`,
+		Reason:    "The API deletes the schedule of a row it cancels or reschedules (named from row id + token at run time): the group's schedules.",
+	},
+	{
 		Principal: `^(Dispatch|Sweeper)FunctionRole`,
 		Action:    "ses:SendEmail",
 		Resource:  `^arn:\$\{AWS::Partition\}:ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}:identity/\*$`,
@@ -219,6 +225,8 @@ func TestFunctionPolicies(t *testing.T) {
 		}
 		api := base("ApiFunction")
 		api["VoiceSecret"] = statement{Actions: []string{"secretsmanager:GetSecretValue"}, Resources: []string{"${" + x.secret + "}"}}
+		// Cancel and reschedule delete the row's stale schedule, in the group only.
+		api["DeleteSchedule"] = statement{Actions: []string{"scheduler:DeleteSchedule"}, Resources: []string{schedules}}
 		api["ReadSESIdentities"] = statement{Actions: []string{"ses:GetEmailIdentity"}, Resources: []string{identities}}
 		// The events function: the table's items and indexes, and consuming
 		// its queue; nothing to send with.
