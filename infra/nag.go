@@ -22,6 +22,9 @@ const (
 	ReasonScheduleWildcard = "Schedules are created at run time, one per fire, named from the row id and token, so " +
 		"scheduler:CreateSchedule (and the API's scheduler:DeleteSchedule of a cancelled or rescheduled row's schedule) can " +
 		"only be scoped to the schedules of this stack's group (schedule/<group>/*), which holds nothing else."
+	ReasonTracingWildcard = "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level " +
+		"permissions, AWS requires Resource \"*\" (the statement of the AWSXRayDaemonWriteAccess managed policy, without its " +
+		"sampling-rule reads, which Lambda does itself)."
 	ReasonSMSWildcard = "sns:Publish straight to a phone number (SMS) has no resource ARN: AWS requires Resource \"*\". " +
 		"The statement allows sns:Publish only, and the functions publish to no topic."
 	ReasonSESIdentityWildcard = "Companies send from the domains they declare in their settings at run time; the API " +
@@ -68,6 +71,7 @@ func addNagSuppressions(s *DispatcherStack) {
 	for _, fn := range FunctionNames {
 		a := functionAccess[fn]
 		role := s.Functions[fn].Role
+		suppress(role, true, "AwsSolutions-IAM5", ReasonTracingWildcard, "Resource::*")
 		if a.schedules || a.deleteSchedules {
 			suppress(role, true, "AwsSolutions-IAM5", ReasonScheduleWildcard, schedules)
 		}

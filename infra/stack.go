@@ -54,9 +54,6 @@ var FunctionSizes = map[string]FunctionSize{
 const (
 	// WebhookBatchSize is how many webhook fires one invocation gets.
 	WebhookBatchSize = 10
-	// WebhookMaxConcurrency bounds the invocations on the webhook queue:
-	// receivers that answer slowly hold at most this many.
-	WebhookMaxConcurrency = 20
 	// StreamBatchSize is how many stream records one invocation gets (up
 	// to a second of them): one fan-out fire per company named.
 	StreamBatchSize = 100
@@ -101,6 +98,9 @@ type access struct {
 	// identities: read SES identities (the API checks a company's
 	// sending_domains when its settings are saved).
 	identities bool
+	// deleteItems: delete table items (only the API deletes: sender
+	// resources, webhook endpoints, claims; see DataTable.GrantReadWrite).
+	deleteItems bool
 	// deleteSchedules: delete the group's schedules (the API takes back
 	// the schedule of a row it cancels or reschedules).
 	deleteSchedules bool
@@ -111,7 +111,7 @@ type access struct {
 
 // functionAccess is each function's least privilege.
 var functionAccess = map[string]access{
-	FnAPI:      {table: true, sendQueue: true, schedules: true, deleteSchedules: true, voiceSecret: true, identities: true, webhookQueue: true},
+	FnAPI:      {table: true, deleteItems: true, sendQueue: true, schedules: true, deleteSchedules: true, voiceSecret: true, identities: true, webhookQueue: true},
 	FnDispatch: {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true, webhookQueue: true},
 	FnSweeper:  {table: true, sendQueue: true, schedules: true, email: true, sms: true, voiceSecret: true, webhookQueue: true},
 	// The events function records reports on rows: the table only (its
@@ -300,16 +300,17 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		size := FunctionSizes[fn]
 		id := FunctionLogicalID(fn)
 		f, err := NewGoFunction(stack, id, &GoFunctionProps{
-			FunctionName:       fnName(fn),
-			Description:        descriptions[fn],
-			AssetDir:           assetDir(p.AssetRoot, fn),
-			MemoryMB:           size.MemoryMB,
-			Timeout:            size.Timeout,
-			Environment:        env,
-			LogLevel:           p.LogLevel,
-			LogRetention:       p.LogRetention,
-			Retain:             retain,
-			AllowRecursiveLoop: fn == FnDispatch,
+			FunctionName:        fnName(fn),
+			Description:         descriptions[fn],
+			AssetDir:            assetDir(p.AssetRoot, fn),
+			MemoryMB:            size.MemoryMB,
+			Timeout:             size.Timeout,
+			Environment:         env,
+			LogLevel:            p.LogLevel,
+			LogRetention:        p.LogRetention,
+			Retain:              retain,
+			AllowRecursiveLoop:  fn == FnDispatch,
+			ReservedConcurrency: p.ReservedConcurrency[fn],
 		})
 		if err != nil {
 			return nil, err
@@ -376,10 +377,12 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 	webhooksFn.AddEventSource(awslambdaeventsources.NewSqsEventSource(s.WebhookQueue.Queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(WebhookBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),
-		MaxConcurrency:          jsii.Number(WebhookMaxConcurrency),
+		MaxConcurrency:          jsii.Number(float64(p.WebhookMaxConcurrency)),
 	}))
 
 	if s.SweepSchedule, err = NewMinuteSchedule(stack, "SweepSchedule", &MinuteScheduleProps{
+		GroupName:         prefix + "-sweeper",
+		Retain:            retain,
 		TargetFunctionArn: s.Functions[FnSweeper].Function.FunctionArn(),
 		DLQ:               s.Scheduling.DLQ,
 	}); err != nil {
@@ -393,6 +396,9 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		ThrottleBurst: p.APIThrottleBurst,
 		LogRetention:  p.LogRetention,
 		Retain:        retain,
+		// Optional: the API on a custom domain, execute-api disabled.
+		DomainName:     p.DomainName,
+		CertificateArn: p.CertificateArn,
 	}); err != nil {
 		return nil, err
 	}
@@ -429,12 +435,17 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
 	}
 	out("ApiUrl", "Base URL of the HTTP API", s.API.URL())
+	if s.API.Domain != nil {
+		out("ApiDomainTarget", "Regional domain name to point the custom domain's DNS record (CNAME or alias) at", s.API.Domain.RegionalDomainName())
+		out("ApiDomainHostedZoneId", "Route 53 hosted zone id of ApiDomainTarget (for an alias record)", s.API.Domain.RegionalHostedZoneId())
+	}
 	out("TableName", "DynamoDB table", s.Table.Table.TableName())
 	out("QueueName", "SQS dispatch queue", s.Queue.Queue.QueueName())
 	out("QueueUrl", "SQS dispatch queue URL", s.Queue.Queue.QueueUrl())
 	out("DeadLetterQueueName", "SQS dead-letter queue of the dispatch queue", s.Queue.DLQ.QueueName())
 	out("SchedulerDeadLetterQueueName", "SQS dead-letter queue of EventBridge Scheduler and of async dispatch invokes", s.Scheduling.DLQ.QueueName())
 	out("ScheduleGroupName", "EventBridge Scheduler group of the one-time schedules", s.Scheduling.Group.ScheduleGroupName())
+	out("SweepScheduleGroupName", "EventBridge Scheduler group of the sweeper's every-minute schedule", s.SweepSchedule.Group.ScheduleGroupName())
 	out("DispatchFunctionName", "Dispatch Lambda function", dispatch.FunctionName())
 	out("VoiceSecretArn", "Secrets Manager secret of the voice provider (set api_key after deploying)", s.VoiceSecret.SecretArn())
 	out("AlarmTopicArn", "SNS topic of the alarms", s.Monitoring.Topic.TopicArn())
@@ -455,7 +466,7 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 // grant gives f exactly the access a describes.
 func (s *DispatcherStack) grant(f *GoFunction, a access) {
 	if a.table {
-		s.Table.GrantReadWrite(f.Role)
+		s.Table.GrantReadWrite(f.Role, a.deleteItems)
 	}
 	if a.sendQueue {
 		s.Queue.GrantSend(f.Role)
