@@ -33,9 +33,9 @@ const (
 	ReasonAPIAuthorization = "Every route authenticates in the api function: Bearer API keys (stored as SHA-256 hashes, " +
 		"scoped per company) and HMAC-signed voice-provider webhooks; /healthz and /v1/openapi.json are public on purpose. " +
 		"An API Gateway authorizer would repeat the key lookup on every request."
-	ReasonSecretRotation = "The voice provider issues the API key: it is rotated in the provider's dashboard and then " +
-		"written here with put-secret-value; no rotation Lambda can create one. The webhook signing secret must change " +
-		"together with the provider's webhook configuration."
+	ReasonSecretRotation = "The voice provider issues the API key (which also signs its webhooks): it is rotated in the " +
+		"provider's dashboard and then written here with put-secret-value; no rotation Lambda can create one. The functions " +
+		"read the secret lazily and cache it for 5 minutes, so a rotated key is picked up without a deployment."
 	ReasonSchedulerDLQ = "This queue is a dead-letter queue itself: the DeadLetterConfig of the EventBridge Scheduler " +
 		"targets and the on-failure destination of the dispatch function's async invokes (the rule only recognises " +
 		"redrive policies). It is alarmed when not empty."
