@@ -48,7 +48,7 @@ type ids struct {
 	table, queue, dlq, schedulerDLQ, group, schedulerRole, sweepRole, secret, topic string
 	// sweepGroup is the sweeper schedule's own group.
 	sweepGroup string
-	configSet                                                                       string // "" when the props named an existing set
+	configSet  string // "" when the props named an existing set
 	// Delivery feedback: the events queue, its DLQ, the rule target's DLQ,
 	// the rule, the role SNS assumes, the custom resource provider's role,
 	// and the SMS delivery-status log groups (success, failure).

@@ -218,7 +218,7 @@ func TestFunctionPolicies(t *testing.T) {
 		base := func(fn string) map[string]statement {
 			logs := tp.Resources[fn].prop("LoggingConfig", "LogGroup").(map[string]any)["Ref"].(string)
 			return map[string]statement{
-				"Logs":       {Actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, Resources: []string{arn(logs)}},
+				"Logs": {Actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, Resources: []string{arn(logs)}},
 				// No dynamodb:DeleteItem: only the API deletes items.
 				"TableItems": {Actions: sorted("dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), Resources: []string{arn(x.table)}},
 				"Tracing":    {Actions: sorted("xray:PutTelemetryRecords", "xray:PutTraceSegments"), Resources: []string{"*"}},
