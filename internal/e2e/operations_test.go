@@ -3,14 +3,20 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/dispatcherhq/dispatcher/internal/dlq"
 )
 
 // cancelEvent is the api function's event cancelling row id.
@@ -136,5 +142,84 @@ func failOperation(op string) func(*aws.Config) {
 					return next.HandleInitialize(ctx, in)
 				}), middleware.After)
 		})
+	}
+}
+
+// TestSchedulerDLQRedrive: Scheduler could not deliver a row's fire (it
+// parked it on the Scheduler DLQ, as AWS does, with its error attributes,
+// and the one-time schedule is gone); `dispatcher dlq inspect` shows it
+// as schedule_undelivered with the row's id, `dlq redrive` replays it on
+// the dispatch queue, and the email is sent, once.
+func TestSchedulerDLQRedrive(t *testing.T) {
+	t.Parallel()
+	s := deploy(t, options{})
+	due := s.clock.Now().Add(20 * time.Minute).Truncate(time.Second)
+	to := uniqueTo(t)
+	status, body := s.call(event(t, "api-create-email.json", due, setTo(to)))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	id := body["data"].(map[string]any)["id"].(string)
+	all, err := s.schedules.List(s.ctx)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("schedules %v, %v; want one", all, err)
+	}
+	// Scheduler fires 2 minutes early and cannot invoke dispatch; when its
+	// retries are spent it puts the input on the DLQ and the schedule is
+	// deleted (ActionAfterCompletion DELETE).
+	s.clock.AdvanceTo(due.Add(-2 * time.Second))
+	sc, err := s.schedules.Get(s.ctx, all[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqsClient := sqs.NewFromConfig(s.cfg)
+	dlqName := s.conf.SchedulerDLQARN[strings.LastIndexByte(s.conf.SchedulerDLQARN, ':')+1:]
+	dlqURL, err := dlq.New(sqsClient).QueueURL(s.ctx, dlqName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(v string) sqstypes.MessageAttributeValue {
+		return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	if _, err := sqsClient.SendMessage(s.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlqURL), MessageBody: aws.String(sc.Input),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			"ERROR_CODE": str("AWS.Lambda.TooManyRequestsException"), "ERROR_MESSAGE": str("Rate exceeded"),
+			"TARGET_ARN": str(s.conf.DispatchTargetARN),
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scheduler.NewFromConfig(s.cfg).DeleteSchedule(s.ctx, &scheduler.DeleteScheduleInput{
+		Name: aws.String(all[0].Name), GroupName: aws.String(s.conf.ScheduleGroup)}); err != nil {
+		t.Fatal(err)
+	}
+
+	tool := dlq.New(sqsClient)
+	msgs, err := tool.Inspect(s.ctx, dlqURL, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Kind != dlq.KindScheduleUndelivered || msgs[0].Fire == nil || msgs[0].Fire.CommunicationID != id ||
+		!strings.Contains(msgs[0].Error, "TooManyRequests") {
+		t.Fatalf("inspect: %+v, want the row's undelivered fire", msgs)
+	}
+	res, err := tool.Redrive(s.ctx, dlqURL, s.conf.QueueURL, dlq.RedriveOptions{})
+	if err != nil || res.Replayed != 1 {
+		t.Fatalf("redrive: %+v, %v", res, err)
+	}
+	// The replayed fire is 2 s early: the dispatcher arms it again on SQS
+	// for the rest; at its time the email goes out.
+	if n := s.pump(time.Second); n != 1 {
+		t.Fatalf("pumped %d, want the replayed fire", n)
+	}
+	s.clock.AdvanceTo(due)
+	s.pump(4 * time.Second)
+	if got := s.get(id); got["status"] != "sent" {
+		t.Fatalf("after the redrive: %v, want sent", got["status"])
+	}
+	if n := sesMessagesTo(t, to); n != 1 {
+		t.Errorf("sent %d times, want once", n)
+	}
+	if left, err := tool.Inspect(s.ctx, dlqURL, 10); err != nil || len(left) != 0 {
+		t.Errorf("left in the DLQ: %+v, %v", left, err)
 	}
 }
