@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -57,6 +58,11 @@ type HTTPAPIProps struct {
 	LogRetention awslogs.RetentionDays
 	// Retain keeps the access log group when the stack is deleted.
 	Retain bool
+	// DomainName and CertificateArn, both or neither: serve the API on
+	// this custom domain (a regional API Gateway domain name with the ACM
+	// certificate, TLS 1.2, mapped to the $default stage) and disable the
+	// default execute-api endpoint.
+	DomainName, CertificateArn string
 }
 
 // HTTPAPI is an API Gateway HTTP API whose $default route proxies every
@@ -71,6 +77,8 @@ type HTTPAPI struct {
 	Stage awsapigatewayv2.HttpStage
 	// AccessLogs holds the access logs.
 	AccessLogs awslogs.LogGroup
+	// Domain is the custom domain name, or nil when there is none.
+	Domain awsapigatewayv2.DomainName
 }
 
 // NewHTTPAPI creates the API, its stage and its access log group.
@@ -87,6 +95,9 @@ func NewHTTPAPI(scope constructs.Construct, id string, props *HTTPAPIProps) (*HT
 	if props.LogRetention == "" {
 		return nil, fmt.Errorf("infra.NewHTTPAPI: LogRetention is required")
 	}
+	if (props.DomainName == "") != (props.CertificateArn == "") {
+		return nil, fmt.Errorf("infra.NewHTTPAPI: DomainName %q and CertificateArn %q: give both or neither", props.DomainName, props.CertificateArn)
+	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	removal := awscdk.RemovalPolicy_DESTROY
 	if props.Retain {
@@ -100,6 +111,8 @@ func NewHTTPAPI(scope constructs.Construct, id string, props *HTTPAPIProps) (*HT
 		ApiName:            jsii.String(props.Name),
 		Description:        jsii.String("Dispatcher HTTP API: every route proxies to the api function, which authenticates requests itself."),
 		CreateDefaultStage: jsii.Bool(false),
+		// With a custom domain, the domain is the only way in.
+		DisableExecuteApiEndpoint: jsii.Bool(props.DomainName != ""),
 		DefaultIntegration: awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("Handler"), props.Handler, &awsapigatewayv2integrations.HttpLambdaIntegrationProps{
 			PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
 		}),
@@ -120,8 +133,28 @@ func NewHTTPAPI(scope constructs.Construct, id string, props *HTTPAPIProps) (*HT
 		DestinationArn: logs.LogGroupArn(),
 		Format:         jsii.String(accessLogFormat()),
 	})
-	return &HTTPAPI{Construct: c, API: api, Stage: stage, AccessLogs: logs}, nil
+	h := &HTTPAPI{Construct: c, API: api, Stage: stage, AccessLogs: logs}
+	if props.DomainName != "" {
+		h.Domain = awsapigatewayv2.NewDomainName(c, jsii.String("Domain"), &awsapigatewayv2.DomainNameProps{
+			DomainName:     jsii.String(props.DomainName),
+			Certificate:    awscertificatemanager.Certificate_FromCertificateArn(c, jsii.String("Certificate"), jsii.String(props.CertificateArn)),
+			EndpointType:   awsapigatewayv2.EndpointType_REGIONAL,
+			SecurityPolicy: awsapigatewayv2.SecurityPolicy_TLS_1_2,
+		})
+		awsapigatewayv2.NewApiMapping(c, jsii.String("Mapping"), &awsapigatewayv2.ApiMappingProps{
+			Api:        api,
+			DomainName: h.Domain,
+			Stage:      stage,
+		})
+	}
+	return h, nil
 }
 
-// URL is the API's base URL (ends in "/").
-func (a *HTTPAPI) URL() *string { return a.Stage.Url() }
+// URL is the API's base URL (ends in "/"): https://<domain>/ with a custom
+// domain, else the stage's execute-api URL.
+func (a *HTTPAPI) URL() *string {
+	if a.Domain != nil {
+		return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://"), a.Domain.Name(), jsii.String("/")})
+	}
+	return a.Stage.Url()
+}

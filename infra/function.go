@@ -22,6 +22,9 @@ var (
 	envNameRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 )
 
+// TracingActions are what a function with X-Ray active tracing may do.
+var TracingActions = []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+
 // GoFunctionProps configures a GoFunction.
 type GoFunctionProps struct {
 	// FunctionName is the physical function name (1–64 of [A-Za-z0-9_-]).
@@ -46,15 +49,19 @@ type GoFunctionProps struct {
 	LogRetention awslogs.RetentionDays
 	// Retain keeps the log group when the stack is deleted.
 	Retain bool
+	// ReservedConcurrency, when > 0, reserves that many concurrent
+	// executions of the account for the function, which is also its
+	// maximum. Zero: none reserved (the account's unreserved pool).
+	ReservedConcurrency int
 	// AllowRecursiveLoop turns off Lambda's recursive loop detection, for
 	// a function that re-arms itself through SQS on purpose.
 	AllowRecursiveLoop bool
 }
 
 // GoFunction is a Go Lambda function on the provided.al2023 runtime for
-// arm64, from a prebuilt `bootstrap`, with JSON logs in its own log group
-// and its own role that starts with no permission but writing to that log
-// group.
+// arm64, from a prebuilt `bootstrap`, with JSON logs in its own log group,
+// X-Ray active tracing, and its own role that starts with no permission
+// but writing to that log group and sending traces.
 type GoFunction struct {
 	// Construct is the scope holding the resources.
 	Construct constructs.Construct
@@ -91,6 +98,15 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
 		Resources: &[]*string{logs.LogGroupArn()},
 	}))
+	// X-Ray active tracing: Lambda samples and sends a segment per
+	// invocation. The permission is the one AWS's managed
+	// AWSXRayDaemonWriteAccess reduces to for Lambda; X-Ray has no
+	// resource-level permissions, so Resource is "*".
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("Tracing"),
+		Actions:   jsii.Strings(TracingActions...),
+		Resources: jsii.Strings("*"),
+	}))
 	recursion := awslambda.RecursiveLoop_TERMINATE
 	if props.AllowRecursiveLoop {
 		recursion = awslambda.RecursiveLoop_ALLOW
@@ -116,10 +132,17 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
 		RecursiveLoop:         recursion,
 	})
+	cfn := fn.Node().DefaultChild().(awslambda.CfnFunction)
+	// Set on the CloudFormation resource, not with the L2 Tracing prop,
+	// which would add its own unnamed copy of the Tracing statement.
+	cfn.SetTracingConfig(&awslambda.CfnFunction_TracingConfigProperty{Mode: jsii.String("Active")})
+	if props.ReservedConcurrency > 0 {
+		cfn.SetReservedConcurrentExecutions(jsii.Number(float64(props.ReservedConcurrency)))
+	}
 	// The CDK makes a function DependsOn its role and the role's policy,
 	// so it never runs before its permissions exist; the role half repeats
 	// the Role GetAtt, which cfn-lint (sam validate --lint) warns about.
-	fn.Node().DefaultChild().(awslambda.CfnFunction).AddMetadata(jsii.String("cfn-lint"), map[string]interface{}{
+	cfn.AddMetadata(jsii.String("cfn-lint"), map[string]interface{}{
 		"config": map[string]interface{}{"ignore_checks": []string{"W3005"}},
 	})
 	return &GoFunction{Construct: c, Function: fn, Role: role, LogGroup: logs, Timeout: props.Timeout}, nil
@@ -149,6 +172,9 @@ func (p *GoFunctionProps) validate() error {
 	}
 	if p.LogRetention == "" {
 		bad = append(bad, "LogRetention is required")
+	}
+	if p.ReservedConcurrency < 0 {
+		bad = append(bad, fmt.Sprintf("ReservedConcurrency %d: want 0 (none) or more", p.ReservedConcurrency))
 	}
 	names := make([]string, 0, len(p.Environment))
 	for k := range p.Environment {

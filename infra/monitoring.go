@@ -223,7 +223,7 @@ func NewMonitoring(scope constructs.Construct, id string, props *MonitoringProps
 	var dlqDepth []awscloudwatch.IMetric
 	for _, name := range sortedKeys(props.DeadLetterQueues) {
 		q := props.DeadLetterQueues[name]
-		alarm(titleCase(name)+"DLQNotEmpty", "The "+name+" dead-letter queue holds messages: fires that could not be delivered. Inspect and redrive them.",
+		alarm(titleCase(name)+"DLQNotEmpty", "The "+name+" dead-letter queue holds messages that could not be processed: list them with `dispatcher dlq inspect --queue <its name>` and replay them with `dispatcher dlq redrive` (docs/deploy.md, Dead-letter queues).",
 			q.MetricApproximateNumberOfMessagesVisible(maxOf(one)), 1)
 		dlqDepth = append(dlqDepth, q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Label: jsii.String(name), Statistic: jsii.String("Maximum")}))
 	}

@@ -20,8 +20,11 @@ func AddNagChecks(scope constructs.IConstruct) {
 // rule allows: one resource, and for IAM5 one wildcard string.
 const (
 	ReasonScheduleWildcard = "Schedules are created at run time, one per fire, named from the row id and token, so " +
-		"scheduler:CreateSchedule can only be scoped to the schedules of this stack's group (schedule/<group>/*), " +
-		"which holds nothing else."
+		"scheduler:CreateSchedule (and the API's scheduler:DeleteSchedule of a cancelled or rescheduled row's schedule) can " +
+		"only be scoped to the schedules of this stack's group (schedule/<group>/*), which holds nothing else."
+	ReasonTracingWildcard = "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level " +
+		"permissions, AWS requires Resource \"*\" (the statement of the AWSXRayDaemonWriteAccess managed policy, without its " +
+		"sampling-rule reads, which Lambda does itself)."
 	ReasonSMSWildcard = "sns:Publish straight to a phone number (SMS) has no resource ARN: AWS requires Resource \"*\". " +
 		"The statement allows sns:Publish only, and the functions publish to no topic."
 	ReasonSESIdentityWildcard = "Companies send from the domains they declare in their settings at run time; the API " +
@@ -30,9 +33,9 @@ const (
 	ReasonAPIAuthorization = "Every route authenticates in the api function: Bearer API keys (stored as SHA-256 hashes, " +
 		"scoped per company) and HMAC-signed voice-provider webhooks; /healthz and /v1/openapi.json are public on purpose. " +
 		"An API Gateway authorizer would repeat the key lookup on every request."
-	ReasonSecretRotation = "The voice provider issues the API key: it is rotated in the provider's dashboard and then " +
-		"written here with put-secret-value; no rotation Lambda can create one. The webhook signing secret must change " +
-		"together with the provider's webhook configuration."
+	ReasonSecretRotation = "The voice provider issues the API key (which also signs its webhooks): it is rotated in the " +
+		"provider's dashboard and then written here with put-secret-value; no rotation Lambda can create one. The functions " +
+		"read the secret lazily and cache it for 5 minutes, so a rotated key is picked up without a deployment."
 	ReasonSchedulerDLQ = "This queue is a dead-letter queue itself: the DeadLetterConfig of the EventBridge Scheduler " +
 		"targets and the on-failure destination of the dispatch function's async invokes (the rule only recognises " +
 		"redrive policies). It is alarmed when not empty."
@@ -68,7 +71,8 @@ func addNagSuppressions(s *DispatcherStack) {
 	for _, fn := range FunctionNames {
 		a := functionAccess[fn]
 		role := s.Functions[fn].Role
-		if a.schedules {
+		suppress(role, true, "AwsSolutions-IAM5", ReasonTracingWildcard, "Resource::*")
+		if a.schedules || a.deleteSchedules {
 			suppress(role, true, "AwsSolutions-IAM5", ReasonScheduleWildcard, schedules)
 		}
 		if a.sms {

@@ -3,11 +3,13 @@ package infra
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -44,8 +46,11 @@ const (
 	DefaultVoiceProviderURL       = "https://api.retellai.com"
 	DefaultLogLevel               = "info"
 	DefaultDispatchMaxConcurrency = 10
-	DefaultAPIThrottleRate        = 50
-	DefaultAPIThrottleBurst       = 100
+	// DefaultWebhookMaxConcurrency bounds the invocations on the webhook
+	// queue: receivers that answer slowly hold at most this many.
+	DefaultWebhookMaxConcurrency = 20
+	DefaultAPIThrottleRate       = 50
+	DefaultAPIThrottleBurst      = 100
 	// DefaultPermanentFailureRatio is the default threshold of the
 	// per-channel permanent-failure alarms: more than 5 % of a channel's
 	// delivery attempts in 15 minutes failing for good (bounces, refused
@@ -57,6 +62,8 @@ const (
 var (
 	stageRe  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
 	domainRe = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`)
+	// An ACM certificate's ARN.
+	certificateArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
 	// SES configuration set names: letters, digits, '_' and '-', up to 64.
 	configSetRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
@@ -96,6 +103,31 @@ type DispatcherStackProps struct {
 	// event source runs at once (2–1000): the knob that keeps sends under
 	// the SES and SNS rate limits. Default: DefaultDispatchMaxConcurrency.
 	DispatchMaxConcurrency int
+	// WebhookMaxConcurrency caps how many webhooks invocations the webhook
+	// queue's event source runs at once (2–1000). Default:
+	// DefaultWebhookMaxConcurrency.
+	WebhookMaxConcurrency int
+	// ReservedConcurrency reserves concurrent executions of the account
+	// for functions, by name (FnAPI, FnDispatch, FnSweeper, FnEvents,
+	// FnWebhooks): each number is both a guarantee and that function's
+	// maximum, so a burst of due sends (or of API calls) cannot take the
+	// whole account's concurrency, nor be starved by another workload. A
+	// function not named reserves nothing (the account's unreserved pool).
+	// Each value ≥ 1; dispatch's at least DispatchMaxConcurrency and
+	// webhooks' at least WebhookMaxConcurrency (their queues' pollers
+	// would otherwise be throttled). AWS refuses a reservation that leaves
+	// the account fewer than 100 unreserved executions: new accounts with
+	// a concurrency quota of 10 cannot reserve any. Default: none.
+	ReservedConcurrency map[string]int
+	// DomainName and CertificateArn, both or neither, serve the HTTP API on
+	// a custom domain: an API Gateway regional domain name with the ACM
+	// certificate (in the stack's region, covering DomainName), TLS 1.2,
+	// mapped to the API's $default stage; the default execute-api endpoint
+	// is then disabled, so the domain is the only way in. Point a DNS
+	// record (CNAME, or a Route 53 alias) at the output ApiDomainTarget.
+	// Default: none (the execute-api endpoint).
+	DomainName     string
+	CertificateArn string
 	// LogLevel is the functions' application log level (debug, info, warn,
 	// error). Default: DefaultLogLevel.
 	LogLevel string
@@ -143,6 +175,9 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	r.LogLevel = strings.ToLower(r.LogLevel)
 	if r.DispatchMaxConcurrency == 0 {
 		r.DispatchMaxConcurrency = DefaultDispatchMaxConcurrency
+	}
+	if r.WebhookMaxConcurrency == 0 {
+		r.WebhookMaxConcurrency = DefaultWebhookMaxConcurrency
 	}
 	if r.APIThrottleRate == 0 {
 		r.APIThrottleRate = DefaultAPIThrottleRate
@@ -194,6 +229,37 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	}
 	if r.DispatchMaxConcurrency < 2 || r.DispatchMaxConcurrency > 1000 {
 		bad("DispatchMaxConcurrency %d: want 2-1000 (the SQS event source's limits)", r.DispatchMaxConcurrency)
+	}
+	if r.WebhookMaxConcurrency < 2 || r.WebhookMaxConcurrency > 1000 {
+		bad("WebhookMaxConcurrency %d: want 2-1000 (the SQS event source's limits)", r.WebhookMaxConcurrency)
+	}
+	r.ReservedConcurrency = maps.Clone(r.ReservedConcurrency)
+	for _, fn := range slices.Sorted(maps.Keys(r.ReservedConcurrency)) {
+		n := r.ReservedConcurrency[fn]
+		switch {
+		case !slices.Contains(FunctionNames, fn):
+			bad("ReservedConcurrency: %q is not a function (want one of %s)", fn, strings.Join(FunctionNames, ", "))
+		case n < 1:
+			bad("ReservedConcurrency[%s] %d: want at least 1 (leave the function out to reserve nothing)", fn, n)
+		case fn == FnDispatch && n < r.DispatchMaxConcurrency:
+			bad("ReservedConcurrency[%s] %d: want at least DispatchMaxConcurrency (%d)", fn, n, r.DispatchMaxConcurrency)
+		case fn == FnWebhooks && n < r.WebhookMaxConcurrency:
+			bad("ReservedConcurrency[%s] %d: want at least WebhookMaxConcurrency (%d)", fn, n, r.WebhookMaxConcurrency)
+		}
+	}
+	r.DomainName = strings.ToLower(strings.TrimSpace(r.DomainName))
+	r.CertificateArn = strings.TrimSpace(r.CertificateArn)
+	switch {
+	case r.DomainName == "" && r.CertificateArn == "":
+	case r.DomainName == "" || r.CertificateArn == "":
+		bad("DomainName %q and CertificateArn %q: give both or neither", r.DomainName, r.CertificateArn)
+	default:
+		if !domainRe.MatchString(r.DomainName) {
+			bad("DomainName %q is not a domain name", r.DomainName)
+		}
+		if !certificateArnRe.MatchString(r.CertificateArn) {
+			bad("CertificateArn %q: want arn:<partition>:acm:<region>:<account>:certificate/<id>", r.CertificateArn)
+		}
 	}
 	switch r.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -55,24 +55,39 @@ func TestResolvedRejects(t *testing.T) {
 		mut  func(*DispatcherStackProps)
 		want string
 	}{
-		"stage upper":        {func(p *DispatcherStackProps) { p.Stage = "Dev" }, "Stage"},
-		"stage long":         {func(p *DispatcherStackProps) { p.Stage = strings.Repeat("a", 17) }, "Stage"},
-		"no domain":          {func(p *DispatcherStackProps) { p.SenderDomain = "" }, "SenderDomain is required"},
-		"bad domain":         {func(p *DispatcherStackProps) { p.SenderDomain = "not a domain" }, "not a domain name"},
-		"from outside":       {func(p *DispatcherStackProps) { p.DefaultFromEmail = "x@other.com" }, "not in SenderDomain"},
-		"from with name":     {func(p *DispatcherStackProps) { p.DefaultFromEmail = "X <x@example.com>" }, "bare e-mail"},
-		"alarm email":        {func(p *DispatcherStackProps) { p.AlarmEmail = "nope" }, "AlarmEmail"},
-		"prod without alarm": {func(p *DispatcherStackProps) { p.Stage = "prod" }, "AlarmEmail is required"},
-		"config set":         {func(p *DispatcherStackProps) { p.SESConfigurationSet = "a b" }, "SESConfigurationSet"},
-		"voice http":         {func(p *DispatcherStackProps) { p.VoiceProviderURL = "http://x.example.com" }, "https"},
-		"concurrency":        {func(p *DispatcherStackProps) { p.DispatchMaxConcurrency = 1 }, "DispatchMaxConcurrency"},
-		"log level":          {func(p *DispatcherStackProps) { p.LogLevel = "trace" }, "LogLevel"},
-		"throttle":           {func(p *DispatcherStackProps) { p.APIThrottleBurst = -1 }, "APIThrottle"},
-		"ratio negative":     {func(p *DispatcherStackProps) { p.PermanentFailureRatio = -0.1 }, "PermanentFailureRatio"},
-		"ratio above one":    {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 1.01 }, "PermanentFailureRatio"},
-		"ratio a percentage": {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 5 }, "PermanentFailureRatio"},
-		"ratio NaN":          {func(p *DispatcherStackProps) { p.PermanentFailureRatio = math.NaN() }, "PermanentFailureRatio"},
-		"assets":             {func(p *DispatcherStackProps) { p.AssetRoot = t.TempDir() }, "no file"},
+		"stage upper":         {func(p *DispatcherStackProps) { p.Stage = "Dev" }, "Stage"},
+		"stage long":          {func(p *DispatcherStackProps) { p.Stage = strings.Repeat("a", 17) }, "Stage"},
+		"no domain":           {func(p *DispatcherStackProps) { p.SenderDomain = "" }, "SenderDomain is required"},
+		"bad domain":          {func(p *DispatcherStackProps) { p.SenderDomain = "not a domain" }, "not a domain name"},
+		"from outside":        {func(p *DispatcherStackProps) { p.DefaultFromEmail = "x@other.com" }, "not in SenderDomain"},
+		"from with name":      {func(p *DispatcherStackProps) { p.DefaultFromEmail = "X <x@example.com>" }, "bare e-mail"},
+		"alarm email":         {func(p *DispatcherStackProps) { p.AlarmEmail = "nope" }, "AlarmEmail"},
+		"prod without alarm":  {func(p *DispatcherStackProps) { p.Stage = "prod" }, "AlarmEmail is required"},
+		"config set":          {func(p *DispatcherStackProps) { p.SESConfigurationSet = "a b" }, "SESConfigurationSet"},
+		"voice http":          {func(p *DispatcherStackProps) { p.VoiceProviderURL = "http://x.example.com" }, "https"},
+		"concurrency":         {func(p *DispatcherStackProps) { p.DispatchMaxConcurrency = 1 }, "DispatchMaxConcurrency"},
+		"log level":           {func(p *DispatcherStackProps) { p.LogLevel = "trace" }, "LogLevel"},
+		"throttle":            {func(p *DispatcherStackProps) { p.APIThrottleBurst = -1 }, "APIThrottle"},
+		"ratio negative":      {func(p *DispatcherStackProps) { p.PermanentFailureRatio = -0.1 }, "PermanentFailureRatio"},
+		"ratio above one":     {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 1.01 }, "PermanentFailureRatio"},
+		"ratio a percentage":  {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 5 }, "PermanentFailureRatio"},
+		"ratio NaN":           {func(p *DispatcherStackProps) { p.PermanentFailureRatio = math.NaN() }, "PermanentFailureRatio"},
+		"assets":              {func(p *DispatcherStackProps) { p.AssetRoot = t.TempDir() }, "no file"},
+		"webhook concurrency": {func(p *DispatcherStackProps) { p.WebhookMaxConcurrency = 1001 }, "WebhookMaxConcurrency"},
+		"reserved unknown fn": {func(p *DispatcherStackProps) { p.ReservedConcurrency = map[string]int{"worker": 5} }, `"worker" is not a function`},
+		"reserved zero":       {func(p *DispatcherStackProps) { p.ReservedConcurrency = map[string]int{FnAPI: 0} }, "ReservedConcurrency[api] 0"},
+		"reserved dispatch":   {func(p *DispatcherStackProps) { p.ReservedConcurrency = map[string]int{FnDispatch: 5} }, "at least DispatchMaxConcurrency"},
+		"reserved webhooks":   {func(p *DispatcherStackProps) { p.ReservedConcurrency = map[string]int{FnWebhooks: 5} }, "at least WebhookMaxConcurrency"},
+		"domain without cert": {func(p *DispatcherStackProps) { p.DomainName = "api.example.com" }, "give both or neither"},
+		"cert without domain": {func(p *DispatcherStackProps) {
+			p.CertificateArn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+		}, "give both or neither"},
+		"bad custom domain": {func(p *DispatcherStackProps) {
+			p.DomainName, p.CertificateArn = "not a domain", "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+		}, "DomainName"},
+		"bad certificate": {func(p *DispatcherStackProps) {
+			p.DomainName, p.CertificateArn = "api.example.com", "arn:aws:iam::123456789012:server-certificate/x"
+		}, "CertificateArn"},
 	} {
 		p := ok
 		c.mut(&p)

@@ -132,18 +132,37 @@ func (s *Scheduling) GrantCreateSchedule(grantee awsiam.IGrantable) {
 	}))
 }
 
+// GrantDeleteSchedule lets grantee delete schedules of the group (and
+// nowhere else): the API deletes the schedule of a row it cancels or
+// reschedules, best-effort.
+func (s *Scheduling) GrantDeleteSchedule(grantee awsiam.IGrantable) {
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("DeleteSchedule"),
+		Actions:   jsii.Strings("scheduler:DeleteSchedule"),
+		Resources: &[]*string{s.SchedulesArn()},
+	}))
+}
+
 // MinuteScheduleProps configures a MinuteSchedule.
 type MinuteScheduleProps struct {
+	// GroupName names the schedule group the recurring schedule lives in,
+	// created with it (1–64 of [0-9a-zA-Z-_.]): the stage's own, never the
+	// account's "default" group every stage would share. Required.
+	GroupName string
 	// TargetFunctionArn is the function invoked every minute. Required.
 	TargetFunctionArn *string
 	// DLQ receives the invocations Scheduler could not deliver. Required.
 	DLQ awssqs.IQueue
+	// Retain keeps the group when the stack is deleted (stage prod, like
+	// every stateful resource).
+	Retain bool
 }
 
 // MinuteSchedule invokes one function every minute with EventBridge
 // Scheduler (`rate(1 minute)`, no flexible window, no retries: the next
-// minute's run is the retry), in the account's default schedule group, with
-// a role that may invoke only that function.
+// minute's run is the retry), in a schedule group of its own, with a role
+// that may invoke only that function and that Scheduler may assume only
+// for that group.
 //
 // Scheduler rather than an EventBridge rule: the stack already depends on
 // Scheduler for every fire, so one service, one invocation model (a role
@@ -151,9 +170,17 @@ type MinuteScheduleProps struct {
 // of a resource policy on the function) and one DLQ cover both; the target
 // gets an explicit retry policy and dead-letter queue; and no rule is spent
 // on the default event bus (a per-Region quota shared by the account).
+//
+// Its own group rather than the per-row schedules' group: the functions
+// that create and delete row schedules may do so in that group only, so
+// they can never touch the sweeper's schedule, and the role's trust names
+// this group alone (not "default", which every stage and every other
+// application in the account shares).
 type MinuteSchedule struct {
 	// Construct is the scope holding the resources.
 	Construct constructs.Construct
+	// Group is the schedule's group.
+	Group awsscheduler.ScheduleGroup
 	// Schedule is the recurring schedule.
 	Schedule awsscheduler.CfnSchedule
 	// Role is the role Scheduler assumes for it.
@@ -163,21 +190,26 @@ type MinuteSchedule struct {
 // SweepScheduleExpression is the sweeper's schedule.
 const SweepScheduleExpression = "rate(1 minute)"
 
-// NewMinuteSchedule creates the schedule and its role.
+// NewMinuteSchedule creates the group, the schedule and its role.
 func NewMinuteSchedule(scope constructs.Construct, id string, props *MinuteScheduleProps) (*MinuteSchedule, error) {
 	if props == nil || props.TargetFunctionArn == nil || props.DLQ == nil {
 		return nil, fmt.Errorf("infra.NewMinuteSchedule: TargetFunctionArn and DLQ are required")
 	}
+	if !scheduleNameRe.MatchString(props.GroupName) {
+		return nil, fmt.Errorf("infra.NewMinuteSchedule: GroupName %q: want 1-64 of [0-9a-zA-Z-_.]", props.GroupName)
+	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	defaultGroup := awscdk.Stack_Of(c).FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("scheduler"),
-		Resource:     jsii.String("schedule-group"),
-		ResourceName: jsii.String("default"),
-		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+	removal := awscdk.RemovalPolicy_DESTROY
+	if props.Retain {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	group := awsscheduler.NewScheduleGroup(c, jsii.String("Group"), &awsscheduler.ScheduleGroupProps{
+		ScheduleGroupName: jsii.String(props.GroupName),
+		RemovalPolicy:     removal,
 	})
 	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
-		Description: jsii.String("Assumed by EventBridge Scheduler for the every-minute sweeper schedule."),
-		AssumedBy:   schedulerPrincipal(c, defaultGroup),
+		Description: jsii.String("Assumed by EventBridge Scheduler for the every-minute sweeper schedule (group " + props.GroupName + ")."),
+		AssumedBy:   schedulerPrincipal(c, group.ScheduleGroupArn()),
 	})
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("InvokeTarget"),
@@ -191,6 +223,7 @@ func NewMinuteSchedule(scope constructs.Construct, id string, props *MinuteSched
 	}))
 	sched := awsscheduler.NewCfnSchedule(c, jsii.String("Schedule"), &awsscheduler.CfnScheduleProps{
 		Description:        jsii.String("Runs the sweeper every minute: re-fires lost fires, settles expired leases and voice outcome timeouts."),
+		GroupName:          group.ScheduleGroupName(),
 		ScheduleExpression: jsii.String(SweepScheduleExpression),
 		FlexibleTimeWindow: &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
 		State:              jsii.String("ENABLED"),
@@ -210,5 +243,7 @@ func NewMinuteSchedule(scope constructs.Construct, id string, props *MinuteSched
 	if policy := role.Node().TryFindChild(jsii.String("DefaultPolicy")); policy != nil {
 		sched.Node().AddDependency(policy)
 	}
-	return &MinuteSchedule{Construct: c, Schedule: sched, Role: role}, nil
+	// The group's name is a literal in the schedule: order them explicitly.
+	sched.Node().AddDependency(group)
+	return &MinuteSchedule{Construct: c, Group: group, Schedule: sched, Role: role}, nil
 }

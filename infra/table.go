@@ -91,22 +91,32 @@ func (t *DataTable) IndexArns() []*string {
 
 // Item actions the store performs on the table. Transactions
 // (TransactWriteItems/TransactGetItems) are authorized per item by these
-// same actions; the store never scans.
+// same actions; the store never scans. Deleting items (DeleteItem, and the
+// Delete of a transaction) is only what the API does: deleting sender
+// resources and webhook endpoints, releasing phone-number and sending-domain
+// claims (internal/store/dynamo: deleteResource, DeleteWebhookEndpoint,
+// releaseClaim, the domain claims of PutSettings).
 var (
 	tableItemActions = []string{
 		"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-		"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+		"dynamodb:PutItem", "dynamodb:UpdateItem",
 		"dynamodb:ConditionCheckItem",
 	}
-	indexActions = []string{"dynamodb:Query"}
+	tableDeleteAction = "dynamodb:DeleteItem"
+	indexActions      = []string{"dynamodb:Query"}
 )
 
 // GrantReadWrite lets grantee read and write items of the table and query
-// its indexes, naming the table and each index ARN.
-func (t *DataTable) GrantReadWrite(grantee awsiam.IGrantable) {
+// its indexes, naming the table and each index ARN; with deleteItems, also
+// delete items.
+func (t *DataTable) GrantReadWrite(grantee awsiam.IGrantable, deleteItems bool) {
+	actions := append([]string(nil), tableItemActions...)
+	if deleteItems {
+		actions = append(actions, tableDeleteAction)
+	}
 	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("TableItems"),
-		Actions:   jsii.Strings(tableItemActions...),
+		Actions:   jsii.Strings(actions...),
 		Resources: &[]*string{t.Table.TableArn()},
 	}))
 	arns := t.IndexArns()

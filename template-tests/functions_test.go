@@ -3,6 +3,7 @@ package templatetests
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher/internal/config"
@@ -45,7 +46,9 @@ var wantSize = map[string][2]float64{
 // they are rather than by their generated names.
 type ids struct {
 	table, queue, dlq, schedulerDLQ, group, schedulerRole, sweepRole, secret, topic string
-	configSet                                                                       string // "" when the props named an existing set
+	// sweepGroup is the sweeper schedule's own group.
+	sweepGroup string
+	configSet  string // "" when the props named an existing set
 	// Delivery feedback: the events queue, its DLQ, the rule target's DLQ,
 	// the rule, the role SNS assumes, the custom resource provider's role,
 	// and the SMS delivery-status log groups (success, failure).
@@ -109,7 +112,12 @@ func resourceIDs(t *testing.T, f *fixture) ids {
 			x.failureLogs = id
 		}
 	}
-	x.group = tp.only(t, "AWS::Scheduler::ScheduleGroup", nil)
+	x.group = tp.only(t, "AWS::Scheduler::ScheduleGroup", func(_ string, r resource) bool {
+		return !strings.HasSuffix(fmt.Sprint(r.prop("Name")), "-sweeper")
+	})
+	x.sweepGroup = tp.only(t, "AWS::Scheduler::ScheduleGroup", func(_ string, r resource) bool {
+		return strings.HasSuffix(fmt.Sprint(r.prop("Name")), "-sweeper")
+	})
 	schedule := tp.Resources[tp.only(t, "AWS::Scheduler::Schedule", nil)]
 	dl := schedule.prop("Target", "DeadLetterConfig", "Arn")
 	x.schedulerDLQ = tp.only(t, "AWS::SQS::Queue", func(id string, _ resource) bool { return jsonEqual(dl, getAtt(id, "Arn")) })

@@ -21,7 +21,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Lambda::Permission":                    3, // API Gateway → api, CloudWatch Logs (2 SMS log groups) → events
 		"AWS::SQS::Queue":                            9, // dispatch queue, its DLQ, the Scheduler DLQ, events queue, its DLQ, the rule target's DLQ, webhook queue, its DLQ, the fan-out DLQ
 		"AWS::SQS::QueuePolicy":                      9, // TLS only (+ EventBridge may send to the events queue and the target DLQ)
-		"AWS::Scheduler::ScheduleGroup":              1,
+		"AWS::Scheduler::ScheduleGroup":              2, // the fires', the sweeper's
 		"AWS::Scheduler::Schedule":                   1,
 		"AWS::IAM::Role":                             9, // 5 functions, the Scheduler role, the sweep schedule's role, SNS delivery status, the custom resource provider
 		"AWS::IAM::Policy":                           9, // 5 functions, the two Scheduler roles, the provider's logs, the custom resource's call
@@ -41,6 +41,8 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::CloudWatch::Alarm":                     25, // 16 (errors, throttles of 5 functions; 4 DLQs; queue age; API 5xx) + a permanent-failure ratio per channel + 6 delivery feedback
 		"AWS::CloudWatch::Dashboard":                 1,
 		"AWS::SES::ConfigurationSet":                 1,
+		"AWS::ApiGatewayV2::DomainName":              0, // only with a custom domain
+		"AWS::ApiGatewayV2::ApiMapping":              0,
 	}
 	for _, c := range []struct {
 		name string
@@ -48,7 +50,8 @@ func TestResourceCounts(t *testing.T) {
 		diff map[string]float64
 	}{
 		{devStage, dev, nil},
-		{prodStage, prod, map[string]float64{"AWS::SES::ConfigurationSet": 0}}, // prod names an existing set
+		// prod names an existing set, and serves the API on a custom domain
+		{prodStage, prod, map[string]float64{"AWS::SES::ConfigurationSet": 0, "AWS::ApiGatewayV2::DomainName": 1, "AWS::ApiGatewayV2::ApiMapping": 1}},
 	} {
 		types := map[string]bool{}
 		for _, r := range c.f.tpl.Resources {
@@ -213,12 +216,18 @@ func TestScheduler(t *testing.T) {
 		must(t, name+" schedule group", func() {
 			f.template.HasResourceProperties(jsii.String("AWS::Scheduler::ScheduleGroup"), map[string]any{"Name": "dispatcher-" + name})
 		})
+		must(t, name+" sweep schedule group", func() {
+			f.template.HasResourceProperties(jsii.String("AWS::Scheduler::ScheduleGroup"), map[string]any{"Name": "dispatcher-" + name + "-sweeper"})
+		})
 		must(t, name+" sweep schedule", func() {
 			f.template.HasResourceProperties(jsii.String("AWS::Scheduler::Schedule"), map[string]any{
 				"ScheduleExpression": "rate(1 minute)",
 				"FlexibleTimeWindow": map[string]any{"Mode": "OFF"},
 				"State":              "ENABLED",
-				"GroupName":          assertions.Match_Absent(), // the default group, not the fires' group
+				// The stage's own group: neither the account's shared
+				// "default" group nor the fires' group (whose schedules the
+				// functions may create and delete).
+				"GroupName": "dispatcher-" + name + "-sweeper",
 				"Target": map[string]any{
 					"Arn":              getAtt("SweeperFunction", "Arn"),
 					"RoleArn":          getAtt(x.sweepRole, "Arn"),
@@ -227,6 +236,19 @@ func TestScheduler(t *testing.T) {
 				},
 			})
 		})
+	}
+}
+
+// TestSweepScheduleAfterItsGroup: the group is named by a literal, so the
+// schedule must depend on it explicitly.
+func TestSweepScheduleAfterItsGroup(t *testing.T) {
+	dev, prod := stacks(t)
+	for name, f := range map[string]*fixture{devStage: dev, prodStage: prod} {
+		x := resourceIDs(t, f)
+		sched := f.tpl.only(t, "AWS::Scheduler::Schedule", nil)
+		if deps := strs(f.tpl.Resources[sched].DependsOn); !contains(deps, x.sweepGroup) {
+			t.Errorf("%s: sweep schedule DependsOn %v, want its group %s", name, deps, x.sweepGroup)
+		}
 	}
 }
 

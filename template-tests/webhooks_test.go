@@ -45,7 +45,7 @@ func TestWebhookFanOut(t *testing.T) {
 		for k, want := range map[string]any{
 			"BatchSize":             float64(10),
 			"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
-			"ScalingConfig":         map[string]any{"MaximumConcurrency": float64(20)},
+			"ScalingConfig":         map[string]any{"MaximumConcurrency": float64(c.f.stack.Props.WebhookMaxConcurrency)},
 		} {
 			if got := queue.prop(k); !jsonEqual(got, want) {
 				t.Errorf("%s: webhook queue mapping %s = %s, want %s", c.stage, k, render(got), render(want))

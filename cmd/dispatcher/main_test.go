@@ -72,7 +72,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	walk(root, nil)
-	for _, want := range []string{"serve", "companies create", "keys create", "keys list", "keys revoke", "completion bash"} {
+	for _, want := range []string{"serve", "companies create", "keys create", "keys list", "keys revoke", "dlq inspect", "dlq redrive", "completion bash"} {
 		found := false
 		for _, p := range paths {
 			found = found || strings.Join(p, " ") == want

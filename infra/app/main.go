@@ -61,6 +61,21 @@ func realMain() error {
 		}
 		trackOpensAndClicks = b
 	}
+	webhookConc := 0
+	if v := ctx("webhookMaxConcurrency"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("context webhookMaxConcurrency %q: %w", v, err)
+		}
+		webhookConc = n
+	}
+	reserved, err := parseReserved(ctx("reservedConcurrency"))
+	if err != nil {
+		return err
+	}
+	if ctx("nag") != "" {
+		return fmt.Errorf("context nag is no longer read: cdk-nag runs on every synth; suppress a finding in infra/nag.go, with its reason")
+	}
 	var env *awscdk.Environment
 	if acct, region := os.Getenv("CDK_DEFAULT_ACCOUNT"), os.Getenv("CDK_DEFAULT_REGION"); acct != "" && region != "" {
 		env = &awscdk.Environment{Account: jsii.String(acct), Region: jsii.String(region)}
@@ -78,12 +93,33 @@ func realMain() error {
 		LogLevel:               ctx("logLevel"),
 		PermanentFailureRatio:  failureRatio,
 		TrackOpensAndClicks:    trackOpensAndClicks,
+		WebhookMaxConcurrency:  webhookConc,
+		ReservedConcurrency:    reserved,
+		DomainName:             ctx("domainName"),
+		CertificateArn:         ctx("certificateArn"),
 	}); err != nil {
 		return err
 	}
-	if ctx("nag") != "false" {
-		infra.AddNagChecks(app)
-	}
+	// Always: a deployment never skips cdk-nag.
+	infra.AddNagChecks(app)
 	app.Synth(nil)
 	return nil
+}
+
+// parseReserved reads the reservedConcurrency context: comma-separated
+// function=count pairs, e.g. "dispatch=50,api=100". Empty: none.
+func parseReserved(v string) (map[string]int, error) {
+	if v == "" {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for _, pair := range strings.Split(v, ",") {
+		fn, n, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		count, err := strconv.Atoi(strings.TrimSpace(n))
+		if !ok || err != nil {
+			return nil, fmt.Errorf("context reservedConcurrency %q: want function=count pairs separated by commas, e.g. dispatch=50,api=100", v)
+		}
+		out[strings.TrimSpace(fn)] = count
+	}
+	return out, nil
 }

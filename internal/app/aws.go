@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
 	"github.com/dispatcherhq/dispatcher/internal/channel/ses"
 	snssender "github.com/dispatcherhq/dispatcher/internal/channel/sns"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -85,6 +83,7 @@ type awsOptions struct {
 	dispatch dispatch.Config
 	voice    dispatch.VoiceCaller
 	hookKey  string
+	hookKeys func(ctx context.Context) (string, error)
 	wrap     func(Store) Store
 	loopback bool
 }
@@ -102,6 +101,15 @@ func WithStoreWrap(wrap func(Store) Store) AWSOption { return func(o *awsOptions
 // refuses every delivery).
 func WithVoice(caller dispatch.VoiceCaller, webhookKey string) AWSOption {
 	return func(o *awsOptions) { o.voice, o.hookKey = caller, webhookKey }
+}
+
+// WithVoiceSecret places calls through Retell at baseURL and verifies
+// voice webhooks with the keys of secret, read when first needed and
+// cached (VoiceSecret): what the functions do on AWS.
+func WithVoiceSecret(secret *VoiceSecret, baseURL string) AWSOption {
+	return func(o *awsOptions) {
+		o.voice, o.hookKey, o.hookKeys = NewLazyRetell(secret, baseURL, nil), "", secret.WebhookKey
+	}
 }
 
 // WithAWSClock replaces time.Now in the service, dispatcher and timer.
@@ -155,13 +163,14 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		// account; positive answers are cached per process (warm Lambda).
 		Identities: ses.NewIdentities(clients.SES, ses.IdentityOptions{Now: o.now}),
 		// The provider reports outcomes by its own webhooks, through API Gateway.
-		Voice:       func(http.Handler) dispatch.VoiceCaller { return o.voice },
-		VoiceSecret: o.hookKey,
-		Clock:       o.now,
-		Logger:      log,
-		Dispatch:    dcfg,
-		Ledger:      ledger,
-		SMSReceipts: a.Store,
+		Voice:           func(http.Handler) dispatch.VoiceCaller { return o.voice },
+		VoiceSecret:     o.hookKey,
+		VoiceWebhookKey: o.hookKeys,
+		Clock:           o.now,
+		Logger:          log,
+		Dispatch:        dcfg,
+		Ledger:          ledger,
+		SMSReceipts:     a.Store,
 		// The table's stream triggers the fan-out (the webhooks function).
 		WebhookTimer:        a.WebhookTimer,
 		WebhookURLs:         WebhookURLs(o.loopback, nil),
@@ -234,30 +243,11 @@ func NewAWSFromEnv(ctx context.Context, need config.Needs) (*AWS, *slog.Logger, 
 	}
 	var opts []AWSOption
 	if cfg.VoiceSecretARN != "" {
-		key, err := voiceKey(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.VoiceSecretARN)
-		if err != nil {
-			return nil, nil, err
-		}
-		if key != "" {
-			opts = append(opts, WithVoice(retell.New(cfg.VoiceProviderURL, key, nil), key))
-		}
+		// Read when a call or a voice webhook needs it, never here: a
+		// Secrets Manager hiccup must not fail the function's init (the
+		// whole API, email included).
+		secret := NewVoiceSecret(secretsmanager.NewFromConfig(awsCfg), cfg.VoiceSecretARN, VoiceSecretOptions{})
+		opts = append(opts, WithVoiceSecret(secret, cfg.VoiceProviderURL))
 	}
 	return NewAWS(cfg, NewClients(awsCfg), log, opts...), log, nil
-}
-
-// voiceKey reads the voice provider's API key from its secret (JSON with
-// "api_key"; Retell also signs its webhooks with it). An empty key means
-// voice is not configured yet.
-func voiceKey(ctx context.Context, sm *secretsmanager.Client, arn string) (string, error) {
-	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return "", fmt.Errorf("secretsmanager.GetSecretValue: %w", err)
-	}
-	var v struct {
-		APIKey string `json:"api_key"`
-	}
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil {
-		return "", fmt.Errorf("voice secret %s is not JSON with api_key: %w", arn, err)
-	}
-	return v.APIKey, nil
 }

@@ -55,6 +55,9 @@ type Ports struct {
 	Identities scheduling.IdentityVerifier
 	// VoiceSecret verifies voice webhooks; empty refuses every delivery.
 	VoiceSecret string
+	// VoiceWebhookKey, when set, replaces VoiceSecret: it returns the key
+	// when a webhook arrives (AWS: read lazily from Secrets Manager).
+	VoiceWebhookKey func(ctx context.Context) (string, error)
 	// Clock is the time of the service, the dispatcher and the webhook
 	// verification; default time.Now.
 	Clock func() time.Time
@@ -218,7 +221,7 @@ func Build(p Ports) (*Graph, error) {
 	g.WebhookDeliveries = webhooks.NewEngine(webhooks.EngineOptions{Feed: p.Store, Endpoints: p.Store, Deliveries: p.Store,
 		Timer: whTimer, Client: client, Render: httpapi.WebhookPayload, Now: now, Log: log})
 	g.API.SetWebhookDeliveries(g.WebhookDeliveries)
-	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Dispatcher: g.Dispatcher, Now: now, Log: log})
+	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Key: p.VoiceWebhookKey, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil
 }
 

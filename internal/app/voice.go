@@ -19,7 +19,12 @@ import (
 // VoiceHooks verifies provider webhooks and records call outcomes.
 type VoiceHooks struct {
 	// Secret is the provider's signing key (Retell signs with the API key).
-	Secret     string
+	Secret string
+	// Key, when set, returns the signing key instead of Secret, when a
+	// webhook arrives (on AWS: VoiceSecret.WebhookKey, read lazily and
+	// cached). An error refuses the delivery as unavailable (503), so the
+	// provider retries it; it changes nothing.
+	Key        func(ctx context.Context) (string, error)
 	Dispatcher *dispatch.Dispatcher
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -35,13 +40,22 @@ func (v *VoiceHooks) VoiceEvent(ctx context.Context, provider string, body []byt
 	if provider != "retell" {
 		return fmt.Errorf("voice provider %q: %w", provider, comms.ErrNotFound)
 	}
-	if v.Secret == "" {
+	secret := v.Secret
+	if v.Key != nil {
+		k, err := v.Key(ctx)
+		if err != nil {
+			v.Log.ErrorContext(ctx, "voice webhook key unavailable", "error", err.Error())
+			return fmt.Errorf("voice webhook key: %w", err)
+		}
+		secret = k
+	}
+	if secret == "" {
 		return fmt.Errorf("voice webhooks are not configured: %w", httpapi.ErrBadSignature)
 	}
 	// API Gateway (payload v2) joins repeated headers with commas and the
 	// Lambda proxy splits them again: "v=…,d=…" arrives as two values.
 	sig := strings.Join(header.Values(retell.SignatureHeader), ",")
-	if err := retell.Verify(body, sig, v.Secret, v.Now(), retell.DefaultTolerance); err != nil {
+	if err := retell.Verify(body, sig, secret, v.Now(), retell.DefaultTolerance); err != nil {
 		v.Log.WarnContext(ctx, "voice webhook refused", "error", err.Error())
 		return fmt.Errorf("retell.Verify: %v: %w", err, httpapi.ErrBadSignature)
 	}

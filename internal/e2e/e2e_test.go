@@ -160,37 +160,3 @@ func TestSMSDueIn5Seconds(t *testing.T) {
 		t.Errorf("moto recorded %d SMS to %s, want 1", n, to)
 	}
 }
-
-// TestCancelDropsTheLaterFire: the schedule still fires after a cancel
-// (nothing deletes it), and the dispatcher drops it: nothing is sent.
-func TestCancelDropsTheLaterFire(t *testing.T) {
-	t.Parallel()
-	s := deploy(t, options{})
-	due := s.clock.Now().Add(20 * time.Minute).Truncate(time.Second)
-	to := uniqueTo(t)
-	status, body := s.call(event(t, "api-create-email.json", due, setTo(to)))
-	if status != 201 {
-		t.Fatalf("create: %d %v", status, body)
-	}
-	id := body["data"].(map[string]any)["id"].(string)
-	ev := event(t, "api-cancel.json", time.Time{}, nil)
-	ev.RawPath = "/v1/scheduled-communications/" + id + "/cancel"
-	ev.RequestContext.HTTP.Path = ev.RawPath
-	if status, body := s.call(ev); status != 200 || body["data"].(map[string]any)["status"] != "cancelled" {
-		t.Fatalf("cancel: %d %v", status, body)
-	}
-	s.clock.AdvanceTo(due)
-	if n := s.fireDue(); n != 1 {
-		t.Fatalf("fired %d schedules, want 1", n)
-	}
-	s.pump(time.Second)
-	if got := s.get(id); got["status"] != "cancelled" || got["attempt_count"].(float64) != 0 {
-		t.Errorf("after the stale fire: %v", got)
-	}
-	if n := sesMessagesTo(t, to); n != 0 {
-		t.Errorf("a cancelled email was sent %d times", n)
-	}
-	if got := s.app.Dispatcher.Stats().Dropped.Load(); got != 1 {
-		t.Errorf("dropped %d fires, want 1", got)
-	}
-}

@@ -55,6 +55,25 @@ func WithIdentityVerifier(v IdentityVerifier) Option {
 // Option configures a Service.
 type Option func(*Service)
 
+// Disarmer is a timer that can take back a fire it armed: the AWS timer
+// deletes the fire's EventBridge Scheduler schedule. The service disarms a
+// row's old fire after a cancel or a reschedule made its token stale, when
+// its timer (WithTimer) implements Disarmer; the local timer does not need
+// to (a stale fire in its heap costs nothing and is dropped when due).
+//
+// Disarming is best-effort and never needed for correctness: a stale fire
+// that still arrives is dropped by the dispatcher (its token is not the
+// row's). armedAt is when the fire was armed (the row's updated_at: the
+// lifecycle makes a new token with every change). It reports whether
+// something was taken back.
+type Disarmer interface {
+	Disarm(ctx context.Context, f comms.Fire, armedAt time.Time) (bool, error)
+}
+
+// DisarmTimeout bounds the best-effort disarm of a cancel or reschedule,
+// so that a slow Scheduler never holds the API's answer for long.
+const DisarmTimeout = 3 * time.Second
+
 // WithTimer arms a fire for every row created or rescheduled.
 func WithTimer(t comms.Timer) Option { return func(s *Service) { s.timer = t } }
 
@@ -82,6 +101,27 @@ func (s *Service) arm(ctx context.Context, row comms.Communication) {
 	}
 	if err := s.timer.Arm(ctx, comms.FireOf(row), row.NextAttemptAt); err != nil {
 		s.log.WarnContext(ctx, "arm failed; the sweeper will fire the row", "communication_id", row.ID, "error", err.Error())
+	}
+}
+
+// disarm takes back the fire of old, a row a cancel or a reschedule has
+// just replaced (its token is stale), when the timer can (Disarmer). A
+// failure is logged, never returned: the stale fire, if it comes, is
+// dropped by the dispatcher.
+func (s *Service) disarm(ctx context.Context, old comms.Communication) {
+	d, ok := s.timer.(Disarmer)
+	if !ok || old.Status != comms.StatusPending || old.Token == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, DisarmTimeout)
+	defer cancel()
+	deleted, err := d.Disarm(ctx, comms.FireOf(old), old.UpdatedAt)
+	if err != nil {
+		s.log.WarnContext(ctx, "disarming the stale fire failed; it will fire and be dropped", "communication_id", old.ID, "error", err.Error())
+		return
+	}
+	if deleted {
+		s.log.DebugContext(ctx, "stale fire disarmed", "communication_id", old.ID)
 	}
 }
 
@@ -383,6 +423,7 @@ func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body 
 			return comms.Communication{}, 0, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
 		s.arm(ctx, stored)
+		s.disarm(ctx, row)
 		return stored, credits, nil
 	}
 	return comms.Communication{}, 0, fmt.Errorf("scheduling.Patch: gave up after %d lost races: %w", casAttempts, comms.ErrConflict)
@@ -426,6 +467,7 @@ func (s *Service) cancel(ctx context.Context, companyID, id string, reason comms
 		if err != nil {
 			return comms.Communication{}, false, fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
+		s.disarm(ctx, row)
 		if err := s.cancelRestOfCadence(ctx, stored); err != nil {
 			s.log.WarnContext(ctx, "cancelling the rest of the cadence failed", "communication_id", stored.ID, "error", err.Error())
 		}

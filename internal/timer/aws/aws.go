@@ -55,6 +55,7 @@ type SQSAPI interface {
 // SchedulerAPI is the part of the EventBridge Scheduler client the timer uses.
 type SchedulerAPI interface {
 	CreateSchedule(ctx context.Context, in *scheduler.CreateScheduleInput, optFns ...func(*scheduler.Options)) (*scheduler.CreateScheduleOutput, error)
+	DeleteSchedule(ctx context.Context, in *scheduler.DeleteScheduleInput, optFns ...func(*scheduler.Options)) (*scheduler.DeleteScheduleOutput, error)
 }
 
 // Defaults of Config.
@@ -241,6 +242,40 @@ func (t *Timer) scheduleInput(f comms.Fire, at time.Time, body string) *schedule
 			DeadLetterConfig: &schtypes.DeadLetterConfig{Arn: awssdk.String(t.cfg.DLQARN)},
 		},
 	}
+}
+
+// Disarm deletes the schedule of a fire that will never be wanted (its row
+// was cancelled or rescheduled, so its token is stale), so that it neither
+// fires for nothing nor counts against the account's schedule quota until
+// it would have fired. armedAt is when the fire was armed: the row's last
+// change, which is when its token was made (comms' lifecycle sets both).
+//
+// It calls Scheduler only when the fire could have a schedule that has not
+// fired yet: it was due more than SQSHorizon after armedAt (nearer fires
+// went to SQS, where a message cannot be taken back, and a stale one is
+// dropped by the dispatcher), and the schedule's time (due minus Lead) is
+// still ahead. A schedule that does not exist (never created, already
+// fired and deleted itself) is success. It does not retry: the caller
+// treats any error as a leftover schedule that fires and is dropped.
+func (t *Timer) Disarm(ctx context.Context, f comms.Fire, armedAt time.Time) (deleted bool, err error) {
+	if f.CommunicationID == "" || f.Token == "" || f.DueAt.IsZero() {
+		return false, nil
+	}
+	if f.DueAt.Sub(armedAt) <= t.cfg.SQSHorizon || !f.DueAt.Add(-t.cfg.Lead).After(t.cfg.Now()) {
+		return false, nil
+	}
+	_, err = t.sch.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{
+		Name:      awssdk.String(ScheduleName(f)),
+		GroupName: awssdk.String(t.cfg.ScheduleGroup),
+	})
+	var missing *schtypes.ResourceNotFoundException
+	if errors.As(err, &missing) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("scheduler.DeleteSchedule: %w", err)
+	}
+	return true, nil
 }
 
 // DelaySeconds is the SQS DelaySeconds for a fire due in d: d rounded up to

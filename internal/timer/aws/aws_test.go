@@ -55,6 +55,19 @@ type fakeScheduler struct {
 	errs   []error
 	always error
 	onCall func() // when set, called on every call
+	// deletes records DeleteSchedule calls; deleteErr is what they return.
+	deletes   []*scheduler.DeleteScheduleInput
+	deleteErr error
+}
+
+func (f *fakeScheduler) DeleteSchedule(_ context.Context, in *scheduler.DeleteScheduleInput, _ ...func(*scheduler.Options)) (*scheduler.DeleteScheduleOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletes = append(f.deletes, in)
+	if f.deleteErr != nil {
+		return nil, f.deleteErr
+	}
+	return &scheduler.DeleteScheduleOutput{}, nil
 }
 
 func (f *fakeScheduler) CreateSchedule(_ context.Context, in *scheduler.CreateScheduleInput, _ ...func(*scheduler.Options)) (*scheduler.CreateScheduleOutput, error) {
@@ -597,5 +610,70 @@ func TestRetriesFollowTheSharedClassifier(t *testing.T) {
 				t.Errorf("Arm = %v after %d calls, sleeps %v; want the error at once", err, len(b.sch.calls), *b.sleeps)
 			}
 		})
+	}
+}
+
+// TestDisarm: only a fire that went to Scheduler (due more than the SQS
+// horizon after it was armed) and whose schedule has not fired yet (due
+// minus the lead still ahead) is deleted, by its name in the group; a
+// schedule already gone is success, any other error is returned.
+func TestDisarm(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	armed := now0.Add(-time.Hour)
+	cases := []struct {
+		name    string
+		due     time.Time
+		armedAt time.Time
+		err     error
+		want    bool // a DeleteSchedule call
+		deleted bool
+		wantErr bool
+	}{
+		{name: "far, not fired", due: now0.Add(24 * time.Hour), armedAt: armed, want: true, deleted: true},
+		{name: "armed far, now near", due: now0.Add(5 * time.Minute), armedAt: armed, want: true, deleted: true},
+		{name: "armed within the horizon: SQS", due: now0.Add(10 * time.Minute), armedAt: now0.Add(-time.Minute)},
+		{name: "schedule already fired (inside the lead)", due: now0.Add(time.Minute), armedAt: armed},
+		{name: "due in the past", due: now0.Add(-time.Minute), armedAt: armed},
+		{name: "schedule gone", due: now0.Add(24 * time.Hour), armedAt: armed, want: true,
+			err: opErr("DeleteSchedule", &schtypes.ResourceNotFoundException{Message: awssdk.String("no such schedule")})},
+		{name: "throttled", due: now0.Add(24 * time.Hour), armedAt: armed, want: true, wantErr: true,
+			err: opErr("DeleteSchedule", &schtypes.ThrottlingException{Message: awssdk.String("slow down")})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.sch.deleteErr = tc.err
+			f := b.fire
+			f.DueAt = tc.due
+			deleted, err := b.timer.Disarm(ctx, f, tc.armedAt)
+			if (err != nil) != tc.wantErr || deleted != tc.deleted {
+				t.Fatalf("Disarm = %v, %v; want deleted %v, error %v", deleted, err, tc.deleted, tc.wantErr)
+			}
+			if !tc.want {
+				if len(b.sch.deletes) != 0 {
+					t.Fatalf("DeleteSchedule called %d times, want none", len(b.sch.deletes))
+				}
+				return
+			}
+			if len(b.sch.deletes) != 1 {
+				t.Fatalf("DeleteSchedule called %d times, want once (no retries)", len(b.sch.deletes))
+			}
+			in := b.sch.deletes[0]
+			if awssdk.ToString(in.Name) != awstimer.ScheduleName(f) || awssdk.ToString(in.GroupName) != "dispatcher" {
+				t.Errorf("DeleteSchedule(%q in %q), want %q in dispatcher", awssdk.ToString(in.Name), awssdk.ToString(in.GroupName), awstimer.ScheduleName(f))
+			}
+		})
+	}
+}
+
+// TestDisarmIgnoresIncompleteFires: nothing to name, nothing called.
+func TestDisarmIgnoresIncompleteFires(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	f := b.fire // no DueAt
+	if deleted, err := b.timer.Disarm(context.Background(), f, now0.Add(-time.Hour)); deleted || err != nil || len(b.sch.deletes) != 0 {
+		t.Fatalf("Disarm = %v, %v, %d calls; want nothing", deleted, err, len(b.sch.deletes))
 	}
 }
