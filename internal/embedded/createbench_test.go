@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dispatcherhq/dispatcher/internal/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/embedded"
+	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 )
 
 // BenchmarkCreateHTTP measures POST /v1/scheduled-communications over real
@@ -20,16 +21,24 @@ import (
 // each row as `serve` arms it — with 2, 8 and 32 clients at once. Each
 // create is an email due a day later (so nothing is dispatched while it
 // runs). It reports creates/s and the p50 and p99 of one request's
-// latency. The dev company has 50,000 credits: run it with a fixed count,
+// latency, for each durability `serve --durability` offers (full, the
+// default: every commit synced to disk; normal). The dev company has 50,000
+// credits: run it with a fixed count,
 //
-//	go test -run '^$' -bench CreateHTTP -benchtime 4000x -count 3 ./internal/embedded/
+//	go test -run '^$' -bench CreateHTTP -benchtime 3000x ./internal/embedded/
 func BenchmarkCreateHTTP(b *testing.B) {
+	for _, d := range []sqlite.Durability{sqlite.DurabilityFull, sqlite.DurabilityNormal} {
+		b.Run(string(d), func(b *testing.B) { benchmarkCreateHTTP(b, d) })
+	}
+}
+
+func benchmarkCreateHTTP(b *testing.B, durability sqlite.Durability) {
 	for _, clients := range []int{2, 8, 32} {
 		b.Run(fmt.Sprintf("c=%d", clients), func(b *testing.B) {
 			if b.N > 45000 {
 				b.Fatalf("%d creates exceed the dev company's credits: use -benchtime Nx with N ≤ 45000", b.N)
 			}
-			n := startNode(b, b.TempDir(), dispatch.Config{}, nil)
+			n := startNodeWith(b, embedded.LocalConfig{DataDir: b.TempDir(), SweepEvery: time.Minute, Durability: durability}, nil)
 			defer n.stop()
 			srv := httptest.NewServer(n.l.API)
 			defer srv.Close()

@@ -52,6 +52,11 @@ type LocalConfig struct {
 	// outbox lines record. Default clock.System; tests pass a clock.Fake
 	// and move it.
 	Clock clock.Clock
+	// Durability of the SQLite file's commits: sqlite.DurabilityFull (the
+	// default: a 201 means the row is synced to disk) or
+	// sqlite.DurabilityNormal (survives the process being killed, not power
+	// loss).
+	Durability sqlite.Durability
 	// VoiceSecret signs the voice simulator's webhooks and is the only
 	// secret the webhook path accepts. Empty: the one kept in
 	// <data>/voice-webhook-secret, generated at random on first start.
@@ -155,7 +160,7 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		}
 		cfg.VoiceSecret = secret
 	}
-	store, err := OpenStore(ctx, cfg.DataDir)
+	store, err := OpenStoreWith(ctx, cfg.DataDir, sqlite.Options{Durability: cfg.Durability})
 	if err != nil {
 		return nil, err
 	}
@@ -268,12 +273,18 @@ func (l *Local) Close() error {
 // DBFile is the SQLite file inside a data directory.
 const DBFile = "dispatcher.db"
 
-// OpenStore opens (creating if needed) the embedded store of a data directory.
+// OpenStore opens (creating if needed) the embedded store of a data
+// directory, with commits synced to disk.
 func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+	return OpenStoreWith(ctx, dataDir, sqlite.Options{})
+}
+
+// OpenStoreWith is OpenStore with the store's options.
+func OpenStoreWith(ctx context.Context, dataDir string, opts sqlite.Options) (*sqlite.Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("os.MkdirAll: %w", err)
 	}
-	s, err := sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+	s, err := sqlite.OpenWith(ctx, filepath.Join(dataDir, DBFile), opts)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
 	}

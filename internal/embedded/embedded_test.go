@@ -45,8 +45,14 @@ type node struct {
 // (tests) or on the wall clock (benchmarks).
 func startNode(t testing.TB, dir string, cfg dispatch.Config, clk *clock.Fake) *node {
 	t.Helper()
+	return startNodeWith(t, embedded.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg}, clk)
+}
+
+// startNodeWith is startNode with the whole configuration.
+func startNodeWith(t testing.TB, lc embedded.LocalConfig, clk *clock.Fake) *node {
+	t.Helper()
+	dir := lc.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
-	lc := embedded.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg}
 	if clk != nil {
 		lc.Clock = clk
 	}
