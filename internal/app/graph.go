@@ -194,6 +194,11 @@ func Build(p Ports) (*Graph, error) {
 	}
 	g.Feedback = feedback.New(store, log, now, fopts...)
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
+	if r, ok := p.Store.(interface{ Ready(context.Context) error }); ok {
+		// GET /readyz: 503 while the store cannot commit (SQLite) or answer
+		// (DynamoDB).
+		g.API.SetReadiness(now, httpapi.ReadyCheck{Name: "store", Check: r.Ready})
+	}
 	urls, secrets := p.WebhookURLs, p.WebhookSecrets
 	if urls == nil {
 		urls = WebhookURLs(false, nil)

@@ -78,6 +78,17 @@ func startNodeWith(t testing.TB, lc embedded.LocalConfig, clk *clock.Fake) *node
 	return n
 }
 
+// post creates a row and returns the status code alone.
+func (n *node) post(t testing.TB, body string) int {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/v1/scheduled-communications", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+n.key)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	n.l.API.ServeHTTP(rec, req)
+	return rec.Code
+}
+
 func (n *node) create(t testing.TB, body string) string {
 	t.Helper()
 	req := httptest.NewRequest("POST", "/v1/scheduled-communications", strings.NewReader(body))

@@ -108,6 +108,8 @@ type Store struct {
 	// creates gathers concurrent CreateCommunication calls into group
 	// commits (groupcommit.go).
 	creates group
+	// path is the database file, whose file system Ready checks for room.
+	path string
 }
 
 // readers is the size of the read pool.
@@ -213,7 +215,7 @@ func open(ctx context.Context, path string, d Durability) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	s := &Store{w: w, r: r, prepared: make(map[string]*sql.Stmt, len(txStatements))}
+	s := &Store{w: w, r: r, prepared: make(map[string]*sql.Stmt, len(txStatements)), path: path}
 	if err := s.init(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
@@ -434,6 +436,9 @@ CREATE TABLE sms_receipts (
 ALTER TABLE communications ADD COLUMN timezone_source TEXT NOT NULL DEFAULT '';
 ALTER TABLE communications ADD COLUMN timezones TEXT;
 `,
+	// 11: the one row Ready writes to prove the file takes commits
+	// (ready.go; self-contained, renumber freely at a merge).
+	migrationReadinessProbe,
 }
 
 // migrationChecks run inside the migration transaction just before the
