@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"syscall"
 	"testing"
 	"time"
@@ -86,5 +87,58 @@ func TestOurOwnDiskErrorUsesUpNoAttempt(t *testing.T) {
 	}
 	if unsent < tries {
 		t.Fatalf("%d attempt_failed events (not counted), want ≥ %d", unsent, tries)
+	}
+}
+
+// TestStoreOutageRetriesFiresWithinSeconds: while the store refuses writes
+// (a read-only or full database), rows that come due cannot be claimed; their
+// fires are armed again with backoff rather than dropped, so once the store
+// takes writes again every row is sent within the backoff's cap (5 s) — well
+// inside the sweeper's one-minute grace, which never gets to act here —
+// and readiness fails only while the outage lasts.
+func TestStoreOutageRetriesFiresWithinSeconds(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(base)
+	n := startNode(t, t.TempDir(), dispatch.Config{}, clk)
+	defer n.stop()
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, n.create(t, emailAt(base.Add(time.Second+time.Duration(i)*time.Millisecond), "sarah@example.com")))
+	}
+	ready := func() int {
+		rec := httptest.NewRecorder()
+		n.l.API.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code
+	}
+	if err := n.l.Store.RefuseWrites(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	// 30 s of outage, in steps: every fire fails, is armed again, fails again.
+	for range 30 {
+		clk.Advance(time.Second)
+		until(t, "the failed fires armed again", func() bool { return n.l.Timer.Len() >= len(ids) })
+	}
+	if got := ready(); got != 503 {
+		t.Fatalf("/readyz = %d while the store refuses writes, want 503", got)
+	}
+	for _, id := range ids {
+		if row := n.get(t, id); row.Status != comms.StatusPending || row.AttemptCount != 0 {
+			t.Fatalf("row %s during the outage: %s, %d attempts", id, row.Status, row.AttemptCount)
+		}
+	}
+	if err := n.l.Store.RefuseWrites(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // the backoff's cap: every fire is tried again within it
+		clk.Advance(time.Second)
+	}
+	rows := waitTerminal(t, n, ids, patience)
+	for id, row := range rows {
+		if row.Status != comms.StatusSent || row.AttemptCount != 1 {
+			t.Fatalf("row %s: %s after %d attempts, want sent after 1", id, row.Status, row.AttemptCount)
+		}
+	}
+	if got := ready(); got != 200 {
+		t.Fatalf("/readyz = %d after the outage, want 200", got)
 	}
 }

@@ -77,3 +77,11 @@ func (s *Store) LimitGrowth(ctx context.Context, pages int64) error {
 	_, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", limit))
 	return wrap("LimitGrowth", err)
 }
+
+// RefuseWrites makes the store refuse every write, as a read-only database
+// file does (PRAGMA query_only on the writer), or take them again. For tests
+// and fault drills.
+func (s *Store) RefuseWrites(ctx context.Context, refuse bool) error {
+	_, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA query_only = %t", refuse))
+	return wrap("RefuseWrites", err)
+}

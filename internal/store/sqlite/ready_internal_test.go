@@ -20,18 +20,15 @@ func TestReady(t *testing.T) {
 	if err := s.Ready(ctx); err != nil {
 		t.Fatalf("a fresh store: %v", err)
 	}
-	exec := func(q string) {
-		t.Helper()
-		if _, err := s.w.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.RefuseWrites(ctx, true); err != nil { // as a read-only file does
+		t.Fatal(err)
 	}
-
-	exec("PRAGMA query_only = 1") // the writer refuses writes, as on a read-only file
 	if err := s.Ready(ctx); err == nil {
 		t.Fatal("a store that cannot write is ready")
 	}
-	exec("PRAGMA query_only = 0")
+	if err := s.RefuseWrites(ctx, false); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Ready(ctx); err != nil {
 		t.Fatalf("writable again: %v", err)
 	}
