@@ -62,6 +62,9 @@ type Ports struct {
 	Logger *slog.Logger
 	// Dispatch tunes retries and leases (zero fields: the defaults).
 	Dispatch dispatch.Config
+	// Instance names this process on the leases its dispatcher takes
+	// (dispatch.WithInstance); empty: leases name no owner.
+	Instance string
 	// Ledger is the provider's record the sweeper asks before sending an
 	// uncertain attempt again (dispatch.AttemptLedger): the dev senders'
 	// outbox in the embedded mode, feedback.SMSLedger on AWS (where SES's
@@ -179,7 +182,7 @@ func Build(p Ports) (*Graph, error) {
 			voice = v
 		}
 	}
-	dopts := []dispatch.Option{dispatch.WithClock(now), dispatch.WithLogger(log)}
+	dopts := []dispatch.Option{dispatch.WithClock(now), dispatch.WithLogger(log), dispatch.WithInstance(p.Instance)}
 	if p.Ledger != nil {
 		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
 	}

@@ -297,6 +297,7 @@ func begin(row Communication, t Transition, now time.Time, from ...Status) (Chan
 	}
 	row.UpdatedAt = now
 	row.Token = NewToken()
+	row.LeaseOwner = "" // the claimer sets it again after Claim
 	return Change{Row: row}, now, nil
 }
 

@@ -112,7 +112,9 @@ type Dispatcher struct {
 	jitter  func() float64
 	ledger  AttemptLedger
 	calls   CallLookup
-	stats   Stats
+	// instance names this process on the leases it takes (WithInstance).
+	instance string
+	stats    Stats
 }
 
 // Stats counts what the dispatcher did, for logs, metrics and tests.
@@ -139,6 +141,11 @@ func WithJitter(f func() float64) Option { return func(d *Dispatcher) { d.jitter
 // WithLedger sets the provider's record asked before an uncertain attempt
 // is sent again (see AttemptLedger).
 func WithLedger(l AttemptLedger) Option { return func(d *Dispatcher) { d.ledger = l } }
+
+// WithInstance names this process on the leases it takes
+// (comms.Communication.LeaseOwner), so that SettleOrphans in a later
+// process can tell them from its own. Give every process its own id.
+func WithInstance(id string) Option { return func(d *Dispatcher) { d.instance = id } }
 
 // WithCallLookup sets the voice provider's record of calls, asked before a
 // placed call with no outcome is declared unanswered.
@@ -377,7 +384,9 @@ func recipientOf(row comms.Communication) (comms.SuppressionChannel, string, err
 // claim takes the row for its next attempt with a lease; won is false when
 // another delivery of the fire, a sweep or a cancel got there first.
 func (d *Dispatcher) claim(ctx context.Context, row comms.Communication, now time.Time) (comms.Communication, bool, error) {
-	claimed, written, err := d.write(ctx, "claim")(comms.Claim(row, now.Add(d.cfg.Lease), now))
+	ch, err := comms.Claim(row, now.Add(d.cfg.Lease), now)
+	ch.Row.LeaseOwner = d.instance
+	claimed, written, err := d.write(ctx, "claim")(ch, err)
 	if !written {
 		return claimed, false, err
 	}

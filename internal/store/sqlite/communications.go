@@ -21,7 +21,7 @@ var commColumns = []string{
 	"related_entity_type", "related_entity_id", "cancel_policy", "attempt_count", "max_attempts",
 	"last_error", "source", "cadence", "cadence_root_id", "outcome", "provider_message_id", "token",
 	"created_at", "updated_at", "sent_at", "cancelled_at", "cancel_reason", "event_seq",
-	"delivery_status", "delivery_at", "delivery_detail", "timezone_source", "timezones", "version",
+	"delivery_status", "delivery_at", "delivery_detail", "timezone_source", "timezones", "lease_owner", "version",
 }
 
 var (
@@ -87,7 +87,7 @@ func commArgs(c comms.Communication) ([]any, error) {
 		c.RelatedEntityType, c.RelatedEntityID, rawText(c.CancelPolicy), c.AttemptCount, c.MaxAttempts,
 		lastErr, string(c.Source), cadence, rootID, outcome, c.ProviderMessageID, c.Token,
 		ts(c.CreatedAt), ts(c.UpdatedAt), tsPtr(c.SentAt), tsPtr(c.CancelledAt), string(c.CancelReason), c.EventSeq,
-		string(c.Delivery.Status), ts(c.Delivery.At), c.Delivery.Detail, string(c.TimezoneSource), zones,
+		string(c.Delivery.Status), ts(c.Delivery.At), c.Delivery.Detail, string(c.TimezoneSource), zones, c.LeaseOwner,
 	}, nil
 }
 
@@ -108,7 +108,7 @@ func scanComm(row scanner) (comms.Communication, error) {
 		&c.RelatedEntityType, &c.RelatedEntityID, &policy, &c.AttemptCount, &c.MaxAttempts,
 		&lastErr, &c.Source, &cadence, &rootID, &outcome, &c.ProviderMessageID, &c.Token,
 		&created, &updated, &sent, &cancelled, &c.CancelReason, &c.EventSeq,
-		&c.Delivery.Status, &deliveryAt, &c.Delivery.Detail, &c.TimezoneSource, &zones, &c.Version)
+		&c.Delivery.Status, &deliveryAt, &c.Delivery.Detail, &c.TimezoneSource, &zones, &c.LeaseOwner, &c.Version)
 	if err != nil {
 		return comms.Communication{}, err
 	}

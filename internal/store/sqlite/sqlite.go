@@ -439,6 +439,10 @@ ALTER TABLE communications ADD COLUMN timezones TEXT;
 	// 11: the one row Ready writes to prove the file takes commits
 	// (ready.go; self-contained, renumber freely at a merge).
 	migrationReadinessProbe,
+	// 12: the instance id of the process whose claim a processing row
+	// holds (comms.Communication.LeaseOwner; self-contained, renumber
+	// freely at a merge).
+	`ALTER TABLE communications ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrationChecks run inside the migration transaction just before the
