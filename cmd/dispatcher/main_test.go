@@ -207,6 +207,10 @@ func TestEntryPoints(t *testing.T) {
 	oneLine(t, "an unknown flag", err, "unknown flag: --bogus")
 	_, _, err = run("serve", "--backend", "cloud")
 	oneLine(t, "an unknown backend", err, `--backend must be embedded or aws, not "cloud"`)
+	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--durability", "off")
+	oneLine(t, "an unknown durability", err, `--durability must be full or normal, not "off"`)
+	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--backend", "aws", "--durability", "normal")
+	oneLine(t, "--durability with aws", err, "--durability is for the embedded backend")
 }
 
 // TestServeBusyPort: a taken --addr is one line naming --addr, said before

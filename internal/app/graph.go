@@ -65,6 +65,9 @@ type Ports struct {
 	Logger *slog.Logger
 	// Dispatch tunes retries and leases (zero fields: the defaults).
 	Dispatch dispatch.Config
+	// Instance names this process on the leases its dispatcher takes
+	// (dispatch.WithInstance); empty: leases name no owner.
+	Instance string
 	// Ledger is the provider's record the sweeper asks before sending an
 	// uncertain attempt again (dispatch.AttemptLedger): the dev senders'
 	// outbox in the embedded mode, feedback.SMSLedger on AWS (where SES's
@@ -182,7 +185,7 @@ func Build(p Ports) (*Graph, error) {
 			voice = v
 		}
 	}
-	dopts := []dispatch.Option{dispatch.WithClock(now), dispatch.WithLogger(log)}
+	dopts := []dispatch.Option{dispatch.WithClock(now), dispatch.WithLogger(log), dispatch.WithInstance(p.Instance)}
 	if p.Ledger != nil {
 		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
 	}
@@ -197,6 +200,11 @@ func Build(p Ports) (*Graph, error) {
 	}
 	g.Feedback = feedback.New(store, log, now, fopts...)
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
+	if r, ok := p.Store.(interface{ Ready(context.Context) error }); ok {
+		// GET /readyz: 503 while the store cannot commit (SQLite) or answer
+		// (DynamoDB).
+		g.API.SetReadiness(now, httpapi.ReadyCheck{Name: "store", Check: r.Ready})
+	}
 	urls, secrets := p.WebhookURLs, p.WebhookSecrets
 	if urls == nil {
 		urls = WebhookURLs(false, nil)

@@ -138,6 +138,12 @@ type Communication struct {
 	Token string `json:"-"`
 	// LeaseUntil is when a processing claim expires (zero when unclaimed).
 	LeaseUntil time.Time `json:"-"`
+	// LeaseOwner names the process that claimed the row for the attempt
+	// in flight (its instance id; set by the dispatcher after Claim, cleared
+	// by every transition), so that a process started after a crash can
+	// tell its predecessor's claims from its own. Empty when no attempt is
+	// in flight or the store does not keep it (DynamoDB).
+	LeaseOwner string `json:"-"`
 	// Version is bumped by every write; updates compare-and-swap on it.
 	Version int64 `json:"-"`
 	// EventSeq is the sequence of the row's last event (0 before any):

@@ -171,6 +171,10 @@ type (
 		Error     LastError  `json:"error"`
 		Permanent bool       `json:"permanent"`
 		RetryAt   *time.Time `json:"retry_at"`
+		// Counted is false (and present) only when the attempt did not
+		// count against max_attempts: nothing reached the provider, because
+		// our own infrastructure failed (ReleaseUnsent).
+		Counted *bool `json:"counted,omitempty"`
 	}
 	// FailedData is the data of failed.
 	FailedData struct {
@@ -239,6 +243,7 @@ const (
 	TransitionRecordTransientFailure Transition = "record_transient_failure"
 	TransitionRecordPermanentFailure Transition = "record_permanent_failure"
 	TransitionReleaseExpiredLease    Transition = "release_expired_lease"
+	TransitionReleaseUnsent          Transition = "release_unsent"
 	TransitionRecordOutcome          Transition = "record_outcome"
 	TransitionRecordCallEnded        Transition = "record_call_ended"
 )
@@ -292,6 +297,7 @@ func begin(row Communication, t Transition, now time.Time, from ...Status) (Chan
 	}
 	row.UpdatedAt = now
 	row.Token = NewToken()
+	row.LeaseOwner = "" // the claimer sets it again after Claim
 	return Change{Row: row}, now, nil
 }
 
@@ -526,6 +532,27 @@ func ReleaseExpiredLease(row Communication, now time.Time) (Change, error) {
 	}
 	ch.retryOrFail(LastError{Code: "lease_expired",
 		Message: fmt.Sprintf("attempt %d did not finish within its lease, and no record of the provider shows it was sent", row.AttemptCount)}, now, now)
+	return ch, nil
+}
+
+// ReleaseUnsent gives back a claimed attempt that never reached the
+// provider because our own infrastructure failed first (the dev sink could
+// not write its outbox, a full disk): the row is pending again at retryAt
+// and the attempt is not counted (attempt_count goes back to what it was
+// before the claim), so an outage of ours never uses up a row's attempts.
+// It emits attempt_failed with retry_at and counted false.
+func ReleaseUnsent(row Communication, e LastError, retryAt, now time.Time) (Change, error) {
+	ch, now, err := begin(row, TransitionReleaseUnsent, now, StatusProcessing)
+	if err != nil {
+		return Change{}, err
+	}
+	ch.Row.Status = StatusPending
+	ch.Row.LeaseUntil = time.Time{}
+	ch.Row.NextAttemptAt = retryAt
+	ch.Row.LastError = &e
+	ch.Row.AttemptCount = max(row.AttemptCount-1, 0)
+	at, counted := retryAt.UTC(), false
+	ch.emit(EventAttemptFailed, now, AttemptFailedData{Attempt: row.AttemptCount, Error: e, RetryAt: &at, Counted: &counted})
 	return ch, nil
 }
 

@@ -65,6 +65,9 @@ func TestTransitionTable(t *testing.T) {
 			map[Status]want{StatusProcessing: {StatusFailed, []EventType{EventAttemptFailed, EventFailed}}, StatusPending: {StatusFailed, []EventType{EventFailed}}}},
 		{TransitionReleaseExpiredLease + " (email)", ChannelEmail, 1, false, func(r Communication) (Change, error) { return ReleaseExpiredLease(r, now) },
 			map[Status]want{StatusProcessing: {StatusPending, []EventType{EventAttemptFailed}}}},
+		{TransitionReleaseUnsent, ChannelEmail, 2, false, func(r Communication) (Change, error) {
+			return ReleaseUnsent(r, LastError{Code: "not_sent", Message: "disk full"}, now.Add(time.Second), now)
+		}, map[Status]want{StatusProcessing: {StatusPending, []EventType{EventAttemptFailed}}}},
 		{TransitionReleaseExpiredLease + " (voice)", ChannelVoice, 1, false, func(r Communication) (Change, error) { return ReleaseExpiredLease(r, now) },
 			map[Status]want{StatusProcessing: {StatusFailed, []EventType{EventAttemptFailed, EventFailed}}}},
 		{TransitionRecordOutcome, ChannelVoice, 1, true, func(r Communication) (Change, error) {
@@ -349,5 +352,30 @@ func TestDecide(t *testing.T) {
 	merged := Decide(Merge(ended, Outcome{Connected: false, InVoicemail: &vm, EndedReason: "user_hangup"}))
 	if ended.Decision != DecisionConversation || merged.Decision != DecisionRetry {
 		t.Errorf("ended %s, merged with in_voicemail %s; want conversation, retry", ended.Decision, merged.Decision)
+	}
+}
+
+// TestReleaseUnsentGivesTheAttemptBack: a claim on the last attempt whose
+// send never reached the provider leaves the row pending with its attempts
+// intact, and its event says so.
+func TestReleaseUnsentGivesTheAttemptBack(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	r := Communication{ID: "r", CompanyID: "co", Channel: ChannelEmail, Status: StatusPending, MaxAttempts: 3, AttemptCount: 2,
+		ScheduledFor: now, NextAttemptAt: now, Token: "t0"}
+	claimed, err := Claim(r, now.Add(time.Minute), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := ReleaseUnsent(claimed.Row, LastError{Code: "not_sent", Message: "disk full"}, now.Add(2*time.Second), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Row.Status != StatusPending || ch.Row.AttemptCount != 2 || !ch.Row.NextAttemptAt.Equal(now.Add(2*time.Second)) ||
+		!ch.Row.LeaseUntil.IsZero() || ch.Row.Token == claimed.Row.Token {
+		t.Fatalf("row after release: %+v", ch.Row)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(ch.Events[0].Data, &d); err != nil || d["counted"] != false || d["attempt"] != 3.0 || d["retry_at"] == nil {
+		t.Fatalf("event data %s (%v)", ch.Events[0].Data, err)
 	}
 }

@@ -54,6 +54,11 @@ type Config struct {
 	// sending again. With a complete ledger (AttemptLedger.Complete) it is
 	// not waited. Default 5 minutes.
 	SettleWait time.Duration
+	// InfraRetry is how soon a fire is tried again after a failure of our
+	// own — a store write or read that failed, a sender that could not even
+	// reach the provider (ErrNotSent) — with equal jitter (half to all of
+	// it). Such failures use up no attempt. Default 2 seconds.
+	InfraRetry time.Duration
 	// AnalysisGrace is how long after a call's end-of-call report
 	// (call_ended) the cadence's decision waits for the provider's
 	// analysis (call_analyzed: in_voicemail…) before deciding from the
@@ -79,6 +84,7 @@ func (c Config) withDefaults() Config {
 	def(&c.OutcomeTimeout, 30*time.Minute)
 	def(&c.SettleWait, 5*time.Minute)
 	def(&c.AnalysisGrace, 2*time.Minute)
+	def(&c.InfraRetry, 2*time.Second)
 	if c.SweepBatch <= 0 {
 		c.SweepBatch = 500
 	}
@@ -106,12 +112,17 @@ type Dispatcher struct {
 	jitter  func() float64
 	ledger  AttemptLedger
 	calls   CallLookup
-	stats   Stats
+	// instance names this process on the leases it takes (WithInstance).
+	instance string
+	stats    Stats
 }
 
 // Stats counts what the dispatcher did, for logs, metrics and tests.
 type Stats struct {
 	Dropped, Deferred, Expired, Claimed, Sent, Failed, Retried, LostRecord, Suppressed, Settled atomic.Int64
+	// Unsent counts attempts given back because nothing reached the
+	// provider (ErrNotSent).
+	Unsent atomic.Int64
 }
 
 // Option configures a Dispatcher.
@@ -130,6 +141,11 @@ func WithJitter(f func() float64) Option { return func(d *Dispatcher) { d.jitter
 // WithLedger sets the provider's record asked before an uncertain attempt
 // is sent again (see AttemptLedger).
 func WithLedger(l AttemptLedger) Option { return func(d *Dispatcher) { d.ledger = l } }
+
+// WithInstance names this process on the leases it takes
+// (comms.Communication.LeaseOwner), so that SettleOrphans in a later
+// process can tell them from its own. Give every process its own id.
+func WithInstance(id string) Option { return func(d *Dispatcher) { d.instance = id } }
 
 // WithCallLookup sets the voice provider's record of calls, asked before a
 // placed call with no outcome is declared unanswered.
@@ -368,7 +384,9 @@ func recipientOf(row comms.Communication) (comms.SuppressionChannel, string, err
 // claim takes the row for its next attempt with a lease; won is false when
 // another delivery of the fire, a sweep or a cancel got there first.
 func (d *Dispatcher) claim(ctx context.Context, row comms.Communication, now time.Time) (comms.Communication, bool, error) {
-	claimed, written, err := d.write(ctx, "claim")(comms.Claim(row, now.Add(d.cfg.Lease), now))
+	ch, err := comms.Claim(row, now.Add(d.cfg.Lease), now)
+	ch.Row.LeaseOwner = d.instance
+	claimed, written, err := d.write(ctx, "claim")(ch, err)
 	if !written {
 		return claimed, false, err
 	}
@@ -427,11 +445,17 @@ const (
 	ResultPermanent = "permanent"
 	// ResultSuppressed: the recipient is suppressed; nothing was sent.
 	ResultSuppressed = "suppressed"
+	// ResultNotSent: our own infrastructure failed before the provider
+	// was reached (ErrNotSent); the attempt is given back.
+	ResultNotSent = "not_sent"
 )
 
 // record stores the result of an attempt on the claimed row and logs the
 // attempt line.
 func (d *Dispatcher) record(ctx context.Context, row comms.Communication, providerID string, sendErr error, took time.Duration) error {
+	if errors.Is(sendErr, ErrNotSent) {
+		return d.giveBack(ctx, row, sendErr, took)
+	}
 	se := classify(sendErr)
 	if se != nil && se.Transient && se.Code == "timeout" && row.Channel == comms.ChannelVoice {
 		// The call may have been placed: never dial again for this attempt.
@@ -487,6 +511,34 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		return d.arm(ctx, stored)
 	}
 	return nil
+}
+
+// giveBack records an attempt that never reached the provider because our
+// own infrastructure failed (ErrNotSent): the row goes back to pending
+// with its attempt count as before the claim (comms.ReleaseUnsent) and is
+// tried again after InfraRetry. Should that write fail too (the disk that
+// failed the sink is full for the store as well), storeResult retries it for
+// half the lease and the sweeper settles the row after that.
+func (d *Dispatcher) giveBack(ctx context.Context, row comms.Communication, sendErr error, took time.Duration) error {
+	e := comms.LastError{Code: "not_sent", Message: fmt.Sprintf("nothing reached the provider; not counted as an attempt: %v", sendErr)}
+	d.logAttempt(ctx, row, ResultNotSent, comms.Transient(e.Code, "%s", e.Message), took)
+	retryAt := func(now time.Time) time.Time { return now.Add(d.infraRetry()) }
+	stored, err := d.storeResult(ctx, func(now time.Time) (comms.Change, error) {
+		return comms.ReleaseUnsent(row, e, retryAt(now), now)
+	})
+	if errors.Is(err, comms.ErrConflict) {
+		return d.drop(ctx, row.ID, "lost the race to give the attempt back")
+	}
+	if err != nil {
+		return fmt.Errorf("store.UpdateCommunication: %w", err)
+	}
+	d.stats.Unsent.Add(1)
+	return d.arm(ctx, stored)
+}
+
+// infraRetry is InfraRetry with equal jitter, in whole milliseconds.
+func (d *Dispatcher) infraRetry() time.Duration {
+	return (d.cfg.InfraRetry/2 + time.Duration(d.jitter()*float64(d.cfg.InfraRetry/2))).Truncate(time.Millisecond)
 }
 
 // settledByProvider reports whether the row, re-read, is sent as

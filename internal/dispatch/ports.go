@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -100,6 +101,15 @@ type Call struct {
 	DynamicVariables map[string]string
 	Metadata         map[string]any
 }
+
+// ErrNotSent marks a sender's error that happened before anything reached
+// the provider, in our own infrastructure (the dev sink could not write its
+// outbox: a full disk). Such a failure is not a delivery attempt: the
+// dispatcher gives the attempt back (comms.ReleaseUnsent) and tries again
+// after Config.InfraRetry, whatever attempts the row has left. A sender
+// wraps it (fmt.Errorf("…: %w", ErrNotSent)) only when it is sure nothing
+// was sent.
+var ErrNotSent = errors.New("not sent: our own infrastructure failed before the provider was reached")
 
 // EmailSender sends email. A failure is a *comms.SendError saying whether
 // a retry can help; any other error is taken as transient.

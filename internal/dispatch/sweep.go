@@ -153,6 +153,61 @@ func (d *Dispatcher) settleUncertain(ctx context.Context, row comms.Communicatio
 	return false, nil
 }
 
+// SettleOrphans settles, at once, every attempt a previous process of this
+// deployment left in flight: processing rows whose lease names another
+// instance (LeaseOwner), whatever their lease's expiry. Call it at start-up,
+// before this process claims anything, and only where no other process can
+// be dispatching from the same store (the embedded mode holds a lock on its
+// data directory): the lease's owner is then known to be gone, and waiting
+// for its lease and the sweeper's grace (minutes) would only delay the row.
+// Each is settled as the sweeper settles an expired lease — from the
+// provider's record when it shows the send — except that, with a complete
+// ledger (the dev outbox), an attempt it does not show was provably never
+// sent: it is given back uncounted (comms.ReleaseUnsent) and sent now. A
+// voice call in flight is never redialled (outcome_unknown), as in the sweep.
+func (d *Dispatcher) SettleOrphans(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	rows, err := d.store.DueCommunications(ctx, d.clock().AddDate(10, 0, 0), 1<<30)
+	if err != nil {
+		return res, fmt.Errorf("store.DueCommunications: %w", err)
+	}
+	var errs []error
+	for _, row := range rows {
+		if row.Status != comms.StatusProcessing || row.LeaseOwner == "" || row.LeaseOwner == d.instance {
+			continue
+		}
+		if row.Channel != comms.ChannelVoice && d.ledger != nil && d.ledger.Complete() {
+			settled, err := d.settleUncertain(ctx, row, &res)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if settled || err != nil {
+				continue
+			}
+			e := comms.LastError{Code: "not_sent", Message: fmt.Sprintf(
+				"the process that claimed attempt %d stopped before sending it; not counted as an attempt", row.AttemptCount)}
+			stored, written, err := d.write(ctx, "give back an orphaned attempt")(comms.ReleaseUnsent(row, e, d.clock(), d.clock()))
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if !written {
+				continue
+			}
+			res.Released++
+			d.stats.Unsent.Add(1)
+			d.logRepair(ctx, stored, "orphan_given_back")
+			if err := d.Handle(ctx, comms.FireOf(stored)); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := d.expireLease(ctx, row, &res); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
 // Rearm arms the fire of every pending row: what the in-process timer does
 // at start, so a restart loses nothing. It returns how many it armed.
 func (d *Dispatcher) Rearm(ctx context.Context) (int, error) {

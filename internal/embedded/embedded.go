@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/channel/devsink"
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
@@ -52,6 +54,11 @@ type LocalConfig struct {
 	// outbox lines record. Default clock.System; tests pass a clock.Fake
 	// and move it.
 	Clock clock.Clock
+	// Durability of the SQLite file's commits: sqlite.DurabilityFull (the
+	// default: a 201 means the row is synced to disk) or
+	// sqlite.DurabilityNormal (survives the process being killed, not power
+	// loss).
+	Durability sqlite.Durability
 	// VoiceSecret signs the voice simulator's webhooks and is the only
 	// secret the webhook path accepts. Empty: the one kept in
 	// <data>/voice-webhook-secret, generated at random on first start.
@@ -138,7 +145,11 @@ type Local struct {
 	Feedback *feedback.Recorder
 	// Webhooks fans events out to the companies' endpoints and delivers them.
 	Webhooks *webhooks.Engine
+	// Instance is this process's id on the leases it takes: claims of
+	// another id found at start are its predecessor's (SettleOrphans).
+	Instance string
 	log      *slog.Logger
+	unlock   func() // releases the data directory's lock
 }
 
 // NewLocal opens the data directory and wires everything with app.Build
@@ -155,16 +166,22 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		}
 		cfg.VoiceSecret = secret
 	}
-	store, err := OpenStore(ctx, cfg.DataDir)
+	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	store, err := OpenStoreWith(ctx, cfg.DataDir, sqlite.Options{Durability: cfg.Durability})
+	if err != nil {
+		unlock()
 		return nil, err
 	}
 	outbox, err := devsink.Open(filepath.Join(cfg.DataDir, OutboxFile), clk.Now)
 	if err != nil {
 		store.Close()
+		unlock()
 		return nil, fmt.Errorf("devsink.Open: %w", err)
 	}
-	l := &Local{Store: store, Outbox: outbox, cfg: cfg, clock: clk, log: log}
+	l := &Local{Store: store, Outbox: outbox, cfg: cfg, clock: clk, log: log, unlock: unlock, Instance: uuid.NewString()}
 	l.reports = &reportingSenders{outbox: outbox, recorder: func() *feedback.Recorder { return l.Feedback },
 		clock: clk, log: log, stop: make(chan struct{})}
 	g, err := app.Build(app.Ports{
@@ -192,8 +209,10 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		Clock:       clk.Now,
 		Logger:      log,
 		Dispatch:    cfg.Dispatch,
+		Instance:    l.Instance,
 	})
 	if err != nil {
+		defer unlock()
 		return nil, errors.Join(err, outbox.Close(), store.Close())
 	}
 	l.Dispatcher, l.API, l.Feedback, l.Webhooks = g.Dispatcher, g.API, g.Feedback, g.WebhookDeliveries
@@ -217,6 +236,17 @@ func (l *Local) Run(ctx context.Context) error {
 		return err
 	}
 	l.log.InfoContext(ctx, "timer re-armed from the store", "pending_rows", n)
+	// This process holds the data directory's lock: every claim of another
+	// instance is a dead predecessor's, settled now rather than after its
+	// lease and the sweeper's grace.
+	res, err := l.Dispatcher.SettleOrphans(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		l.log.ErrorContext(ctx, "settling the previous process's attempts failed; the sweeper retries", "error", err.Error())
+	}
+	if res != (dispatch.SweepResult{}) {
+		l.log.InfoContext(ctx, "settled the previous process's attempts", "given_back", res.Released, "settled", res.Settled,
+			"outcome_unknown", res.Unknown, "exhausted", res.Exhausted)
+	}
 	l.catchUpWebhooks(ctx)
 	for {
 		ring, release := l.clock.Alarm(l.clock.Now().Add(l.cfg.SweepEvery))
@@ -262,18 +292,25 @@ func (l *Local) Close() error {
 	l.voice.close()
 	l.reports.close()
 	l.Webhooks.Close()
+	defer l.unlock()
 	return errors.Join(l.Outbox.Close(), l.Store.Close())
 }
 
 // DBFile is the SQLite file inside a data directory.
 const DBFile = "dispatcher.db"
 
-// OpenStore opens (creating if needed) the embedded store of a data directory.
+// OpenStore opens (creating if needed) the embedded store of a data
+// directory, with commits synced to disk.
 func OpenStore(ctx context.Context, dataDir string) (*sqlite.Store, error) {
+	return OpenStoreWith(ctx, dataDir, sqlite.Options{})
+}
+
+// OpenStoreWith is OpenStore with the store's options.
+func OpenStoreWith(ctx context.Context, dataDir string, opts sqlite.Options) (*sqlite.Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("os.MkdirAll: %w", err)
 	}
-	s, err := sqlite.Open(ctx, filepath.Join(dataDir, DBFile))
+	s, err := sqlite.OpenWith(ctx, filepath.Join(dataDir, DBFile), opts)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
 	}

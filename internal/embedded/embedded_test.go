@@ -45,8 +45,14 @@ type node struct {
 // (tests) or on the wall clock (benchmarks).
 func startNode(t testing.TB, dir string, cfg dispatch.Config, clk *clock.Fake) *node {
 	t.Helper()
+	return startNodeWith(t, embedded.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg}, clk)
+}
+
+// startNodeWith is startNode with the whole configuration.
+func startNodeWith(t testing.TB, lc embedded.LocalConfig, clk *clock.Fake) *node {
+	t.Helper()
+	dir := lc.DataDir
 	ctx, cancel := context.WithCancel(context.Background())
-	lc := embedded.LocalConfig{DataDir: dir, SweepEvery: 200 * time.Millisecond, Dispatch: cfg}
 	if clk != nil {
 		lc.Clock = clk
 	}
@@ -70,6 +76,17 @@ func startNode(t testing.TB, dir string, cfg dispatch.Config, clk *clock.Fake) *
 		}
 	}
 	return n
+}
+
+// post creates a row and returns the status code alone.
+func (n *node) post(t testing.TB, body string) int {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/v1/scheduled-communications", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+n.key)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	n.l.API.ServeHTTP(rec, req)
+	return rec.Code
 }
 
 func (n *node) create(t testing.TB, body string) string {

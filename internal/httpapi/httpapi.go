@@ -79,6 +79,8 @@ type API struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	routes    []Route
+	// ready runs /readyz's checks (SetReadiness); nil: always ready.
+	ready *readiness
 }
 
 // New returns the API over svc, authenticating with auth and logging to log.
@@ -88,6 +90,7 @@ func New(svc *scheduling.Service, auth Authenticator, log *slog.Logger) *API {
 	write := []comms.Scope{comms.ScopeWrite}
 	a.routes = []Route{
 		{Method: "GET", Path: "/healthz", Public: true, handle: a.health},
+		{Method: "GET", Path: "/readyz", Public: true, handle: a.readyz},
 		{Method: "GET", Path: "/v1/openapi.json", Public: true, handle: a.openapi},
 		{Method: "POST", Path: "/v1/scheduled-communications", Scopes: write, handle: a.create},
 		{Method: "GET", Path: "/v1/scheduled-communications", Scopes: read, AnyOf: true, handle: a.list},

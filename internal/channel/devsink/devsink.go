@@ -131,6 +131,9 @@ type Outbox struct {
 
 	mu sync.Mutex
 	f  *os.File // nil once closed
+	// failWrites, when set, is returned by every append instead of
+	// writing (FailWrites).
+	failWrites error
 }
 
 var (
@@ -275,21 +278,45 @@ func (o *Outbox) record(l Line, idPrefix string, serr *comms.SendError) (string,
 	return l.ProviderMessageID, nil
 }
 
-// append writes b with a single Write under the mutex.
+// append writes b with a single Write under the mutex. A write that fails
+// (a full disk) is an error of ours, not the provider's: it wraps
+// dispatch.ErrNotSent, and what part of the line was written is cut off
+// again, so the outbox never keeps a torn line that would swallow the next
+// one, and a line exists exactly for the attempts that were "sent".
 func (o *Outbox) append(b []byte) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.f == nil {
 		return fmt.Errorf("devsink: write outbox: %w", os.ErrClosed)
 	}
+	if o.failWrites != nil {
+		return fmt.Errorf("devsink: write outbox: %w (%w)", o.failWrites, dispatch.ErrNotSent)
+	}
+	end, err := o.f.Seek(0, io.SeekEnd) // where the line starts (writes append)
+	if err != nil {
+		return fmt.Errorf("devsink: write outbox: %w (%w)", err, dispatch.ErrNotSent)
+	}
 	n, err := o.f.Write(b)
 	if err == nil && n < len(b) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return fmt.Errorf("devsink: write outbox: %w", err)
+		if n > 0 {
+			if terr := o.f.Truncate(end); terr != nil {
+				err = errors.Join(err, fmt.Errorf("cutting off the torn line: %w", terr))
+			}
+		}
+		return fmt.Errorf("devsink: write outbox: %w (%w)", err, dispatch.ErrNotSent)
 	}
 	return nil
+}
+
+// FailWrites makes every following outbox write fail with err, as on a full
+// disk (nil: write again). For tests and fault drills.
+func (o *Outbox) FailWrites(err error) {
+	o.mu.Lock()
+	o.failWrites = err
+	o.mu.Unlock()
 }
 
 // ReadOutbox reads every line of an outbox file (for tests and tooling).

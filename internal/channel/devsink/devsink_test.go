@@ -397,3 +397,41 @@ func TestReadOutboxRejectsMalformed(t *testing.T) {
 		t.Errorf("missing file err = %v", err)
 	}
 }
+
+// TestAFailedWriteIsOursNotTheProviders: when the outbox cannot be written
+// (a full disk), every channel's send fails with dispatch.ErrNotSent — not a
+// *comms.SendError, which would count as the provider failing — and leaves
+// no line; once writes work again, sends are recorded as before.
+func TestAFailedWriteIsOursNotTheProviders(t *testing.T) {
+	o, path := open(t)
+	ctx := context.Background()
+	o.FailWrites(errors.New("no space left on device"))
+	sends := map[string]func() (string, error){
+		"email": func() (string, error) {
+			return o.SendEmail(ctx, dispatch.Email{CommunicationID: "c1", Attempt: 1, To: "sarah@example.com", From: "a@example.com"})
+		},
+		"sms": func() (string, error) {
+			return o.SendSMS(ctx, dispatch.SMS{CommunicationID: "c2", Attempt: 1, To: "+61412345678"})
+		},
+		"voice": func() (string, error) {
+			return o.PlaceCall(ctx, dispatch.Call{CommunicationID: "c3", Attempt: 1, To: "+61412345678"})
+		},
+	}
+	for name, send := range sends {
+		_, err := send()
+		var se *comms.SendError
+		if !errors.Is(err, dispatch.ErrNotSent) || errors.As(err, &se) {
+			t.Errorf("%s on a full disk: %v; want ErrNotSent and no SendError", name, err)
+		}
+	}
+	if lines, err := devsink.ReadOutbox(path); err != nil || len(lines) != 0 {
+		t.Fatalf("lines after failed writes: %+v, %v", lines, err)
+	}
+	o.FailWrites(nil)
+	if _, err := sends["email"](); err != nil {
+		t.Fatal(err)
+	}
+	if l := readOne(t, path); l.CommunicationID != "c1" || l.Result != devsink.ResultSent {
+		t.Fatalf("line %+v", l)
+	}
+}

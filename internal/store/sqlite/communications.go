@@ -21,7 +21,7 @@ var commColumns = []string{
 	"related_entity_type", "related_entity_id", "cancel_policy", "attempt_count", "max_attempts",
 	"last_error", "source", "cadence", "cadence_root_id", "outcome", "provider_message_id", "token",
 	"created_at", "updated_at", "sent_at", "cancelled_at", "cancel_reason", "event_seq",
-	"delivery_status", "delivery_at", "delivery_detail", "timezone_source", "timezones", "version",
+	"delivery_status", "delivery_at", "delivery_detail", "timezone_source", "timezones", "lease_owner", "version",
 }
 
 var (
@@ -87,7 +87,7 @@ func commArgs(c comms.Communication) ([]any, error) {
 		c.RelatedEntityType, c.RelatedEntityID, rawText(c.CancelPolicy), c.AttemptCount, c.MaxAttempts,
 		lastErr, string(c.Source), cadence, rootID, outcome, c.ProviderMessageID, c.Token,
 		ts(c.CreatedAt), ts(c.UpdatedAt), tsPtr(c.SentAt), tsPtr(c.CancelledAt), string(c.CancelReason), c.EventSeq,
-		string(c.Delivery.Status), ts(c.Delivery.At), c.Delivery.Detail, string(c.TimezoneSource), zones,
+		string(c.Delivery.Status), ts(c.Delivery.At), c.Delivery.Detail, string(c.TimezoneSource), zones, c.LeaseOwner,
 	}, nil
 }
 
@@ -108,7 +108,7 @@ func scanComm(row scanner) (comms.Communication, error) {
 		&c.RelatedEntityType, &c.RelatedEntityID, &policy, &c.AttemptCount, &c.MaxAttempts,
 		&lastErr, &c.Source, &cadence, &rootID, &outcome, &c.ProviderMessageID, &c.Token,
 		&created, &updated, &sent, &cancelled, &c.CancelReason, &c.EventSeq,
-		&c.Delivery.Status, &deliveryAt, &c.Delivery.Detail, &c.TimezoneSource, &zones, &c.Version)
+		&c.Delivery.Status, &deliveryAt, &c.Delivery.Detail, &c.TimezoneSource, &zones, &c.LeaseOwner, &c.Version)
 	if err != nil {
 		return comms.Communication{}, err
 	}
@@ -164,48 +164,56 @@ func asStored(c comms.Communication, version int64) comms.Communication {
 
 // CreateCommunication stores ch.Row at version 1 with its events, debits
 // one credit from its company and records idem (when non-nil), in one
-// transaction.
+// transaction — shared with the creates of other goroutines waiting at the
+// same moment (group commit, groupcommit.go): each runs in its own
+// SAVEPOINT, so each gets its own result, and the one COMMIT (one fsync
+// with synchronous=FULL) makes them durable together before any returns.
 func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *comms.Idempotency) (int64, error) {
-	c := ch.Row
-	args, err := commArgs(c)
+	args, err := commArgs(ch.Row)
 	if err != nil {
 		return 0, wrap("CreateCommunication", err)
 	}
-	var credits int64
-	err = inTx(ctx, s.w, func(tx *sql.Tx) error {
-		if idem != nil {
-			var expires int64
-			err := s.stmt(ctx, tx, idemExpires).QueryRowContext(ctx, c.CompanyID, idem.Key).Scan(&expires)
-			switch {
-			case err == nil && expires > ts(idem.CreatedAt):
-				return comms.ErrIdempotencyKeyExists
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-		}
-		if credits, err = s.debit(ctx, tx, c.CompanyID); err != nil {
-			return err
-		}
-		if _, err := s.stmt(ctx, tx, insertComm).ExecContext(ctx, append(args, int64(1))...); err != nil {
-			return err
-		}
-		if err := s.insertEvents(ctx, tx, ch.Events); err != nil {
-			return err
-		}
-		if idem == nil {
-			return nil
-		}
-		_, err := s.stmt(ctx, tx, putIdem).ExecContext(ctx,
-			c.CompanyID, idem.Key, idem.RequestHash, c.ID, credits, ts(idem.CreatedAt), ts(idem.ExpiresAt))
-		return err
-	})
-	if err != nil {
-		return 0, wrap("CreateCommunication", err)
+	r := &createReq{ctx: ctx, ch: ch, args: args, idem: idem, wake: make(chan bool, 1)}
+	s.creates.submit(r, s.commitCreates)
+	if r.err != nil {
+		return 0, wrap("CreateCommunication", r.err)
 	}
 	if idem != nil {
-		idem.CreditsRemaining = credits
+		idem.CreditsRemaining = r.credits
 	}
-	return credits, nil
+	return r.credits, nil
+}
+
+// create runs one create's statements inside tx: the idempotency check, the
+// debit, the row, its events and the idempotency record.
+func (s *Store) create(ctx context.Context, tx *sql.Tx, r *createReq) (int64, error) {
+	c, idem := r.ch.Row, r.idem
+	if idem != nil {
+		var expires int64
+		err := s.stmt(ctx, tx, idemExpires).QueryRowContext(ctx, c.CompanyID, idem.Key).Scan(&expires)
+		switch {
+		case err == nil && expires > ts(idem.CreatedAt):
+			return 0, comms.ErrIdempotencyKeyExists
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return 0, err
+		}
+	}
+	credits, err := s.debit(ctx, tx, c.CompanyID)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.stmt(ctx, tx, insertComm).ExecContext(ctx, append(r.args, int64(1))...); err != nil {
+		return 0, err
+	}
+	if err := s.insertEvents(ctx, tx, r.ch.Events); err != nil {
+		return 0, err
+	}
+	if idem == nil {
+		return credits, nil
+	}
+	_, err = s.stmt(ctx, tx, putIdem).ExecContext(ctx,
+		c.CompanyID, idem.Key, idem.RequestHash, c.ID, credits, ts(idem.CreatedAt), ts(idem.ExpiresAt))
+	return credits, err
 }
 
 // insert stores a row the system creates itself (ch.Row at version 1, with

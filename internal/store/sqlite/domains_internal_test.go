@@ -56,7 +56,7 @@ func TestMigrationRefusesOverlappingSendingDomains(t *testing.T) {
 		!strings.Contains(err.Error(), "mail.example.com (company co_b) overlaps example.com (company co_a)") {
 		t.Fatalf("Open = %v; want %s refused, naming the overlap and its companies", err, want)
 	}
-	db, err := sql.Open("sqlite", path+"?"+pragmas)
+	db, err := sql.Open("sqlite", path+"?"+pragmas(DurabilityFull))
 	if err != nil {
 		t.Fatal(err)
 	}

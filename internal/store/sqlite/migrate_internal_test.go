@@ -17,7 +17,7 @@ import (
 func schemaAt(t *testing.T, v int, seed string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "old.db")
-	db, err := sql.Open("sqlite", path+"?"+pragmas)
+	db, err := sql.Open("sqlite", path+"?"+pragmas(DurabilityFull))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestMigration3RefusesDuplicateNumbers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "migration 3") || !strings.Contains(err.Error(), "+61400000001 (held by co_a/p1, co_b/p2)") {
 		t.Fatalf("Open = %v; want migration 3 refused, naming the number and its holders", err)
 	}
-	db, err := sql.Open("sqlite", path+"?"+pragmas)
+	db, err := sql.Open("sqlite", path+"?"+pragmas(DurabilityFull))
 	if err != nil {
 		t.Fatal(err)
 	}

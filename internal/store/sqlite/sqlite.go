@@ -68,6 +68,15 @@
 // process writing to the same file waits up to busy_timeout (10 s). Every
 // check-then-write (idempotency, credit debit, compare-and-swap on version) runs
 // inside one write transaction, which makes it atomic.
+//
+// # Durability
+//
+// By default (DurabilityFull, synchronous=FULL) a COMMIT returns only once
+// the WAL is synced to disk, so whatever a caller was told is stored — a 201
+// of the API — survives an OS crash or power loss. Concurrent
+// CreateCommunication calls share one transaction and its sync (group
+// commit, groupcommit.go). DurabilityNormal trades that for speed: commits
+// survive the process being killed, not the machine losing power.
 package sqlite
 
 import (
@@ -96,32 +105,88 @@ type Store struct {
 	r *sql.DB // read-only connections
 	// prepared holds txStatements, prepared on w.
 	prepared map[string]*sql.Stmt
+	// creates gathers concurrent CreateCommunication calls into group
+	// commits (groupcommit.go).
+	creates group
+	// path is the database file, whose file system Ready checks for room.
+	path string
 }
 
 // readers is the size of the read pool.
 const readers = 4
 
+// Durability says what a committed transaction survives: SQLite's
+// synchronous setting, in WAL mode.
+type Durability string
+
+const (
+	// DurabilityFull (synchronous=FULL, the default) syncs the WAL to disk
+	// before every COMMIT returns: a committed write survives the process
+	// being killed, the OS crashing and power loss. It costs one fsync per
+	// transaction, which group commit (groupcommit.go) shares between the
+	// creates that arrive together.
+	DurabilityFull Durability = "full"
+	// DurabilityNormal (synchronous=NORMAL) syncs only at checkpoints: a
+	// committed write survives the process being killed, but the last
+	// commits before an OS crash or power loss may be rolled back (the file
+	// stays consistent). Faster on disks with slow fsync.
+	DurabilityNormal Durability = "normal"
+)
+
+// ParseDurability reads a Durability by name ("" is DurabilityFull).
+func ParseDurability(s string) (Durability, error) {
+	switch Durability(strings.ToLower(s)) {
+	case "", DurabilityFull:
+		return DurabilityFull, nil
+	case DurabilityNormal:
+		return DurabilityNormal, nil
+	}
+	return "", fmt.Errorf("durability must be %s or %s, not %q", DurabilityFull, DurabilityNormal, s)
+}
+
+// Options tune Open.
+type Options struct {
+	// Durability of commits; zero: DurabilityFull.
+	Durability Durability
+}
+
 // pragmas apply to every connection; the writer adds _txlock=immediate and
 // the readers query_only.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+func pragmas(d Durability) string {
+	sync := "FULL"
+	if d == DurabilityNormal {
+		sync = "NORMAL"
+	}
+	return "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(1)"
+}
 
 // Open opens (creating it and its parent directory if missing) the database
-// file at path and migrates its schema.
+// file at path and migrates its schema, with the default Options (commits
+// synced to disk).
+func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options.
 //
 // Opening a fresh file switches it to WAL, which SQLite does under an
 // exclusive lock without waiting on busy_timeout: a process opening the
 // file at the same moment as another (make dev and a CLI command) can be
 // told SQLITE_BUSY. Open retries that, with backoff, for up to ~5 seconds.
-func Open(ctx context.Context, path string) (*Store, error) {
+func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite.Open: invalid database path %q", path)
+	}
+	d, err := ParseDurability(string(opts.Durability))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite.Open: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
 	}
 	retry := backoff.Policy{Base: 20 * time.Millisecond, Cap: time.Second}
 	for n := 1; ; n++ {
-		s, err := open(ctx, path)
+		s, err := open(ctx, path, d)
 		if err == nil || !busy(err) || n == 10 {
 			return s, err
 		}
@@ -137,12 +202,12 @@ func busy(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
-func open(ctx context.Context, path string) (*Store, error) {
-	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_txlock=immediate")
+func open(ctx context.Context, path string, d Durability) (*Store, error) {
+	w, err := sql.Open("sqlite", path+"?"+pragmas(d)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
 	}
-	r, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", path+"?"+pragmas(d)+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
@@ -150,7 +215,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	s := &Store{w: w, r: r, prepared: make(map[string]*sql.Stmt, len(txStatements))}
+	s := &Store{w: w, r: r, prepared: make(map[string]*sql.Stmt, len(txStatements)), path: path}
 	if err := s.init(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite.Open: %w", err)
@@ -371,6 +436,13 @@ CREATE TABLE sms_receipts (
 ALTER TABLE communications ADD COLUMN timezone_source TEXT NOT NULL DEFAULT '';
 ALTER TABLE communications ADD COLUMN timezones TEXT;
 `,
+	// 11: the one row Ready writes to prove the file takes commits
+	// (ready.go; self-contained, renumber freely at a merge).
+	migrationReadinessProbe,
+	// 12: the instance id of the process whose claim a processing row
+	// holds (comms.Communication.LeaseOwner; self-contained, renumber
+	// freely at a merge).
+	`ALTER TABLE communications ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrationChecks run inside the migration transaction just before the

@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/backoff"
 	"github.com/dispatcherhq/dispatcher/internal/clock"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
@@ -44,8 +45,11 @@ const DefaultWorkers = 32
 // context is done), and by a second call to Run.
 var ErrStopped = errors.New("local timer: stopped")
 
-// Handler receives a due fire. Errors are logged; the fire is not retried by
-// the timer (the dispatcher's sweeper repairs lost fires).
+// Handler receives a due fire. An error says the fire should be delivered
+// again (the dispatcher's store failed): the timer logs it and re-arms the
+// fire after a backoff (Options.RetryBase, doubling up to RetryCap, equal
+// jitter) for as long as it keeps failing, instead of leaving it to the
+// sweeper's grace. A panic is logged and not retried.
 type Handler func(ctx context.Context, f comms.Fire) error
 
 // Options configure a Timer. The zero value is usable.
@@ -57,6 +61,10 @@ type Options struct {
 	// Clock decides what is due and wakes the scheduler when it is;
 	// default clock.System. Tests inject a clock.Fake.
 	Clock clock.Clock
+	// RetryBase and RetryCap bound the backoff before a fire whose
+	// handler failed is delivered again; defaults 250 ms and 5 s, so a
+	// fire is tried again within seconds of the store recovering.
+	RetryBase, RetryCap time.Duration
 }
 
 // Timer is the in-process comms.Timer. Create it with New, arm fires from
@@ -67,11 +75,16 @@ type Timer struct {
 	clock   clock.Clock
 	workers int
 
-	mu      sync.Mutex
-	fires   fireHeap
-	byFire  map[comms.Fire]*entry
-	seq     uint64 // arm order, breaks ties between equal due times
-	stopped bool
+	retry backoff.Policy
+
+	mu     sync.Mutex
+	fires  fireHeap
+	byFire map[comms.Fire]*entry
+	// failures counts the consecutive failed deliveries of each fire
+	// being retried.
+	failures map[comms.Fire]int
+	seq      uint64 // arm order, breaks ties between equal due times
+	stopped  bool
 
 	// wake (capacity 1) tells the scheduler to look at the heap again: a new
 	// earliest fire, or room in queue after it was full.
@@ -98,14 +111,22 @@ func New(h Handler, opts Options) *Timer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = 250 * time.Millisecond
+	}
+	if opts.RetryCap <= 0 {
+		opts.RetryCap = 5 * time.Second
+	}
 	return &Timer{
-		handler: h,
-		log:     opts.Logger,
-		clock:   clock.OrSystem(opts.Clock),
-		workers: opts.Workers,
-		byFire:  make(map[comms.Fire]*entry),
-		wake:    make(chan struct{}, 1),
-		queue:   make(chan comms.Fire, 2*opts.Workers),
+		handler:  h,
+		log:      opts.Logger,
+		clock:    clock.OrSystem(opts.Clock),
+		workers:  opts.Workers,
+		retry:    backoff.Policy{Base: opts.RetryBase, Cap: opts.RetryCap},
+		failures: make(map[comms.Fire]int),
+		byFire:   make(map[comms.Fire]*entry),
+		wake:     make(chan struct{}, 1),
+		queue:    make(chan comms.Fire, 2*opts.Workers),
 	}
 }
 
@@ -163,7 +184,7 @@ func (t *Timer) Run(ctx context.Context) error {
 
 	t.mu.Lock()
 	t.stopped = true
-	t.fires, t.byFire = nil, nil
+	t.fires, t.byFire, t.failures = nil, nil, nil
 	t.mu.Unlock()
 	wg.Wait()
 	for {
@@ -278,8 +299,21 @@ func (t *Timer) deliver(ctx context.Context, f comms.Fire) {
 				fireAttrs(f), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	if err := t.handler(ctx, f); err != nil {
-		t.log.WarnContext(ctx, "local timer: handler failed", fireAttrs(f), slog.Any("err", err))
+	err := t.handler(ctx, f)
+	t.mu.Lock()
+	if err == nil || t.stopped {
+		delete(t.failures, f)
+		t.mu.Unlock()
+		return
+	}
+	t.failures[f]++
+	n := t.failures[f]
+	t.mu.Unlock()
+	wait := t.retry.Random(n)
+	t.log.WarnContext(ctx, "local timer: handler failed; the fire is armed again", fireAttrs(f), slog.Any("err", err),
+		slog.Int("failures", n), slog.Duration("retry_in", wait))
+	if err := t.Arm(ctx, f, t.clock.Now().Add(wait)); err != nil {
+		t.log.WarnContext(ctx, "local timer: re-arming a failed fire", fireAttrs(f), slog.Any("err", err))
 	}
 }
 

@@ -623,3 +623,63 @@ func BenchmarkArmDeliver(b *testing.B) {
 	<-done
 	b.StopTimer()
 }
+
+// TestFailedFireIsArmedAgainWithBackoff: a fire whose handler fails (the
+// store could not write) is delivered again after a backoff that grows with
+// each failure — not dropped for the sweeper — until it succeeds; then
+// nothing more is armed.
+func TestFailedFireIsArmedAgainWithBackoff(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(base)
+	var calls atomic.Int64
+	handled := make(chan struct{}, 10)
+	tm := local.New(func(ctx context.Context, f comms.Fire) error {
+		defer func() { handled <- struct{}{} }()
+		if calls.Add(1) <= 3 {
+			return errors.New("store: disk full")
+		}
+		return nil
+	}, local.Options{Workers: 1, Clock: clk, RetryBase: 100 * time.Millisecond, RetryCap: 300 * time.Millisecond})
+	start(t, tm)
+	if err := tm.Arm(context.Background(), fire(0), base); err != nil {
+		t.Fatal(err)
+	}
+	// Failure n is retried after half to all of min(100 ms × 2^(n-1), 300 ms).
+	steps := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond}
+	for n := 0; n <= len(steps); n++ {
+		select {
+		case <-handled:
+		case <-time.After(wait):
+			t.Fatalf("delivery %d did not happen", n+1)
+		}
+		if n == len(steps) {
+			break
+		}
+		deadline := time.Now().Add(wait)
+		for tm.Len() == 0 { // the failed fire is being armed again
+			if time.Now().After(deadline) {
+				t.Fatalf("failure %d: the fire was not armed again", n+1)
+			}
+			time.Sleep(time.Millisecond) // poll interval
+		}
+		now := clk.Now()
+		next, ok := clk.Next()
+		for !ok || !next.After(now) { // until the scheduler sleeps on the retry's alarm
+			if time.Now().After(deadline) {
+				t.Fatalf("failure %d: no alarm for the retry", n+1)
+			}
+			time.Sleep(time.Millisecond) // poll interval
+			next, ok = clk.Next()
+		}
+		if wait := next.Sub(now); wait < steps[n]/2 || wait > steps[n] {
+			t.Fatalf("failure %d retried after %v, want %v–%v", n+1, wait, steps[n]/2, steps[n])
+		}
+		clk.Set(next)
+	}
+	if got := calls.Load(); got != 4 {
+		t.Fatalf("%d deliveries, want 4 (3 failures, then success)", got)
+	}
+	if tm.Len() != 0 {
+		t.Fatalf("%d fires still armed after the success", tm.Len())
+	}
+}
