@@ -321,15 +321,37 @@ func TestCrashesBetweenSendAndRecordSendNothingTwice(t *testing.T) {
 	// those are sent again.
 	cfg := dispatch.Config{}.WithDefaults()
 	s.clock.Advance(cfg.Lease + cfg.SweepGrace + 10*time.Second)
-	first, err := s.app.Dispatcher.Sweep(s.ctx)
-	if err != nil {
-		t.Fatalf("sweep: %v", err)
+	// The sweeper is a process too: a row the load kept from the burst
+	// can reach its injected crash in a sweep. It dies there, and the next
+	// minute's sweep runs.
+	sweep := func() dispatch.SweepResult {
+		for {
+			var res dispatch.SweepResult
+			var err error
+			died := func() (died bool) {
+				defer func() {
+					if p := recover(); p != nil {
+						if _, ok := p.(crash); !ok {
+							panic(p)
+						}
+						died = true
+					}
+				}()
+				res, err = s.app.Dispatcher.Sweep(s.ctx)
+				return false
+			}()
+			if !died {
+				if err != nil {
+					t.Fatalf("sweep: %v", err)
+				}
+				return res
+			}
+			t.Logf("the sweeper died at an injected crash; it runs again")
+		}
 	}
+	first := sweep()
 	s.clock.Advance(cfg.SettleWait)
-	second, err := s.app.Dispatcher.Sweep(s.ctx)
-	if err != nil {
-		t.Fatalf("sweep: %v", err)
-	}
+	second := sweep()
 	t.Logf("swept at %v", time.Since(start))
 	pump(time.Second)
 	t.Logf("pumped at %v", time.Since(start))
