@@ -34,6 +34,17 @@ type WebhookOptions struct {
 	Settle time.Duration
 }
 
+// withDefaults fills Now and Settle.
+func (o WebhookOptions) withDefaults() WebhookOptions {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Settle == 0 {
+		o.Settle = dynamo.FeedSettle + time.Second
+	}
+	return o
+}
+
 // Webhooks returns the webhooks function's handler. The raw event is
 // either
 //
@@ -54,12 +65,7 @@ type WebhookOptions struct {
 //     that failed (store errors) are reported as batch item failures. A
 //     body that is not a fire is logged and dropped.
 func Webhooks(eng WebhookEngine, o WebhookOptions, log *slog.Logger) func(ctx context.Context, raw json.RawMessage) (any, error) {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Settle == 0 {
-		o.Settle = dynamo.FeedSettle + time.Second
-	}
+	o = o.withDefaults()
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var probe struct {
 			Records []struct {
@@ -88,8 +94,10 @@ func Webhooks(eng WebhookEngine, o WebhookOptions, log *slog.Logger) func(ctx co
 }
 
 // WebhookStream arms the fan-out of every company a stream batch names
-// and returns the partial batch response (see Webhooks).
+// and returns the partial batch response (see Webhooks; o's zero fields
+// take their defaults here too).
 func WebhookStream(ctx context.Context, o WebhookOptions, log *slog.Logger, ev events.DynamoDBEvent) events.DynamoDBEventResponse {
+	o = o.withDefaults()
 	res := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
 	first := map[string]string{} // company → sequence number of its first record
 	var order []string

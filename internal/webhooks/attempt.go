@@ -153,5 +153,6 @@ func NextRetry(n int, last time.Time, jitter float64) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	d := RetrySchedule[n-1]
-	return last.Add(d + time.Duration(float64(d)*0.1*jitter)), true
+	// Milliseconds, like every time the API shows.
+	return last.Add(d + time.Duration(float64(d)*0.1*jitter)).Truncate(time.Millisecond), true
 }
