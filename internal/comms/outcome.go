@@ -1,6 +1,9 @@
 package comms
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // This file holds the voice-outcome rules (docs/design.md §11): what a
 // call's report means for its cadence. The provider adapter reads its
@@ -74,6 +77,13 @@ func Seconds(s float64) *float64 { return &s }
 //   - connected without a transcript (talk unknown) → conversation when
 //     the call lasted ≥ TalkThreshold or its length is unknown, else retry.
 func Decide(o Outcome) Outcome {
+	// A length that is not a finite, non-negative number of seconds (a
+	// provider's bad data) is unknown, not a number to decide on or record.
+	for _, p := range []**float64{&o.TalkSeconds, &o.CallSeconds} {
+		if *p != nil && (math.IsNaN(**p) || math.IsInf(**p, 0) || **p < 0) {
+			*p = nil
+		}
+	}
 	if !o.Connected {
 		o.TalkSeconds, o.TalkSecondsSource = Seconds(0), TalkNone
 	}

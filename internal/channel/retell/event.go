@@ -260,10 +260,15 @@ func connected(c *inCall, start, end time.Time) bool {
 	return true
 }
 
+// maxWordSecond bounds a word's timestamps (seconds from the call's
+// start): a word outside [0, 1 day] is bad data and skipped.
+const maxWordSecond = 24 * 60 * 60
+
 // userSpeechSeconds is how long the role "user" spoke in a transcript: the
 // total length of the union of its words' [start, end] intervals (so
 // overlapping words count once and pauses not at all), rounded to 0.1 s.
-// Words without both timestamps, or with end ≤ start, are skipped.
+// Words without both timestamps, with end ≤ start, or outside the first
+// day of the call are skipped.
 func userSpeechSeconds(transcript []inUtterance) float64 {
 	var spans [][2]float64
 	for _, u := range transcript {
@@ -275,7 +280,9 @@ func userSpeechSeconds(transcript []inUtterance) float64 {
 				continue
 			}
 			s, e := *w.Start, *w.End
-			if math.IsNaN(s) || math.IsInf(s, 0) || math.IsNaN(e) || math.IsInf(e, 0) || e <= s {
+			// Seconds of call audio: within a day (Retell ends calls long
+			// before), so that no sum can overflow.
+			if math.IsNaN(s) || math.IsNaN(e) || s < 0 || e > maxWordSecond || e <= s {
 				continue
 			}
 			spans = append(spans, [2]float64{s, e})

@@ -2,6 +2,7 @@ package retell
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -111,4 +112,29 @@ func TestLookupCall(t *testing.T) {
 func callObject(webhook []byte) []byte {
 	i := len(`{"event":"call_ended","call":`)
 	return webhook[i : len(webhook)-1]
+}
+
+// TestHostileWordTimesGiveAFiniteTalkTime: words whose timestamps are
+// outside the call (negative, beyond a day, ±1e308) are skipped, so the
+// talk time stays a finite number the event can record (+Inf made the
+// event's JSON fail and the webhook answer 500 on every resend).
+func TestHostileWordTimesGiveAFiniteTalkTime(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"event":"call_ended","call":{"call_id":"c","call_status":"ended","disconnection_reason":"user_hangup",
+		"start_timestamp":1767261600000,"end_timestamp":1767261660000,"metadata":{"dispatcher_communication_id":"r","dispatcher_company_id":"co","dispatcher_attempt":"1"},
+		"transcript_object":[{"role":"user","content":"x","words":[
+			{"word":"a","start":-1e308,"end":1e308},{"word":"b","start":-5,"end":3},{"word":"c","start":1,"end":1e9},
+			{"word":"d","start":10,"end":22.5}]}]}}`)
+	ev, err := ParseEvent(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := ev.Outcome.TalkSeconds; ts == nil || *ts != 12.5 {
+		t.Errorf("talk seconds %v, want 12.5 (only the word inside the call)", ts)
+	}
+	// The domain rule, for any adapter: a non-finite length is unknown.
+	inf := comms.Decide(comms.Outcome{Connected: true, TalkSeconds: comms.Seconds(math.Inf(1)), CallSeconds: comms.Seconds(math.NaN())})
+	if inf.TalkSeconds != nil || inf.CallSeconds != nil {
+		t.Errorf("Decide kept a non-finite length: %+v", inf)
+	}
 }
