@@ -315,7 +315,7 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 	// once a slot is taken: a message that waited must go to the endpoint as
 	// it is then (moved, disabled, deleted, its secrets rotated).
 	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
-		return nil // its attempt is queued or running (a sweep and a fire met)
+		return e.busy(ctx, f)
 	}
 	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, e.perEndpoint))
 	e.running.Go(func() {
@@ -370,7 +370,7 @@ func (e *Engine) HandleFire(ctx context.Context, f comms.Fire) error {
 		return e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt)
 	}
 	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
-		return nil
+		return e.busy(ctx, f)
 	}
 	defer e.inflight.Delete(d.ID)
 	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, e.perEndpoint))
@@ -381,6 +381,19 @@ func (e *Engine) HandleFire(ctx context.Context, f comms.Fire) error {
 	}
 	defer func() { <-slots.(chan struct{}) }()
 	return e.attemptNow(ctx, d.CompanyID, d.EndpointID, d.ID)
+}
+
+// BusyRetry is how soon a fire that found its delivery's attempt still
+// running (a manual retry made during an attempt, a sweep meeting a fire)
+// comes again.
+const BusyRetry = time.Second
+
+// busy arms f again BusyRetry from now: its delivery's attempt is running.
+// When that attempt is recorded, f is either stale (the attempt moved the
+// delivery on) and dropped, or still due (a manual retry made meanwhile)
+// and sent — a retry is never lost behind the attempt it met.
+func (e *Engine) busy(ctx context.Context, f comms.Fire) error {
+	return e.timer.Arm(ctx, f, e.clock().Add(BusyRetry))
 }
 
 // stale reports whether f was armed for another attempt of d than its
@@ -608,14 +621,40 @@ func (e *Engine) attempt(sendCtx, ctx context.Context, d Delivery, ep Endpoint, 
 	}
 	d.Attempts = append(d.Attempts, a)
 	d.NextAttemptAt, d.UpdatedAt = next, now
-	stored, err := e.deliveries.UpdateDelivery(ctx, d)
-	if errors.Is(err, comms.ErrConflict) {
-		return nil // a manual retry or another worker moved it on
-	}
-	if err != nil {
-		return fmt.Errorf("store.UpdateDelivery: %w", err)
+	stored, ours, err := e.save(ctx, d, a)
+	if err != nil || !ours {
+		return err // not ours: the writer that moved it on armed its own fire
 	}
 	return e.timer.Arm(ctx, DeliveryFire(stored), stored.NextAttemptAt)
+}
+
+// save writes d, which records attempt a, on the version read. When
+// another writer moved the delivery meanwhile (a manual retry made during
+// the attempt), the attempt is still recorded: appended to the delivery as
+// it is now, whose state and next attempt that writer chose (ours false).
+// Every attempt made is recorded.
+func (e *Engine) save(ctx context.Context, d Delivery, a Attempt) (stored Delivery, ours bool, err error) {
+	stored, err = e.deliveries.UpdateDelivery(ctx, d)
+	for range 3 {
+		if !errors.Is(err, comms.ErrConflict) {
+			break
+		}
+		cur, gerr := e.deliveries.GetDelivery(ctx, d.CompanyID, d.EndpointID, d.ID)
+		if errors.Is(gerr, comms.ErrNotFound) {
+			return Delivery{}, false, nil // its endpoint was deleted
+		}
+		if gerr != nil {
+			return Delivery{}, false, fmt.Errorf("store.GetDelivery: %w", gerr)
+		}
+		cur.Attempts = append(cur.Attempts, a)
+		if stored, err = e.deliveries.UpdateDelivery(ctx, cur); err == nil {
+			return stored, false, nil
+		}
+	}
+	if err != nil {
+		return Delivery{}, false, fmt.Errorf("store.UpdateDelivery: %w", err)
+	}
+	return stored, true, nil
 }
 
 // MsgWebhookAttempt is the message of the one log line of each webhook
@@ -633,14 +672,8 @@ func levelOf(a Attempt) slog.Level {
 func (e *Engine) finish(ctx context.Context, d Delivery, a Attempt, state DeliveryState) error {
 	d.Attempts = append(d.Attempts, a)
 	d.State, d.NextAttemptAt, d.UpdatedAt = state, time.Time{}, a.At
-	_, err := e.deliveries.UpdateDelivery(ctx, d)
-	if errors.Is(err, comms.ErrConflict) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("store.UpdateDelivery: %w", err)
-	}
-	return nil
+	_, _, err := e.save(ctx, d, a)
+	return err
 }
 
 // health records what an attempt says of its endpoint: the first failure

@@ -311,3 +311,55 @@ func TestHandleFireFansOutWhenDue(t *testing.T) {
 		t.Error("a fire of another kind was accepted")
 	}
 }
+
+// TestARetryDuringAnAttemptLosesNeither: a manual retry made while an
+// attempt is running does not erase that attempt's record (it is appended
+// to the delivery the retry rewrote), and the retry's fire, which found
+// the attempt running, comes again a moment later and sends: the receiver
+// gets exactly as many requests as attempts are recorded.
+func TestARetryDuringAnAttemptLosesNeither(t *testing.T) {
+	t.Parallel()
+	e := engineSetup(t, 200)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		e.rc.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	if _, err := e.svc.Patch(context.Background(), e.p, e.ep.ID, []byte(fmt.Sprintf(`{"url":%q}`, slow.URL))); err != nil {
+		t.Fatal(err)
+	}
+	d := e.deliveries(t, 1)[0]
+	done := make(chan error, 1)
+	go func() { done <- e.eng.HandleFire(context.Background(), webhooks.DeliveryFire(d)) }()
+	<-entered // the first attempt is at the receiver
+	e.advance(time.Second)
+	retried, err := e.eng.Retry(context.Background(), "acme", e.ep.ID, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.eng.HandleFire(context.Background(), webhooks.DeliveryFire(retried)); err != nil {
+		t.Fatal(err)
+	}
+	if f, at := e.timer.last(); f.Token != d.ID || !at.Equal(e.clock().Add(webhooks.BusyRetry)) {
+		t.Fatalf("the retry's fire met the running attempt: armed %v at %v, want it again after %v", f, at, webhooks.BusyRetry)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mid, err := e.store.GetDelivery(context.Background(), "acme", e.ep.ID, d.ID)
+	if err != nil || len(mid.Attempts) != 1 || mid.State != webhooks.DeliveryPending {
+		t.Fatalf("after the first attempt: %+v %v, want it recorded and the retry still pending", mid, err)
+	}
+	e.advance(webhooks.BusyRetry)
+	if err := e.eng.HandleFire(context.Background(), webhooks.DeliveryFire(retried)); err != nil {
+		t.Fatal(err)
+	}
+	final, err := e.store.GetDelivery(context.Background(), "acme", e.ep.ID, d.ID)
+	if err != nil || len(final.Attempts) != 2 || final.State != webhooks.DeliverySucceeded || e.rc.n.Load() != 2 {
+		t.Errorf("final %s with %d attempts, %d requests (%v); want succeeded, 2 and 2", final.State, len(final.Attempts), e.rc.n.Load(), err)
+	}
+}
