@@ -42,6 +42,10 @@ var (
 	// whether a sending domain is verified) did not answer; nothing was
 	// changed and the request can be retried.
 	ErrUnavailable = errors.New("provider unavailable")
+	// ErrStoreUnavailable: the store cannot take writes now (the disk is
+	// full, the database read-only or failing); nothing was changed and
+	// the request can be retried once it recovers.
+	ErrStoreUnavailable = errors.New("store unavailable")
 	// ErrInvalidJSON: the body is not parseable JSON.
 	ErrInvalidJSON = errors.New("invalid json")
 )

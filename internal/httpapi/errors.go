@@ -86,6 +86,8 @@ func classify(err error) (int, apiError) {
 		return e(http.StatusConflict, "too_many_webhook_endpoints", fmt.Sprintf("The company has %d webhook endpoints, the most allowed; delete one (or filter several event types into one) first. Nothing was created.", webhooks.MaxEndpoints))
 	case errors.Is(err, webhooks.ErrEndpointDisabled):
 		return e(http.StatusConflict, "endpoint_disabled", "The webhook endpoint is disabled; enable it (PATCH with \"disabled\": false) before retrying its messages. Nothing was changed.")
+	case errors.Is(err, comms.ErrStoreUnavailable):
+		return e(http.StatusServiceUnavailable, "store_unavailable", "Dispatcher cannot store anything right now (its disk is full or failing); nothing was changed. Retry the request after Retry-After seconds (a create with the same Idempotency-Key).")
 	case errors.Is(err, comms.ErrUnavailable):
 		return e(http.StatusServiceUnavailable, "provider_unavailable", "A provider this request depends on (Amazon SES, asked whether a sending domain is verified) did not answer; nothing was changed. Retry the request.")
 	case errors.Is(err, comms.ErrConflict), errors.Is(err, comms.ErrIdempotencyKeyExists), errors.Is(err, comms.ErrAlreadyExists):

@@ -556,6 +556,13 @@ func wrap(method string, err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			// The only foreign keys point at companies.
 			err = fmt.Errorf("%w: no such company: %v", comms.ErrNotFound, err)
+		default:
+			// A full disk, a read-only or failing file: the request did
+			// nothing and can be retried (503), not a bug of ours (500).
+			switch se.Code() & 0xff {
+			case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+				err = fmt.Errorf("%w: %v", comms.ErrStoreUnavailable, err)
+			}
 		}
 	}
 	return fmt.Errorf("sqlite.%s: %w", method, err)
