@@ -291,21 +291,37 @@ func (e *Engine) deliveriesOf(ctx context.Context, companyID string, eps []Endpo
 	return ds, nil
 }
 
+// take reads the delivery a fire names and reports whether its attempt is
+// to be made now, by the caller, which then holds it in flight (and
+// removes it from e.inflight when done). A delivery gone, settled or moved
+// on drops the fire; one not due yet re-arms it; one whose attempt is
+// already running arms the fire again a moment later (busy).
+func (e *Engine) take(ctx context.Context, f comms.Fire) (Delivery, bool, error) {
+	d, err := e.deliveries.GetDelivery(ctx, f.CompanyID, f.CommunicationID, f.Token)
+	if errors.Is(err, comms.ErrNotFound) {
+		return Delivery{}, false, nil
+	}
+	if err != nil {
+		return Delivery{}, false, fmt.Errorf("store.GetDelivery: %w", err)
+	}
+	if d.State != DeliveryPending || stale(f, d) {
+		return Delivery{}, false, nil
+	}
+	if now := e.clock(); now.Before(d.NextAttemptAt) {
+		return Delivery{}, false, e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt)
+	}
+	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
+		return Delivery{}, false, e.busy(ctx, f)
+	}
+	return d, true, nil
+}
+
 // Deliver makes the next attempt of the delivery a fire names, when it is
 // still pending and due; a fire of anything else is dropped.
 func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
-	d, err := e.deliveries.GetDelivery(ctx, f.CompanyID, f.CommunicationID, f.Token)
-	if errors.Is(err, comms.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("store.GetDelivery: %w", err)
-	}
-	if d.State != DeliveryPending || stale(f, d) {
-		return nil
-	}
-	if now := e.clock(); now.Before(d.NextAttemptAt) {
-		return e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt)
+	d, due, err := e.take(ctx, f)
+	if !due {
+		return err
 	}
 	// The attempt runs on a goroutine of its own that waits for one of the
 	// endpoint's PerEndpoint slots: the timer's workers (which also dispatch
@@ -314,9 +330,6 @@ func (e *Engine) Deliver(ctx context.Context, f comms.Fire) error {
 	// other, nobody else's do. The delivery and its endpoint are read again
 	// once a slot is taken: a message that waited must go to the endpoint as
 	// it is then (moved, disabled, deleted, its secrets rotated).
-	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
-		return e.busy(ctx, f)
-	}
 	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, e.perEndpoint))
 	e.running.Go(func() {
 		defer e.inflight.Delete(d.ID)
@@ -356,21 +369,9 @@ func (e *Engine) HandleFire(ctx context.Context, f comms.Fire) error {
 	default:
 		return fmt.Errorf("webhooks.HandleFire: a fire of kind %q is not a webhook's", f.Kind)
 	}
-	d, err := e.deliveries.GetDelivery(ctx, f.CompanyID, f.CommunicationID, f.Token)
-	if errors.Is(err, comms.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("store.GetDelivery: %w", err)
-	}
-	if d.State != DeliveryPending || stale(f, d) {
-		return nil
-	}
-	if now := e.clock(); now.Before(d.NextAttemptAt) {
-		return e.timer.Arm(ctx, DeliveryFire(d), d.NextAttemptAt)
-	}
-	if _, busy := e.inflight.LoadOrStore(d.ID, true); busy {
-		return e.busy(ctx, f)
+	d, due, err := e.take(ctx, f)
+	if !due {
+		return err
 	}
 	defer e.inflight.Delete(d.ID)
 	slots, _ := e.slots.LoadOrStore(d.EndpointID, make(chan struct{}, e.perEndpoint))
