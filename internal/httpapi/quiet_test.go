@@ -115,3 +115,23 @@ func TestQuietHoursFromTheNumberThroughTheAPI(t *testing.T) {
 		t.Errorf("the refused create was charged: %v then %v", c0, c1)
 	}
 }
+
+// TestBusinessHoursNeverSharedByTheNumbersZones: business hours that open
+// every weekday, but only for a minute, never open at the same time in
+// Boise and Los Angeles: the 422 names payload.to_number (give the
+// recipient's timezone), not respect_business_hours (they do open).
+func TestBusinessHoursNeverSharedByTheNumbersZones(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	minute := `[["09:00","09:01"]]`
+	e.mustDo("PUT", "/v1/settings", "all", `{"timezone":"UTC","timezone_from_phone_number":true,"business_hours":{"mon":`+minute+
+		`,"tue":`+minute+`,"wed":`+minute+`,"thu":`+minute+`,"fri":`+minute+`,"sat":[],"sun":[]}}`, 200)
+	body := strings.Replace(quietVoiceBody("2026-12-03T03:00:00-05:00", "+12085550123"), `"channel"`, `"respect_business_hours":true,"channel"`, 1)
+	r := e.do("POST", "/v1/scheduled-communications", "all", body)
+	if r.Status != 422 || !slices.Equal(r.fields(), []string{"payload.to_number"}) ||
+		!strings.Contains(r.Error.Details[0].Message, "America/Boise, America/Los_Angeles") {
+		t.Errorf("business hours the zones never share: %d %s", r.Status, r.Body)
+	}
+	// One zone (the request's): the same hours are fine.
+	e.mustDo("POST", "/v1/scheduled-communications", "all", strings.Replace(body, `"channel"`, `"timezone":"America/Boise","channel"`, 1), 201)
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -279,6 +280,13 @@ func (s *Service) apply(ctx context.Context, row *comms.Communication, req contr
 // the quiet hours (a timezone in the request places the recipient), else
 // respect_business_hours (business hours and quiet hours never overlap).
 func neverAllowed(row comms.Communication, set comms.Settings, reason comms.DeferReason) error {
+	multiZone := row.ZoneSource() == comms.TimezoneFromPhoneNumber && len(row.Timezones) > 1
+	if reason == comms.DeferBusinessHours && multiZone && businessHoursOpen(set, row.ScheduledFor) {
+		// They open, only never in all the number's zones at once.
+		return &comms.ValidationError{Fields: []comms.FieldError{{Field: "payload.to_number",
+			Message: "the company's business hours are never open at the same time in every zone the recipient may be in (" +
+				strings.Join(row.Timezones, ", ") + "); give the recipient's timezone in the request"}}}
+	}
 	if reason == comms.DeferBusinessHours {
 		return &comms.ValidationError{Fields: []comms.FieldError{{Field: "respect_business_hours",
 			Message: "the company's business hours never open; change them in /v1/settings or send without respecting them"}}}
@@ -288,6 +296,17 @@ func neverAllowed(row comms.Communication, set comms.Settings, reason comms.Defe
 		field, hint = "payload.to_number", "; give the recipient's timezone in the request"
 	}
 	return &comms.ValidationError{Fields: []comms.FieldError{{Field: field, Message: comms.NeverAllowedMessage(row, set, reason) + hint}}}
+}
+
+// businessHoursOpen reports whether the company's business hours open at
+// all (in one zone) after t.
+func businessHoursOpen(set comms.Settings, t time.Time) bool {
+	cal, err := set.Calendar()
+	if err != nil {
+		return false
+	}
+	_, ok := cal.NextOpen(t, time.UTC)
+	return ok
 }
 
 // checkRefs resolves each sender resource a payload names within the
