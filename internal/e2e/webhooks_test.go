@@ -129,11 +129,14 @@ func (f *failingTimer) Arm(ctx context.Context, fire comms.Fire, at time.Time) e
 // the receiver — which verifies with the Svix library — gets created,
 // attempt_started and sent, "sent" after a 500 and a retry through the
 // timer, with the same webhook-id; …/deliveries shows it.
+//
+// Its table has a stream, so `make test` runs it apart from the tests that
+// read moto's data.json (STREAM_TESTS in the Makefile).
 func TestStatusWebhooksOnAWS(t *testing.T) {
 	t.Parallel()
 	ft := &failingTimer{}
 	ft.n.Store(1)
-	s := deploy(t, options{webhookTimer: func(tm comms.Timer) comms.Timer { ft.Timer = tm; return ft }})
+	s := deploy(t, options{stream: true, webhookTimer: func(tm comms.Timer) comms.Timer { ft.Timer = tm; return ft }})
 	rc := &svixReceiver{failType: "sent", fails: 1}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()

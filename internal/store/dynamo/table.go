@@ -57,13 +57,29 @@ func TableInput(table string) *dynamodb.CreateTableInput {
 	}
 }
 
-// CreateTable creates the table with the Store's schema, waits until it is
+// TableOption changes the CreateTable request.
+type TableOption func(*dynamodb.CreateTableInput)
+
+// WithoutStream creates the table without its stream: for emulator runs in
+// which nothing reads it, because moto cannot serialize a stream's records
+// in /moto-api/data.json, which the emulator tests read to see what SES
+// and SNS were asked to send.
+func WithoutStream() TableOption {
+	return func(in *dynamodb.CreateTableInput) { in.StreamSpecification = nil }
+}
+
+// CreateTable creates the table with the Store's schema (TableInput, then
+// opts), waits until it is
 // ACTIVE and enables TTL on AttrTTL. A table of that name that already
 // exists is accepted if its keys and indexes are the Store's (so a local
 // `serve --backend aws` can call it at every start), and refused otherwise.
 // Production tables come from the CDK stack, not from here.
-func CreateTable(ctx context.Context, client TableAPI, table string) error {
-	_, err := client.CreateTable(ctx, TableInput(table))
+func CreateTable(ctx context.Context, client TableAPI, table string, opts ...TableOption) error {
+	in := TableInput(table)
+	for _, o := range opts {
+		o(in)
+	}
+	_, err := client.CreateTable(ctx, in)
 	var inUse *types.ResourceInUseException
 	existed := errors.As(err, &inUse)
 	if err != nil && !existed {
