@@ -48,7 +48,7 @@ type AWS struct {
 	// attempts (the webhooks function), and takes the API's retries.
 	Webhooks *webhooks.Engine
 	// WebhookTimer arms webhook fires on the webhook queue (Scheduler for
-	// far ones, through the dispatch function: see HandleFire).
+	// far ones, through the dispatch function: see Handle).
 	WebhookTimer comms.Timer
 	log          *slog.Logger
 	now          func() time.Time
