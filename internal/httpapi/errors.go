@@ -84,6 +84,8 @@ func classify(err error) (int, apiError) {
 			Details: dt.Fields()}
 	case errors.Is(err, webhooks.ErrTooManyEndpoints):
 		return e(http.StatusConflict, "too_many_webhook_endpoints", fmt.Sprintf("The company has %d webhook endpoints, the most allowed; delete one (or filter several event types into one) first. Nothing was created.", webhooks.MaxEndpoints))
+	case errors.Is(err, webhooks.ErrEndpointBusy):
+		return e(http.StatusTooManyRequests, "endpoint_busy", fmt.Sprintf("The endpoint already has %d messages in flight (it answers slowly or not at all); a test message would add a connection. Retry after Retry-After seconds.", webhooks.PerEndpoint))
 	case errors.Is(err, webhooks.ErrEndpointDisabled):
 		return e(http.StatusConflict, "endpoint_disabled", "The webhook endpoint is disabled; enable it (PATCH with \"disabled\": false) before retrying its messages. Nothing was changed.")
 	case errors.Is(err, comms.ErrStoreUnavailable):

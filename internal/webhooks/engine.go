@@ -85,6 +85,7 @@ type Engine struct {
 	breakers   sync.Map // endpoint id → *breaker
 	// perEndpoint is the size of each endpoint's slots.
 	perEndpoint int
+	pingWait    time.Duration
 	ctx         context.Context // cancelled by Close: queued attempts give up, running ones end
 	stop        context.CancelFunc
 	running     sync.WaitGroup
@@ -161,6 +162,9 @@ type EngineOptions struct {
 	// PerEndpoint bounds the attempts to one endpoint in flight at once;
 	// 0 means the package's PerEndpoint.
 	PerEndpoint int
+	// PingSlotWait bounds a test message's wait for a slot; 0 means the
+	// package's PingSlotWait.
+	PingSlotWait time.Duration
 }
 
 // NewEngine returns an engine over o.
@@ -169,6 +173,9 @@ func NewEngine(o EngineOptions) *Engine {
 		render: o.Render, now: o.Now, log: o.Log, jitter: o.Jitter, perEndpoint: o.PerEndpoint}
 	if e.perEndpoint <= 0 {
 		e.perEndpoint = PerEndpoint
+	}
+	if e.pingWait = o.PingSlotWait; e.pingWait <= 0 {
+		e.pingWait = PingSlotWait
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -429,6 +436,14 @@ func (e *Engine) Rearm(ctx context.Context, t time.Time, limit int) (int, error)
 	return len(ds), errors.Join(errs...)
 }
 
+// PingSlotWait is how long a test message waits for one of its endpoint's
+// PerEndpoint slots before it is refused with ErrEndpointBusy.
+const PingSlotWait = 2 * time.Second
+
+// ErrEndpointBusy refuses a test message to an endpoint whose every slot
+// is taken by attempts in flight.
+var ErrEndpointBusy = errors.New("webhooks: the endpoint has the most attempts in flight")
+
 // PingType is the event type of a test message (POST
 // /v1/webhook-endpoints/{id}/test).
 const PingType = "ping"
@@ -457,6 +472,18 @@ func (e *Engine) Ping(ctx context.Context, companyID, endpointID string) (string
 		"data": map[string]any{"endpoint_id": ep.ID, "message": "A test message from Dispatcher: this endpoint receives and verifies webhooks."}})
 	if err != nil {
 		return "", Attempt{}, fmt.Errorf("json.Marshal: %w", err)
+	}
+	// A test message takes one of the endpoint's slots like any attempt,
+	// so tests cannot add connections to an endpoint already at its limit
+	// (a hanging one): they wait PingSlotWait at most, then are refused.
+	slots, _ := e.slots.LoadOrStore(ep.ID, make(chan struct{}, e.perEndpoint))
+	wait, cancel := context.WithTimeout(ctx, e.pingWait)
+	defer cancel()
+	select {
+	case slots.(chan struct{}) <- struct{}{}:
+		defer func() { <-slots.(chan struct{}) }()
+	case <-wait.Done():
+		return "", Attempt{}, fmt.Errorf("webhooks.Ping: endpoint %s: %w", ep.ID, ErrEndpointBusy)
 	}
 	a := Send(ctx, e.client, Request{URL: ep.URL, MsgID: id, Body: body, Secrets: secrets}, now)
 	e.log.LogAttrs(ctx, levelOf(a), MsgWebhookAttempt, slog.String("webhook_id", id), slog.String("company_id", companyID),

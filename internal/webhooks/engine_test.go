@@ -363,3 +363,37 @@ func TestARetryDuringAnAttemptLosesNeither(t *testing.T) {
 		t.Errorf("final %s with %d attempts, %d requests (%v); want succeeded, 2 and 2", final.State, len(final.Attempts), e.rc.n.Load(), err)
 	}
 }
+
+// TestPingWaitsForASlot: a test message takes one of the endpoint's slots;
+// when every slot is held by an attempt in flight (a hanging receiver), it
+// is refused with ErrEndpointBusy instead of adding a connection.
+func TestPingWaitsForASlot(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	svc, err := webhooks.NewService(webhooks.Options{Store: f.store, Secrets: webhooks.NewSecret, Clock: f.clock,
+		URLs: func(_ context.Context, raw string) (*url.URL, error) { return url.Parse(raw) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	defer hang.Close()
+	defer close(release)
+	ep, err := svc.Create(context.Background(), f.p, []byte(fmt.Sprintf(`{"url":%q}`, hang.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := webhooks.NewEngine(webhooks.EngineOptions{Feed: f.store, Endpoints: f.store, Deliveries: f.store, Timer: &armed{},
+		Client: webhooks.NewClient(http.DefaultTransport), Now: f.clock, PerEndpoint: 1, PingSlotWait: 50 * time.Millisecond})
+	t.Cleanup(eng.Close)
+	first := make(chan error, 1)
+	go func() { _, _, err := eng.Ping(context.Background(), "acme", ep.ID); first <- err }()
+	<-entered // the first test message holds the one slot
+	if _, _, err := eng.Ping(context.Background(), "acme", ep.ID); !errors.Is(err, webhooks.ErrEndpointBusy) {
+		t.Errorf("a test message to an endpoint with no free slot: %v, want ErrEndpointBusy", err)
+	}
+}
