@@ -20,8 +20,9 @@ import (
 //   - An event written with the row's terminal transition, or later,
 //     carries exactly the row's TTL. An event written while the row is
 //     open cannot know when the row will finish, and is never rewritten:
-//     it carries max(its time, the row's scheduled_for, next_attempt_at)
-//     + retention + OpenBound (+ cadenceTail for a root). It outlives its
+//     it carries the latest of its time, the row's scheduled_for and
+//     next_attempt_at, plus retention, OpenBound (and cadenceTail for a
+//     root). It outlives its
 //     row by at most OpenBound; it dies before its row only if the row
 //     stays open longer than OpenBound after that moment, or is written
 //     again that long after it finished.
