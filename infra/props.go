@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 
+	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
@@ -151,6 +152,13 @@ type DispatcherStackProps struct {
 	// only the delivery outcome events (send, delivery, bounce, complaint,
 	// reject, delivery delay, rendering failure).
 	TrackOpensAndClicks bool
+	// RetentionDays is how many days a finished communication (sent,
+	// failed or cancelled), with its events, is kept after its last write
+	// before DynamoDB TTL deletes it (see internal/store/dynamo,
+	// retention.go); the functions get it as config.EnvRetentionDays.
+	// From config.MinRetentionDays to config.MaxRetentionDays. Default:
+	// config.DefaultRetentionDays (90).
+	RetentionDays int
 }
 
 // IsProd reports whether the props describe the production stage.
@@ -187,6 +195,9 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	}
 	if r.PermanentFailureRatio == 0 {
 		r.PermanentFailureRatio = DefaultPermanentFailureRatio
+	}
+	if r.RetentionDays == 0 {
+		r.RetentionDays = config.DefaultRetentionDays
 	}
 	if r.LogRetention == "" {
 		r.LogRetention = awslogs.RetentionDays_ONE_MONTH
@@ -268,6 +279,9 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	}
 	if r.APIThrottleRate < 1 || r.APIThrottleBurst < 1 {
 		bad("APIThrottleRate %v and APIThrottleBurst %v must be positive", r.APIThrottleRate, r.APIThrottleBurst)
+	}
+	if r.RetentionDays < config.MinRetentionDays || r.RetentionDays > config.MaxRetentionDays {
+		bad("RetentionDays %d: want %d to %d days", r.RetentionDays, config.MinRetentionDays, config.MaxRetentionDays)
 	}
 	if !validRatio(r.PermanentFailureRatio) {
 		bad("PermanentFailureRatio %v: want a ratio in (0, 1]", r.PermanentFailureRatio)

@@ -35,7 +35,7 @@ func TestResolvedDefaults(t *testing.T) {
 	if p.DefaultFromEmail != "no-reply@example.com" || p.VoiceProviderURL != DefaultVoiceProviderURL ||
 		p.LogLevel != "info" || p.DispatchMaxConcurrency != DefaultDispatchMaxConcurrency ||
 		p.LogRetention != "ONE_MONTH" || p.APIThrottleRate != DefaultAPIThrottleRate || p.IsProd() ||
-		p.PermanentFailureRatio != 0.05 || p.MetricsNamespace() != "Dispatcher/dev" {
+		p.PermanentFailureRatio != 0.05 || p.MetricsNamespace() != "Dispatcher/dev" || p.RetentionDays != 90 {
 		t.Errorf("defaults: %+v", p)
 	}
 	prod, err := (&DispatcherStackProps{Stage: "prod", SenderDomain: "example.com", AlarmEmail: "a@example.com", AssetRoot: root}).Resolved()
@@ -73,6 +73,8 @@ func TestResolvedRejects(t *testing.T) {
 		"ratio a percentage":  {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 5 }, "PermanentFailureRatio"},
 		"ratio NaN":           {func(p *DispatcherStackProps) { p.PermanentFailureRatio = math.NaN() }, "PermanentFailureRatio"},
 		"assets":              {func(p *DispatcherStackProps) { p.AssetRoot = t.TempDir() }, "no file"},
+		"retention negative":  {func(p *DispatcherStackProps) { p.RetentionDays = -1 }, "RetentionDays"},
+		"retention too long":  {func(p *DispatcherStackProps) { p.RetentionDays = 3651 }, "RetentionDays"},
 		"webhook concurrency": {func(p *DispatcherStackProps) { p.WebhookMaxConcurrency = 1001 }, "WebhookMaxConcurrency"},
 		"reserved unknown fn": {func(p *DispatcherStackProps) { p.ReservedConcurrency = map[string]int{"worker": 5} }, `"worker" is not a function`},
 		"reserved zero":       {func(p *DispatcherStackProps) { p.ReservedConcurrency = map[string]int{FnAPI: 0} }, "ReservedConcurrency[api] 0"},

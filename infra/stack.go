@@ -8,6 +8,7 @@ package infra
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -74,8 +75,9 @@ var FunctionEnv = map[string][]string{
 	FnAPI:      append([]string{config.EnvVoiceSecretARN}, commonEnv...),
 	FnDispatch: append(append([]string(nil), commonEnv...), voiceEnv...),
 	FnSweeper:  append(append([]string(nil), commonEnv...), voiceEnv...),
-	// The events function only reads and writes rows.
-	FnEvents: {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace},
+	// The events function only reads and writes rows (a finished row it
+	// writes keeps its TTL: the retention).
+	FnEvents: {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace, config.EnvRetentionDays},
 	// The webhooks function arms webhook fires (the webhook queue, and
 	// schedules for retries hours away) and reads rows and events.
 	FnWebhooks: {config.EnvTableName, config.EnvWebhookQueueURL, config.EnvScheduleGroup, config.EnvSchedulerRoleARN,
@@ -87,7 +89,7 @@ var (
 		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
 		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
 		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
-		config.EnvMetricsNamespace, config.EnvWebhookQueueURL,
+		config.EnvMetricsNamespace, config.EnvWebhookQueueURL, config.EnvRetentionDays,
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 )
@@ -290,6 +292,7 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 		config.EnvVoiceProviderURL:  jsii.String(p.VoiceProviderURL),
 		config.EnvVoiceSecretARN:    s.VoiceSecret.SecretArn(),
 		config.EnvWebhookQueueURL:   s.WebhookQueue.Queue.QueueUrl(),
+		config.EnvRetentionDays:     jsii.String(strconv.Itoa(p.RetentionDays)),
 	}
 	descriptions := map[string]string{
 		FnAPI:      "Dispatcher HTTP API (API Gateway HTTP API, payload 2.0).",

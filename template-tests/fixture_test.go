@@ -49,6 +49,7 @@ var (
 		PermanentFailureRatio:  0.1,
 		TrackOpensAndClicks:    true,
 		WebhookMaxConcurrency:  15,
+		RetentionDays:          400,
 		ReservedConcurrency:    map[string]int{"api": 100, "dispatch": 40, "sweeper": 1},
 		DomainName:             "api.example.org",
 		CertificateArn:         "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",

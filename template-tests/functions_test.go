@@ -17,15 +17,16 @@ var (
 		config.EnvTableName, config.EnvQueueURL, config.EnvScheduleGroup,
 		config.EnvSchedulerRoleARN, config.EnvDispatchTargetARN, config.EnvSchedulerDLQARN,
 		config.EnvDefaultFromEmail, config.EnvSESConfigSet, config.EnvLogLevel,
-		config.EnvMetricsNamespace, config.EnvWebhookQueueURL,
+		config.EnvMetricsNamespace, config.EnvWebhookQueueURL, config.EnvRetentionDays,
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 	wantEnv  = map[string][]string{
 		"ApiFunction":      append([]string{config.EnvVoiceSecretARN}, commonEnv...), // verifies voice webhooks
 		"DispatchFunction": append(append([]string{}, commonEnv...), voiceEnv...),
 		"SweeperFunction":  append(append([]string{}, commonEnv...), voiceEnv...),
-		// Records delivery feedback on rows: the table, nothing to send with.
-		"EventsFunction": {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace},
+		// Records delivery feedback on rows: the table, nothing to send with;
+		// the rows it writes keep their retention.
+		"EventsFunction": {config.EnvTableName, config.EnvLogLevel, config.EnvMetricsNamespace, config.EnvRetentionDays},
 		// Status webhooks: the table, its queue, and schedules for retries
 		// hours away; nothing to send messages with.
 		"WebhooksFunction": {config.EnvTableName, config.EnvWebhookQueueURL, config.EnvScheduleGroup, config.EnvSchedulerRoleARN,
@@ -244,6 +245,8 @@ func TestEnvironmentContract(t *testing.T) {
 			config.EnvVoiceProviderURL:  props.VoiceProviderURL,
 			config.EnvVoiceSecretARN:    ref(x.secret),
 			config.EnvWebhookQueueURL:   ref(x.webhookQueue),
+			// The retention prop: dev leaves the default of 90 days, prod sets 400.
+			config.EnvRetentionDays: map[string]string{devStage: "90", prodStage: "400"}[c.stage],
 		}
 		if dispatchName != "dispatcher-"+c.stage+"-dispatch" || groupName != "dispatcher-"+c.stage {
 			t.Errorf("%s: dispatch function name %q, schedule group %v", c.stage, dispatchName, groupName)

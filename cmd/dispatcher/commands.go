@@ -179,7 +179,7 @@ func withStore(ctx context.Context, sf *storeFlags, f func(comms.Store) error) e
 		if err != nil {
 			return fmt.Errorf("config.LoadDefaultConfig: %w", err)
 		}
-		return f(dynamo.New(dynamodb.NewFromConfig(awsCfg), conf.TableName))
+		return f(dynamo.New(dynamodb.NewFromConfig(awsCfg), conf.TableName).WithRetention(conf.Retention))
 	}
 	return fmt.Errorf("--backend must be embedded or aws, not %q", sf.backend)
 }

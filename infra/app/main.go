@@ -69,6 +69,14 @@ func realMain() error {
 		}
 		webhookConc = n
 	}
+	retentionDays := 0
+	if v := ctx("retentionDays"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("context retentionDays %q: %w", v, err)
+		}
+		retentionDays = n
+	}
 	reserved, err := parseReserved(ctx("reservedConcurrency"))
 	if err != nil {
 		return err
@@ -97,6 +105,7 @@ func realMain() error {
 		ReservedConcurrency:    reserved,
 		DomainName:             ctx("domainName"),
 		CertificateArn:         ctx("certificateArn"),
+		RetentionDays:          retentionDays,
 	}); err != nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	for _, opt := range opts {
 		opt(&o)
 	}
-	a := &AWS{Config: cfg, Clients: clients, Store: dynamo.New(clients.DynamoDB, cfg.TableName), log: log, now: o.now}
+	a := &AWS{Config: cfg, Clients: clients, Store: dynamo.New(clients.DynamoDB, cfg.TableName).WithRetention(cfg.Retention), log: log, now: o.now}
 	a.Timer = awstimer.New(clients.SQS, clients.Scheduler, awstimer.Config{
 		QueueURL: cfg.QueueURL, ScheduleGroup: cfg.ScheduleGroup, TargetARN: cfg.DispatchTargetARN,
 		RoleARN: cfg.SchedulerRoleARN, DLQARN: cfg.SchedulerDLQARN, Lead: cfg.SchedulerLead, Now: o.now,

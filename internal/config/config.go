@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,6 +36,19 @@ const (
 	// webhooks function: apart from the dispatch queue, so that slow
 	// receivers never hold up the dispatch of communications.
 	EnvWebhookQueueURL = "DISPATCHER_WEBHOOK_QUEUE_URL"
+	// EnvRetentionDays is how many days a finished row (and its events)
+	// is kept after it became terminal before DynamoDB TTL deletes it:
+	// a whole number from MinRetentionDays to MaxRetentionDays; unset
+	// means DefaultRetentionDays.
+	EnvRetentionDays = "DISPATCHER_RETENTION_DAYS"
+)
+
+// Bounds and default of EnvRetentionDays (the stack prop RetentionDays
+// has the same).
+const (
+	DefaultRetentionDays = 90
+	MinRetentionDays     = 1
+	MaxRetentionDays     = 3650
 )
 
 // AWS is the configuration of the AWS-backed functions.
@@ -60,6 +74,9 @@ type AWS struct {
 	// WebhookQueueURL is the queue of webhook fires ("" when the function
 	// arms none).
 	WebhookQueueURL string
+	// Retention is how long a terminal row is kept after its last write
+	// (EnvRetentionDays; default DefaultRetentionDays days).
+	Retention time.Duration
 }
 
 // Needs says which groups of settings a function requires.
@@ -87,6 +104,7 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 		SchedulerLead:     2 * time.Minute,
 		MetricsNamespace:  getenv(EnvMetricsNamespace),
 		WebhookQueueURL:   getenv(EnvWebhookQueueURL),
+		Retention:         DefaultRetentionDays * 24 * time.Hour,
 	}
 	var missing []string
 	req := func(on bool, name, v string) {
@@ -110,6 +128,13 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 			return AWS{}, errors.New("config.LoadAWS: " + EnvSchedulerLeadAhead + " must be a duration from 0 to 10m")
 		}
 		c.SchedulerLead = d
+	}
+	if v := getenv(EnvRetentionDays); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < MinRetentionDays || n > MaxRetentionDays {
+			return AWS{}, fmt.Errorf("config.LoadAWS: %s must be a whole number of days from %d to %d", EnvRetentionDays, MinRetentionDays, MaxRetentionDays)
+		}
+		c.Retention = time.Duration(n) * 24 * time.Hour
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/config"
 )
@@ -27,6 +28,35 @@ func TestMetricsNamespace(t *testing.T) {
 		c, err := config.LoadAWS(env(ns), config.Needs{})
 		if (err == nil) != ok || (ok && c.MetricsNamespace != ns) {
 			t.Errorf("LoadAWS with %s=%q: %q, %v", config.EnvMetricsNamespace, ns, c.MetricsNamespace, err)
+		}
+	}
+}
+
+func TestRetentionDays(t *testing.T) {
+	t.Parallel()
+	const day = 24 * time.Hour
+	for v, want := range map[string]time.Duration{
+		"":     config.DefaultRetentionDays * day,
+		"1":    day,
+		"90":   90 * day,
+		"3650": 3650 * day,
+		"0":    -1,
+		"3651": -1,
+		"-5":   -1,
+		"7d":   -1,
+		"1.5":  -1,
+	} {
+		c, err := config.LoadAWS(func(k string) string {
+			if k == config.EnvRetentionDays {
+				return v
+			}
+			return ""
+		}, config.Needs{})
+		switch {
+		case want < 0 && err == nil:
+			t.Errorf("LoadAWS with %s=%q: no error", config.EnvRetentionDays, v)
+		case want >= 0 && (err != nil || c.Retention != want):
+			t.Errorf("LoadAWS with %s=%q: %v, %v; want %v", config.EnvRetentionDays, v, c.Retention, err, want)
 		}
 	}
 }

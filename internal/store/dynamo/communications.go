@@ -66,6 +66,8 @@ type commItem struct {
 	DeliveryAt           string `dynamodbav:"delivery_at,omitempty"`
 	DeliveryDetail       string `dynamodbav:"delivery_detail,omitempty"`
 	Version              int64  `dynamodbav:"version"`
+	// TTL is set on a terminal row when the store has a retention.
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 
 	// Where the recipient is (comms.RecipientZones); absent on rows
 	// stored before it was recorded.
@@ -242,7 +244,8 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 	if err != nil {
 		return 0, wrap(op, err)
 	}
-	events, err := s.eventPuts(ch.Events)
+	it.TTL = s.rowTTL(c)
+	events, err := s.eventPuts(ch.Events, c)
 	if err != nil {
 		return 0, wrap(op, err)
 	}
@@ -341,11 +344,12 @@ func (s *Store) insertItems(ch comms.Change) ([]types.TransactWriteItem, error) 
 	if err != nil {
 		return nil, err
 	}
+	it.TTL = s.rowTTL(ch.Row)
 	row, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return nil, err
 	}
-	events, err := s.eventPuts(ch.Events)
+	events, err := s.eventPuts(ch.Events, ch.Row)
 	if err != nil {
 		return nil, err
 	}
@@ -392,6 +396,7 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
 	}
+	it.TTL = s.rowTTL(c)
 	stored, err := it.comm()
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
@@ -407,7 +412,7 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":expected": num(c.Version)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	rest, err := s.eventPuts(ch.Events)
+	rest, err := s.eventPuts(ch.Events, c)
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
 	}

@@ -49,9 +49,9 @@
 //	webhook endpoint   COMPANY#<company>          WEBHOOK#<id>                 url, event_types (JSON S), secrets (JSON S), version (N)
 //	domain claim       DOMAINS                    <domain, labels reversed>    company_id, domain (its one holder, with subdomains)
 //	domain claims ver. DOMAINS                    VERSION                      version (N): bumped by every change of claims
-//	row                COMM#<company>#<id>        COMM                         + gsi1*, and gsi2* while non-terminal
-//	event              COMM#<company>#<id>        EVT#<sequence, 10 digits>    + gsi3* (by_feed)
-//	message id map     PMID#<provider message id> PMID                         company_id, communication_id
+//	row                COMM#<company>#<id>        COMM                         + gsi1*, gsi2* while non-terminal, ttl once terminal (retention.go)
+//	event              COMM#<company>#<id>        EVT#<sequence, 10 digits>    + gsi3* (by_feed), ttl (retention.go)
+//	message id map     PMID#<provider message id> PMID                         company_id, communication_id, ttl (the row's)
 //	suppression        SUPP#<company>             <channel>#<recipient>        lifted_at, lifted_by once lifted
 //	idempotency        IDEM#<company>#<key>       IDEM                         expires_at, ttl
 //	SMS receipt        SMSR#<e164>                <accepted_at>#<message id>   status, detail, at, ttl (accepted_at + 7 days)

@@ -43,8 +43,10 @@ const (
 	// AttrGSI2SK is the sort key of IndexByDue (S):
 	// <next_attempt_at or lease_until>#<company>#<id>.
 	AttrGSI2SK = "gsi2sk"
-	// AttrTTL is the table's TTL attribute (N, epoch seconds). Only
-	// idempotency records carry it.
+	// AttrTTL is the table's TTL attribute (N, epoch seconds): idempotency
+	// records, SMS receipts and entity events carry it, and with a
+	// retention (WithRetention) terminal rows, events and provider message
+	// id mappings do.
 	AttrTTL = "ttl"
 	// DueShards is how many partitions IndexByDue spreads its rows over.
 	// Changing it needs every non-terminal row rewritten.
@@ -85,6 +87,9 @@ type Store struct {
 	// fanOuts serialises this process's webhook fan-outs of one company
 	// (keyed by company), in the same spirit.
 	fanOuts keyedLocks
+	// retention is how long a terminal row is kept (WithRetention); 0
+	// keeps it forever.
+	retention time.Duration
 }
 
 // New returns a Store on the table through client.

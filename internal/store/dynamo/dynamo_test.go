@@ -42,7 +42,7 @@ func newStore(t *testing.T) *dynamo.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dropTable(t, client, table) })
-	return dynamo.New(client, table)
+	return dynamo.New(client, table).WithRetention(retention) // as deployed: every write path with TTLs
 }
 
 // dropTable deletes the table and remembers it for TestMain's last look.

@@ -82,6 +82,8 @@ type eventItem struct {
 	Type            string `dynamodbav:"type"`
 	At              string `dynamodbav:"at"`
 	Data            string `dynamodbav:"data"`
+	// TTL: see eventTTL.
+	TTL int64 `dynamodbav:"ttl,omitempty"`
 }
 
 func eventSK(seq int64) string { return fmt.Sprintf("%s%010d", prefixEvent, seq) }
@@ -100,16 +102,17 @@ func feedShard(companyID, communicationID string, shard int) string {
 	return prefixFeed + companyID + "#" + strconv.Itoa(shard)
 }
 
-// eventPuts returns the Puts of events, each conditional on its key being
-// new (an event is never overwritten).
-func (s *Store) eventPuts(evs []comms.Event) ([]types.TransactWriteItem, error) {
+// eventPuts returns the Puts of events written with row (its state after
+// the write), each conditional on its key being new (an event is never
+// overwritten), each with its TTL (eventTTL).
+func (s *Store) eventPuts(evs []comms.Event, row comms.Communication) ([]types.TransactWriteItem, error) {
 	out := make([]types.TransactWriteItem, 0, len(evs))
 	for _, e := range evs {
 		item, err := attributevalue.MarshalMap(eventItem{
 			PK: commPK(e.CompanyID, e.CommunicationID), SK: eventSK(e.Sequence),
 			GSI3PK: feedShard(e.CompanyID, e.CommunicationID, -1), GSI3SK: feedSK(e.At, e.CommunicationID, e.Sequence),
 			Entity: entityEvent, CompanyID: e.CompanyID, CommunicationID: e.CommunicationID, Sequence: e.Sequence,
-			ID: e.ID, Type: string(e.Type), At: keyTS(e.At), Data: string(e.Data),
+			ID: e.ID, Type: string(e.Type), At: keyTS(e.At), Data: string(e.Data), TTL: s.eventTTL(e, row),
 		})
 		if err != nil {
 			return nil, err

@@ -303,10 +303,14 @@ type pmidItem struct {
 // (providers do not reuse message ids; were one reused, the last row
 // written with it would be found).
 func (s *Store) pmidPut(c comms.Communication) types.TransactWriteItem {
-	return types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: map[string]types.AttributeValue{
+	item := map[string]types.AttributeValue{
 		AttrPK: str(prefixPMID + c.ProviderMessageID), AttrSK: str(skPMID), attrEntity: str(entityPMID),
 		"company_id": str(c.CompanyID), "communication_id": str(c.ID),
-	}}}
+	}
+	if ttl := s.rowTTL(c); ttl > 0 {
+		item[AttrTTL] = num(ttl) // the row's when it is written (see retention.go)
+	}
+	return types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: item}}
 }
 
 // setsProviderMessageID reports whether ch is the transition that gives
