@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -72,4 +73,21 @@ func (s *Store) PendingDeliveryFires(ctx context.Context, from, to time.Time) ([
 		return webhooks.DeliveryFire(d), err
 	})
 	return fs, wrap("PendingDeliveryFires", err)
+}
+
+// ProcessingCommunications returns up to limit processing rows of any
+// company, earliest lease_until first, by the partial index
+// communications_due_processing (dispatch.ProcessingReader): what start-up
+// reads to settle a previous process's attempts, without the pending rows.
+func (s *Store) ProcessingCommunications(ctx context.Context, limit int) ([]comms.Communication, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT "+strings.Join(commColumns, ", ")+" FROM communications"+
+		" WHERE status = 'processing' ORDER BY lease_until, company_id, id LIMIT ?", limit)
+	if err != nil {
+		return nil, wrap("ProcessingCommunications", err)
+	}
+	cs, err := collect(rows, scanComm)
+	return cs, wrap("ProcessingCommunications", err)
 }

@@ -60,3 +60,36 @@ func TestPendingFires(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessingCommunications lists the processing rows alone.
+func TestProcessingCommunications(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "dispatcher.db"))
+	base := time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+	if err := s.CreateCompany(ctx, comms.Company{ID: "co_1", Credits: 100, CreatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []comms.Status{comms.StatusPending, comms.StatusProcessing, comms.StatusPending} {
+		c := comms.Communication{
+			ID: fmt.Sprintf("c%d", i), CompanyID: "co_1", Channel: comms.ChannelEmail, Status: st,
+			ScheduledFor: base, NextAttemptAt: base, Payload: json.RawMessage(`{"to_email":"a@example.com"}`),
+			Source: comms.SourceAPI, CreatedAt: base, UpdatedAt: base, Token: "t",
+		}
+		if st == comms.StatusProcessing {
+			c.LeaseUntil = base.Add(time.Minute)
+			c.LeaseOwner = "other"
+			c.AttemptCount = 1
+		}
+		if _, err := s.CreateCommunication(ctx, comms.Change{Row: c}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ProcessingCommunications(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "c1" || got[0].Status != comms.StatusProcessing {
+		t.Fatalf("got %+v, want only c1", got)
+	}
+}
