@@ -214,8 +214,10 @@ func (d *Dispatcher) SettleOrphans(ctx context.Context) (SweepResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// Rearm arms the fire of every pending row: what the in-process timer does
-// at start, so a restart loses nothing. It returns how many it armed.
+// Rearm arms the fire of every pending row, so a restart loses nothing, for
+// a timer that holds every fire. (The embedded timer does not need it: it
+// reads the rows due within its horizon from the store itself.) It returns
+// how many it armed.
 func (d *Dispatcher) Rearm(ctx context.Context) (int, error) {
 	rows, err := d.store.DueCommunications(ctx, d.clock().AddDate(10, 0, 0), 1<<30)
 	if err != nil {

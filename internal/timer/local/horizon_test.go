@@ -47,13 +47,23 @@ func (s *fakeStore) load(_ context.Context, from, to time.Time) ([]local.Armed, 
 	return out, nil
 }
 
-// put writes the row and arms its fire, as a create or a reschedule does.
-func put(t testing.TB, s *fakeStore, tm *local.Timer, f comms.Fire, at time.Time) {
+// put writes the row due at at and arms its fire (DueAt at), as a create
+// or a reschedule does, and returns the fire.
+func put(t testing.TB, s *fakeStore, tm *local.Timer, f comms.Fire, at time.Time) comms.Fire {
 	t.Helper()
+	f.DueAt = at
 	s.put(f, at)
 	if err := tm.Arm(context.Background(), f, at); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// due is fire(i) due at at.
+func due(i int, at time.Time) comms.Fire {
+	f := fire(i)
+	f.DueAt = at
+	return f
 }
 
 func horizonTimer(t testing.TB, clk *clock.Fake, r *recorder, s *fakeStore) *local.Timer {
@@ -130,11 +140,10 @@ func TestRescheduledIntoHorizonFiresOnTime(t *testing.T) {
 	tm := horizonTimer(t, clk, r, s)
 	start(t, tm)
 	ready(t, tm)
-	old := fire(1)
-	put(t, s, tm, old, base.Add(time.Hour))
+	old := put(t, s, tm, fire(1), base.Add(time.Hour))
 	moved := old
 	moved.Token = "t2"
-	put(t, s, tm, moved, base.Add(2*time.Minute))
+	moved = put(t, s, tm, moved, base.Add(2*time.Minute))
 	if got := tm.Len(); got != 1 {
 		t.Fatalf("Len after moving into the horizon = %d, want 1", got)
 	}
@@ -179,15 +188,16 @@ func TestStartHoldsOnlyNearFires(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	id := 0
 	for range 10_000 { // over 30 days, all beyond the horizon
-		s.put(fire(id), base.Add(5*time.Minute+time.Duration(rng.Int64N(int64(30*24*time.Hour)))))
+		at := base.Add(5*time.Minute + time.Duration(rng.Int64N(int64(30*24*time.Hour))))
+		s.put(due(id, at), at)
 		id++
 	}
 	for i := range 10 { // due within the horizon
-		s.put(fire(id), base.Add(time.Duration(i+1)*time.Second))
+		s.put(due(id, base.Add(time.Duration(i+1)*time.Second)), base.Add(time.Duration(i+1)*time.Second))
 		id++
 	}
 	for i := range 5 { // overdue
-		s.put(fire(id), base.Add(-time.Duration(i+1)*time.Hour))
+		s.put(due(id, base.Add(-time.Duration(i+1)*time.Hour)), base.Add(-time.Duration(i+1)*time.Hour))
 		id++
 	}
 	tm := horizonTimer(t, clk, r, s)
@@ -217,12 +227,11 @@ func TestHorizonLosesNothing(t *testing.T) {
 	t.Logf("seed %d", seed)
 	const n = 2000
 	end := base.Add(3 * time.Hour)
-	due := map[comms.Fire]time.Time{}
+	dueAt := map[comms.Fire]time.Time{}
 	arm := func(i int) {
 		now := clk.Now()
 		at := now.Add(time.Duration(rng.Int64N(int64(end.Sub(now)))))
-		put(t, s, tm, fire(i), at)
-		due[fire(i)] = at
+		dueAt[put(t, s, tm, fire(i), at)] = at
 	}
 	for i := range n / 2 {
 		arm(i)
@@ -256,11 +265,11 @@ func TestHorizonLosesNothing(t *testing.T) {
 	defer r.mu.Unlock()
 	t.Logf("%d deliveries of %d fires", len(r.order), n)
 	for i, f := range r.order {
-		if r.at[i].Before(due[f]) {
-			t.Errorf("%v delivered at %v, before %v", f, r.at[i], due[f])
+		if r.at[i].Before(dueAt[f]) {
+			t.Errorf("%v delivered at %v, before %v", f, r.at[i], dueAt[f])
 		}
 	}
-	for f := range due {
+	for f := range dueAt {
 		if r.counts[f] < 1 {
 			t.Errorf("%v delivered %d times", f, r.counts[f])
 		}
@@ -275,7 +284,7 @@ func TestFailedLoadIsRetried(t *testing.T) {
 	r := newRecorder(clk)
 	s := newFakeStore()
 	s.fail = 2
-	s.put(fire(1), base.Add(-time.Minute))
+	s.put(due(1, base.Add(-time.Minute)), base.Add(-time.Minute))
 	tm := horizonTimer(t, clk, r, s)
 	start(t, tm)
 	for i := 0; ; i++ {
@@ -302,15 +311,59 @@ func TestKindsNotLoadedAreHeld(t *testing.T) {
 	r := newRecorder(clk)
 	s := newFakeStore()
 	tm := local.New(r.handle, local.Options{Clock: clk, Load: s.load, Loads: func(k string) bool { return k == "" }})
-	f := fire(1)
+	f := due(1, base.Add(time.Hour))
 	f.Kind = "other"
 	if err := tm.Arm(context.Background(), f, base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := tm.Arm(context.Background(), fire(2), base.Add(time.Hour)); err != nil {
+	if err := tm.Arm(context.Background(), due(2, base.Add(time.Hour)), base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if got := tm.Len(); got != 1 {
 		t.Fatalf("Len = %d, want 1 (the kind not loaded)", got)
+	}
+}
+
+// TestRetryBeyondHorizonIsHeld: a fire whose handler failed is armed again
+// after a backoff; when that lands beyond the edge (a horizon shorter than
+// the backoff) it is still held — the loader has read past its row's time.
+func TestRetryBeyondHorizonIsHeld(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(base)
+	s := newFakeStore()
+	var mu sync.Mutex
+	calls := 0
+	got := make(chan time.Time, 10)
+	h := func(_ context.Context, f comms.Fire) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		got <- clk.Now()
+		if calls == 1 {
+			return errors.New("store down")
+		}
+		return nil
+	}
+	tm := local.New(h, local.Options{Clock: clk, Load: s.load, Horizon: time.Second, RetryBase: time.Minute, RetryCap: time.Minute})
+	s.put(due(1, base), base)
+	start(t, tm)
+	ready(t, tm)
+	select {
+	case <-got:
+	case <-time.After(wait):
+		t.Fatal("not delivered")
+	}
+	deadline := time.Now().Add(wait)
+	for tm.Len() != 1 { // the retry is held, not left to the loader
+		if time.Now().After(deadline) {
+			t.Fatalf("Len = %d after the failure, want 1", tm.Len())
+		}
+		time.Sleep(time.Millisecond) // a poll interval, not a wait for time to pass
+	}
+	clk.Advance(time.Minute)
+	select {
+	case <-got:
+	case <-time.After(wait):
+		t.Fatal("the retry was not delivered")
 	}
 }

@@ -21,8 +21,8 @@
 // store as time advances, so its memory is bounded by the work due soon, not
 // by every pending row. It keeps an edge: everything due before it has been
 // read from the store (or is being read), so Arm holds a fire due before the
-// edge and drops one due at or after it — the store has that fire's row, and
-// a later load covers it. The loader reads [loaded, now+Horizon) once
+// edge and drops one due at or after it (at, and its row's time, DueAt) —
+// the store has that fire's row, and a later load covers it. The loader reads [loaded, now+Horizon) once
 // now passes loaded−Horizon/2, moving the edge to now+Horizon before it
 // reads: a fire armed during a read is held (its row may have been written
 // after the read began), so the slices join without a gap. The first load,
@@ -196,15 +196,16 @@ func New(h Handler, opts Options) *Timer {
 // ended. ctx is not used: arming cannot block.
 //
 // With a loader (Options.Load), a fire of a kind it loads due beyond the
-// horizon's edge is not held (and is let go if it was): the caller has
-// written its row, which the loader reads once its time is near.
+// horizon's edge — at and its DueAt both — is not held (and is let go if it
+// was): the caller has written its row, due at DueAt, which the loader
+// reads once its time is near. A fire without DueAt is always held.
 func (t *Timer) Arm(_ context.Context, f comms.Fire, at time.Time) error {
 	t.mu.Lock()
 	if t.stopped {
 		t.mu.Unlock()
 		return ErrStopped
 	}
-	if t.load != nil && !at.Before(t.edge) && t.loads(f.Kind) {
+	if t.load != nil && t.leftToLoader(f, at) {
 		if e, ok := t.byFire[f]; ok {
 			heap.Remove(&t.fires, e.index)
 			delete(t.byFire, f)
@@ -218,6 +219,15 @@ func (t *Timer) Arm(_ context.Context, f comms.Fire, at time.Time) error {
 		t.signal()
 	}
 	return nil
+}
+
+// leftToLoader reports whether an Arm of f at at may be left to the
+// loader: a kind it reads, due (at, and the row's time f.DueAt, which is
+// what the loader reads it by) at or after the edge. A fire armed beyond
+// the edge for a row due before it — a failed fire's retry, a busy
+// delivery's — is held: the loader has read past its row. t.mu is held.
+func (t *Timer) leftToLoader(f comms.Fire, at time.Time) bool {
+	return t.loads(f.Kind) && !at.Before(t.edge) && !f.DueAt.IsZero() && !f.DueAt.Before(t.edge)
 }
 
 // hold puts f in the heap at at (moving it if it is there) and reports
