@@ -29,6 +29,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/embedded"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
+	"github.com/dispatcherhq/dispatcher/internal/timer/local"
 )
 
 // EnvVoiceWebhookSecret sets the embedded voice simulator's webhook secret
@@ -189,6 +190,7 @@ type serveFlags struct {
 	sweep, retryBase    time.Duration
 	lease, sweepGrace   time.Duration
 	analysisGrace       time.Duration
+	timerHorizon        time.Duration
 	create              bool
 	voiceSecret         string
 	durability          string
@@ -224,6 +226,7 @@ the random secret generated on first start into <data>/voice-webhook-secret
 	fl.DurationVar(&f.lease, "lease", 2*time.Minute, "how long a claimed attempt may run before the sweeper settles it from the outbox and, if it was not sent, sends it again (embedded backend; sends time out at a quarter of it, at most 30s)")
 	fl.DurationVar(&f.sweepGrace, "sweep-grace", time.Minute, "how overdue a fire or an expired lease must be before the sweeper repairs it (embedded backend)")
 	fl.DurationVar(&f.analysisGrace, "analysis-grace", 2*time.Minute, "how long after a call's call_ended the decision waits for its call_analyzed before deciding without it (embedded backend)")
+	fl.DurationVar(&f.timerHorizon, "timer-horizon", local.DefaultHorizon, "how far ahead the timer holds fires in memory; rows due later stay on disk and are read from the store as their time nears (embedded backend)")
 	fl.StringVar(&f.durability, "durability", "full", "when the SQLite file's commits are synced to disk (embedded backend): full — before every answer, so a 201 survives power loss and OS crashes; normal — at checkpoints only: survives the process being killed, may lose the last writes on power loss, faster on slow disks")
 	fl.StringVar(&f.backend, "backend", "embedded", "embedded (SQLite file in --data) or aws (DynamoDB, SQS, Scheduler, SES, SNS at AWS_ENDPOINT_URL or AWS)")
 	fl.BoolVar(&f.create, "create-resources", false, "with --backend aws: create the table, queue, schedule group and sender identity first (for emulators)")
@@ -270,6 +273,9 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 	if f.backend == "aws" && c.Flags().Changed("durability") {
 		return fmt.Errorf("serve: --durability is for the embedded backend; DynamoDB acknowledges a write once it is durable")
 	}
+	if f.backend == "aws" && c.Flags().Changed("timer-horizon") {
+		return fmt.Errorf("serve: --timer-horizon is for the embedded backend; on AWS the fires are held by SQS and EventBridge Scheduler")
+	}
 	secret, secretFrom, err := voiceSecret(c, f.voiceSecret, os.LookupEnv, f.data)
 	if err != nil {
 		return err
@@ -285,14 +291,14 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 	if f.backend == "aws" {
 		return serveAWS(ctx, ln, f.data, f.create, f.sweep, stdout, log)
 	}
-	if f.lease <= 0 || f.sweepGrace <= 0 || f.analysisGrace <= 0 {
-		return fmt.Errorf("serve: --lease, --sweep-grace and --analysis-grace must be positive")
+	if f.lease <= 0 || f.sweepGrace <= 0 || f.analysisGrace <= 0 || f.timerHorizon <= 0 {
+		return fmt.Errorf("serve: --lease, --sweep-grace, --analysis-grace and --timer-horizon must be positive")
 	}
 	durability, err := sqlite.ParseDurability(f.durability)
 	if err != nil {
 		return fmt.Errorf("serve: --%v", err)
 	}
-	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: f.data, SweepEvery: f.sweep, Durability: durability,
+	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: f.data, SweepEvery: f.sweep, Durability: durability, TimerHorizon: f.timerHorizon,
 		Dispatch: dispatch.Config{BackoffBase: f.retryBase, Lease: f.lease, SweepGrace: f.sweepGrace, AnalysisGrace: f.analysisGrace,
 			SendTimeout: min(30*time.Second, f.lease/4)}, VoiceSecret: secret}, log)
 	if err != nil {

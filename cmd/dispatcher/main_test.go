@@ -211,6 +211,10 @@ func TestEntryPoints(t *testing.T) {
 	oneLine(t, "an unknown durability", err, `--durability must be full or normal, not "off"`)
 	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--backend", "aws", "--durability", "normal")
 	oneLine(t, "--durability with aws", err, "--durability is for the embedded backend")
+	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--timer-horizon", "0s")
+	oneLine(t, "a zero timer horizon", err, "--timer-horizon must be positive")
+	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--backend", "aws", "--timer-horizon", "1m")
+	oneLine(t, "--timer-horizon with aws", err, "--timer-horizon is for the embedded backend")
 }
 
 // TestServeBusyPort: a taken --addr is one line naming --addr, said before

@@ -169,7 +169,11 @@ func Build(p Ports) (*Graph, error) {
 	// the engine (built below) which company to fan out.
 	var store Store = p.Store
 	if p.WebhookFanOut {
-		store = notifying{Store: p.Store, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
+		n := notifying{Store: p.Store, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
+		store = n
+		if pr, ok := p.Store.(dispatch.ProcessingReader); ok {
+			store = notifyingProcessing{notifying: n, pr: pr}
+		}
 	}
 	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.API.ServeHTTP(w, r) })
 
@@ -252,6 +256,17 @@ func (voiceUnavailable) PlaceCall(context.Context, dispatch.Call) (string, error
 
 // notifying is the store of the in-process webhook fan-out: every write
 // that records events tells notify the row's company after it commits.
+// notifyingProcessing is notifying over a store that lists its processing
+// rows alone: the dispatcher still finds dispatch.ProcessingReader.
+type notifyingProcessing struct {
+	notifying
+	pr dispatch.ProcessingReader
+}
+
+func (n notifyingProcessing) ProcessingCommunications(ctx context.Context, limit int) ([]comms.Communication, error) {
+	return n.pr.ProcessingCommunications(ctx, limit)
+}
+
 type notifying struct {
 	Store
 	notify func(companyID string)

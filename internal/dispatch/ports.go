@@ -20,6 +20,16 @@ type Store interface {
 	comms.EntityEventReader
 }
 
+// ProcessingReader is a store that lists its processing rows alone (the
+// embedded store, by its partial index on lease_until). SettleOrphans uses
+// it when the store has it, so that start-up does not read every pending
+// row into memory.
+type ProcessingReader interface {
+	// ProcessingCommunications returns up to limit processing rows of any
+	// company, earliest lease_until first.
+	ProcessingCommunications(ctx context.Context, limit int) ([]comms.Communication, error)
+}
+
 // CallLookup is the voice provider's own record of a placed call (Retell's
 // get-call), asked when no outcome came by webhook before the call is
 // declared unanswered.

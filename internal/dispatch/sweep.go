@@ -167,9 +167,15 @@ func (d *Dispatcher) settleUncertain(ctx context.Context, row comms.Communicatio
 // voice call in flight is never redialled (outcome_unknown), as in the sweep.
 func (d *Dispatcher) SettleOrphans(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
-	rows, err := d.store.DueCommunications(ctx, d.clock().AddDate(10, 0, 0), 1<<30)
+	var rows []comms.Communication
+	var err error
+	if pr, ok := d.store.(ProcessingReader); ok {
+		rows, err = pr.ProcessingCommunications(ctx, 1<<30)
+	} else {
+		rows, err = d.store.DueCommunications(ctx, d.clock().AddDate(10, 0, 0), 1<<30)
+	}
 	if err != nil {
-		return res, fmt.Errorf("store.DueCommunications: %w", err)
+		return res, fmt.Errorf("store: listing processing rows: %w", err)
 	}
 	var errs []error
 	for _, row := range rows {
@@ -208,8 +214,10 @@ func (d *Dispatcher) SettleOrphans(ctx context.Context) (SweepResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// Rearm arms the fire of every pending row: what the in-process timer does
-// at start, so a restart loses nothing. It returns how many it armed.
+// Rearm arms the fire of every pending row, so a restart loses nothing, for
+// a timer that holds every fire. (The embedded timer does not need it: it
+// reads the rows due within its horizon from the store itself.) It returns
+// how many it armed.
 func (d *Dispatcher) Rearm(ctx context.Context) (int, error) {
 	rows, err := d.store.DueCommunications(ctx, d.clock().AddDate(10, 0, 0), 1<<30)
 	if err != nil {

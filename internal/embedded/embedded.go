@@ -49,6 +49,10 @@ type LocalConfig struct {
 	Dispatch dispatch.Config
 	// Workers is how many fires are delivered at once (default 32).
 	Workers int
+	// TimerHorizon is how far ahead the timer holds fires in memory
+	// (default local.DefaultHorizon, 5 minutes): rows due later stay on
+	// disk until their time is that near (docs/design.md, the timers).
+	TimerHorizon time.Duration
 	// Clock is the time of the whole process: what the timer finds due,
 	// when the sweeper runs and the simulator answers, the times rows and
 	// outbox lines record. Default clock.System; tests pass a clock.Fake
@@ -187,7 +191,8 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	g, err := app.Build(app.Ports{
 		Store: store,
 		Timer: func(deliver app.Deliver) comms.Timer {
-			l.Timer = local.New(local.Handler(deliver), local.Options{Workers: cfg.Workers, Logger: log, Clock: clk})
+			l.Timer = local.New(local.Handler(deliver), local.Options{Workers: cfg.Workers, Logger: log, Clock: clk,
+				Load: storeFires(store), Loads: loadedKind, Horizon: cfg.TimerHorizon})
 			return l.Timer
 		},
 		Email:  l.reports,
@@ -219,23 +224,51 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 	return l, nil
 }
 
+// storeFires is the timer's loader: the fires of the pending rows and of the
+// pending webhook deliveries due in [from, to), read by their due indexes.
+func storeFires(store *sqlite.Store) func(ctx context.Context, from, to time.Time) ([]local.Armed, error) {
+	return func(ctx context.Context, from, to time.Time) ([]local.Armed, error) {
+		rows, err := store.PendingFires(ctx, from, to)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := store.PendingDeliveryFires(ctx, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]local.Armed, 0, len(rows)+len(ds))
+		for _, f := range rows {
+			out = append(out, local.Armed{Fire: f, At: f.DueAt})
+		}
+		for _, f := range ds {
+			out = append(out, local.Armed{Fire: f, At: f.DueAt})
+		}
+		return out, nil
+	}
+}
+
+// loadedKind reports whether storeFires reads the fires of a kind: a row's
+// and a webhook delivery's. Others (a webhook fan-out) have no row to be
+// read from and are always held.
+func loadedKind(kind string) bool { return kind == "" || kind == webhooks.FireKind }
+
 // VoiceSecret is the secret the webhook path verifies voice outcomes with:
 // LocalConfig.VoiceSecret, or the one kept in the data directory.
 func (l *Local) VoiceSecret() string { return l.cfg.VoiceSecret }
 
-// Run re-arms every pending row from the store (so a restart loses
-// nothing), then delivers fires and sweeps every SweepEvery until ctx ends.
+// Run starts the timer, which re-arms from the store every pending row and
+// webhook delivery due within its horizon (so a restart loses nothing; later
+// ones are read as their time nears), then delivers fires and sweeps every
+// SweepEvery until ctx ends.
 func (l *Local) Run(ctx context.Context) error {
 	timerDone := make(chan error, 1)
 	go func() { timerDone <- l.Timer.Run(ctx) }()
-	n, err := l.Dispatcher.Rearm(ctx)
-	if err != nil {
-		if ctx.Err() != nil { // stopped while starting: nothing was lost, the store still has every row
-			return <-timerDone
-		}
-		return err
+	select {
+	case <-l.Timer.Ready():
+	case <-ctx.Done(): // stopped while starting: nothing was lost, the store still has every row
+		return <-timerDone
 	}
-	l.log.InfoContext(ctx, "timer re-armed from the store", "pending_rows", n)
+	l.log.InfoContext(ctx, "timer re-armed from the store", "fires_held", l.Timer.Len())
 	// This process holds the data directory's lock: every claim of another
 	// instance is a dead predecessor's, settled now rather than after its
 	// lease and the sweeper's grace.
@@ -271,7 +304,8 @@ func (l *Local) Run(ctx context.Context) error {
 }
 
 // catchUpWebhooks fans out what a stop left behind — events committed
-// before their fan-out ran — and re-arms every pending webhook delivery.
+// before their fan-out ran. The pending webhook deliveries are the timer's
+// to re-arm: its loader reads them with the rows.
 func (l *Local) catchUpWebhooks(ctx context.Context) {
 	companies, err := l.Store.WebhookCompanies(ctx)
 	if err != nil {
@@ -279,9 +313,6 @@ func (l *Local) catchUpWebhooks(ctx context.Context) {
 	}
 	for _, co := range companies {
 		l.Webhooks.Notify(co)
-	}
-	if _, err := l.Webhooks.Sweep(ctx, l.clock.Now().AddDate(10, 0, 0), 1<<20); err != nil && !errors.Is(err, context.Canceled) {
-		l.log.ErrorContext(ctx, "webhook catch-up failed", "error", err.Error())
 	}
 }
 

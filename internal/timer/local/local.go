@@ -16,6 +16,20 @@
 // Nothing is persisted: fires still armed when Run ends are forgotten, and
 // the embedded service re-arms them from the store at start.
 //
+// With Options.Load the timer holds only what is due within a horizon
+// (Options.Horizon, default DefaultHorizon) and reads the rest from the
+// store as time advances, so its memory is bounded by the work due soon, not
+// by every pending row. It keeps an edge: everything due before it has been
+// read from the store (or is being read), so Arm holds a fire due before the
+// edge and drops one due at or after it (at, and its row's time, DueAt) —
+// the store has that fire's row, and a later load covers it. The loader reads [loaded, now+Horizon) once
+// now passes loaded−Horizon/2, moving the edge to now+Horizon before it
+// reads: a fire armed during a read is held (its row may have been written
+// after the read began), so the slices join without a gap. The first load,
+// when Run starts, reads everything due before now+Horizon, overdue rows
+// included: it is the re-arming at start (Ready says when it is done).
+// Fires of kinds the loader does not read (Options.Loads) are always held.
+//
 // What is due is decided by the timer's clock alone (Options.Clock, default
 // the wall clock). With a clock.Fake a fire is handed over only once the
 // test has advanced the clock to its due time, so tests assert what was and
@@ -65,6 +79,27 @@ type Options struct {
 	// handler failed is delivered again; defaults 250 ms and 5 s, so a
 	// fire is tried again within seconds of the store recovering.
 	RetryBase, RetryCap time.Duration
+
+	// Load, when set, returns the fires due in [from, to) (from zero:
+	// everything due before to) as the store holds them; the timer then
+	// holds only fires due within Horizon and loads the next slice as time
+	// advances (see the package comment). Nil: every armed fire is held.
+	Load func(ctx context.Context, from, to time.Time) ([]Armed, error)
+	// Loads reports whether Load returns the fires of a kind
+	// (comms.Fire.Kind); only those may be left to it. Nil: every kind.
+	Loads func(kind string) bool
+	// Horizon is how far ahead fires are held when Load is set; default
+	// DefaultHorizon.
+	Horizon time.Duration
+}
+
+// DefaultHorizon is how far ahead a timer with a loader holds fires.
+const DefaultHorizon = 5 * time.Minute
+
+// Armed is a fire and when it is due, as Options.Load returns them.
+type Armed struct {
+	Fire comms.Fire
+	At   time.Time
 }
 
 // Timer is the in-process comms.Timer. Create it with New, arm fires from
@@ -77,7 +112,16 @@ type Timer struct {
 
 	retry backoff.Policy
 
-	mu     sync.Mutex
+	load    func(ctx context.Context, from, to time.Time) ([]Armed, error)
+	loads   func(kind string) bool
+	horizon time.Duration
+	ready   chan struct{} // closed once the first load has succeeded
+	loadsN  atomic.Int64  // loads done
+
+	mu sync.Mutex
+	// edge: with a loader, fires due at or after it are left to the
+	// loader; everything before it is held, handed over or being loaded.
+	edge   time.Time
 	fires  fireHeap
 	byFire map[comms.Fire]*entry
 	// failures counts the consecutive failed deliveries of each fire
@@ -117,10 +161,26 @@ func New(h Handler, opts Options) *Timer {
 	if opts.RetryCap <= 0 {
 		opts.RetryCap = 5 * time.Second
 	}
+	if opts.Horizon <= 0 {
+		opts.Horizon = DefaultHorizon
+	}
+	if opts.Loads == nil {
+		opts.Loads = func(string) bool { return true }
+	}
+	clk := clock.OrSystem(opts.Clock)
+	ready := make(chan struct{})
+	if opts.Load == nil {
+		close(ready)
+	}
 	return &Timer{
+		load:     opts.Load,
+		loads:    opts.Loads,
+		horizon:  opts.Horizon,
+		ready:    ready,
+		edge:     clk.Now().Add(opts.Horizon),
 		handler:  h,
 		log:      opts.Logger,
-		clock:    clock.OrSystem(opts.Clock),
+		clock:    clk,
 		workers:  opts.Workers,
 		retry:    backoff.Policy{Base: opts.RetryBase, Cap: opts.RetryCap},
 		failures: make(map[comms.Fire]int),
@@ -134,12 +194,45 @@ func New(h Handler, opts Options) *Timer {
 // that is already armed moves it to at. Arm is safe for concurrent use and
 // never waits for a delivery; it fails only with ErrStopped, once Run has
 // ended. ctx is not used: arming cannot block.
+//
+// With a loader (Options.Load), a fire of a kind it loads due beyond the
+// horizon's edge — at and its DueAt both — is not held (and is let go if it
+// was): the caller has written its row, due at DueAt, which the loader
+// reads once its time is near. A fire without DueAt is always held.
 func (t *Timer) Arm(_ context.Context, f comms.Fire, at time.Time) error {
 	t.mu.Lock()
 	if t.stopped {
 		t.mu.Unlock()
 		return ErrStopped
 	}
+	if t.load != nil && t.leftToLoader(f, at) {
+		if e, ok := t.byFire[f]; ok {
+			heap.Remove(&t.fires, e.index)
+			delete(t.byFire, f)
+		}
+		t.mu.Unlock()
+		return nil
+	}
+	earliest := t.hold(f, at)
+	t.mu.Unlock()
+	if earliest {
+		t.signal()
+	}
+	return nil
+}
+
+// leftToLoader reports whether an Arm of f at at may be left to the
+// loader: a kind it reads, due (at, and the row's time f.DueAt, which is
+// what the loader reads it by) at or after the edge. A fire armed beyond
+// the edge for a row due before it — a failed fire's retry, a busy
+// delivery's — is held: the loader has read past its row. t.mu is held.
+func (t *Timer) leftToLoader(f comms.Fire, at time.Time) bool {
+	return t.loads(f.Kind) && !at.Before(t.edge) && !f.DueAt.IsZero() && !f.DueAt.Before(t.edge)
+}
+
+// hold puts f in the heap at at (moving it if it is there) and reports
+// whether it is now the earliest. t.mu is held.
+func (t *Timer) hold(f comms.Fire, at time.Time) bool {
 	t.seq++
 	e, ok := t.byFire[f]
 	if ok {
@@ -150,12 +243,68 @@ func (t *Timer) Arm(_ context.Context, f comms.Fire, at time.Time) error {
 		heap.Push(&t.fires, e)
 		t.byFire[f] = e
 	}
-	earliest := t.fires[0] == e
-	t.mu.Unlock()
-	if earliest {
-		t.signal()
+	return t.fires[0] == e
+}
+
+// Ready is closed once the first load from the store (Options.Load) has
+// succeeded: every fire due within the horizon is then held. Without a
+// loader it is closed from the start.
+func (t *Timer) Ready() <-chan struct{} { return t.ready }
+
+// Loads reports how many loads from the store have succeeded.
+func (t *Timer) Loads() int64 { return t.loadsN.Load() }
+
+// loadLoop reads from the store, slice by slice, the fires due before
+// now+horizon, until ctx is done: first everything due before it, then
+// [loaded, now+horizon) each time now passes loaded−horizon/2. A failed
+// read is tried again after a backoff; the range it missed stays to read.
+func (t *Timer) loadLoop(ctx context.Context) {
+	var loaded time.Time // everything due before it has been read; zero: nothing yet
+	failures := 0
+	for ctx.Err() == nil {
+		to := t.clock.Now().Add(t.horizon)
+		t.mu.Lock()
+		if to.Before(t.edge) {
+			to = t.edge
+		}
+		t.edge = to // Arm holds from now on what this read may miss
+		t.mu.Unlock()
+		fs, err := t.load(ctx, loaded, to)
+		var next time.Time
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			wait := t.retry.Random(failures)
+			t.log.WarnContext(ctx, "local timer: loading due fires from the store failed; tried again", slog.Any("err", err),
+				slog.Int("failures", failures), slog.Duration("retry_in", wait))
+			next = t.clock.Now().Add(wait)
+		} else {
+			failures = 0
+			t.mu.Lock()
+			if t.stopped {
+				t.mu.Unlock()
+				return
+			}
+			for _, a := range fs {
+				t.hold(a.Fire, a.At)
+			}
+			t.mu.Unlock()
+			t.signal()
+			loaded = to
+			if t.loadsN.Add(1) == 1 {
+				close(t.ready)
+			}
+			next = loaded.Add(-t.horizon / 2)
+		}
+		ring, release := t.clock.Alarm(next)
+		select {
+		case <-ctx.Done():
+		case <-ring:
+		}
+		release()
 	}
-	return nil
 }
 
 // Len reports how many fires are armed and not yet handed to the handler.
@@ -179,6 +328,9 @@ func (t *Timer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range t.workers {
 		wg.Go(func() { t.work(ctx, hctx) })
+	}
+	if t.load != nil {
+		wg.Go(func() { t.loadLoop(ctx) })
 	}
 	t.schedule(ctx)
 
