@@ -31,15 +31,23 @@ func rangeTS(from, to time.Time) (lo, hi int64) {
 
 // PendingFires returns the fires of the pending rows whose next_attempt_at
 // is in [from, to) (a zero from: everything before to), of any company,
-// earliest first, by the partial index communications_due_pending. Each is
-// comms.FireOf of its row (its DueAt the row's next_attempt_at). It reads
+// earliest first, by the partial index communications_due_pending — and
+// of the processing rows whose lease_until is in it (communications_due_
+// processing), due then: a voice call awaiting its analysis is decided by
+// a fire of its own token at decide_by (its lease's end), which must come
+// even when it was armed beyond the timer's horizon; the fire of any other
+// processing row is dropped by the dispatcher (the sweeper settles it).
+// Each is comms.FireOf of its row, its DueAt the instant it is due. It reads
 // only the columns a fire names: it is what the in-process timer loads, a
 // slice of time at a time.
 func (s *Store) PendingFires(ctx context.Context, from, to time.Time) ([]comms.Fire, error) {
 	lo, hi := rangeTS(from, to)
-	rows, err := s.r.QueryContext(ctx, `SELECT company_id, id, token, next_attempt_at FROM communications
-		WHERE status = 'pending' AND next_attempt_at >= ? AND next_attempt_at < ?
-		ORDER BY next_attempt_at, company_id, id`, lo, hi)
+	rows, err := s.r.QueryContext(ctx, `SELECT company_id, id, token, next_attempt_at AS at FROM communications
+		WHERE status = 'pending' AND next_attempt_at >= ?1 AND next_attempt_at < ?2
+		UNION ALL
+		SELECT company_id, id, token, lease_until AS at FROM communications
+		WHERE status = 'processing' AND lease_until >= ?1 AND lease_until < ?2
+		ORDER BY at, company_id, id`, lo, hi)
 	if err != nil {
 		return nil, wrap("PendingFires", err)
 	}

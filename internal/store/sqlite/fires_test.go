@@ -10,8 +10,9 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
-// TestPendingFires: the fires of the pending rows due in [from, to), each
-// the row's comms.FireOf, earliest first; a zero from has no lower bound.
+// TestPendingFires: the fires of the pending rows due in [from, to), and of
+// the processing rows whose lease ends in it, each the row's comms.FireOf,
+// earliest first; a zero from has no lower bound.
 func TestPendingFires(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -33,12 +34,23 @@ func TestPendingFires(t *testing.T) {
 		}
 		rows = append(rows, c)
 	}
+	// A processing row (a call awaiting its analysis until its lease's end,
+	// base+150m): its fire is due when the lease ends, in the slice that
+	// holds it.
+	waiting := comms.Communication{ID: "c6", CompanyID: "co_1", Channel: comms.ChannelEmail, Status: comms.StatusProcessing,
+		ScheduledFor: base, NextAttemptAt: base.Add(150 * time.Minute), LeaseUntil: base.Add(150 * time.Minute),
+		Payload: json.RawMessage(`{"to_email":"a@example.com"}`), Source: comms.SourceAPI, CreatedAt: base, UpdatedAt: base, Token: "t6"}
+	if _, err := s.CreateCommunication(ctx, comms.Change{Row: waiting}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows = append(rows, waiting)
 	for _, tc := range []struct {
 		from, to time.Time
 		want     []int
 	}{
 		{time.Time{}, base.Add(time.Hour), []int{0, 1}},
-		{base.Add(time.Hour), base.Add(3 * time.Hour), []int{2, 3}},
+		{base.Add(2 * time.Hour), base.Add(3 * time.Hour), []int{3, 6}},
+		{base.Add(time.Hour), base.Add(3 * time.Hour), []int{2, 3, 6}},
 		{base.Add(3 * time.Hour), base.AddDate(1000, 0, 0), []int{4, 5}},
 		{base.Add(30 * time.Minute), base.Add(40 * time.Minute), nil},
 	} {
