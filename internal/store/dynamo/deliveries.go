@@ -270,21 +270,7 @@ func (s *Store) FanOutCursor(ctx context.Context, companyID string) (string, err
 
 // GetDelivery reads the delivery's item (consistent GetItem).
 func (s *Store) GetDelivery(ctx context.Context, companyID, endpointID, id string) (webhooks.Delivery, error) {
-	const op = "GetDelivery"
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: s.table, Key: deliveryKey(companyID, endpointID, id), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return webhooks.Delivery{}, wrap(op, err)
-	}
-	if out.Item == nil {
-		return webhooks.Delivery{}, wrap(op, comms.ErrNotFound)
-	}
-	d, err := decodeDelivery(out.Item)
-	if err != nil {
-		return webhooks.Delivery{}, wrap(op, err)
-	}
-	return d, nil
+	return getItem(ctx, s, "GetDelivery", deliveryKey(companyID, endpointID, id), decodeDelivery)
 }
 
 // ListDeliveries queries by_company backwards (eventually consistent, as

@@ -320,3 +320,21 @@ func conditionFailed(err error) (old map[string]types.AttributeValue, ok bool) {
 	}
 	return ccf.Item, true
 }
+
+// getItem reads one item by key (consistent GetItem) and decodes it; an
+// absent item is comms.ErrNotFound. Errors are wrapped with op.
+func getItem[T any](ctx context.Context, s *Store, op string, k map[string]types.AttributeValue, decode func(map[string]types.AttributeValue) (T, error)) (T, error) {
+	var zero T
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: s.table, Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return zero, wrap(op, err)
+	}
+	if out.Item == nil {
+		return zero, wrap(op, comms.ErrNotFound)
+	}
+	v, err := decode(out.Item)
+	if err != nil {
+		return zero, wrap(op, err)
+	}
+	return v, nil
+}

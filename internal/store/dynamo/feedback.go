@@ -171,18 +171,7 @@ func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error {
 
 // GetSuppression returns the suppression of the recipient, active or lifted.
 func (s *Store) GetSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient string) (comms.Suppression, error) {
-	const op = "GetSuppression"
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: s.table, Key: suppKey(companyID, channel, recipient), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return comms.Suppression{}, wrap(op, err)
-	}
-	if out.Item == nil {
-		return comms.Suppression{}, wrap(op, comms.ErrNotFound)
-	}
-	x, err := decodeSupp(out.Item)
-	return x, wrap(op, err)
+	return getItem(ctx, s, "GetSuppression", suppKey(companyID, channel, recipient), decodeSupp)
 }
 
 // ListSuppressions queries the company's suppression partition (strongly

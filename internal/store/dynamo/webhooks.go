@@ -179,16 +179,7 @@ func numAttr(item map[string]types.AttributeValue, name string) string {
 // GetWebhookEndpoint returns an endpoint of the company (GetItem,
 // consistent).
 func (s *Store) GetWebhookEndpoint(ctx context.Context, companyID, id string) (webhooks.Endpoint, error) {
-	const op = "GetWebhookEndpoint"
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: s.table, Key: webhookKey(companyID, id), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return webhooks.Endpoint{}, wrap(op, err)
-	}
-	if out.Item == nil {
-		return webhooks.Endpoint{}, wrap(op, comms.ErrNotFound)
-	}
-	e, err := decodeWebhook(out.Item)
-	return e, wrap(op, err)
+	return getItem(ctx, s, "GetWebhookEndpoint", webhookKey(companyID, id), decodeWebhook)
 }
 
 // ListWebhookEndpoints queries the company's partition (consistent) for
