@@ -814,6 +814,17 @@ const batchSize = 100
 // retrying unprocessed keys, and returns them by pk.
 func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) (map[string]map[string]types.AttributeValue, error) {
 	got := make(map[string]map[string]types.AttributeValue, len(keys))
+	err := s.batchGetEach(ctx, keys, func(item map[string]types.AttributeValue) { got[strAttr(item, AttrPK)] = item })
+	if err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// batchGetEach reads the items of keys with strongly consistent
+// BatchGetItems of at most batchSize keys, retrying unprocessed keys with
+// backoff (maxDebitAttempts at most), and hands each item found to each.
+func (s *Store) batchGetEach(ctx context.Context, keys []map[string]types.AttributeValue, each func(map[string]types.AttributeValue)) error {
 	for chunk := range slices.Chunk(keys, batchSize) {
 		pending := chunk
 		for attempt := 1; len(pending) > 0; attempt++ {
@@ -821,24 +832,24 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 				*s.table: {Keys: pending, ConsistentRead: aws.Bool(true)},
 			}})
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for _, item := range out.Responses[*s.table] {
-				got[strAttr(item, AttrPK)] = item
+				each(item)
 			}
 			pending = out.UnprocessedKeys[*s.table].Keys
 			if len(pending) == 0 {
 				break
 			}
 			if attempt == maxDebitAttempts {
-				return nil, fmt.Errorf("BatchGetItem left %d keys unprocessed after %d attempts", len(pending), attempt)
+				return fmt.Errorf("BatchGetItem left %d keys unprocessed after %d attempts", len(pending), attempt)
 			}
 			if err := retryBackoff.Sleep(ctx, attempt); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return got, nil
+	return nil
 }
 
 // strAttr returns the string attribute name of item ("" if absent).

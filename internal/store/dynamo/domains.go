@@ -58,29 +58,11 @@ func (s *Store) domainClaims(ctx context.Context, revs []string) (map[string]str
 	for i, r := range revs {
 		keys[i] = domainClaimKey(r)
 	}
-	for chunk := range slices.Chunk(keys, batchSize) {
-		pending := chunk
-		for attempt := 1; len(pending) > 0; attempt++ {
-			out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-				*s.table: {Keys: pending, ConsistentRead: aws.Bool(true)},
-			}})
-			if err != nil {
-				return nil, err
-			}
-			for _, item := range out.Responses[*s.table] {
-				held[strAttr(item, AttrSK)] = strAttr(item, "company_id")
-			}
-			pending = out.UnprocessedKeys[*s.table].Keys
-			if len(pending) == 0 {
-				break
-			}
-			if attempt == maxDebitAttempts {
-				return nil, fmt.Errorf("BatchGetItem left %d keys unprocessed after %d attempts", len(pending), attempt)
-			}
-			if err := retryBackoff.Sleep(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	err := s.batchGetEach(ctx, keys, func(item map[string]types.AttributeValue) {
+		held[strAttr(item, AttrSK)] = strAttr(item, "company_id")
+	})
+	if err != nil {
+		return nil, err
 	}
 	return held, nil
 }
