@@ -131,3 +131,38 @@ func TestDeliveryFeedbackOnTheEmbeddedProduct(t *testing.T) {
 		t.Fatalf("SMS to an opted-out number: %v", got)
 	}
 }
+
+// TestEveryWriteWarnsOfSuppressedRecipients: the create and the edit of a
+// row both say which of its recipients — the To and each cc — the company
+// has suppressed, by payload field; recipients that are not suppressed
+// bring no warning.
+func TestEveryWriteWarnsOfSuppressedRecipients(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := startProduct(t)
+	c.do("PUT", "/v1/suppressions", `{"channel":"email","recipient":"gone@example.com"}`, 201)
+	later := clk.Now().Add(24 * time.Hour).Format(time.RFC3339)
+	fields := func(res map[string]any) string {
+		var out []string
+		for _, w := range res["meta"].(map[string]any)["warnings"].([]any) {
+			if w.(map[string]any)["code"] != "recipient_suppressed" {
+				t.Fatalf("warning %v", w)
+			}
+			out = append(out, w.(map[string]any)["field"].(string))
+		}
+		return strings.Join(out, ",")
+	}
+	created := c.do("POST", "/v1/scheduled-communications", fmt.Sprintf(
+		`{"channel":"email","scheduled_for":%q,"payload":{"to_email":"sarah@example.com","cc":["ok@example.com","Gone@Example.com"],"subject":"Hi","html_body":"<p>Hi</p>"}}`, later), 201)
+	if got := fields(created); got != "payload.cc[1]" {
+		t.Fatalf("create warns of %q, want payload.cc[1]", got)
+	}
+	id := created["data"].(map[string]any)["id"].(string)
+	edited := c.do("PATCH", "/v1/scheduled-communications/"+id, `{"payload":{"to_email":"gone@example.com","cc":["ok@example.com"]}}`, 200)
+	if got := fields(edited); got != "payload.to_email" {
+		t.Fatalf("edit warns of %q, want payload.to_email", got)
+	}
+	clean := c.do("PATCH", "/v1/scheduled-communications/"+id, `{"payload":{"to_email":"sarah@example.com"}}`, 200)
+	if got := fields(clean); got != "" {
+		t.Fatalf("edit to unsuppressed recipients warns of %q", got)
+	}
+}

@@ -468,7 +468,8 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request, p comms.Principal) e
 	if err != nil {
 		return err
 	}
-	return ok(w, r, http.StatusOK, view(c), map[string]any{"credits_remaining": credits})
+	return ok(w, r, http.StatusOK, view(c), map[string]any{"credits_remaining": credits,
+		"warnings": nonNil(a.svc.Warnings(r.Context(), c))})
 }
 
 func (a *API) cancel(w http.ResponseWriter, r *http.Request, p comms.Principal) error {

@@ -159,7 +159,7 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, id
 	if idemKey != "" {
 		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
 			if err == nil {
-				c.Warnings = s.warnings(ctx, c.Row)
+				c.Warnings = s.Warnings(ctx, c.Row)
 			}
 			return c, err
 		}
@@ -189,7 +189,7 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, id
 		// A concurrent request with the same key won the race: answer as it did.
 		if c, ok, err := s.replay(ctx, p.CompanyID, idemKey, hash); ok || err != nil {
 			if err == nil {
-				c.Warnings = s.warnings(ctx, c.Row)
+				c.Warnings = s.Warnings(ctx, c.Row)
 			}
 			return c, err
 		}
@@ -200,7 +200,7 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, id
 	row = ch.Row
 	row.Version = 1
 	s.arm(ctx, row)
-	return Created{Row: row, CreditsRemaining: credits, Warnings: s.warnings(ctx, row)}, nil
+	return Created{Row: row, CreditsRemaining: credits, Warnings: s.Warnings(ctx, row)}, nil
 }
 
 // replay answers a create whose key was seen before: the same body gets the

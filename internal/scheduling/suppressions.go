@@ -24,43 +24,65 @@ type Warning struct {
 // lifted before it is due) and fails as recipient_suppressed if it is not.
 const WarnRecipientSuppressed = "recipient_suppressed"
 
-// warnings returns what the caller should know about an accepted row: its
-// recipient is suppressed. A store failure here costs the warning, not the
-// create (it is logged).
-func (s *Service) warnings(ctx context.Context, row comms.Communication) []Warning {
-	field, channel, to := recipientOf(row)
-	if channel == "" {
-		return nil
+// Warnings returns what the caller should know about an accepted row (a
+// create or an edit): each of its recipients — the To, and every cc of an
+// email — that the company has suppressed, one warning per recipient
+// naming its payload field (payload.to_email, payload.cc[i],
+// payload.to_number). A suppressed To fails the row as
+// recipient_suppressed when it is due; a suppressed cc is left out of the
+// send. A store failure here costs the warning, not the write (it is
+// logged).
+func (s *Service) Warnings(ctx context.Context, row comms.Communication) []Warning {
+	var out []Warning
+	for _, r := range recipientsOf(row) {
+		sup, err := s.store.GetSuppression(ctx, row.CompanyID, r.channel, comms.NormalizeRecipient(r.channel, r.to))
+		if errors.Is(err, comms.ErrNotFound) || err == nil && !sup.Active() {
+			continue
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "suppression check failed; the write is answered without it", "communication_id", row.ID, "error", err.Error())
+			return out
+		}
+		then := "fails as recipient_suppressed when it is due"
+		if r.cc {
+			then = "is sent without this cc"
+		}
+		out = append(out, Warning{Code: WarnRecipientSuppressed, Field: r.field,
+			Message: fmt.Sprintf("%s is suppressed for this company (%s since %s): the row is accepted, and %s unless the suppression is lifted first (DELETE /v1/suppressions/%s/%s)",
+				sup.Recipient, sup.Reason, sup.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), then, sup.Channel, sup.Recipient)})
 	}
-	sup, err := s.store.GetSuppression(ctx, row.CompanyID, channel, comms.NormalizeRecipient(channel, to))
-	if errors.Is(err, comms.ErrNotFound) || err == nil && !sup.Active() {
-		return nil
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "suppression check failed; the create is answered without it", "communication_id", row.ID, "error", err.Error())
-		return nil
-	}
-	return []Warning{{Code: WarnRecipientSuppressed, Field: field,
-		Message: fmt.Sprintf("%s is suppressed for this company (%s since %s): the row is accepted, and fails as recipient_suppressed when it is due unless the suppression is lifted first (DELETE /v1/suppressions/%s/%s)",
-			sup.Recipient, sup.Reason, sup.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), sup.Channel, sup.Recipient)}}
+	return out
 }
 
-// recipientOf returns the payload field, suppression channel and recipient
-// of an email or SMS row ("" channel for voice).
-func recipientOf(row comms.Communication) (field string, channel comms.SuppressionChannel, to string) {
+// recipient is one address or number a row sends to, with its payload field.
+type recipient struct {
+	field   string
+	channel comms.SuppressionChannel
+	to      string
+	cc      bool
+}
+
+// recipientsOf returns the recipients of an email row (To, then each cc) or
+// an SMS row (nothing for voice: calls are not suppressed).
+func recipientsOf(row comms.Communication) []recipient {
 	switch row.Channel {
 	case comms.ChannelEmail:
 		var p comms.EmailPayload
-		if json.Unmarshal(row.Payload, &p) == nil {
-			return "payload.to_email", comms.SuppressEmail, p.ToEmail
+		if json.Unmarshal(row.Payload, &p) != nil {
+			return nil
 		}
+		out := []recipient{{field: "payload.to_email", channel: comms.SuppressEmail, to: p.ToEmail}}
+		for i, a := range p.CC {
+			out = append(out, recipient{field: fmt.Sprintf("payload.cc[%d]", i), channel: comms.SuppressEmail, to: a, cc: true})
+		}
+		return out
 	case comms.ChannelSMS:
 		var p comms.SMSPayload
 		if json.Unmarshal(row.Payload, &p) == nil {
-			return "payload.to_number", comms.SuppressSMS, p.ToNumber
+			return []recipient{{field: "payload.to_number", channel: comms.SuppressSMS, to: p.ToNumber}}
 		}
 	}
-	return "", "", ""
+	return nil
 }
 
 // Suppressions returns a page of the caller's suppressions and the cursor
