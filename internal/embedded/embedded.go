@@ -281,6 +281,11 @@ func (l *Local) Run(ctx context.Context) error {
 			"outcome_unknown", res.Unknown, "exhausted", res.Exhausted)
 	}
 	l.catchUpWebhooks(ctx)
+	if n, err := l.reports.replay(); err != nil {
+		l.log.ErrorContext(ctx, "replaying the dev providers' last reports failed", "error", err.Error())
+	} else if n > 0 {
+		l.log.InfoContext(ctx, "replayed the dev providers' last reports", "reports", n)
+	}
 	for {
 		ring, release := l.clock.Alarm(l.clock.Now().Add(l.cfg.SweepEvery))
 		select {

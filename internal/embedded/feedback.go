@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -55,9 +56,9 @@ func (s *reportingSenders) SendSMS(ctx context.Context, m dispatch.SMS) (string,
 	return id, err
 }
 
-// later records reports, in order, once reportDelay has passed (dropped if
-// the process stops first: as with a lost SES event, the row stays sent /
-// accepted).
+// later records reports, in order, once reportDelay has passed, or at once
+// when the process stops first (close): a stop loses no report. A crash
+// does; the next start replays them from the outbox (replay).
 func (s *reportingSenders) later(reports []devsink.Report) {
 	due, release := s.clock.Alarm(s.clock.Now().Add(reportDelay))
 	s.pending.Go(func() {
@@ -65,12 +66,37 @@ func (s *reportingSenders) later(reports []devsink.Report) {
 		case <-due:
 		case <-s.stop:
 			release()
-			return
 		}
 		for _, r := range reports {
 			s.record(r)
 		}
 	})
+}
+
+// replayWindow is how far back from its last line a start replays the
+// outbox's reports. A crash loses only the reports of the sends of its
+// last reportDelay (plus what the store's retries took); a minute covers
+// them with room, and costs one read per report already recorded.
+const replayWindow = time.Minute
+
+// replay records again the reports of the sends in the outbox's last
+// replayWindow, oldest first: those a crash (kill -9) took before they were
+// recorded are recorded now, and the others record nothing new (reports are
+// idempotent, as SES and SNS redeliveries must be). It returns how many
+// reports it read.
+func (s *reportingSenders) replay() (int, error) {
+	lines, err := devsink.ReadOutboxTail(s.outbox.Path(), replayWindow)
+	if err != nil {
+		return 0, fmt.Errorf("devsink.ReadOutboxTail: %w", err)
+	}
+	n := 0
+	for _, l := range lines {
+		for _, r := range l.Reports() {
+			s.record(r)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // record parses one report as the AWS events function does and records it.
@@ -99,7 +125,7 @@ func (s *reportingSenders) record(r devsink.Report) {
 	s.log.Warn("dev provider report not recorded", "communication_id", t.CommunicationID, "error", err.Error())
 }
 
-// close drops reports not yet due and waits for those being recorded.
+// close records the reports not yet due at once and waits for them.
 func (s *reportingSenders) close() {
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.pending.Wait()

@@ -101,3 +101,76 @@ func TestOneProcessPerDataDirectory(t *testing.T) {
 		t.Fatalf("a second process on the same data: %v", err)
 	}
 }
+
+// TestNoProviderReportIsLostToAStopOrACrash: the dev providers' reports
+// arrive reportDelay after a send, as SES's do. A process stopped before
+// they were due records them as it stops; one killed before (here: its
+// bounce@ email sent and not recorded, its report never recorded) has them
+// replayed from the outbox at the next start — the row ends bounced and the
+// address suppressed without the clock moving.
+func TestNoProviderReportIsLostToAStopOrACrash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bounced := func(t *testing.T, n *node, id string) {
+		t.Helper()
+		n.waitRow(t, id, "bounced", func(r comms.Communication) bool { return r.Delivery.Status == comms.DeliveryBounced })
+		if _, err := n.l.Store.GetSuppression(ctx, app.DevCompany, comms.SuppressEmail, devsink.SimulatorBounce); err != nil {
+			t.Fatalf("the bounced address is not suppressed: %v", err)
+		}
+	}
+
+	t.Run("Stop", func(t *testing.T) {
+		dir := t.TempDir()
+		clk := clock.NewFake(base)
+		first := startNode(t, dir, dispatch.Config{}, clk)
+		id := first.create(t, emailAt(base, devsink.SimulatorBounce))
+		first.waitRow(t, id, "sent", func(r comms.Communication) bool { return r.Status == comms.StatusSent })
+		first.stop() // the clock never reached the report's time
+		second := startNode(t, dir, dispatch.Config{}, clk)
+		defer second.stop()
+		bounced(t, second, id)
+	})
+
+	t.Run("Crash", func(t *testing.T) {
+		dir := t.TempDir()
+		clk := clock.NewFake(base)
+		first := startNode(t, dir, dispatch.Config{}, clk)
+		id := first.create(t, emailAt(base.Add(time.Hour), devsink.SimulatorBounce))
+		first.stop()
+		// What the killed process left: its claim, and the outbox line of a
+		// send whose result and reports it never recorded.
+		store, err := embedded.OpenStore(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink, err := devsink.Open(filepath.Join(dir, embedded.OutboxFile), clk.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row, err := store.GetCommunication(ctx, app.DevCompany, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := comms.Claim(row, base.Add(2*time.Minute), base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.Row.LeaseOwner = "the-dead-process"
+		if _, _, err := store.UpdateCommunication(ctx, ch, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sink.SendEmail(ctx, dispatch.Email{CommunicationID: id, CompanyID: app.DevCompany,
+			Attempt: ch.Row.AttemptCount, To: devsink.SimulatorBounce, From: "a@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		sink.Close()
+		store.Close()
+
+		second := startNode(t, dir, dispatch.Config{}, clk) // the clock has not moved
+		defer second.stop()
+		bounced(t, second, id)
+		if lines := outbox(t, dir)[id]; len(lines) != 1 {
+			t.Fatalf("%d outbox lines, want the one the dead process wrote", len(lines))
+		}
+	})
+}

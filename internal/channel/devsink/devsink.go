@@ -64,6 +64,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,7 @@ const (
 // can read the outbox back.
 type Line struct {
 	CommunicationID   string    `json:"communication_id"`
+	CompanyID         string    `json:"company_id,omitempty"`
 	Channel           string    `json:"channel"` // email | sms | voice_call
 	Attempt           int       `json:"attempt"`
 	To                string    `json:"to"`
@@ -122,12 +124,14 @@ type Line struct {
 	Subject           string    `json:"subject,omitempty"` // email
 	Body              string    `json:"body,omitempty"`    // sms text, or nothing
 	From              string    `json:"from,omitempty"`
+	CC                []string  `json:"cc,omitempty"` // email: the cc addresses sent to
 }
 
 // Outbox is the dev sender of every channel: it appends each attempt to an
 // outbox file. It is safe for concurrent use; lines never interleave.
 type Outbox struct {
-	now func() time.Time
+	now  func() time.Time
+	path string
 
 	mu sync.Mutex
 	f  *os.File // nil once closed
@@ -155,8 +159,11 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devsink: open outbox: %w", err)
 	}
-	return &Outbox{now: now, f: f}, nil
+	return &Outbox{now: now, f: f, path: path}, nil
 }
+
+// Path is the outbox file's path.
+func (o *Outbox) Path() string { return o.path }
 
 // Close closes the outbox file. Sends after Close fail; a second Close is a
 // no-op.
@@ -178,9 +185,11 @@ func (o *Outbox) SendEmail(ctx context.Context, m dispatch.Email) (string, error
 	}
 	l := Line{
 		CommunicationID: m.CommunicationID,
+		CompanyID:       m.CompanyID,
 		Channel:         ChannelEmail,
 		Attempt:         m.Attempt,
 		To:              m.To,
+		CC:              m.CC,
 		Subject:         m.Subject,
 		From:            m.From,
 	}
@@ -203,6 +212,7 @@ func (o *Outbox) SendSMS(ctx context.Context, m dispatch.SMS) (string, error) {
 	}
 	l := Line{
 		CommunicationID: m.CommunicationID,
+		CompanyID:       m.CompanyID,
 		Channel:         ChannelSMS,
 		Attempt:         m.Attempt,
 		To:              m.To,
@@ -223,6 +233,7 @@ func (o *Outbox) PlaceCall(ctx context.Context, c dispatch.Call) (string, error)
 	}
 	l := Line{
 		CommunicationID: c.CommunicationID,
+		CompanyID:       c.CompanyID,
 		Channel:         ChannelVoice,
 		Attempt:         c.Attempt,
 		To:              c.To,
@@ -350,4 +361,72 @@ func ReadOutbox(path string) ([]Line, error) {
 			return nil, fmt.Errorf("devsink: read outbox: %w", err)
 		}
 	}
+}
+
+// tailChunk is how much of an outbox ReadOutboxTail reads at a time, from
+// the end backwards.
+const tailChunk = 256 << 10
+
+// ReadOutboxTail returns the lines of an outbox written within window of
+// its last line (by Line.At), oldest first: what a restart replays the
+// provider reports of. It reads the file from its end backwards, so its
+// cost is that of the tail, not of the whole outbox. A missing file has no
+// lines; a line that is not a JSON [Line] is an error.
+func ReadOutboxTail(path string, window time.Duration) ([]Line, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("devsink: read outbox tail: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("devsink: read outbox tail: %w", err)
+	}
+	var (
+		end   = st.Size()
+		carry []byte // the start of a line cut by the chunk before it
+		rev   []Line // newest first
+	)
+	for end > 0 {
+		start := max(end-tailChunk, 0)
+		buf := make([]byte, end-start, end-start+int64(len(carry)))
+		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("devsink: read outbox tail: %w", err)
+		}
+		buf = append(buf, carry...)
+		// Unless this chunk starts the file, its first line may be cut:
+		// keep it for the next (earlier) chunk.
+		first := 0
+		if start > 0 {
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				carry, end = buf, start
+				continue
+			}
+			first = i + 1
+		}
+		carry = buf[:first]
+		lines := bytes.Split(buf[first:], []byte{'\n'})
+		for i := len(lines) - 1; i >= 0; i-- {
+			raw := bytes.TrimSpace(lines[i])
+			if len(raw) == 0 {
+				continue
+			}
+			var l Line
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return nil, fmt.Errorf("devsink: %s: a line of the tail: %w", path, err)
+			}
+			if len(rev) > 0 && l.At.Before(rev[0].At.Add(-window)) {
+				slices.Reverse(rev)
+				return rev, nil
+			}
+			rev = append(rev, l)
+		}
+		end = start
+	}
+	slices.Reverse(rev)
+	return rev, nil
 }

@@ -185,3 +185,24 @@ func (o *Outbox) findAttempt(ctx context.Context, communicationID string, attemp
 }
 
 var _ dispatch.AttemptLedger = (*Outbox)(nil)
+
+// Reports returns what the provider reports about a line's send, as
+// EmailReports and SMSReports return them at the send: nothing for a line
+// that was not sent, a voice call (its outcome comes by webhook), or a
+// line written before lines named their company. A restart replays them
+// for the tail of the outbox (reports are recorded at least once, as SES
+// and SNS deliver theirs; a report already recorded records nothing new).
+func (l Line) Reports() []Report {
+	if l.Result != "sent" || l.CompanyID == "" {
+		return nil
+	}
+	switch l.Channel {
+	case ChannelEmail:
+		return EmailReports(dispatch.Email{CommunicationID: l.CommunicationID, CompanyID: l.CompanyID, Attempt: l.Attempt,
+			From: l.From, To: l.To, CC: l.CC, Subject: l.Subject}, l.ProviderMessageID, l.At)
+	case ChannelSMS:
+		return SMSReports(dispatch.SMS{CommunicationID: l.CommunicationID, CompanyID: l.CompanyID, Attempt: l.Attempt,
+			From: l.From, To: l.To, Body: l.Body}, l.ProviderMessageID, l.At)
+	}
+	return nil
+}
