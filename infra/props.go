@@ -82,9 +82,11 @@ type DispatcherStackProps struct {
 	// subscription AWS asks to confirm). Empty: the topic has no
 	// subscription. Required when Stage is "prod".
 	AlarmEmail string
-	// SenderDomain is the SES domain identity mail is sent from (verify it
-	// in SES before sending). The functions may send only as this identity.
-	// Required.
+	// SenderDomain is the deployment's own SES domain identity (verify it
+	// in SES before sending): mail naming no From address is sent from it,
+	// and no company may declare it as a sending domain. Companies send
+	// from the verified identities they declare, so the senders may send
+	// as any identity of the account. Required.
 	SenderDomain string
 	// DefaultFromEmail is the From address when neither the row nor the
 	// company settings name one; it must belong to SenderDomain.
@@ -92,7 +94,8 @@ type DispatcherStackProps struct {
 	DefaultFromEmail string
 	// SESConfigurationSet names an existing SES configuration set that
 	// every message is sent through. Empty: the stack creates one
-	// (reputation metrics on, account suppression list).
+	// (reputation metrics on; the account suppression list as
+	// SESAccountSuppression says).
 	SESConfigurationSet string
 	// VoiceProviderURL is the base URL (https) of the voice-AI provider's
 	// API. Default: DefaultVoiceProviderURL.
@@ -152,6 +155,13 @@ type DispatcherStackProps struct {
 	// only the delivery outcome events (send, delivery, bounce, complaint,
 	// reject, delivery delay, rendering failure).
 	TrackOpensAndClicks bool
+	// SESAccountSuppression keeps SES's account-level suppression list on
+	// the stack's configuration set (bounces and complaints). Default false:
+	// the set disables it, so a suppression is per company (Dispatcher's
+	// own lists, docs/design.md §8.4) — with the account list on, one
+	// company's complaint makes SES drop every other company's mail to that
+	// address, and no company can lift it. Ignored with SESConfigurationSet.
+	SESAccountSuppression bool
 	// RetentionDays is how many days a finished communication (sent,
 	// failed or cancelled), with its events, is kept after its last write
 	// before DynamoDB TTL deletes it (see internal/store/dynamo,

@@ -256,12 +256,20 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 	if p.SESConfigurationSet != "" {
 		s.ConfigurationSetName = jsii.String(p.SESConfigurationSet)
 	} else {
-		s.ConfigurationSet = awsses.NewConfigurationSet(stack, jsii.String("ConfigurationSet"), &awsses.ConfigurationSetProps{
+		set := &awsses.ConfigurationSetProps{
 			ConfigurationSetName: jsii.String(prefix),
 			ReputationMetrics:    jsii.Bool(true),
 			SendingEnabled:       jsii.Bool(true),
-			SuppressionReasons:   awsses.SuppressionReasons_BOUNCES_AND_COMPLAINTS,
-		})
+			// Suppressions are per company (docs/design.md §8.4): SES's
+			// account list would let one company's complaint stop every
+			// other company's mail to the address, beyond their reach.
+			DisableSuppressionList: jsii.Bool(true),
+		}
+		if p.SESAccountSuppression {
+			set.DisableSuppressionList = nil
+			set.SuppressionReasons = awsses.SuppressionReasons_BOUNCES_AND_COMPLAINTS
+		}
+		s.ConfigurationSet = awsses.NewConfigurationSet(stack, jsii.String("ConfigurationSet"), set)
 		s.ConfigurationSetName = s.ConfigurationSet.ConfigurationSetName()
 	}
 	configSet := awsses.IConfigurationSet(s.ConfigurationSet)

@@ -344,3 +344,14 @@ func TestSMSDeliveryFailureAlarm(t *testing.T) {
 		}
 	}
 }
+
+// TestSESSuppressionIsPerCompany: the configuration set the stack creates
+// turns SES's account-level suppression list off, so one company's bounce
+// or complaint does not stop another company's mail (docs/design.md §8.4).
+func TestSESSuppressionIsPerCompany(t *testing.T) {
+	dev, _ := stacks(t)
+	set := dev.tpl.Resources[dev.tpl.only(t, "AWS::SES::ConfigurationSet", nil)]
+	if got := set.prop("SuppressionOptions", "SuppressedReasons"); !jsonEqual(got, []any{}) {
+		t.Fatalf("SuppressionOptions.SuppressedReasons %s, want [] (the account list off)", pretty(got))
+	}
+}

@@ -53,6 +53,14 @@ func realMain() error {
 		}
 		failureRatio = r
 	}
+	sesAccountSuppression := false
+	if v := ctx("sesAccountSuppression"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("context sesAccountSuppression %q: want true or false", v)
+		}
+		sesAccountSuppression = b
+	}
 	trackOpensAndClicks := false
 	if v := ctx("trackOpensAndClicks"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -101,6 +109,7 @@ func realMain() error {
 		LogLevel:               ctx("logLevel"),
 		PermanentFailureRatio:  failureRatio,
 		TrackOpensAndClicks:    trackOpensAndClicks,
+		SESAccountSuppression:  sesAccountSuppression,
 		WebhookMaxConcurrency:  webhookConc,
 		ReservedConcurrency:    reserved,
 		DomainName:             ctx("domainName"),

@@ -12,6 +12,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
 	"github.com/dispatcherhq/dispatcher/internal/netguard"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
@@ -182,7 +183,8 @@ func Build(p Ports) (*Graph, error) {
 		return nil, errors.New("app.Build: Ports.Timer returned no timer")
 	}
 	g.Service = scheduling.NewService(store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
-		scheduling.WithIdentityVerifier(p.Identities))
+		scheduling.WithIdentityVerifier(p.Identities),
+		scheduling.WithReservedDomains(mailaddr.DomainOf(p.Dispatch.WithDefaults().DefaultFrom)))
 	var voice dispatch.VoiceCaller = voiceUnavailable{}
 	if p.Voice != nil {
 		if v := p.Voice(apiHandler); v != nil {

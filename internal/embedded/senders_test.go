@@ -44,3 +44,25 @@ func TestAnySendingDomainInDevMode(t *testing.T) {
 		t.Errorf("outbox = %+v, want one delivery from alex@sales.bücher.de", lines)
 	}
 }
+
+// TestTheDeploymentsOwnDomainIsReserved: the domain of the default From
+// address (mail that names no from_email is sent from it) cannot be
+// declared by a company, nor can a parent or a subdomain of it: a tenant
+// would otherwise send as anyone at the platform's domain and lock every
+// other tenant out of it. The refusal is a 422 naming the field.
+func TestTheDeploymentsOwnDomainIsReserved(t *testing.T) {
+	t.Parallel()
+	c, _, _ := startProduct(t)
+	for _, domains := range []string{`["dispatcher.local"]`, `["example.com","Mail.Dispatcher.Local"]`} {
+		res := c.do("PUT", "/v1/settings", `{"timezone":"UTC","sending_domains":`+domains+`}`, 422)
+		details := res["error"].(map[string]any)["details"].([]any)
+		want := "sending_domains[0]"
+		if strings.HasPrefix(domains, `["example.com"`) {
+			want = "sending_domains[1]"
+		}
+		if len(details) != 1 || details[0].(map[string]any)["field"] != want {
+			t.Fatalf("%s: details %v, want one naming %s", domains, details, want)
+		}
+	}
+	c.do("PUT", "/v1/settings", `{"timezone":"UTC","sending_domains":["example.com"]}`, 200)
+}

@@ -53,6 +53,11 @@ func (s *Service) verifyDomains(ctx context.Context, domains []string) error {
 	}
 	var problems comms.ValidationError
 	for i, d := range domains {
+		if r := s.reservedOverlap(d); r != "" {
+			problems.Add(fmt.Sprintf("sending_domains[%d]", i),
+				"domain %s is (or covers) %s, the deployment's own sender domain, which no company may declare; declare a domain of your own (rows that name no from_email are sent from the deployment's default address)", d, r)
+			continue
+		}
 		ok, err := s.identities.VerifiedForSending(ctx, d)
 		if err != nil {
 			return fmt.Errorf("verifying sending domain %s: %w: %w", d, comms.ErrUnavailable, err)
@@ -63,6 +68,17 @@ func (s *Service) verifyDomains(ctx context.Context, domains []string) error {
 		}
 	}
 	return problems.Err()
+}
+
+// reservedOverlap returns the reserved domain that d is, is a subdomain
+// of, or is a parent of ("" when none).
+func (s *Service) reservedOverlap(d string) string {
+	for _, r := range s.reserved {
+		if comms.CoveringDomain(d, []string{r}) != "" || comms.CoveringDomain(r, []string{d}) != "" {
+			return r
+		}
+	}
+	return ""
 }
 
 // PutPhoneNumber creates or replaces a sender phone number.

@@ -31,6 +31,7 @@ type Service struct {
 	store      comms.Store
 	timer      comms.Timer
 	identities IdentityVerifier
+	reserved   []string // WithReservedDomains
 	log        *slog.Logger
 	now        func() time.Time
 	newID      func() string
@@ -51,6 +52,21 @@ type IdentityVerifier interface {
 // deployment is not wired to verify it).
 func WithIdentityVerifier(v IdentityVerifier) Option {
 	return func(s *Service) { s.identities = v }
+}
+
+// WithReservedDomains names the deployment's own sender domains (the
+// domain of the default From address that mail naming no from address is
+// sent as): no company may declare one of them, a parent or a subdomain
+// as its sending domain, so that no tenant can claim the platform's
+// domain and send as anyone at it, nor lock every other tenant out of it.
+func WithReservedDomains(domains ...string) Option {
+	return func(s *Service) {
+		for _, d := range domains {
+			if d != "" {
+				s.reserved = append(s.reserved, d)
+			}
+		}
+	}
 }
 
 // Option configures a Service.
