@@ -85,7 +85,11 @@ func TestDeliveryFeedbackOnTheEmbeddedProduct(t *testing.T) {
 	if lifted["active"] != false || lifted["lifted_by"] == nil || lifted["lifted_at"] == nil {
 		t.Fatalf("lifted %v", lifted)
 	}
-	c.do("DELETE", "/v1/suppressions/email/complaint@simulator.amazonses.com", "", 404)
+	// Lifting it again is idempotent: the lifted record, unchanged.
+	if again := c.do("DELETE", "/v1/suppressions/email/complaint@simulator.amazonses.com", "", 200)["data"].(map[string]any); again["lifted_at"] != lifted["lifted_at"] || again["active"] != false {
+		t.Fatalf("lifted again: %v, want %v", again, lifted)
+	}
+	c.do("DELETE", "/v1/suppressions/email/never@example.com", "", 404)
 	third := id(email("complaint@simulator.amazonses.com"))
 	if got := c.settle(clk, third)["status"]; got != "sent" || outboxLines(third) != 1 {
 		t.Fatalf("after the lift: %v, %d lines", got, outboxLines(third))

@@ -76,7 +76,9 @@ func classify(err error) (int, apiError) {
 			Details: []comms.FieldError{{Field: "Idempotency-Key", Message: "was used with a different body"}}}
 	case errors.Is(err, comms.ErrPhoneNumberTaken):
 		// Which resource, and which company, holds the number is not said.
-		return e(http.StatusConflict, "phone_number_taken", "This E.164 number is already registered as another phone-number resource; a number can be registered once. Nothing was changed.")
+		return http.StatusConflict, apiError{Code: "phone_number_taken",
+			Message: "This E.164 number is already registered as another phone-number resource; a number can be registered once. Nothing was changed.",
+			Details: []comms.FieldError{{Field: "e164", Message: "is already registered"}}}
 	case errors.As(err, &dt):
 		// Which company holds the domain, and through which domain, is not said.
 		return http.StatusConflict, apiError{Code: "sending_domain_taken",

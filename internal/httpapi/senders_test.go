@@ -272,8 +272,8 @@ func TestPhoneNumberTaken(t *testing.T) {
 	e.company("acme", 10)
 	e.keys["all"] = e.key("acme", "dispatcher:read,dispatcher:write")
 	r := e.do("PUT", "/v1/phone-numbers/"+phoneID, "all", `{"e164":"+61412345679","capabilities":["sms"]}`)
-	if r.Status != 409 || r.Error.Code != "phone_number_taken" {
-		t.Fatalf("taken number: %d %s", r.Status, r.Body)
+	if r.Status != 409 || r.Error.Code != "phone_number_taken" || !slices.Equal(r.fields(), []string{"e164"}) {
+		t.Fatalf("taken number: %d %s, want 409 phone_number_taken naming e164", r.Status, r.Body)
 	}
 	for _, leak := range []string{"acme", "company", phoneID} {
 		if strings.Contains(r.Error.Message, leak) {

@@ -137,16 +137,33 @@ func (s *Service) PutSuppression(ctx context.Context, p comms.Principal, body []
 
 // LiftSuppression lifts the caller's active suppression of a recipient,
 // recording the caller's key and the time; the record is kept (listed with
-// include_lifted=true). comms.ErrNotFound when none is active.
+// include_lifted=true). Lifting a suppression that is already lifted
+// returns its record unchanged (a DELETE is idempotent, as a cancel of a
+// cancelled row is); comms.ErrNotFound when the recipient was never
+// suppressed.
 func (s *Service) LiftSuppression(ctx context.Context, p comms.Principal, channel, recipient string) (comms.Suppression, error) {
 	ch, r, err := contract.SuppressionKey(channel, recipient)
 	if err != nil {
 		return comms.Suppression{}, err
 	}
-	sup, err := s.store.LiftSuppression(ctx, p.CompanyID, ch, r, p.KeyID, s.clock())
-	if err != nil {
-		return comms.Suppression{}, fmt.Errorf("store.LiftSuppression: %w", err)
+	for range casAttempts {
+		sup, err := s.store.LiftSuppression(ctx, p.CompanyID, ch, r, p.KeyID, s.clock())
+		if err == nil {
+			s.log.InfoContext(ctx, "suppression lifted", "company_id", p.CompanyID, "channel", string(ch), "key_id", p.KeyID)
+			return sup, nil
+		}
+		if !errors.Is(err, comms.ErrNotFound) {
+			return comms.Suppression{}, fmt.Errorf("store.LiftSuppression: %w", err)
+		}
+		// None active: a lifted record is the answer, unless the recipient
+		// was suppressed again in between (then lift that one).
+		sup, err = s.store.GetSuppression(ctx, p.CompanyID, ch, r)
+		if err != nil {
+			return comms.Suppression{}, fmt.Errorf("store.GetSuppression: %w", err)
+		}
+		if !sup.Active() {
+			return sup, nil
+		}
 	}
-	s.log.InfoContext(ctx, "suppression lifted", "company_id", p.CompanyID, "channel", string(ch), "key_id", p.KeyID)
-	return sup, nil
+	return comms.Suppression{}, fmt.Errorf("scheduling.LiftSuppression: gave up after %d lost races: %w", casAttempts, comms.ErrConflict)
 }
