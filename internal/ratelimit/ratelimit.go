@@ -177,6 +177,17 @@ func (p Policy) String() string {
 	return s
 }
 
+// OverridesText is p.Companies as ParsePolicy's overrides read them:
+// "company_id=rate/burst,…", sorted by company id ("" for none).
+func (p Policy) OverridesText() string {
+	var parts []string
+	for _, id := range slices.Sorted(maps.Keys(p.Companies)) {
+		l := p.Companies[id]
+		parts = append(parts, id+"="+strconv.FormatFloat(l.Rate, 'g', -1, 64)+"/"+strconv.Itoa(l.Burst))
+	}
+	return strings.Join(parts, ",")
+}
+
 // Limiter takes a request's tokens from its company's bucket.
 type Limiter struct {
 	store  Store
