@@ -144,6 +144,9 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	if dcfg.DefaultFrom == "" {
 		dcfg.DefaultFrom = cfg.DefaultFromEmail
 	}
+	// The sweeper function sends nothing itself: what it fires again goes
+	// to the dispatch queue, under the dispatch function's concurrency.
+	dcfg.SweepEnqueues = true
 	var store Store = a.Store
 	if o.wrap != nil {
 		store = o.wrap(store)
