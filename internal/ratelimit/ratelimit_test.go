@@ -82,3 +82,19 @@ func TestParsePolicy(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMemory is one TakeTokens of the in-memory store (the embedded
+// mode's limiter), a limit never hit.
+func BenchmarkMemory(b *testing.B) {
+	m := ratelimit.NewMemory()
+	lim := ratelimit.Limit{Rate: ratelimit.MaxRate, Burst: ratelimit.MaxBurst}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Microsecond)
+		if d, _ := m.TakeTokens(ctx, "co", lim, 1, now); !d.Allowed {
+			b.Fatal("denied")
+		}
+	}
+}
