@@ -165,18 +165,6 @@ func parseLimit(rate, burst string) (Limit, error) {
 	return l, l.Valid()
 }
 
-// String is the policy as ParsePolicy's overrides read it, for logs.
-func (p Policy) String() string {
-	if !p.Enabled() {
-		return "off"
-	}
-	s := fmt.Sprintf("%g/s burst %d", p.Default.Rate, p.Default.Burst)
-	for _, id := range slices.Sorted(maps.Keys(p.Companies)) {
-		s += fmt.Sprintf(", %s=%g/%d", id, p.Companies[id].Rate, p.Companies[id].Burst)
-	}
-	return s
-}
-
 // OverridesText is p.Companies as ParsePolicy's overrides read them:
 // "company_id=rate/burst,…", sorted by company id ("" for none).
 func (p Policy) OverridesText() string {
