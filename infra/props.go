@@ -17,6 +17,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/emf"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 )
 
 // The five Lambda functions: each name is the construct id suffix, the
@@ -52,6 +53,11 @@ const (
 	DefaultWebhookMaxConcurrency = 20
 	DefaultAPIThrottleRate       = 50
 	DefaultAPIThrottleBurst      = 100
+	// DefaultCompanyRateLimit and DefaultCompanyRateBurst are each
+	// company's request limit: half the stage's, so that one tenant cannot
+	// take the whole stage (two at full speed still fit).
+	DefaultCompanyRateLimit = 25
+	DefaultCompanyRateBurst = 50
 	// DefaultPermanentFailureRatio is the default threshold of the
 	// per-channel permanent-failure alarms: more than 5 % of a channel's
 	// delivery attempts in 15 minutes failing for good (bounces, refused
@@ -65,6 +71,9 @@ var (
 	domainRe = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$`)
 	// An ACM certificate's ARN.
 	certificateArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
+	// Company ids a rate-limit override may name (the overrides' text
+	// separates with '=', '/' and ',').
+	companyIDRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 	// SES configuration set names: letters, digits, '_' and '-', up to 64.
 	configSetRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
@@ -143,6 +152,17 @@ type DispatcherStackProps struct {
 	// DefaultAPIThrottleRate and DefaultAPIThrottleBurst.
 	APIThrottleRate  float64
 	APIThrottleBurst float64
+	// CompanyRateLimit and CompanyRateBurst are each company's API request
+	// limit, a token bucket in the table shared by every api instance
+	// (internal/ratelimit): requests per second and burst. A company over
+	// it is answered 429 rate_limited. Neither may exceed the stage's
+	// (APIThrottleRate, APIThrottleBurst), which would make it unreachable.
+	// Defaults: DefaultCompanyRateLimit and DefaultCompanyRateBurst.
+	CompanyRateLimit float64
+	CompanyRateBurst int
+	// CompanyRateLimits gives some companies, by id, a limit of their own
+	// (the same bounds). Default: none.
+	CompanyRateLimits map[string]ratelimit.Limit
 	// PermanentFailureRatio is the threshold of each channel's alarm on
 	// the ratio of permanently failed delivery attempts to all its
 	// attempts, over 15 minutes (from the metrics the functions log; see
@@ -202,6 +222,12 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	}
 	if r.APIThrottleBurst == 0 {
 		r.APIThrottleBurst = DefaultAPIThrottleBurst
+	}
+	if r.CompanyRateLimit == 0 {
+		r.CompanyRateLimit = DefaultCompanyRateLimit
+	}
+	if r.CompanyRateBurst == 0 {
+		r.CompanyRateBurst = DefaultCompanyRateBurst
 	}
 	if r.PermanentFailureRatio == 0 {
 		r.PermanentFailureRatio = DefaultPermanentFailureRatio
@@ -289,6 +315,22 @@ func (p *DispatcherStackProps) Resolved() (DispatcherStackProps, error) {
 	}
 	if r.APIThrottleRate < 1 || r.APIThrottleBurst < 1 {
 		bad("APIThrottleRate %v and APIThrottleBurst %v must be positive", r.APIThrottleRate, r.APIThrottleBurst)
+	}
+	r.CompanyRateLimits = maps.Clone(r.CompanyRateLimits)
+	companyLimit := func(name string, l ratelimit.Limit) {
+		if err := l.Valid(); err != nil {
+			bad("%s: %v", name, err)
+		} else if l.Rate > r.APIThrottleRate || float64(l.Burst) > r.APIThrottleBurst {
+			bad("%s %g/s burst %d: above the stage's APIThrottleRate %g / APIThrottleBurst %g, it could never be reached", name, l.Rate, l.Burst, r.APIThrottleRate, r.APIThrottleBurst)
+		}
+	}
+	companyLimit("CompanyRateLimit/CompanyRateBurst", ratelimit.Limit{Rate: r.CompanyRateLimit, Burst: r.CompanyRateBurst})
+	for _, id := range slices.Sorted(maps.Keys(r.CompanyRateLimits)) {
+		if !companyIDRe.MatchString(id) {
+			bad("CompanyRateLimits: %q is not a company id (want letters, digits, '_', '-' or '.')", id)
+			continue
+		}
+		companyLimit("CompanyRateLimits["+id+"]", r.CompanyRateLimits[id])
 	}
 	if r.RetentionDays < config.MinRetentionDays || r.RetentionDays > config.MaxRetentionDays {
 		bad("RetentionDays %d: want %d to %d days", r.RetentionDays, config.MinRetentionDays, config.MaxRetentionDays)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 )
 
 // These tests exercise prop validation only: they never start jsii.
@@ -35,7 +37,8 @@ func TestResolvedDefaults(t *testing.T) {
 	if p.DefaultFromEmail != "no-reply@example.com" || p.VoiceProviderURL != DefaultVoiceProviderURL ||
 		p.LogLevel != "info" || p.DispatchMaxConcurrency != DefaultDispatchMaxConcurrency ||
 		p.LogRetention != "ONE_MONTH" || p.APIThrottleRate != DefaultAPIThrottleRate || p.IsProd() ||
-		p.PermanentFailureRatio != 0.05 || p.MetricsNamespace() != "Dispatcher/dev" || p.RetentionDays != 90 {
+		p.PermanentFailureRatio != 0.05 || p.MetricsNamespace() != "Dispatcher/dev" || p.RetentionDays != 90 ||
+		p.APIThrottleBurst != DefaultAPIThrottleBurst || p.CompanyRateLimit != DefaultCompanyRateLimit || p.CompanyRateBurst != DefaultCompanyRateBurst {
 		t.Errorf("defaults: %+v", p)
 	}
 	prod, err := (&DispatcherStackProps{Stage: "prod", SenderDomain: "example.com", AlarmEmail: "a@example.com", AssetRoot: root}).Resolved()
@@ -55,19 +58,28 @@ func TestResolvedRejects(t *testing.T) {
 		mut  func(*DispatcherStackProps)
 		want string
 	}{
-		"stage upper":         {func(p *DispatcherStackProps) { p.Stage = "Dev" }, "Stage"},
-		"stage long":          {func(p *DispatcherStackProps) { p.Stage = strings.Repeat("a", 17) }, "Stage"},
-		"no domain":           {func(p *DispatcherStackProps) { p.SenderDomain = "" }, "SenderDomain is required"},
-		"bad domain":          {func(p *DispatcherStackProps) { p.SenderDomain = "not a domain" }, "not a domain name"},
-		"from outside":        {func(p *DispatcherStackProps) { p.DefaultFromEmail = "x@other.com" }, "not in SenderDomain"},
-		"from with name":      {func(p *DispatcherStackProps) { p.DefaultFromEmail = "X <x@example.com>" }, "bare e-mail"},
-		"alarm email":         {func(p *DispatcherStackProps) { p.AlarmEmail = "nope" }, "AlarmEmail"},
-		"prod without alarm":  {func(p *DispatcherStackProps) { p.Stage = "prod" }, "AlarmEmail is required"},
-		"config set":          {func(p *DispatcherStackProps) { p.SESConfigurationSet = "a b" }, "SESConfigurationSet"},
-		"voice http":          {func(p *DispatcherStackProps) { p.VoiceProviderURL = "http://x.example.com" }, "https"},
-		"concurrency":         {func(p *DispatcherStackProps) { p.DispatchMaxConcurrency = 1 }, "DispatchMaxConcurrency"},
-		"log level":           {func(p *DispatcherStackProps) { p.LogLevel = "trace" }, "LogLevel"},
-		"throttle":            {func(p *DispatcherStackProps) { p.APIThrottleBurst = -1 }, "APIThrottle"},
+		"stage upper":        {func(p *DispatcherStackProps) { p.Stage = "Dev" }, "Stage"},
+		"stage long":         {func(p *DispatcherStackProps) { p.Stage = strings.Repeat("a", 17) }, "Stage"},
+		"no domain":          {func(p *DispatcherStackProps) { p.SenderDomain = "" }, "SenderDomain is required"},
+		"bad domain":         {func(p *DispatcherStackProps) { p.SenderDomain = "not a domain" }, "not a domain name"},
+		"from outside":       {func(p *DispatcherStackProps) { p.DefaultFromEmail = "x@other.com" }, "not in SenderDomain"},
+		"from with name":     {func(p *DispatcherStackProps) { p.DefaultFromEmail = "X <x@example.com>" }, "bare e-mail"},
+		"alarm email":        {func(p *DispatcherStackProps) { p.AlarmEmail = "nope" }, "AlarmEmail"},
+		"prod without alarm": {func(p *DispatcherStackProps) { p.Stage = "prod" }, "AlarmEmail is required"},
+		"config set":         {func(p *DispatcherStackProps) { p.SESConfigurationSet = "a b" }, "SESConfigurationSet"},
+		"voice http":         {func(p *DispatcherStackProps) { p.VoiceProviderURL = "http://x.example.com" }, "https"},
+		"concurrency":        {func(p *DispatcherStackProps) { p.DispatchMaxConcurrency = 1 }, "DispatchMaxConcurrency"},
+		"log level":          {func(p *DispatcherStackProps) { p.LogLevel = "trace" }, "LogLevel"},
+		"throttle":           {func(p *DispatcherStackProps) { p.APIThrottleBurst = -1 }, "APIThrottle"},
+		"company rate":       {func(p *DispatcherStackProps) { p.CompanyRateLimit = -1 }, "CompanyRateLimit/CompanyRateBurst: rate -1"},
+		"company burst":      {func(p *DispatcherStackProps) { p.CompanyRateBurst = -3 }, "CompanyRateLimit/CompanyRateBurst: burst -3"},
+		"company over stage": {func(p *DispatcherStackProps) { p.CompanyRateLimit = 60 }, "above the stage's APIThrottleRate 50"},
+		"override over stage": {func(p *DispatcherStackProps) {
+			p.CompanyRateLimits = map[string]ratelimit.Limit{"big": {Rate: 10, Burst: 500}}
+		}, "CompanyRateLimits[big] 10/s burst 500: above"},
+		"override bad id": {func(p *DispatcherStackProps) {
+			p.CompanyRateLimits = map[string]ratelimit.Limit{"a=b": {Rate: 1, Burst: 1}}
+		}, `"a=b" is not a company id`},
 		"ratio negative":      {func(p *DispatcherStackProps) { p.PermanentFailureRatio = -0.1 }, "PermanentFailureRatio"},
 		"ratio above one":     {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 1.01 }, "PermanentFailureRatio"},
 		"ratio a percentage":  {func(p *DispatcherStackProps) { p.PermanentFailureRatio = 5 }, "PermanentFailureRatio"},

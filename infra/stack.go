@@ -23,6 +23,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
 
@@ -72,7 +73,9 @@ const DispatchBatchSize = 10
 // own copy of it, so a change here is a change of contract.
 var FunctionEnv = map[string][]string{
 	// The api function verifies voice webhooks with the provider's key.
-	FnAPI:      append([]string{config.EnvVoiceSecretARN}, commonEnv...),
+	// It limits each company's requests (the bucket in the table).
+	FnAPI: append([]string{config.EnvVoiceSecretARN, config.EnvCompanyRateLimit, config.EnvCompanyRateBurst,
+		config.EnvCompanyRateOverrides}, commonEnv...),
 	FnDispatch: append(append([]string(nil), commonEnv...), voiceEnv...),
 	FnSweeper:  append(append([]string(nil), commonEnv...), voiceEnv...),
 	// The events function only reads and writes rows (a finished row it
@@ -287,20 +290,23 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 	}
 
 	values := map[string]*string{
-		config.EnvTableName:         s.Table.Table.TableName(),
-		config.EnvQueueURL:          s.Queue.Queue.QueueUrl(),
-		config.EnvScheduleGroup:     s.Scheduling.Group.ScheduleGroupName(),
-		config.EnvSchedulerRoleARN:  s.Scheduling.Role.RoleArn(),
-		config.EnvDispatchTargetARN: s.DispatchFunctionArn,
-		config.EnvSchedulerDLQARN:   s.Scheduling.DLQ.QueueArn(),
-		config.EnvDefaultFromEmail:  jsii.String(p.DefaultFromEmail),
-		config.EnvSESConfigSet:      s.ConfigurationSetName,
-		config.EnvLogLevel:          jsii.String(p.LogLevel),
-		config.EnvMetricsNamespace:  jsii.String(p.MetricsNamespace()),
-		config.EnvVoiceProviderURL:  jsii.String(p.VoiceProviderURL),
-		config.EnvVoiceSecretARN:    s.VoiceSecret.SecretArn(),
-		config.EnvWebhookQueueURL:   s.WebhookQueue.Queue.QueueUrl(),
-		config.EnvRetentionDays:     jsii.String(strconv.Itoa(p.RetentionDays)),
+		config.EnvTableName:            s.Table.Table.TableName(),
+		config.EnvQueueURL:             s.Queue.Queue.QueueUrl(),
+		config.EnvScheduleGroup:        s.Scheduling.Group.ScheduleGroupName(),
+		config.EnvSchedulerRoleARN:     s.Scheduling.Role.RoleArn(),
+		config.EnvDispatchTargetARN:    s.DispatchFunctionArn,
+		config.EnvSchedulerDLQARN:      s.Scheduling.DLQ.QueueArn(),
+		config.EnvDefaultFromEmail:     jsii.String(p.DefaultFromEmail),
+		config.EnvSESConfigSet:         s.ConfigurationSetName,
+		config.EnvLogLevel:             jsii.String(p.LogLevel),
+		config.EnvMetricsNamespace:     jsii.String(p.MetricsNamespace()),
+		config.EnvVoiceProviderURL:     jsii.String(p.VoiceProviderURL),
+		config.EnvVoiceSecretARN:       s.VoiceSecret.SecretArn(),
+		config.EnvWebhookQueueURL:      s.WebhookQueue.Queue.QueueUrl(),
+		config.EnvRetentionDays:        jsii.String(strconv.Itoa(p.RetentionDays)),
+		config.EnvCompanyRateLimit:     jsii.String(strconv.FormatFloat(p.CompanyRateLimit, 'g', -1, 64)),
+		config.EnvCompanyRateBurst:     jsii.String(strconv.Itoa(p.CompanyRateBurst)),
+		config.EnvCompanyRateOverrides: jsii.String(ratelimit.Policy{Companies: p.CompanyRateLimits}.OverridesText()),
 	}
 	descriptions := map[string]string{
 		FnAPI:      "Dispatcher HTTP API (API Gateway HTTP API, payload 2.0).",

@@ -16,7 +16,7 @@ fi
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 go build -o "$data/dispatcher" ./cmd/dispatcher
-"$data/dispatcher" serve --addr "127.0.0.1:$port" --data "$data/data" > "$data/serve.log" 2>&1 &
+"$data/dispatcher" serve --addr "127.0.0.1:$port" --data "$data/data" --rate-limit 1000 --rate-burst 2000 > "$data/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 base="http://127.0.0.1:$port"

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dispatcherhq/dispatcher/infra"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 )
 
 // The stage names of the two synthesized stacks.
@@ -53,6 +54,11 @@ var (
 		ReservedConcurrency:    map[string]int{"api": 100, "dispatch": 40, "sweeper": 1},
 		DomainName:             "api.example.org",
 		CertificateArn:         "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+		APIThrottleRate:        200,
+		APIThrottleBurst:       400,
+		CompanyRateLimit:       40,
+		CompanyRateBurst:       80,
+		CompanyRateLimits:      map[string]ratelimit.Limit{"tiny": {Rate: 0.5, Burst: 2}, "big-co": {Rate: 150, Burst: 300}},
 	}
 )
 

@@ -21,7 +21,9 @@ var (
 	}
 	voiceEnv = []string{config.EnvVoiceProviderURL, config.EnvVoiceSecretARN}
 	wantEnv  = map[string][]string{
-		"ApiFunction":      append([]string{config.EnvVoiceSecretARN}, commonEnv...), // verifies voice webhooks
+		// Verifies voice webhooks, and limits each company's requests.
+		"ApiFunction": append([]string{config.EnvVoiceSecretARN, config.EnvCompanyRateLimit, config.EnvCompanyRateBurst,
+			config.EnvCompanyRateOverrides}, commonEnv...),
 		"DispatchFunction": append(append([]string{}, commonEnv...), voiceEnv...),
 		"SweeperFunction":  append(append([]string{}, commonEnv...), voiceEnv...),
 		// Records delivery feedback on rows: the table, nothing to send with;
@@ -247,6 +249,10 @@ func TestEnvironmentContract(t *testing.T) {
 			config.EnvWebhookQueueURL:   ref(x.webhookQueue),
 			// The retention prop: dev leaves the default of 90 days, prod sets 400.
 			config.EnvRetentionDays: map[string]string{devStage: "90", prodStage: "400"}[c.stage],
+			// The company limit: dev the defaults, prod its props.
+			config.EnvCompanyRateLimit:     map[string]string{devStage: "25", prodStage: "40"}[c.stage],
+			config.EnvCompanyRateBurst:     map[string]string{devStage: "50", prodStage: "80"}[c.stage],
+			config.EnvCompanyRateOverrides: map[string]string{devStage: "", prodStage: "big-co=150/300,tiny=0.5/2"}[c.stage],
 		}
 		if dispatchName != "dispatcher-"+c.stage+"-dispatch" || groupName != "dispatcher-"+c.stage {
 			t.Errorf("%s: dispatch function name %q, schedule group %v", c.stage, dispatchName, groupName)

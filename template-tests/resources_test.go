@@ -280,8 +280,12 @@ func TestHTTPAPI(t *testing.T) {
 		if stage.prop("StageName") != "$default" || stage.prop("AutoDeploy") != true {
 			t.Errorf("%s: stage %v autodeploy %v", name, stage.prop("StageName"), stage.prop("AutoDeploy"))
 		}
-		if !jsonEqual(stage.prop("DefaultRouteSettings"), map[string]any{"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}) {
-			t.Errorf("%s: stage throttling = %s", name, pretty(stage.prop("DefaultRouteSettings")))
+		// The stage limits are props: dev the defaults (50/s, burst 100),
+		// prod its own (200/s, burst 400).
+		wantThrottle := map[string]map[string]any{devStage: {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50},
+			prodStage: {"ThrottlingBurstLimit": 400, "ThrottlingRateLimit": 200}}[name]
+		if !jsonEqual(stage.prop("DefaultRouteSettings"), wantThrottle) {
+			t.Errorf("%s: stage throttling = %s, want %v", name, pretty(stage.prop("DefaultRouteSettings")), wantThrottle)
 		}
 		dest := roleOf(stage.prop("AccessLogSettings", "DestinationArn"))
 		if tp.Resources[dest].Type != "AWS::Logs::LogGroup" {

@@ -27,6 +27,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/embedded"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/dispatcherhq/dispatcher/internal/timer/local"
@@ -185,6 +186,15 @@ func withStore(ctx context.Context, sf *storeFlags, f func(comms.Store) error) e
 	return fmt.Errorf("--backend must be embedded or aws, not %q", sf.backend)
 }
 
+// DefaultRateLimit and DefaultRateBurst are `serve`'s limit of each
+// company's API requests on the embedded backend: 100 requests/s with a
+// burst of 200, more than one machine's clients of a company send in
+// normal use (the AWS stack's own default is infra.DefaultCompanyRateLimit).
+const (
+	DefaultRateLimit = 100
+	DefaultRateBurst = 200
+)
+
 type serveFlags struct {
 	addr, data, backend string
 	sweep, retryBase    time.Duration
@@ -194,6 +204,8 @@ type serveFlags struct {
 	create              bool
 	voiceSecret         string
 	durability          string
+	rateLimit           float64
+	rateBurst           int
 }
 
 func serveCmd(logTo io.Writer) *cobra.Command {
@@ -228,6 +240,8 @@ the random secret generated on first start into <data>/voice-webhook-secret
 	fl.DurationVar(&f.analysisGrace, "analysis-grace", 2*time.Minute, "how long after a call's call_ended the decision waits for its call_analyzed before deciding without it (embedded backend)")
 	fl.DurationVar(&f.timerHorizon, "timer-horizon", local.DefaultHorizon, "how far ahead the timer holds fires in memory; rows due later stay on disk and are read from the store as their time nears (embedded backend)")
 	fl.StringVar(&f.durability, "durability", "full", "when the SQLite file's commits are synced to disk (embedded backend): full — before every answer, so a 201 survives power loss and OS crashes; normal — at checkpoints only: survives the process being killed, may lose the last writes on power loss, faster on slow disks")
+	fl.Float64Var(&f.rateLimit, "rate-limit", DefaultRateLimit, "each company's API requests per second (a token bucket; 0: no limit; embedded backend — on AWS $"+config.EnvCompanyRateLimit+")")
+	fl.IntVar(&f.rateBurst, "rate-burst", DefaultRateBurst, "each company's API burst: requests a full bucket admits at once (embedded backend — on AWS $"+config.EnvCompanyRateBurst+")")
 	fl.StringVar(&f.backend, "backend", "embedded", "embedded (SQLite file in --data) or aws (DynamoDB, SQS, Scheduler, SES, SNS at AWS_ENDPOINT_URL or AWS)")
 	fl.BoolVar(&f.create, "create-resources", false, "with --backend aws: create the table, queue, schedule group and sender identity first (for emulators)")
 	fl.StringVar(&f.voiceSecret, "voice-webhook-secret", "", "secret the voice simulator signs call outcomes with and the webhook path verifies (embedded backend; default $"+EnvVoiceWebhookSecret+", else <data>/"+embedded.VoiceSecretFile+")")
@@ -276,6 +290,9 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 	if f.backend == "aws" && c.Flags().Changed("timer-horizon") {
 		return fmt.Errorf("serve: --timer-horizon is for the embedded backend; on AWS the fires are held by SQS and EventBridge Scheduler")
 	}
+	if f.backend == "aws" && (c.Flags().Changed("rate-limit") || c.Flags().Changed("rate-burst")) {
+		return fmt.Errorf("serve: --rate-limit and --rate-burst are for the embedded backend; on AWS the limit is read from %s and %s", config.EnvCompanyRateLimit, config.EnvCompanyRateBurst)
+	}
 	secret, secretFrom, err := voiceSecret(c, f.voiceSecret, os.LookupEnv, f.data)
 	if err != nil {
 		return err
@@ -291,6 +308,13 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 	if f.backend == "aws" {
 		return serveAWS(ctx, ln, f.data, f.create, f.sweep, stdout, log)
 	}
+	var rl ratelimit.Policy
+	if f.rateLimit != 0 {
+		rl.Default = ratelimit.Limit{Rate: f.rateLimit, Burst: f.rateBurst}
+		if err := rl.Default.Valid(); err != nil {
+			return fmt.Errorf("serve: --rate-limit/--rate-burst: %v", err)
+		}
+	}
 	if f.lease <= 0 || f.sweepGrace <= 0 || f.analysisGrace <= 0 || f.timerHorizon <= 0 {
 		return fmt.Errorf("serve: --lease, --sweep-grace, --analysis-grace and --timer-horizon must be positive")
 	}
@@ -300,7 +324,7 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 	}
 	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: f.data, SweepEvery: f.sweep, Durability: durability, TimerHorizon: f.timerHorizon,
 		Dispatch: dispatch.Config{BackoffBase: f.retryBase, Lease: f.lease, SweepGrace: f.sweepGrace, AnalysisGrace: f.analysisGrace,
-			SendTimeout: min(30*time.Second, f.lease/4)}, VoiceSecret: secret}, log)
+			SendTimeout: min(30*time.Second, f.lease/4)}, VoiceSecret: secret, RateLimit: rl}, log)
 	if err != nil {
 		return err
 	}

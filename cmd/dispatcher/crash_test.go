@@ -133,7 +133,8 @@ func startServe(t *testing.T, bin, data string, args ...string) *served {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, args...)...)
+	// The test creates thousands of rows as fast as it can: no rate limit.
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data, "--rate-limit", "0"}, args...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &logs
 	if err := cmd.Start(); err != nil {

@@ -215,6 +215,12 @@ func TestEntryPoints(t *testing.T) {
 	oneLine(t, "a zero timer horizon", err, "--timer-horizon must be positive")
 	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--backend", "aws", "--timer-horizon", "1m")
 	oneLine(t, "--timer-horizon with aws", err, "--timer-horizon is for the embedded backend")
+	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--rate-limit", "-1")
+	oneLine(t, "a negative rate limit", err, "--rate-limit/--rate-burst: rate -1")
+	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--rate-burst", "0")
+	oneLine(t, "a zero burst", err, "--rate-limit/--rate-burst: burst 0")
+	_, _, err = run("serve", "--addr", "127.0.0.1:0", "--backend", "aws", "--rate-limit", "5")
+	oneLine(t, "--rate-limit with aws", err, "--rate-limit and --rate-burst are for the embedded backend")
 }
 
 // TestServeBusyPort: a taken --addr is one line naming --addr, said before

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dispatcherhq/dispatcher/infra"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 )
 
 func main() {
@@ -85,6 +86,21 @@ func realMain() error {
 		}
 		retentionDays = n
 	}
+	var limits [4]float64 // apiThrottleRate, apiThrottleBurst, companyRateLimit, companyRateBurst
+	for i, key := range []string{"apiThrottleRate", "apiThrottleBurst", "companyRateLimit", "companyRateBurst"} {
+		if v := ctx(key); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || (i%2 == 1 && f != float64(int(f))) {
+				return fmt.Errorf("context %s %q: want a number (a burst: a whole number)", key, v)
+			}
+			limits[i] = f
+		}
+	}
+	// companyRateLimits: company_id=rate/burst,… (each company's own limit).
+	overrides, err := ratelimit.ParsePolicy("companyRateLimit", "1", "companyRateBurst", "1", "context companyRateLimits", ctx("companyRateLimits"))
+	if err != nil {
+		return err
+	}
 	reserved, err := parseReserved(ctx("reservedConcurrency"))
 	if err != nil {
 		return err
@@ -115,6 +131,11 @@ func realMain() error {
 		DomainName:             ctx("domainName"),
 		CertificateArn:         ctx("certificateArn"),
 		RetentionDays:          retentionDays,
+		APIThrottleRate:        limits[0],
+		APIThrottleBurst:       limits[1],
+		CompanyRateLimit:       limits[2],
+		CompanyRateBurst:       int(limits[3]),
+		CompanyRateLimits:      overrides.Companies,
 	}); err != nil {
 		return err
 	}

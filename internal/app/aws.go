@@ -25,6 +25,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 	awstimer "github.com/dispatcherhq/dispatcher/internal/timer/aws"
@@ -143,6 +144,9 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	if dcfg.DefaultFrom == "" {
 		dcfg.DefaultFrom = cfg.DefaultFromEmail
 	}
+	// The sweeper function sends nothing itself: what it fires again goes
+	// to the dispatch queue, under the dispatch function's concurrency.
+	dcfg.SweepEnqueues = true
 	var store Store = a.Store
 	if o.wrap != nil {
 		store = o.wrap(store)
@@ -180,6 +184,11 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		panic(err) // every port is given above
 	}
 	a.Service, a.Dispatcher, a.API, a.Feedback, a.Webhooks = g.Service, g.Dispatcher, g.API, g.Feedback, g.WebhookDeliveries
+	if cfg.RateLimit.Enabled() {
+		// Each company's bucket is an item of the table, shared by every
+		// instance of the api function (internal/store/dynamo, ratelimit.go).
+		a.API.SetRateLimiter(ratelimit.New(a.Store, cfg.RateLimit, o.now))
+	}
 	return a
 }
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 )
 
 // Environment variable names: the contract between infra and the functions.
@@ -41,6 +43,14 @@ const (
 	// a whole number from MinRetentionDays to MaxRetentionDays; unset
 	// means DefaultRetentionDays.
 	EnvRetentionDays = "DISPATCHER_RETENTION_DAYS"
+	// EnvCompanyRateLimit and EnvCompanyRateBurst are each company's API
+	// request limit (the api function's): requests per second (a decimal)
+	// and burst (whole requests), a token bucket in the table
+	// (internal/ratelimit). Unset: no limit. EnvCompanyRateOverrides gives
+	// some companies their own: "company_id=rate/burst,…" (empty: none).
+	EnvCompanyRateLimit     = "DISPATCHER_COMPANY_RATE_LIMIT"
+	EnvCompanyRateBurst     = "DISPATCHER_COMPANY_RATE_BURST"
+	EnvCompanyRateOverrides = "DISPATCHER_COMPANY_RATE_OVERRIDES"
 )
 
 // Bounds and default of EnvRetentionDays (the stack prop RetentionDays
@@ -77,6 +87,10 @@ type AWS struct {
 	// Retention is how long a terminal row is kept after its last write
 	// (EnvRetentionDays; default DefaultRetentionDays days).
 	Retention time.Duration
+	// RateLimit is each company's API request limit (EnvCompanyRateLimit,
+	// EnvCompanyRateBurst, EnvCompanyRateOverrides); the zero Policy
+	// limits nothing.
+	RateLimit ratelimit.Policy
 }
 
 // Needs says which groups of settings a function requires.
@@ -136,6 +150,12 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 		}
 		c.Retention = time.Duration(n) * 24 * time.Hour
 	}
+	rl, err := ratelimit.ParsePolicy(EnvCompanyRateLimit, getenv(EnvCompanyRateLimit), EnvCompanyRateBurst, getenv(EnvCompanyRateBurst),
+		EnvCompanyRateOverrides, getenv(EnvCompanyRateOverrides))
+	if err != nil {
+		return AWS{}, fmt.Errorf("config.LoadAWS: %w", err)
+	}
+	c.RateLimit = rl
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:

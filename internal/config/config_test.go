@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 )
 
 func TestMetricsNamespace(t *testing.T) {
@@ -57,6 +58,29 @@ func TestRetentionDays(t *testing.T) {
 			t.Errorf("LoadAWS with %s=%q: no error", config.EnvRetentionDays, v)
 		case want >= 0 && (err != nil || c.Retention != want):
 			t.Errorf("LoadAWS with %s=%q: %v, %v; want %v", config.EnvRetentionDays, v, c.Retention, err, want)
+		}
+	}
+}
+
+func TestCompanyRateLimit(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := config.LoadAWS(env(nil), config.Needs{})
+	if err != nil || c.RateLimit.Enabled() {
+		t.Fatalf("unset: %v, %v; want no limit", c.RateLimit, err)
+	}
+	c, err = config.LoadAWS(env(map[string]string{config.EnvCompanyRateLimit: "25", config.EnvCompanyRateBurst: "50",
+		config.EnvCompanyRateOverrides: "big=200/400"}), config.Needs{})
+	if err != nil || c.RateLimit.For("x") != (ratelimit.Limit{Rate: 25, Burst: 50}) || c.RateLimit.For("big") != (ratelimit.Limit{Rate: 200, Burst: 400}) {
+		t.Fatalf("set: %v, %v", c.RateLimit, err)
+	}
+	for _, bad := range []map[string]string{
+		{config.EnvCompanyRateLimit: "25"},
+		{config.EnvCompanyRateLimit: "fast", config.EnvCompanyRateBurst: "50"},
+		{config.EnvCompanyRateBurst: "50"},
+		{config.EnvCompanyRateLimit: "25", config.EnvCompanyRateBurst: "50", config.EnvCompanyRateOverrides: "big"},
+	} {
+		if _, err := config.LoadAWS(env(bad), config.Needs{}); err == nil || !strings.Contains(err.Error(), "DISPATCHER_COMPANY_RATE") {
+			t.Errorf("%v: %v; want an error naming the variable", bad, err)
 		}
 	}
 }

@@ -42,6 +42,15 @@ type Config struct {
 	SweepGrace time.Duration
 	// SweepBatch is how many rows one sweep looks at.
 	SweepBatch int
+	// SweepEnqueues makes the sweep hand every row it fires again (a lost
+	// fire, a lease released for the next attempt) to the timer instead of
+	// sending it itself. On AWS the timer is the dispatch queue (and
+	// Scheduler), so the sweeper's sends go through the dispatch
+	// function like every other, bounded by its maximum concurrency
+	// (the stack prop DispatchMaxConcurrency), and the sweeper function
+	// never calls a provider for them. False (the embedded mode, one
+	// process): the sweep sends at once.
+	SweepEnqueues bool
 	// DefaultFrom is the sender address when neither the payload nor the
 	// company settings give one.
 	DefaultFrom string

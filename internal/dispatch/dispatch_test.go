@@ -783,3 +783,50 @@ func TestNoSendThatCouldOutliveTheLease(t *testing.T) {
 		t.Errorf("after the sweep: %s attempt %d, %d sends", got.Status, got.AttemptCount, b.senders.sends(row.ID))
 	}
 }
+
+// With SweepEnqueues (AWS), the sweep sends nothing itself: a lost fire
+// and a released lease are armed on the timer (the dispatch queue), and
+// the send happens when that fire comes back through Handle.
+func TestSweepEnqueues(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.d = dispatch.New(b.store, b.timer, dispatch.Senders{Email: b.senders, SMS: b.senders, Voice: b.senders}, dispatch.Config{SweepEnqueues: true},
+		dispatch.WithClock(b.clock.Now), dispatch.WithJitter(func() float64 { return 1 }))
+	lost := b.create("email", time.Minute, "")
+	leased := b.create("sms", 0, "")
+	ch, err := comms.Claim(b.get(leased.ID), b.clock.Now().Add(2*time.Minute), b.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.store.UpdateCommunication(b.ctx, ch, false); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(10 * time.Minute) // lost overdue; the lease, its grace and SettleWait past
+	arms := b.timer.count()
+	res, err := b.d.Sweep(b.ctx)
+	if err != nil || res.Refired != 1 || res.Released != 1 {
+		t.Fatalf("sweep = %+v, %v; want one refired, one released", res, err)
+	}
+	if b.senders.sends(lost.ID)+b.senders.sends(leased.ID) != 0 {
+		t.Fatalf("the sweep sent %d; want nothing sent by the sweeper", b.senders.sends(lost.ID)+b.senders.sends(leased.ID))
+	}
+	if got := b.timer.count() - arms; got != 2 {
+		t.Fatalf("%d fires armed by the sweep; want 2", got)
+	}
+	b.timer.mu.Lock()
+	fired := append([]armed(nil), b.timer.arms[arms:]...)
+	b.timer.mu.Unlock()
+	for _, a := range fired {
+		if row := b.get(a.f.CommunicationID); row.Status != comms.StatusPending || a.at.After(b.clock.Now()) {
+			t.Fatalf("armed %s at %v: row %s; want a pending row, armed for now or earlier", a.f.CommunicationID, a.at, row.Status)
+		}
+		if err := b.d.Handle(b.ctx, a.f); err != nil { // the dispatch function takes it from the queue
+			t.Fatal(err)
+		}
+	}
+	if b.get(lost.ID).Status != comms.StatusSent || b.get(leased.ID).Status != comms.StatusSent ||
+		b.senders.sends(lost.ID) != 1 || b.senders.sends(leased.ID) != 1 {
+		t.Fatalf("after the queue's fires: lost %s (%d sends), leased %s (%d sends); want both sent once",
+			b.get(lost.ID).Status, b.senders.sends(lost.ID), b.get(leased.ID).Status, b.senders.sends(leased.ID))
+	}
+}

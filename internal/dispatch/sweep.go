@@ -59,7 +59,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 		case comms.StatusPending:
 			res.Refired++
 			d.logRepair(ctx, row, "refired")
-			if err := d.Handle(ctx, comms.FireOf(row)); err != nil {
+			if err := d.refire(ctx, row); err != nil {
 				errs = append(errs, err)
 			}
 		case comms.StatusProcessing:
@@ -69,6 +69,21 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// refire hands on the fire of a pending row the sweep repaired: armed on
+// the timer for the row's next_attempt_at when Config.SweepEnqueues (the
+// dispatch queue on AWS: the send then runs in the dispatch function,
+// under its concurrency limit), else handled here and now.
+func (d *Dispatcher) refire(ctx context.Context, row comms.Communication) error {
+	if !d.cfg.SweepEnqueues {
+		return d.Handle(ctx, comms.FireOf(row))
+	}
+	if err := d.timer.Arm(ctx, comms.FireOf(row), row.NextAttemptAt); err != nil {
+		// The row stays pending and overdue: the next sweep arms it again.
+		return fmt.Errorf("timer.Arm: %w", err)
+	}
+	return nil
 }
 
 // logRepair writes the one line of a sweep repair: message "sweep repair"
@@ -107,7 +122,7 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 	case stored.Status == comms.StatusPending:
 		res.Released++
 		d.logRepair(ctx, stored, "released")
-		return d.Handle(ctx, comms.FireOf(stored))
+		return d.refire(ctx, stored)
 	default:
 		res.Exhausted++
 		d.logRepair(ctx, stored, "exhausted")

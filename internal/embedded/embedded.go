@@ -32,6 +32,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/dispatcherhq/dispatcher/internal/timer/local"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
@@ -53,6 +54,11 @@ type LocalConfig struct {
 	// (default local.DefaultHorizon, 5 minutes): rows due later stay on
 	// disk until their time is that near (docs/design.md, the timers).
 	TimerHorizon time.Duration
+	// RateLimit limits each company's API requests (a token bucket in
+	// this process's memory: one process owns the data directory). The
+	// zero Policy limits nothing; `dispatcher serve` sets
+	// --rate-limit/--rate-burst.
+	RateLimit ratelimit.Policy
 	// Clock is the time of the whole process: what the timer finds due,
 	// when the sweeper runs and the simulator answers, the times rows and
 	// outbox lines record. Default clock.System; tests pass a clock.Fake
@@ -221,6 +227,9 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		return nil, errors.Join(err, outbox.Close(), store.Close())
 	}
 	l.Dispatcher, l.API, l.Feedback, l.Webhooks = g.Dispatcher, g.API, g.Feedback, g.WebhookDeliveries
+	if cfg.RateLimit.Enabled() {
+		l.API.SetRateLimiter(ratelimit.New(ratelimit.NewMemory(), cfg.RateLimit, clk.Now))
+	}
 	return l, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 )
 
 // BenchmarkCreate measures POST /v1/scheduled-communications end to end in
@@ -54,4 +56,31 @@ func BenchmarkCreateParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRateLimit is one authenticated read (GET /v1/settings: auth
+// from the key cache, one company read on SQLite) without a rate limiter
+// and with the embedded mode's (the in-memory bucket, a limit never hit):
+// the difference is the limiter's cost per request.
+func BenchmarkRateLimit(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "memory"}[on], func(b *testing.B) {
+			e := setup(b)
+			if on {
+				withLimit(e, ratelimit.Limit{Rate: ratelimit.MaxRate, Burst: ratelimit.MaxBurst}, nil)
+			}
+			key := e.keys["all"]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest("GET", "/v1/settings", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				rec := httptest.NewRecorder()
+				e.api.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
 }

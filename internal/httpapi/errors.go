@@ -36,6 +36,7 @@ func classify(err error) (int, apiError) {
 		te *comms.TransitionError
 		me *methodError
 		dt *comms.SendingDomainTakenError
+		rl *rateLimitedError
 	)
 	e := func(status int, code, msg string) (int, apiError) {
 		return status, apiError{Code: code, Message: msg, Details: []comms.FieldError{}}
@@ -58,6 +59,8 @@ func classify(err error) (int, apiError) {
 		return e(http.StatusRequestHeaderFieldsTooLarge, "header_too_large", fmt.Sprintf("The request's header fields are larger than %d bytes.", MaxHeaderBytes))
 	case errors.Is(err, ErrBadSignature):
 		return e(http.StatusUnauthorized, "invalid_signature", "The webhook signature does not verify (wrong secret, altered body, or a timestamp outside the tolerance); nothing was changed.")
+	case errors.As(err, &rl):
+		return e(http.StatusTooManyRequests, "rate_limited", "This company has made more requests than its rate limit allows; nothing was done. Retry after Retry-After seconds; RateLimit-Policy and RateLimit describe the limit and what is left.")
 	case errors.Is(err, comms.ErrUnauthenticated):
 		return e(http.StatusUnauthorized, "unauthorized", "Send a valid, unrevoked API key as 'Authorization: Bearer dk_live_…'.")
 	case errors.As(err, &se):

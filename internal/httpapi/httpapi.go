@@ -26,6 +26,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/contract"
+	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
@@ -81,7 +82,25 @@ type API struct {
 	routes    []Route
 	// ready runs /readyz's checks (SetReadiness); nil: always ready.
 	ready *readiness
+	// limiter limits each company's authenticated requests
+	// (SetRateLimiter); nil: no limit.
+	limiter RateLimiter
 }
+
+// RateLimiter takes cost tokens from a company's bucket
+// (ratelimit.Limiter).
+type RateLimiter interface {
+	Allow(ctx context.Context, company string, cost int) (ratelimit.Decision, error)
+}
+
+// SetRateLimiter limits every authenticated request of a company: each
+// costs one token of its bucket, and a request with none left is answered
+// 429 rate_limited with Retry-After. Every authenticated response carries
+// RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-10).
+// The public routes (health, readiness, the OpenAPI document, the voice
+// webhooks) are never limited. A limiter error lets the request through
+// (logged): the stage's own throttling still bounds the API.
+func (a *API) SetRateLimiter(l RateLimiter) { a.limiter = l }
 
 // New returns the API over svc, authenticating with auth and logging to log.
 func New(svc *scheduling.Service, auth Authenticator, log *slog.Logger) *API {
@@ -277,6 +296,9 @@ func (a *API) wrap(rt Route) http.Handler {
 				if rec, ok := w.(*statusRecorder); ok {
 					rec.company = p.CompanyID
 				}
+				err = a.limit(w, r, p.CompanyID)
+			}
+			if err == nil {
 				if rt.AnyOf {
 					err = p.RequireAny(rt.Scopes...)
 				} else {
@@ -306,7 +328,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dispatcher"`)
 	}
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+	var rl *rateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(rl.retryAfter, 1), 10))
+	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, map[string]any{"error": body, "meta": map[string]any{"request_id": requestID(r)}})

@@ -87,6 +87,8 @@ type Store struct {
 	// fanOuts serialises this process's webhook fan-outs of one company
 	// (keyed by company), in the same spirit.
 	fanOuts keyedLocks
+	// rateHints guesses which update a rate-limit bucket needs (ratelimit.go).
+	rateHints rateHints
 	// retention is how long a terminal row is kept (WithRetention); 0
 	// keeps it forever.
 	retention time.Duration
