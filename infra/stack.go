@@ -372,6 +372,16 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 
 	events := s.Functions[FnEvents].Function
 	s.FeedbackEvents = s.Feedback.Consume(events)
+	// CloudWatch Logs invokes the events function asynchronously with SMS
+	// delivery-status lines: a batch it failed on (Lambda's two retries
+	// spent) is parked on the events DLQ (alarmed), not dropped — the SMS
+	// ledger needs those reports to settle uncertain attempts. `dispatcher
+	// dlq redrive` sends it back through the events queue.
+	events.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(2),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+		OnFailure:     awslambdadestinations.NewSqsDestination(s.Feedback.Queue.DLQ),
+	})
 	if s.SMSDeliveryStatus, err = NewSMSDeliveryStatus(stack, "SMSDeliveryStatus", &SMSDeliveryStatusProps{
 		Function:     events,
 		LogRetention: p.LogRetention,

@@ -278,6 +278,8 @@ func TestFunctionPolicies(t *testing.T) {
 		// grant and the async on-failure destination's send grant.
 		want["DispatchFunction"]["(event source)"] = statement{Actions: sorted("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"), Resources: []string{arn(x.queue)}}
 		want["DispatchFunction"]["(on-failure destination)"] = statement{Actions: sorted("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"), Resources: []string{arn(x.schedulerDLQ)}}
+		// SMS delivery-status batches it failed on are parked on the events DLQ.
+		want["EventsFunction"]["(on-failure destination)"] = statement{Actions: sorted("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"), Resources: []string{arn(x.eventsDLQ)}}
 
 		for fn, wantSts := range want {
 			t.Run(c.stage+"/"+fn, func(t *testing.T) {
@@ -351,8 +353,13 @@ func TestFunctionPolicies(t *testing.T) {
 			}
 			for _, a := range actions {
 				if strings.HasPrefix(a, "ses:") || strings.HasPrefix(a, "sns:") || strings.HasPrefix(a, "scheduler:") ||
-					strings.HasPrefix(a, "secretsmanager:") || strings.HasPrefix(a, "iam:") || a == "sqs:SendMessage" {
+					strings.HasPrefix(a, "secretsmanager:") || strings.HasPrefix(a, "iam:") {
 					t.Errorf("events function may %s", a)
+				}
+			}
+			for _, st := range pols[role] {
+				if contains(st.Actions, "sqs:SendMessage") && !jsonEqual(st.Resources, []string{arn(x.eventsDLQ)}) {
+					t.Errorf("events function may send to %v (only its DLQ, the on-failure destination)", st.Resources)
 				}
 			}
 			for _, a := range []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem", "sqs:ReceiveMessage", "sqs:DeleteMessage"} {

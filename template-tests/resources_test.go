@@ -17,7 +17,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::DynamoDB::Table":                       1,
 		"AWS::Lambda::Function":                      6, // 5 Go functions, the SetSMSAttributes custom resource's provider
 		"AWS::Lambda::EventSourceMapping":            4, // dispatch queue → dispatch, events queue → events, table stream and webhook queue → webhooks
-		"AWS::Lambda::EventInvokeConfig":             2,
+		"AWS::Lambda::EventInvokeConfig":             3,
 		"AWS::Lambda::Permission":                    3, // API Gateway → api, CloudWatch Logs (2 SMS log groups) → events
 		"AWS::SQS::Queue":                            9, // dispatch queue, its DLQ, the Scheduler DLQ, events queue, its DLQ, the rule target's DLQ, webhook queue, its DLQ, the fan-out DLQ
 		"AWS::SQS::QueuePolicy":                      9, // TLS only (+ EventBridge may send to the events queue and the target DLQ)
@@ -197,6 +197,14 @@ func TestQueues(t *testing.T) {
 				"FunctionName":         ref("DispatchFunction"),
 				"MaximumRetryAttempts": 2,
 				"DestinationConfig":    map[string]any{"OnFailure": map[string]any{"Destination": getAtt(x.schedulerDLQ, "Arn")}},
+			})
+		})
+		must(t, c.name+" events async invokes (SMS delivery-status logs)", func() {
+			c.f.template.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
+				"FunctionName":             ref("EventsFunction"),
+				"MaximumRetryAttempts":     2,
+				"MaximumEventAgeInSeconds": 6 * 3600,
+				"DestinationConfig":        map[string]any{"OnFailure": map[string]any{"Destination": getAtt(x.eventsDLQ, "Arn")}},
 			})
 		})
 		must(t, c.name+" sweeper async invokes", func() {

@@ -18,7 +18,10 @@
 // The other queues hold one kind each: fires (the dispatch queue's DLQ,
 // KindFire; the webhook queue's DLQ, the same with kind "webhook"), SES
 // events (the events queue's DLQ and the feedback rule target's DLQ,
-// KindSESEvent) and the webhooks stream's failed batches (KindStreamBatch:
+// KindSESEvent), SMS delivery-status log batches the events function
+// failed on (its on-failure destination is the events DLQ: KindSMSReports,
+// Lambda's on-failure record whose requestPayload, the CloudWatch Logs
+// event, is replayed to the events queue) and the webhooks stream's failed batches (KindStreamBatch:
 // a pointer into the stream, which expires; the sweeper re-arms lost
 // webhook deliveries, so nothing is replayed).
 //
@@ -67,11 +70,12 @@ const (
 	KindSweepUndelivered    Kind = "sweep_undelivered"
 	KindSESEvent            Kind = "ses_event"
 	KindStreamBatch         Kind = "stream_batch"
+	KindSMSReports          Kind = "sms_reports"
 	KindUnknown             Kind = "unknown"
 )
 
 // kinds lists every Kind, in the order KindNames gives them.
-var kinds = []Kind{KindFire, KindScheduleUndelivered, KindInvokeFailed, KindSweepUndelivered, KindSESEvent, KindStreamBatch, KindUnknown}
+var kinds = []Kind{KindFire, KindScheduleUndelivered, KindInvokeFailed, KindSweepUndelivered, KindSESEvent, KindSMSReports, KindStreamBatch, KindUnknown}
 
 // KnownKind reports whether k is one of the kinds.
 func KnownKind(k Kind) bool {
@@ -170,12 +174,16 @@ func Classify(body string, attrs map[string]string) (m Message) {
 		if json.Unmarshal(probe.ResponsePayload, &resp) == nil && resp.ErrorMessage != "" {
 			m.Error += ": " + strings.TrimPrefix(resp.ErrorType+": "+resp.ErrorMessage, ": ")
 		}
+		var compact bytes.Buffer
 		if f, err := lambdafn.DecodeFire(probe.RequestPayload); err == nil {
 			m.Fire = &f
-			var compact bytes.Buffer
 			if json.Compact(&compact, probe.RequestPayload) == nil {
 				m.Replay = compact.String()
 			}
+		} else if isCloudWatchLogs(probe.RequestPayload) && json.Compact(&compact, probe.RequestPayload) == nil {
+			// The events function failed on a batch of SMS delivery-status
+			// lines: the events queue's consumer records it again.
+			m.Kind, m.Replay = KindSMSReports, compact.String()
 		}
 	case len(probe.DDBStreamBatch) > 0:
 		m.Kind = KindStreamBatch
@@ -187,6 +195,17 @@ func Classify(body string, attrs map[string]string) (m Message) {
 		m.Kind = KindSweepUndelivered
 	}
 	return m
+}
+
+// isCloudWatchLogs reports whether a payload is a CloudWatch Logs
+// subscription event ({"awslogs":{"data":…}}).
+func isCloudWatchLogs(payload json.RawMessage) bool {
+	var p struct {
+		AWSLogs struct {
+			Data string `json:"data"`
+		} `json:"awslogs"`
+	}
+	return json.Unmarshal(payload, &p) == nil && p.AWSLogs.Data != ""
 }
 
 func firstOf(attrs map[string]string, keys ...string) string {

@@ -34,6 +34,14 @@ var schedulerAttrs = map[string]string{
 	"TARGET_ARN":    "arn:aws:lambda:us-east-1:123456789012:function:dispatcher-dev-dispatch",
 }
 
+// smsReportsFailed is Lambda's on-failure record of an events-function
+// invocation by a CloudWatch Logs subscription (SMS delivery-status lines).
+const smsReportsFailed = `{"version":"1.0","timestamp":"2026-12-01T07:00:00.000Z",
+ "requestContext":{"requestId":"r-1","functionArn":"arn:aws:lambda:us-east-1:123456789012:function:dispatcher-dev-events:$LATEST","condition":"RetriesExhausted","approximateInvokeCount":3},
+ "requestPayload":{"awslogs":{"data":"H4sIAAAAAAAA"}},
+ "responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},
+ "responsePayload":{"errorMessage":"lambdafn.Events: 1 of 1 SMS delivery reports not recorded","errorType":"wrapError"}}`
+
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	sweepAttrs := map[string]string{"ERROR_CODE": "AWS.Lambda.ServiceException", "TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:dispatcher-dev-sweeper"}
@@ -53,6 +61,7 @@ func TestClassify(t *testing.T) {
 		{"sweep undelivered", `{}`, sweepAttrs, dlq.KindSweepUndelivered, "", "", "ServiceException"},
 		{"SES event", sesEvent, nil, dlq.KindSESEvent, sesEvent, "", ""},
 		{"stream batch", streamBatch, nil, dlq.KindStreamBatch, "", "", ""},
+		{"SMS reports the events function failed on", smsReportsFailed, nil, dlq.KindSMSReports, `{"awslogs":{"data":"H4sIAAAAAAAA"}}`, "", "RetriesExhausted after 3 invokes"},
 		{"garbage", `not json`, nil, dlq.KindUnknown, "", "", ""},
 	} {
 		m := dlq.Classify(c.body, c.attrs)

@@ -38,7 +38,9 @@ var _ Recorder = (*feedback.Recorder)(nil)
 //     feedback.ParseSMSDeliveryLog and recorded; a store error returns an
 //     error after the whole batch was tried, so Lambda retries the
 //     invocation (recording is idempotent: what was recorded is ignored
-//     the second time).
+//     the second time) twice, then puts the batch on the events DLQ (its
+//     on-failure destination), from which `dispatcher dlq redrive` sends
+//     it to the events queue.
 func Events(rec Recorder, log *slog.Logger) func(ctx context.Context, raw json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var probe struct {
@@ -72,10 +74,21 @@ func Events(rec Recorder, log *slog.Logger) func(ctx context.Context, raw json.R
 	}
 }
 
-// EventsSQS records a batch of SES events and returns the partial batch response.
+// EventsSQS records a batch of SES events and returns the partial batch
+// response. A body that is a CloudWatch Logs subscription event (a batch
+// of SMS delivery-status lines the function failed on when CloudWatch Logs
+// invoked it, sent back by `dispatcher dlq redrive` from the events DLQ,
+// where Lambda's on-failure destination put it) is recorded as EventsLogs
+// records one; any line whose recording failed fails the whole message.
 func EventsSQS(ctx context.Context, rec Recorder, log *slog.Logger, ev events.SQSEvent) events.SQSEventResponse {
 	res := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, m := range ev.Records {
+		if lev, ok := cloudWatchLogsBody(m.Body); ok {
+			if err := EventsLogs(ctx, rec, log, lev); err != nil {
+				res.BatchItemFailures = append(res.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			}
+			continue
+		}
 		t, r, err := feedback.ParseSESEvent([]byte(m.Body))
 		if err != nil {
 			logUnparsed(ctx, log, "SES event", err, "message_id", m.MessageId)
@@ -122,6 +135,16 @@ func EventsLogs(ctx context.Context, rec Recorder, log *slog.Logger, ev events.C
 		return fmt.Errorf("lambdafn.Events: %d of %d SMS delivery reports not recorded: %w", len(errs), len(data.LogEvents), errors.Join(errs...))
 	}
 	return nil
+}
+
+// cloudWatchLogsBody reads an SQS body that is a CloudWatch Logs
+// subscription event ({"awslogs":{"data":…}}).
+func cloudWatchLogsBody(body string) (events.CloudwatchLogsEvent, bool) {
+	var ev events.CloudwatchLogsEvent
+	if json.Unmarshal([]byte(body), &ev) != nil || ev.AWSLogs.Data == "" {
+		return events.CloudwatchLogsEvent{}, false
+	}
+	return ev, true
 }
 
 // logUnparsed logs a document the parsers refused, at a level that says

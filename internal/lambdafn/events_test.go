@@ -259,6 +259,28 @@ func TestEventsCloudWatchLogs(t *testing.T) {
 			t.Errorf("recorded %+v", rec.got)
 		}
 	})
+	t.Run("RedrivenThroughTheEventsQueue", func(t *testing.T) {
+		// A batch the function failed on, parked on the events DLQ by its
+		// on-failure destination and sent to the events queue by `dispatcher
+		// dlq redrive`: the SQS path records it as the logs path does.
+		payload := fmt.Sprintf(`{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":"1","timestamp":1,"message":%q}]}`,
+			`{"notification":{"messageId":"c"},"delivery":{"destination":"+61400000003"},"status":"SUCCESS"}`)
+		raw, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{sqsRecord(1, awslogs(t, []byte(payload)))}})
+		rec := &recorder{}
+		out, err := lambdafn.Events(rec, log)(context.Background(), raw)
+		if err != nil || len(out.(events.SQSEventResponse).BatchItemFailures) != 0 {
+			t.Fatalf("%v, %+v", err, out)
+		}
+		if len(rec.got) != 1 || rec.got[0].target.ProviderMessageID != "c" || rec.got[0].report.Status != comms.DeliveryDelivered {
+			t.Fatalf("recorded %+v", rec.got)
+		}
+		// A store error fails that message alone, so SQS redelivers it.
+		rec = &recorder{fail: comms.DeliveryDelivered}
+		out, _ = lambdafn.Events(rec, log)(context.Background(), raw)
+		if f := out.(events.SQSEventResponse).BatchItemFailures; len(f) != 1 {
+			t.Fatalf("failures %v, want the message", f)
+		}
+	})
 	t.Run("ControlMessage", func(t *testing.T) {
 		rec := &recorder{}
 		payload := `{"messageType":"CONTROL_MESSAGE","logGroup":"","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}`
