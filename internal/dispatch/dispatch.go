@@ -533,7 +533,7 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		return comms.RecordTransientFailure(row, comms.LastError{Code: se.Code, Message: se.Message}, now.Add(retryIn), now)
 	}
 	d.logAttempt(ctx, row, result, se, took)
-	stored, err := d.storeResult(ctx, d.cfg.LeaseFor(row.Channel), build)
+	stored, err := d.storeResult(ctx, d.cfg.LeaseFor(row.Channel)/2, build)
 	if errors.Is(err, comms.ErrConflict) && se == nil && d.settledByProvider(ctx, row, providerID) {
 		// The provider's own report (SES SEND) reached the row first and
 		// recorded this very send: nothing is lost.
@@ -566,13 +566,17 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 // own infrastructure failed (ErrNotSent): the row goes back to pending
 // with its attempt count as before the claim (comms.ReleaseUnsent) and is
 // tried again after InfraRetry. Should that write fail too (the disk that
-// failed the sink is full for the store as well), storeResult retries it for
-// half the lease and the sweeper settles the row after that.
+// failed the sink is full for the store as well), it is retried until the
+// sweeper may take the row over (its lease and the sweep grace): nothing
+// reached the provider, so a give-back written late cannot lead to a
+// second send, and a full disk that outlasts half the lease (what a result
+// write is given) must not leave the row to the sweeper (issue 15: rows out
+// within seconds of space freed, no attempt used up).
 func (d *Dispatcher) giveBack(ctx context.Context, row comms.Communication, sendErr error, took time.Duration) error {
 	e := comms.LastError{Code: "not_sent", Message: fmt.Sprintf("nothing reached the provider; not counted as an attempt: %v", sendErr)}
 	d.logAttempt(ctx, row, ResultNotSent, comms.Transient(e.Code, "%s", e.Message), took)
 	retryAt := func(now time.Time) time.Time { return now.Add(d.infraRetry()) }
-	stored, err := d.storeResult(ctx, d.cfg.LeaseFor(row.Channel), func(now time.Time) (comms.Change, error) {
+	stored, err := d.storeResult(ctx, d.cfg.LeaseFor(row.Channel)+d.cfg.SweepGrace, func(now time.Time) (comms.Change, error) {
 		return comms.ReleaseUnsent(row, e, retryAt(now), now)
 	})
 	if errors.Is(err, comms.ErrConflict) {
@@ -617,12 +621,15 @@ func (d *Dispatcher) logAttempt(ctx context.Context, row comms.Communication, re
 // storeResult writes an attempt's result, built afresh for each try. The
 // provider has already acted, so a store outage must not turn into a
 // second send after the lease runs out: failed writes are retried with
-// backoff for up to half the row's lease before giving up (the sweeper then
-// settles the row). The deadline and the waits are the wall clock's: they
-// bound real retrying, whatever clock the dispatcher is given.
-func (d *Dispatcher) storeResult(ctx context.Context, lease time.Duration, build func(now time.Time) (comms.Change, error)) (comms.Communication, error) {
-	deadline := time.Now().Add(lease / 2)
-	retry := backoff.Policy{Base: 50 * time.Millisecond, Cap: 5 * time.Second}
+// backoff (50 ms doubling to 2 s) for up to window — half the row's lease
+// for a send's result — before giving up (the sweeper then settles the
+// row). The deadline and the waits are the wall clock's: they bound real
+// retrying, whatever clock the dispatcher is given.
+func (d *Dispatcher) storeResult(ctx context.Context, window time.Duration, build func(now time.Time) (comms.Change, error)) (comms.Communication, error) {
+	deadline := time.Now().Add(window)
+	// A 2 s cap: once the store takes writes again (space freed), the
+	// result is written within 2 s (issue 15: rows out within 5 s).
+	retry := backoff.Policy{Base: 50 * time.Millisecond, Cap: 2 * time.Second}
 	for n := 1; ; n++ {
 		ch, err := build(d.clock())
 		if err != nil {

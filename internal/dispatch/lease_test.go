@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +155,38 @@ func TestClaimTakesItsChannelsLease(t *testing.T) {
 	}
 	if got := b.get(rows[comms.ChannelVoice].ID); got.Status != comms.StatusFailed || got.LastError == nil || got.LastError.Code != "outcome_unknown" {
 		t.Errorf("voice after its lease: %s %+v", got.Status, got.LastError)
+	}
+}
+
+// TestGiveBackOutlastsHalfTheLease: an attempt that never reached the
+// provider (ErrNotSent: our own outbox could not be written, a full disk)
+// is given back uncounted; when the store refuses that write too (the same
+// full disk) for longer than half the lease — all a send's result is given
+// — the give-back is still retried, so the row is pending again with no
+// attempt used once the store takes writes, rather than left processing
+// for the sweeper (issue 15). Seven failed writes take 2.6–4.2 s of the
+// retry's real backoff: more than half the 4 s lease, less than the lease
+// and the grace.
+func TestGiveBackOutlastsHalfTheLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	st := &flaky{Store: b.store}
+	st.n.Store(7)
+	full := newSenders()
+	full.result = func(string, string, int) error {
+		return fmt.Errorf("devsink: write outbox: no space left on device: %w", dispatch.ErrNotSent)
+	}
+	d := dispatch.New(st, b.timer, dispatch.Senders{Email: full}, dispatch.Config{EmailLease: 4 * time.Second, SweepGrace: 10 * time.Second},
+		dispatch.WithClock(b.clock.Now))
+	row := b.create("email", 0, "")
+	if err := d.Handle(b.ctx, comms.FireOf(row)); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	got := b.get(row.ID)
+	if got.Status != comms.StatusPending || got.AttemptCount != 0 || got.LastError == nil || got.LastError.Code != "not_sent" {
+		t.Errorf("after the give-back's writes failed 7 times: %s, attempt %d, %+v; want pending, 0 attempts, not_sent", got.Status, got.AttemptCount, got.LastError)
+	}
+	if n := st.n.Load(); n >= 0 {
+		t.Errorf("%d of the 7 failures left unused: the give-back was not retried through them", n+1)
 	}
 }
