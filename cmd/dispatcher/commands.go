@@ -199,6 +199,9 @@ type serveFlags struct {
 	addr, data, backend string
 	sweep, retryBase    time.Duration
 	lease, sweepGrace   time.Duration
+	leaseEmail          time.Duration
+	leaseSMS            time.Duration
+	leaseVoice          time.Duration
 	analysisGrace       time.Duration
 	timerHorizon        time.Duration
 	create              bool
@@ -235,8 +238,11 @@ the random secret generated on first start into <data>/voice-webhook-secret
 	fl.StringVar(&f.data, "data", ".data", "data directory (created if missing)")
 	fl.DurationVar(&f.sweep, "sweep-every", time.Minute, "how often the sweeper repairs lost fires and expired leases")
 	fl.DurationVar(&f.retryBase, "retry-base", 30*time.Second, "backoff before the first retry of a transient failure (doubles each attempt, cap 15m; embedded backend)")
-	fl.DurationVar(&f.lease, "lease", 2*time.Minute, "how long a claimed attempt may run before the sweeper settles it from the outbox and, if it was not sent, sends it again (embedded backend; sends time out at a quarter of it, at most 30s)")
-	fl.DurationVar(&f.sweepGrace, "sweep-grace", time.Minute, "how overdue a fire or an expired lease must be before the sweeper repairs it (embedded backend)")
+	fl.DurationVar(&f.leaseEmail, "lease-email", dispatch.DefaultEmailLease, "how long a claimed email attempt may run before the sweeper (--sweep-grace later) settles it from the outbox and, if it was not sent, sends it again; its send times out at a quarter of it, at most 30s (embedded backend; on AWS $"+config.EnvLeaseEmail+")")
+	fl.DurationVar(&f.leaseSMS, "lease-sms", dispatch.DefaultSMSLease, "the same for an SMS attempt (embedded backend; on AWS $"+config.EnvLeaseSMS+")")
+	fl.DurationVar(&f.leaseVoice, "lease-voice", dispatch.DefaultVoiceLease, "the same for a call placement: how long a claimed call may take to be placed; a claim that outlives it fails outcome_unknown, nobody is called twice (embedded backend; on AWS $"+config.EnvLeaseVoice+")")
+	fl.DurationVar(&f.lease, "lease", 0, "the lease of every channel whose own --lease-<channel> is not given")
+	fl.DurationVar(&f.sweepGrace, "sweep-grace", time.Minute, "how overdue a fire or an expired lease must be before the sweeper repairs it (embedded backend; on AWS $"+config.EnvSweepGrace+"). A restarted serve settles its dead predecessor's attempts at start-up, without waiting for their leases or this grace")
 	fl.DurationVar(&f.analysisGrace, "analysis-grace", 2*time.Minute, "how long after a call's call_ended the decision waits for its call_analyzed before deciding without it (embedded backend)")
 	fl.DurationVar(&f.timerHorizon, "timer-horizon", local.DefaultHorizon, "how far ahead the timer holds fires in memory; rows due later stay on disk and are read from the store as their time nears (embedded backend)")
 	fl.StringVar(&f.durability, "durability", "full", "when the SQLite file's commits are synced to disk (embedded backend): full — before every answer, so a 201 survives power loss and OS crashes; normal — at checkpoints only: survives the process being killed, may lose the last writes on power loss, faster on slow disks")
@@ -315,16 +321,20 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 			return fmt.Errorf("serve: --rate-limit/--rate-burst: %v", err)
 		}
 	}
-	if f.lease <= 0 || f.sweepGrace <= 0 || f.analysisGrace <= 0 || f.timerHorizon <= 0 {
-		return fmt.Errorf("serve: --lease, --sweep-grace, --analysis-grace and --timer-horizon must be positive")
+	leases, err := serveLeases(c, f)
+	if err != nil {
+		return err
+	}
+	if f.sweepGrace <= 0 || f.analysisGrace <= 0 || f.timerHorizon <= 0 {
+		return fmt.Errorf("serve: --sweep-grace, --analysis-grace and --timer-horizon must be positive")
 	}
 	durability, err := sqlite.ParseDurability(f.durability)
 	if err != nil {
 		return fmt.Errorf("serve: --%v", err)
 	}
 	l, err := embedded.NewLocal(ctx, embedded.LocalConfig{DataDir: f.data, SweepEvery: f.sweep, Durability: durability, TimerHorizon: f.timerHorizon,
-		Dispatch: dispatch.Config{BackoffBase: f.retryBase, Lease: f.lease, SweepGrace: f.sweepGrace, AnalysisGrace: f.analysisGrace,
-			SendTimeout: min(30*time.Second, f.lease/4)}, VoiceSecret: secret, RateLimit: rl}, log)
+		Dispatch: dispatch.Config{BackoffBase: f.retryBase, EmailLease: leases.EmailLease, SMSLease: leases.SMSLease, VoiceLease: leases.VoiceLease,
+			SweepGrace: f.sweepGrace, AnalysisGrace: f.analysisGrace}, VoiceSecret: secret, RateLimit: rl}, log)
 	if err != nil {
 		return err
 	}
@@ -335,6 +345,28 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 	fmt.Fprintf(stdout, "deliveries are appended to %s\n", filepath.Join(f.data, embedded.OutboxFile))
 	fmt.Fprintf(stdout, "voice webhooks are verified with the secret from %s\n", secretFrom)
 	return listenAndRun(ctx, ln, l.API, l.Run, stdout)
+}
+
+// serveLeases reads the per-channel leases: --lease-<channel> when given,
+// else --lease when given, else the channel's default. Each must be
+// positive.
+func serveLeases(c *cobra.Command, f serveFlags) (dispatch.Config, error) {
+	var out dispatch.Config
+	for _, l := range []struct {
+		flag string
+		v    time.Duration
+		to   *time.Duration
+	}{{"lease-email", f.leaseEmail, &out.EmailLease}, {"lease-sms", f.leaseSMS, &out.SMSLease}, {"lease-voice", f.leaseVoice, &out.VoiceLease}} {
+		from := l.flag
+		*l.to = l.v
+		if !c.Flags().Changed(l.flag) && c.Flags().Changed("lease") {
+			*l.to, from = f.lease, "lease"
+		}
+		if *l.to <= 0 {
+			return out, fmt.Errorf("serve: --%s must be positive (a duration such as 30s), not %v", from, *l.to)
+		}
+	}
+	return out, nil
 }
 
 // devBanner creates the dev company on first start and prints its key.

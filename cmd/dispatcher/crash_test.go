@@ -35,10 +35,7 @@ func TestKillDashNineSendsNothingTwice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "dispatcher")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildDispatcher(t)
 	for _, holdLock := range []bool{false, true} {
 		t.Run(fmt.Sprintf("holdWriteLock=%v", holdLock), func(t *testing.T) {
 			const rows = 2000
@@ -73,17 +70,17 @@ func TestKillDashNineSendsNothingTwice(t *testing.T) {
 				srv.kill(t)
 			}
 			atKill := countLines(outbox)
-			// Restarted with the default lease (2 min) and sweep grace (1 min):
-			// the attempts the dead process left in flight are settled at
-			// start-up (SettleOrphans), not when its leases expire, so every
-			// row is terminal within 30 s of the restart (issue 15's goal; a
-			// bound for a broken build on a loaded machine, not a latency
-			// measurement).
+			// Restarted with the default leases and sweep grace (1 min): the
+			// attempts the dead process left in flight are settled at
+			// start-up (SettleOrphans), not when their leases expire, so no
+			// sweep repairs anything (asserted below). How long it took is
+			// logged, not asserted (the bound is generous: real processes on
+			// a shared machine).
 			restart := time.Now()
-			srv = startServe(t, bin, data, "--lease", "2m", "--sweep-grace", "1m", "--sweep-every", "1m")
+			srv = startServe(t, bin, data, "--sweep-every", "1m")
 			defer srv.kill(t)
-			waitFor(t, 30*time.Second, func() bool { return unfinished(t, srv.base, key) == 0 })
-			t.Logf("every row terminal %.1f s after the restart began", time.Since(restart).Seconds())
+			waitFor(t, 5*time.Minute, func() bool { return unfinished(t, srv.base, key) == 0 })
+			t.Logf("crash_test kills=1 holdWriteLock=%v rows=%d restart_to_all_terminal_s=%.1f", holdLock, rows, time.Since(restart).Seconds())
 
 			lines, err := devsink.ReadOutbox(outbox)
 			if err != nil {
@@ -110,14 +107,149 @@ func TestKillDashNineSendsNothingTwice(t *testing.T) {
 			if dup != 0 || lost != 0 || len(lines) != rows {
 				t.Errorf("%d rows sent twice, %d never sent, %d outbox lines for %d rows", dup, lost, len(lines), rows)
 			}
+			srv.kill(t)
+			if _, _, sweeps := readRepairs([]string{srv.logs.String()}); sweeps != 0 {
+				t.Errorf("%d sweeps repaired rows after the restart: the attempts in flight waited for their leases", sweeps)
+			}
 		})
 	}
+}
+
+// TestKillDashNineThreeTimes is issue 15's crash test: `dispatcher serve`,
+// with the default leases and sweep settings, is killed with SIGKILL three
+// times during a burst of 2,000 emails due in the same second — when a
+// fifth, two fifths and three fifths of them are in the outbox — and
+// started again at once each time on the same data. Every row must end
+// sent with exactly one outbox line (0 lost, 0 duplicates), and every row
+// must be terminal without the sweeper: the attempts each dead process
+// left in flight are settled by its successor at start-up
+// (SettleOrphans), so no process may log a sweep repair. The seconds from
+// the last restart to every row terminal are logged in the crash_test
+// line (BENCHMARKS.md, "Restart after kill -9"), not asserted: the goal
+// (≤ 30 s) is shown by the recorded figures.
+func TestKillDashNineThreeTimes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildDispatcher(t)
+	const rows, kills = 2000, 3
+	// The defaults (the lease per channel, --sweep-grace 1m, --sweep-every
+	// 1m), said once so that startServe does not shorten them.
+	defaults := []string{"--sweep-every", "1m"}
+	data := t.TempDir()
+	srv := startServe(t, bin, data, defaults...)
+	var logs []string
+	key := strings.TrimSpace(readFile(t, filepath.Join(data, app.DevKeyFile)))
+	due := time.Now().Add(6 * time.Second).UTC().Truncate(time.Second)
+	ids := createEmails(t, srv.base, key, rows, due)
+	if time.Now().After(due) {
+		t.Fatalf("the %d creates ended after the rows came due (%v): the burst did not start with every row stored", rows, due)
+	}
+	outbox := filepath.Join(data, embedded.OutboxFile)
+	var atKill []int
+	var restart time.Time
+	for k := 1; k <= kills; k++ {
+		waitFor(t, 60*time.Second, func() bool { return countLines(outbox) >= k*rows/5 })
+		srv.kill(t)
+		logs = append(logs, srv.logs.String())
+		atKill = append(atKill, countLines(outbox))
+		restart = time.Now()
+		srv = startServe(t, bin, data, defaults...)
+	}
+	defer func() { srv.kill(t) }()
+	// Polled to a generous bound (real processes); how long it took is
+	// logged, not asserted.
+	waitFor(t, 5*time.Minute, func() bool { return unfinished(t, srv.base, key) == 0 })
+	terminal := time.Since(restart)
+	// Attempts a dead process left in flight: settled from the outbox
+	// (sent, settled_late), or given back unsent (attempt_failed not
+	// counted: the outbox proved nothing went out).
+	settledLate := countEvents(t, srv.base, key, "sent", func(d map[string]any) bool { return d["settled_late"] == true })
+	givenBack := countEvents(t, srv.base, key, "attempt_failed", func(d map[string]any) bool { return d["counted"] == false })
+	lines, err := devsink.ReadOutbox(outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.kill(t)
+	logs = append(logs, srv.logs.String())
+
+	sent := map[string]int{}
+	for _, l := range lines {
+		if l.Result == devsink.ResultSent {
+			sent[l.CommunicationID]++
+		}
+	}
+	dup, lost := 0, 0
+	for _, id := range ids {
+		switch n := sent[id]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			dup++
+		}
+	}
+	_, _, sweeps := readRepairs(logs)
+	midBurst := 0
+	for _, n := range atKill {
+		if n < rows {
+			midBurst++
+		}
+	}
+	t.Logf("crash_test kills=%d rows=%d outbox_lines_at_kills=%v kills_mid_burst=%d restart_to_all_terminal_s=%.1f settled_late=%d given_back_unsent=%d outbox_lines=%d duplicates=%d lost=%d sweep_repairs=%d",
+		kills, rows, atKill, midBurst, terminal.Seconds(), settledLate, givenBack, len(lines), dup, lost, sweeps)
+	if dup != 0 || lost != 0 || len(lines) != rows {
+		t.Errorf("%d rows sent twice, %d never sent, %d outbox lines for %d rows", dup, lost, len(lines), rows)
+	}
+	if sweeps != 0 {
+		t.Errorf("%d sweeps repaired rows: an attempt the crashes left in flight waited for its lease and the sweeper instead of being settled at start-up", sweeps)
+	}
+	if midBurst != kills {
+		t.Errorf("only %d of the %d kills landed during the burst (outbox lines at each: %v of %d)", midBurst, kills, atKill, rows)
+	}
+}
+
+// readRepairs sums, over the JSON logs of serve processes, what each
+// settled of its predecessor's attempts at start-up (given back unsent,
+// settled from the outbox) and counts the sweeps that repaired rows.
+func readRepairs(logs []string) (givenBack, settled, sweeps int) {
+	for _, l := range logs {
+		for _, line := range strings.Split(l, "\n") {
+			var rec struct {
+				Msg       string
+				GivenBack int `json:"given_back"`
+				Settled   int
+			}
+			if json.Unmarshal([]byte(line), &rec) != nil {
+				continue
+			}
+			switch rec.Msg {
+			case "settled the previous process's attempts":
+				givenBack += rec.GivenBack
+				settled += rec.Settled
+			case "sweep repaired rows":
+				sweeps++
+			}
+		}
+	}
+	return givenBack, settled, sweeps
+}
+
+// buildDispatcher builds the binary once per test into a temporary directory.
+func buildDispatcher(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dispatcher")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 type served struct {
 	cmd  *exec.Cmd
 	base string
 	done chan struct{}
+	// logs is the process's stderr (its JSON log); read it once done is closed.
+	logs *bytes.Buffer
 }
 
 // startServe runs the binary on data; args replace the short lease and
@@ -135,12 +267,12 @@ func startServe(t *testing.T, bin, data string, args ...string) *served {
 	ln.Close()
 	// The test creates thousands of rows as fast as it can: no rate limit.
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data, "--rate-limit", "0"}, args...)...)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &logs
+	logs := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = io.Discard, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, base: "http://" + addr, done: make(chan struct{})}
+	s := &served{cmd: cmd, base: "http://" + addr, done: make(chan struct{}), logs: logs}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	waitFor(t, 30*time.Second, func() bool {
 		resp, err := http.Get(s.base + "/healthz")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
+	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/embedded"
 )
 
@@ -107,7 +108,7 @@ func TestHelp(t *testing.T) {
 					t.Errorf("--%s is not listed:\n%s", f.Name, out)
 					return
 				}
-				if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && !strings.Contains(line, "(default ") {
+				if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && !strings.Contains(line, "(default ") {
 					t.Errorf("--%s does not show its default %s: %q", f.Name, f.DefValue, line)
 				}
 			})
@@ -115,13 +116,54 @@ func TestHelp(t *testing.T) {
 	}
 	serveHelp, _, _ := run("serve", "--help")
 	for _, want := range []string{`--addr string`, `(default "127.0.0.1:8080")`, "--retry-base duration", "(default 30s)",
-		"--sweep-every duration", "(default 1m0s)", "--voice-webhook-secret", EnvVoiceWebhookSecret} {
+		"--sweep-every duration", "(default 1m0s)", "--voice-webhook-secret", EnvVoiceWebhookSecret,
+		"--lease-email duration", "--lease-sms duration", "--lease-voice duration", "(default 2m0s)", "--sweep-grace duration"} {
 		if !strings.Contains(serveHelp, want) {
 			t.Errorf("serve --help lacks %q", want)
 		}
 	}
 	if out, _, err := run("completion", "bash"); err != nil || !strings.Contains(out, "bash completion") {
 		t.Errorf("completion bash: %v\n%.200s", err, out)
+	}
+}
+
+// TestServeLeases: --lease-<channel> sets its channel's lease, --lease
+// those not given their own, and the defaults are the dispatcher's.
+func TestServeLeases(t *testing.T) {
+	for _, c := range []struct {
+		args              []string
+		email, sms, voice time.Duration
+		err               string
+	}{
+		{nil, 30 * time.Second, 30 * time.Second, 2 * time.Minute, ""},
+		{[]string{"--lease-email", "5s", "--lease-voice", "3m"}, 5 * time.Second, 30 * time.Second, 3 * time.Minute, ""},
+		{[]string{"--lease", "8s"}, 8 * time.Second, 8 * time.Second, 8 * time.Second, ""},
+		{[]string{"--lease", "8s", "--lease-voice", "1m"}, 8 * time.Second, 8 * time.Second, time.Minute, ""},
+		{[]string{"--lease-sms", "0s"}, 0, 0, 0, "--lease-sms must be positive"},
+		{[]string{"--lease", "-1s"}, 0, 0, 0, "--lease must be positive"},
+	} {
+		cmd := serveCmd(io.Discard)
+		var got dispatch.Config
+		var err error
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+			var f serveFlags
+			f.leaseEmail, _ = cmd.Flags().GetDuration("lease-email")
+			f.leaseSMS, _ = cmd.Flags().GetDuration("lease-sms")
+			f.leaseVoice, _ = cmd.Flags().GetDuration("lease-voice")
+			f.lease, _ = cmd.Flags().GetDuration("lease")
+			got, err = serveLeases(cmd, f)
+			return nil
+		}
+		cmd.SetArgs(c.args)
+		if e := cmd.Execute(); e != nil {
+			t.Fatalf("%v: %v", c.args, e)
+		}
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%v: %v, want %q", c.args, err, c.err)
+		case c.err == "" && (err != nil || got.EmailLease != c.email || got.SMSLease != c.sms || got.VoiceLease != c.voice):
+			t.Errorf("%v: email %v sms %v voice %v (%v), want %v %v %v", c.args, got.EmailLease, got.SMSLease, got.VoiceLease, err, c.email, c.sms, c.voice)
+		}
 	}
 }
 

@@ -147,6 +147,14 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	// The sweeper function sends nothing itself: what it fires again goes
 	// to the dispatch queue, under the dispatch function's concurrency.
 	dcfg.SweepEnqueues = true
+	// Leases and the sweep grace from the environment, where the option
+	// left them zero (zero in both: the dispatcher's defaults).
+	for _, f := range []struct{ to, from *time.Duration }{{&dcfg.EmailLease, &cfg.EmailLease}, {&dcfg.SMSLease, &cfg.SMSLease},
+		{&dcfg.VoiceLease, &cfg.VoiceLease}, {&dcfg.SweepGrace, &cfg.SweepGrace}} {
+		if *f.to == 0 {
+			*f.to = *f.from
+		}
+	}
 	var store Store = a.Store
 	if o.wrap != nil {
 		store = o.wrap(store)
@@ -156,7 +164,7 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 	// (docs/design.md §8.5). The ledger's recorder is configured as the
 	// graph's (recorders keep no state).
 	receipts := feedback.New(store, log, o.now, feedback.WithSMSReceipts(a.Store))
-	ledger := feedback.NewSMSLedger(a.Store, dcfg.WithDefaults().Lease, receipts, log)
+	ledger := feedback.NewSMSLedger(a.Store, dcfg.WithDefaults().SMSLease, receipts, log)
 	g, err := Build(Ports{
 		Store: store,
 		// Fires come back through the dispatch function (Scheduler, SQS), not in process.

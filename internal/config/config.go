@@ -51,6 +51,25 @@ const (
 	EnvCompanyRateLimit     = "DISPATCHER_COMPANY_RATE_LIMIT"
 	EnvCompanyRateBurst     = "DISPATCHER_COMPANY_RATE_BURST"
 	EnvCompanyRateOverrides = "DISPATCHER_COMPANY_RATE_OVERRIDES"
+	// EnvLeaseEmail, EnvLeaseSMS and EnvLeaseVoice are the leases of a
+	// claim of each channel (dispatch.Config.EmailLease…; Go durations,
+	// MinLease to MaxLease); unset means the dispatcher's defaults (30 s,
+	// 30 s, 2 m), the same as dispatcher serve's --lease-email,
+	// --lease-sms and --lease-voice.
+	EnvLeaseEmail = "DISPATCHER_LEASE_EMAIL"
+	EnvLeaseSMS   = "DISPATCHER_LEASE_SMS"
+	EnvLeaseVoice = "DISPATCHER_LEASE_VOICE"
+	// EnvSweepGrace is how overdue a fire or an expired lease must be
+	// before the sweeper repairs it (dispatch.Config.SweepGrace; a Go
+	// duration, MinLease to MaxLease); unset means 1 minute, as serve's
+	// --sweep-grace.
+	EnvSweepGrace = "DISPATCHER_SWEEP_GRACE"
+)
+
+// Bounds of EnvLeaseEmail, EnvLeaseSMS, EnvLeaseVoice and EnvSweepGrace.
+const (
+	MinLease = time.Second
+	MaxLease = time.Hour
 )
 
 // Bounds and default of EnvRetentionDays (the stack prop RetentionDays
@@ -91,6 +110,9 @@ type AWS struct {
 	// EnvCompanyRateBurst, EnvCompanyRateOverrides); the zero Policy
 	// limits nothing.
 	RateLimit ratelimit.Policy
+	// EmailLease, SMSLease, VoiceLease and SweepGrace are the dispatcher's
+	// (EnvLeaseEmail…, EnvSweepGrace); zero means its default.
+	EmailLease, SMSLease, VoiceLease, SweepGrace time.Duration
 }
 
 // Needs says which groups of settings a function requires.
@@ -156,6 +178,20 @@ func LoadAWS(getenv func(string) string, need Needs) (AWS, error) {
 		return AWS{}, fmt.Errorf("config.LoadAWS: %w", err)
 	}
 	c.RateLimit = rl
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{EnvLeaseEmail, &c.EmailLease}, {EnvLeaseSMS, &c.SMSLease}, {EnvLeaseVoice, &c.VoiceLease}, {EnvSweepGrace, &c.SweepGrace}} {
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		n, err := time.ParseDuration(v)
+		if err != nil || n < MinLease || n > MaxLease {
+			return AWS{}, fmt.Errorf("config.LoadAWS: %s must be a duration from %v to %v (such as 30s), not %q", d.name, MinLease, MaxLease, v)
+		}
+		*d.to = n
+	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:

@@ -84,3 +84,41 @@ func TestCompanyRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestLeases: the per-channel leases and the sweep grace are Go durations
+// from MinLease to MaxLease; unset leaves them zero (the dispatcher's
+// defaults), and a bad value is refused naming the variable.
+func TestLeases(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{config.EnvLeaseEmail, config.EnvLeaseSMS, config.EnvLeaseVoice, config.EnvSweepGrace} {
+		get := func(c config.AWS) time.Duration {
+			return map[string]time.Duration{config.EnvLeaseEmail: c.EmailLease, config.EnvLeaseSMS: c.SMSLease,
+				config.EnvLeaseVoice: c.VoiceLease, config.EnvSweepGrace: c.SweepGrace}[name]
+		}
+		for v, want := range map[string]time.Duration{
+			"":      0,
+			"30s":   30 * time.Second,
+			"2m":    2 * time.Minute,
+			"1s":    time.Second,
+			"1h":    time.Hour,
+			"999ms": -1,
+			"61m":   -1,
+			"0":     -1,
+			"-5s":   -1,
+			"30":    -1,
+		} {
+			c, err := config.LoadAWS(func(k string) string {
+				if k == name {
+					return v
+				}
+				return ""
+			}, config.Needs{})
+			switch {
+			case want < 0 && (err == nil || !strings.Contains(err.Error(), name)):
+				t.Errorf("LoadAWS with %s=%q: %v, want an error naming the variable", name, v, err)
+			case want >= 0 && (err != nil || get(c) != want):
+				t.Errorf("LoadAWS with %s=%q: %v, %v; want %v", name, v, get(c), err, want)
+			}
+		}
+	}
+}

@@ -27,12 +27,24 @@ import (
 
 // Config tunes the dispatcher. Zero fields take the defaults of docs/design.md §3.
 type Config struct {
-	// Lease is how long a claim lasts before the sweeper may take it over.
+	// EmailLease, SMSLease and VoiceLease are how long a claim of a row of
+	// that channel lasts (from the claim to the row's lease_until) before
+	// the sweeper, SweepGrace later, may settle it and try again. They are
+	// sized to the provider call they cover: an SES or SNS send takes well
+	// under a second (default DefaultEmailLease, DefaultSMSLease: 30 s); a
+	// call placement through the voice provider longer (DefaultVoiceLease:
+	// 2 minutes). Issue 15; docs/design.md §3.
+	EmailLease, SMSLease, VoiceLease time.Duration
+	// Lease, when set, is the lease of every channel whose own lease is
+	// zero. After WithDefaults it is the longest of the three (by then any
+	// claim has expired).
 	Lease time.Duration
 	// BackoffBase and BackoffCap bound the delay before a transient retry.
 	BackoffBase time.Duration
 	BackoffCap  time.Duration
-	// SendTimeout bounds one provider call; it must be well under Lease.
+	// SendTimeout caps one provider call (default 30 s). A call is given at
+	// most a quarter of its channel's lease (LeaseFor), so that its result
+	// is recorded before the lease runs out.
 	SendTimeout time.Duration
 	// Early is how far ahead of next_attempt_at a fire is still acted on;
 	// an earlier fire is re-armed for the remaining time.
@@ -75,8 +87,37 @@ type Config struct {
 	AnalysisGrace time.Duration
 }
 
+// Default leases of a claim, per channel (Config.EmailLease, SMSLease,
+// VoiceLease; the flags --lease-email, --lease-sms, --lease-voice of
+// dispatcher serve and DISPATCHER_LEASE_* on AWS).
+const (
+	DefaultEmailLease = 30 * time.Second
+	DefaultSMSLease   = 30 * time.Second
+	DefaultVoiceLease = 2 * time.Minute
+)
+
 // WithDefaults returns c with its zero fields set to the defaults.
 func (c Config) WithDefaults() Config { return c.withDefaults() }
+
+// LeaseFor is the lease of a claim of a row of channel ch (after
+// WithDefaults; an unknown channel gets the longest, Lease).
+func (c Config) LeaseFor(ch comms.Channel) time.Duration {
+	switch ch {
+	case comms.ChannelEmail:
+		return c.EmailLease
+	case comms.ChannelSMS:
+		return c.SMSLease
+	case comms.ChannelVoice:
+		return c.VoiceLease
+	}
+	return c.Lease
+}
+
+// sendTimeout is how long a provider call of channel ch may take: a
+// quarter of its lease, at most SendTimeout.
+func (c Config) sendTimeout(ch comms.Channel) time.Duration {
+	return min(c.SendTimeout, c.LeaseFor(ch)/4)
+}
 
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
@@ -84,7 +125,14 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.Lease, 2*time.Minute)
+	for _, l := range []struct {
+		d   *time.Duration
+		def time.Duration
+	}{{&c.EmailLease, DefaultEmailLease}, {&c.SMSLease, DefaultSMSLease}, {&c.VoiceLease, DefaultVoiceLease}} {
+		def(l.d, c.Lease)
+		def(l.d, l.def)
+	}
+	c.Lease = max(c.EmailLease, c.SMSLease, c.VoiceLease)
 	def(&c.BackoffBase, 30*time.Second)
 	def(&c.BackoffCap, 15*time.Minute)
 	def(&c.SendTimeout, 30*time.Second)
@@ -216,7 +264,8 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 	if !won || err != nil {
 		return err
 	}
-	if d.clock().Add(d.cfg.SendTimeout).After(claimed.LeaseUntil) {
+	sendTimeout := d.cfg.sendTimeout(row.Channel)
+	if d.clock().Add(sendTimeout).After(claimed.LeaseUntil) {
 		// The claim's write waited so long (a busy store) that a send now
 		// could outlive the lease, and a sweep could send the attempt again
 		// while it runs. Send nothing: the sweeper settles the row when the
@@ -226,7 +275,7 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 		return nil
 	}
 	start := time.Now()
-	sendCtx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
 	providerID, sendErr := d.send(sendCtx, claimed, set)
 	cancel()
 	return d.record(ctx, claimed, providerID, sendErr, time.Since(start))
@@ -393,7 +442,7 @@ func recipientOf(row comms.Communication) (comms.SuppressionChannel, string, err
 // claim takes the row for its next attempt with a lease; won is false when
 // another delivery of the fire, a sweep or a cancel got there first.
 func (d *Dispatcher) claim(ctx context.Context, row comms.Communication, now time.Time) (comms.Communication, bool, error) {
-	ch, err := comms.Claim(row, now.Add(d.cfg.Lease), now)
+	ch, err := comms.Claim(row, now.Add(d.cfg.LeaseFor(row.Channel)), now)
 	ch.Row.LeaseOwner = d.instance
 	claimed, written, err := d.write(ctx, "claim")(ch, err)
 	if !written {
@@ -493,7 +542,7 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 		return comms.RecordTransientFailure(row, comms.LastError{Code: se.Code, Message: se.Message}, now.Add(retryIn), now)
 	}
 	d.logAttempt(ctx, row, result, se, took)
-	stored, err := d.storeResult(ctx, build)
+	stored, err := d.storeResult(ctx, d.cfg.LeaseFor(row.Channel)/2, build)
 	if errors.Is(err, comms.ErrConflict) && se == nil && d.settledByProvider(ctx, row, providerID) {
 		// The provider's own report (SES SEND) reached the row first and
 		// recorded this very send: nothing is lost.
@@ -526,13 +575,17 @@ func (d *Dispatcher) record(ctx context.Context, row comms.Communication, provid
 // own infrastructure failed (ErrNotSent): the row goes back to pending
 // with its attempt count as before the claim (comms.ReleaseUnsent) and is
 // tried again after InfraRetry. Should that write fail too (the disk that
-// failed the sink is full for the store as well), storeResult retries it for
-// half the lease and the sweeper settles the row after that.
+// failed the sink is full for the store as well), it is retried until the
+// sweeper may take the row over (its lease and the sweep grace): nothing
+// reached the provider, so a give-back written late cannot lead to a
+// second send, and a full disk that outlasts half the lease (what a result
+// write is given) must not leave the row to the sweeper (issue 15: rows out
+// within seconds of space freed, no attempt used up).
 func (d *Dispatcher) giveBack(ctx context.Context, row comms.Communication, sendErr error, took time.Duration) error {
 	e := comms.LastError{Code: "not_sent", Message: fmt.Sprintf("nothing reached the provider; not counted as an attempt: %v", sendErr)}
 	d.logAttempt(ctx, row, ResultNotSent, comms.Transient(e.Code, "%s", e.Message), took)
 	retryAt := func(now time.Time) time.Time { return now.Add(d.infraRetry()) }
-	stored, err := d.storeResult(ctx, func(now time.Time) (comms.Change, error) {
+	stored, err := d.storeResult(ctx, d.cfg.LeaseFor(row.Channel)+d.cfg.SweepGrace, func(now time.Time) (comms.Change, error) {
 		return comms.ReleaseUnsent(row, e, retryAt(now), now)
 	})
 	if errors.Is(err, comms.ErrConflict) {
@@ -577,12 +630,15 @@ func (d *Dispatcher) logAttempt(ctx context.Context, row comms.Communication, re
 // storeResult writes an attempt's result, built afresh for each try. The
 // provider has already acted, so a store outage must not turn into a
 // second send after the lease runs out: failed writes are retried with
-// backoff for up to half the lease before giving up (the sweeper then
-// settles the row). The deadline and the waits are the wall clock's: they
-// bound real retrying, whatever clock the dispatcher is given.
-func (d *Dispatcher) storeResult(ctx context.Context, build func(now time.Time) (comms.Change, error)) (comms.Communication, error) {
-	deadline := time.Now().Add(d.cfg.Lease / 2)
-	retry := backoff.Policy{Base: 50 * time.Millisecond, Cap: 5 * time.Second}
+// backoff (50 ms doubling to 2 s) for up to window — half the row's lease
+// for a send's result — before giving up (the sweeper then settles the
+// row). The deadline and the waits are the wall clock's: they bound real
+// retrying, whatever clock the dispatcher is given.
+func (d *Dispatcher) storeResult(ctx context.Context, window time.Duration, build func(now time.Time) (comms.Change, error)) (comms.Communication, error) {
+	deadline := time.Now().Add(window)
+	// A 2 s cap: once the store takes writes again (space freed), the
+	// result is written within 2 s (issue 15: rows out within 5 s).
+	retry := backoff.Policy{Base: 50 * time.Millisecond, Cap: 2 * time.Second}
 	for n := 1; ; n++ {
 		ch, err := build(d.clock())
 		if err != nil {

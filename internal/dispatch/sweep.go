@@ -13,7 +13,9 @@ import (
 type SweepResult struct {
 	// Refired pending rows whose fire was overdue (presumed lost).
 	Refired int
-	// Released email/SMS rows whose lease expired, retried as the next attempt.
+	// Released email/SMS rows whose lease expired, sent again: as the next
+	// attempt, or uncounted when a complete ledger shows the attempt was
+	// never sent (given back).
 	Released int
 	// Unknown voice rows whose lease expired: failed as outcome_unknown.
 	Unknown int
@@ -110,6 +112,13 @@ func (d *Dispatcher) expireLease(ctx context.Context, row comms.Communication, r
 		if settled || err != nil {
 			return err
 		}
+		if d.ledger != nil && d.ledger.Complete() {
+			// The provider's complete record (the dev outbox) has no line
+			// of the attempt: it never reached the provider — our own
+			// failure, such as a full disk — and is not counted.
+			return d.giveBackUnsent(ctx, row, res, "given_back", fmt.Sprintf(
+				"attempt %d never reached the provider before its lease expired; not counted as an attempt", row.AttemptCount))
+		}
 	}
 	stored, written, err := d.write(ctx, "release the lease")(comms.ReleaseExpiredLease(row, d.clock()))
 	if !written {
@@ -199,25 +208,11 @@ func (d *Dispatcher) SettleOrphans(ctx context.Context) (SweepResult, error) {
 		}
 		if row.Channel != comms.ChannelVoice && d.ledger != nil && d.ledger.Complete() {
 			settled, err := d.settleUncertain(ctx, row, &res)
+			if err == nil && !settled {
+				err = d.giveBackUnsent(ctx, row, &res, "orphan_given_back", fmt.Sprintf(
+					"the process that claimed attempt %d stopped before sending it; not counted as an attempt", row.AttemptCount))
+			}
 			if err != nil {
-				errs = append(errs, err)
-			}
-			if settled || err != nil {
-				continue
-			}
-			e := comms.LastError{Code: "not_sent", Message: fmt.Sprintf(
-				"the process that claimed attempt %d stopped before sending it; not counted as an attempt", row.AttemptCount)}
-			stored, written, err := d.write(ctx, "give back an orphaned attempt")(comms.ReleaseUnsent(row, e, d.clock(), d.clock()))
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if !written {
-				continue
-			}
-			res.Released++
-			d.stats.Unsent.Add(1)
-			d.logRepair(ctx, stored, "orphan_given_back")
-			if err := d.Handle(ctx, comms.FireOf(stored)); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -227,6 +222,22 @@ func (d *Dispatcher) SettleOrphans(ctx context.Context) (SweepResult, error) {
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// giveBackUnsent gives an attempt the provider's complete record shows
+// was never sent back uncounted (comms.ReleaseUnsent, not_sent with
+// message) and sends it now; res.Released counts it, and its repair is
+// logged with action.
+func (d *Dispatcher) giveBackUnsent(ctx context.Context, row comms.Communication, res *SweepResult, action, message string) error {
+	e := comms.LastError{Code: "not_sent", Message: message}
+	stored, written, err := d.write(ctx, "give back an attempt never sent")(comms.ReleaseUnsent(row, e, d.clock(), d.clock()))
+	if !written {
+		return err
+	}
+	res.Released++
+	d.stats.Unsent.Add(1)
+	d.logRepair(ctx, stored, action)
+	return d.Handle(ctx, comms.FireOf(stored))
 }
 
 // Rearm arms the fire of every pending row, so a restart loses nothing, for

@@ -62,7 +62,7 @@ type SMSLedger struct {
 }
 
 // NewSMSLedger returns the ledger over store; lease is the dispatcher's
-// (Config.Lease), rec, when not nil, records a settled row's receipt on it
+// lease of an SMS claim (Config.SMSLease), rec, when not nil, records a settled row's receipt on it
 // (its delivery status) after the sweeper settled it.
 func NewSMSLedger(store LedgerStore, lease time.Duration, rec *Recorder, log *slog.Logger) *SMSLedger {
 	if log == nil {
