@@ -53,7 +53,8 @@ const (
 )
 
 // txStatements are prepared on the writer by Open; see Store.stmt.
-var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm, insertEvent, putSupp}
+var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm, insertEvent, putSupp,
+	savepointUpdate, rollbackUpdate, releaseUpdate}
 
 // commArgs returns the values of every column but version, in commColumns order.
 func commArgs(c comms.Communication) ([]any, error) {

@@ -25,6 +25,14 @@ import (
 // transaction of its own, so each caller gets the answer it would have had
 // alone.
 
+// The savepoint of each change of a group, prepared on the writer with
+// txStatements.
+const (
+	savepointUpdate = "SAVEPOINT update_one"
+	rollbackUpdate  = "ROLLBACK TO update_one"
+	releaseUpdate   = "RELEASE update_one"
+)
+
 // maxUpdateGroup bounds how many changes share one transaction.
 const maxUpdateGroup = 256
 
@@ -123,7 +131,7 @@ func (s *Store) commitUpdates(batch []*updateReq) {
 				if r.errs[i] != nil {
 					continue
 				}
-				if _, err := tx.ExecContext(ctx, "SAVEPOINT update_one"); err != nil {
+				if _, err := s.stmt(ctx, tx, savepointUpdate).ExecContext(ctx); err != nil {
 					return err
 				}
 				credits, err := s.update(ctx, tx, r.chs[i], r.args[i], r.debit)
@@ -132,13 +140,13 @@ func (s *Store) commitUpdates(batch []*updateReq) {
 					r.credits[i] = credits
 				case errors.Is(err, comms.ErrConflict) || refusal(err):
 					r.errs[i] = err
-					if _, err := tx.ExecContext(ctx, "ROLLBACK TO update_one"); err != nil {
+					if _, err := s.stmt(ctx, tx, rollbackUpdate).ExecContext(ctx); err != nil {
 						return err
 					}
 				default:
 					return err
 				}
-				if _, err := tx.ExecContext(ctx, "RELEASE update_one"); err != nil {
+				if _, err := s.stmt(ctx, tx, releaseUpdate).ExecContext(ctx); err != nil {
 					return err
 				}
 			}
