@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,7 +78,13 @@ func BenchmarkBurst(b *testing.B) {
 		}
 		time.Sleep(time.Until(due))
 		cpu0 := cpuSeconds()
+		stopProfile := func() {}
+		if path := os.Getenv("DISPATCHER_BURST_CPUPROFILE"); path != "" {
+			// The dispatch phase alone (-cpuprofile also covers the creates).
+			stopProfile = startCPUProfile(b, path)
+		}
 		waitSent(b, n, len(ids), 120*time.Second)
+		stopProfile()
 		b.ReportMetric(time.Since(due).Seconds(), "s_to_all_terminal")
 		// The process's CPU (user + system, every thread) from the due
 		// second to the last row terminal: the dispatch phase alone, not
@@ -116,6 +123,18 @@ func createMany(b *testing.B, n *node, bodies []string) []string {
 		b.Fatal(err)
 	}
 	return ids
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called.
+func startCPUProfile(b *testing.B, path string) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // waitSent waits on the dispatcher's in-memory counters (polling the
