@@ -84,8 +84,10 @@ func (d *Dispatcher) HandleBatch(ctx context.Context, fires []comms.Fire) []erro
 	// Read the rows, one query per company.
 	type key struct{ company, id string }
 	byCompany := map[string][]string{}
+	rearmed := make([]bool, len(fires))
 	for i, f := range fires {
 		if d.earlyByItsOwnAccount(f) {
+			rearmed[i] = true
 			if err := d.timer.Arm(ctx, f, f.DueAt); err != nil {
 				errs[i] = fmt.Errorf("timer.Arm: %w", err)
 			}
@@ -113,8 +115,8 @@ func (d *Dispatcher) HandleBatch(ctx context.Context, fires []comms.Fire) []erro
 		claimOf  []int // fire index of each claim
 	)
 	for i, f := range fires {
-		if _, ok := byCompany[f.CompanyID]; !ok {
-			continue // re-armed above
+		if rearmed[i] {
+			continue
 		}
 		if err := readErr[f.CompanyID]; err != nil {
 			errs[i] = err

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,6 +81,7 @@ func TestBatchClaimsTheReadyRowsInOneWriteAndSendsTheRestPerRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := b.create("email", time.Minute, "")
+	early := b.create("email", time.Minute, "")
 	// Afternoons only from now on: the held row is outside its hours.
 	set := comms.DefaultSettings()
 	for _, d := range comms.Weekdays[:5] {
@@ -92,8 +94,12 @@ func TestBatchClaimsTheReadyRowsInOneWriteAndSendsTheRestPerRow(t *testing.T) {
 	staleFire := comms.FireOf(stale)
 	staleFire.Token = "another-token"
 	unknown := comms.Fire{CompanyID: "acme", CommunicationID: "no-such-row", Token: "t"}
+	// A fire armed for later than its row is due (early by its own
+	// account): re-armed for its time, not acted on.
+	earlyFire := comms.FireOf(early)
+	earlyFire.DueAt = b.clock.Now().Add(time.Hour)
 	fires := []comms.Fire{comms.FireOf(plain[0]), comms.FireOf(held), comms.FireOf(plain[1]), comms.FireOf(expiring),
-		comms.FireOf(suppressed), staleFire, unknown, comms.FireOf(plain[2])}
+		comms.FireOf(suppressed), staleFire, unknown, earlyFire, comms.FireOf(plain[2])}
 	for i, err := range b.d.HandleBatch(b.ctx, fires) {
 		if err != nil {
 			t.Fatalf("fire %d: %v", i, err)
@@ -116,6 +122,15 @@ func TestBatchClaimsTheReadyRowsInOneWriteAndSendsTheRestPerRow(t *testing.T) {
 	}
 	if got := b.get(stale.ID); got.Status != comms.StatusPending || got.Version != stale.Version || b.senders.sends(stale.ID) != 0 {
 		t.Errorf("a stale fire moved its row: %s v%d", got.Status, got.Version)
+	}
+	if got := b.get(early.ID); got.Status != comms.StatusPending || b.senders.sends(early.ID) != 0 {
+		t.Errorf("the early fire's row is %s after %d sends", got.Status, b.senders.sends(early.ID))
+	}
+	b.timer.mu.Lock()
+	rearmed := slices.ContainsFunc(b.timer.arms, func(a armed) bool { return a.f == earlyFire && a.at.Equal(earlyFire.DueAt) })
+	b.timer.mu.Unlock()
+	if !rearmed {
+		t.Errorf("the early fire was not re-armed at its time")
 	}
 	if w := spy.claimWrites(); len(w) != 1 || w[0] != 3 {
 		t.Errorf("claim writes %v, want one of the 3 ready rows", w)
