@@ -47,7 +47,8 @@ type LocalConfig struct {
 	SweepEvery time.Duration
 	// Dispatch tunes retries and leases (zero: the defaults of docs/design.md §3).
 	Dispatch dispatch.Config
-	// Workers is how many fires are delivered at once (default 32).
+	// Workers is how many batches of due fires are delivered at once
+	// (default local.DefaultBatchWorkers, 8; each batch up to 32 fires).
 	Workers int
 	// TimerHorizon is how far ahead the timer holds fires in memory
 	// (default local.DefaultHorizon, 5 minutes): rows due later stay on

@@ -55,6 +55,13 @@ import (
 // is not set.
 const DefaultWorkers = 32
 
+// DefaultBatchWorkers is the number of batches delivered at once with a
+// BatchHandler when Options.Workers is not set: up to 8 × MaxBatch fires in
+// flight. More workers only held more rows in memory at once: the store
+// merges the claims of concurrent batches into one write anyway, and
+// fires that wait for a worker are handed over in fuller batches.
+const DefaultBatchWorkers = 8
+
 // ErrStopped is returned by Arm once the timer's Run has ended (or its
 // context is done), and by a second call to Run.
 var ErrStopped = errors.New("local timer: stopped")
@@ -75,7 +82,8 @@ type BatchHandler func(ctx context.Context, fs []comms.Fire) []error
 
 // Options configure a Timer. The zero value is usable.
 type Options struct {
-	// Workers is the number of concurrent deliveries, default 32.
+	// Workers is the number of concurrent deliveries, default 32 (with
+	// Batch: concurrent batches, default DefaultBatchWorkers).
 	Workers int
 	// Logger receives handler errors and panics; default: discard.
 	Logger *slog.Logger
@@ -174,6 +182,9 @@ func New(h Handler, opts Options) *Timer {
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
+		if opts.Batch != nil {
+			opts.Workers = DefaultBatchWorkers
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
