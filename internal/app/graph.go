@@ -199,6 +199,15 @@ func Build(p Ports) (*Graph, error) {
 		// The provider's record settles a call whose outcome never came.
 		dopts = append(dopts, dispatch.WithCallLookup(lookup))
 	}
+	if b, ok := p.Store.(dispatch.BatchStore); ok {
+		// The batched hot path (docs/design.md §15): claims and results
+		// many rows per write. DynamoDB has no such port and stays per row.
+		var bs dispatch.BatchStore = b
+		if p.WebhookFanOut {
+			bs = notifyingBatch{BatchStore: b, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
+		}
+		dopts = append(dopts, dispatch.WithBatch(bs, dispatch.BatchConfig{}))
+	}
 	g.Dispatcher = dispatch.New(store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
 	var fopts []feedback.Option
 	if p.SMSReceipts != nil {
@@ -267,6 +276,24 @@ type notifyingProcessing struct {
 
 func (n notifyingProcessing) ProcessingCommunications(ctx context.Context, limit int) ([]comms.Communication, error) {
 	return n.pr.ProcessingCommunications(ctx, limit)
+}
+
+// notifyingBatch is notifying for the batch writes of the dispatcher.
+type notifyingBatch struct {
+	dispatch.BatchStore
+	notify func(companyID string)
+}
+
+func (n notifyingBatch) UpdateCommunications(ctx context.Context, chs []comms.Change) ([]comms.Communication, []error) {
+	stored, errs := n.BatchStore.UpdateCommunications(ctx, chs)
+	told := map[string]bool{}
+	for i, ch := range chs {
+		if errs[i] == nil && len(ch.Events) > 0 && !told[ch.Row.CompanyID] {
+			told[ch.Row.CompanyID] = true
+			n.notify(ch.Row.CompanyID)
+		}
+	}
+	return stored, errs
 }
 
 type notifying struct {

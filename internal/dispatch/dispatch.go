@@ -171,7 +171,10 @@ type Dispatcher struct {
 	calls   CallLookup
 	// instance names this process on the leases it takes (WithInstance).
 	instance string
-	stats    Stats
+	// batch and completer are the batched hot path (WithBatch, batch.go).
+	batch     BatchStore
+	completer *completer
+	stats     Stats
 }
 
 // Stats counts what the dispatcher did, for logs, metrics and tests.
@@ -243,34 +246,49 @@ func (d *Dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 		return err
 	}
 	now := d.clock()
-	if now.Add(d.cfg.Early).Before(row.NextAttemptAt) {
-		// Early (a Scheduler fire set ahead, or a clock skew): wait the rest.
-		return d.arm(ctx, row)
-	}
 	set := d.settings(ctx, row.CompanyID)
-	if done, err := d.expire(ctx, row, set, now); done {
-		return err
-	}
-	if done, err := d.cancelOnRecordedEvent(ctx, row, now); done {
-		return err
-	}
-	if done, err := d.hold(ctx, row, set, now); done {
-		return err
-	}
-	if done, err := d.refuseSuppressed(ctx, row, now); done {
+	if done, err := d.screen(ctx, row, set, now); done {
 		return err
 	}
 	claimed, won, err := d.claim(ctx, row, now)
 	if !won || err != nil {
 		return err
 	}
-	sendTimeout := d.cfg.sendTimeout(row.Channel)
+	return d.deliver(ctx, claimed, set)
+}
+
+// screen runs the steps between a current fire and its claim: re-arm an
+// early one, expire a row too late to send, cancel it on a recorded event,
+// hold it outside business or quiet hours, refuse a suppressed recipient.
+// done is true when the fire is settled by one of them (err: the store
+// failed); false when the row is to be claimed now.
+func (d *Dispatcher) screen(ctx context.Context, row comms.Communication, set func() (comms.Settings, error), now time.Time) (done bool, err error) {
+	if now.Add(d.cfg.Early).Before(row.NextAttemptAt) {
+		// Early (a Scheduler fire set ahead, or a clock skew): wait the rest.
+		return true, d.arm(ctx, row)
+	}
+	for _, step := range []func() (bool, error){
+		func() (bool, error) { return d.expire(ctx, row, set, now) },
+		func() (bool, error) { return d.cancelOnRecordedEvent(ctx, row, now) },
+		func() (bool, error) { return d.hold(ctx, row, set, now) },
+		func() (bool, error) { return d.refuseSuppressed(ctx, row, now) },
+	} {
+		if done, err := step(); done {
+			return true, err
+		}
+	}
+	return false, nil
+}
+
+// deliver sends a claimed row's attempt and records its result.
+func (d *Dispatcher) deliver(ctx context.Context, claimed comms.Communication, set func() (comms.Settings, error)) error {
+	sendTimeout := d.cfg.sendTimeout(claimed.Channel)
 	if d.clock().Add(sendTimeout).After(claimed.LeaseUntil) {
 		// The claim's write waited so long (a busy store) that a send now
 		// could outlive the lease, and a sweep could send the attempt again
 		// while it runs. Send nothing: the sweeper settles the row when the
 		// lease expires (no provider record: the next attempt).
-		d.log.WarnContext(ctx, "claimed too late to send within the lease; left to the sweeper", "communication_id", row.ID,
+		d.log.WarnContext(ctx, "claimed too late to send within the lease; left to the sweeper", "communication_id", claimed.ID,
 			"lease_until", claimed.LeaseUntil)
 		return nil
 	}
@@ -292,6 +310,11 @@ func (d *Dispatcher) earlyByItsOwnAccount(f comms.Fire) bool {
 // stale, and it is dropped.
 func (d *Dispatcher) current(ctx context.Context, f comms.Fire) (comms.Communication, bool, error) {
 	row, err := d.store.GetCommunication(ctx, f.CompanyID, f.CommunicationID)
+	return d.check(ctx, f, row, err)
+}
+
+// check is current on a row already read (err: the read's).
+func (d *Dispatcher) check(ctx context.Context, f comms.Fire, row comms.Communication, err error) (comms.Communication, bool, error) {
 	switch {
 	case errors.Is(err, comms.ErrNotFound):
 		return row, false, d.drop(ctx, f.CommunicationID, "unknown row")
@@ -644,7 +667,7 @@ func (d *Dispatcher) storeResult(ctx context.Context, window time.Duration, buil
 		if err != nil {
 			return comms.Communication{}, fmt.Errorf("dispatch.record: %w", err)
 		}
-		stored, _, err := d.store.UpdateCommunication(ctx, ch, false)
+		stored, err := d.writeResult(ctx, ch)
 		if err == nil || errors.Is(err, comms.ErrConflict) || errors.Is(err, comms.ErrNotFound) || time.Now().Add(retry.Step(n)).After(deadline) {
 			return stored, err
 		}

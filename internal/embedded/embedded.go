@@ -48,7 +48,8 @@ type LocalConfig struct {
 	SweepEvery time.Duration
 	// Dispatch tunes retries and leases (zero: the defaults of docs/design.md §3).
 	Dispatch dispatch.Config
-	// Workers is how many fires are delivered at once (default 32).
+	// Workers is how many batches of due fires are delivered at once
+	// (default local.DefaultBatchWorkers, 8; each batch up to 32 fires).
 	Workers int
 	// TimerHorizon is how far ahead the timer holds fires in memory
 	// (default local.DefaultHorizon, 5 minutes): rows due later stay on
@@ -198,7 +199,8 @@ func NewLocal(ctx context.Context, cfg LocalConfig, log *slog.Logger) (*Local, e
 		Store: store,
 		Timer: func(deliver app.Deliver) comms.Timer {
 			l.Timer = local.New(local.Handler(deliver), local.Options{Workers: cfg.Workers, Logger: log, Clock: clk,
-				Load: storeFires(store), Loads: loadedKind, Horizon: cfg.TimerHorizon})
+				Load: storeFires(store), Loads: loadedKind, Horizon: cfg.TimerHorizon,
+				Batch: func(ctx context.Context, fs []comms.Fire) []error { return l.deliverBatch(ctx, fs, deliver) }})
 			return l.Timer
 		},
 		Email:  l.reports,
@@ -254,6 +256,33 @@ func storeFires(store *sqlite.Store) func(ctx context.Context, from, to time.Tim
 		}
 		return out, nil
 	}
+}
+
+// deliverBatch hands the fires due together to the dispatcher's batched
+// path (HandleBatch: one read, one claim write, sends in parallel, results
+// through the completer) and every other kind of fire (a webhook
+// delivery's) to deliver, one goroutine each.
+func (l *Local) deliverBatch(ctx context.Context, fs []comms.Fire, deliver app.Deliver) []error {
+	errs := make([]error, len(fs))
+	var (
+		rows []comms.Fire
+		at   []int
+		wg   sync.WaitGroup
+	)
+	for i, f := range fs {
+		if f.Kind != "" {
+			wg.Go(func() { errs[i] = deliver(ctx, f) })
+			continue
+		}
+		rows, at = append(rows, f), append(at, i)
+	}
+	if len(rows) > 0 {
+		for j, err := range l.Dispatcher.HandleBatch(ctx, rows) {
+			errs[at[j]] = err
+		}
+	}
+	wg.Wait()
+	return errs
 }
 
 // loadedKind reports whether storeFires reads the fires of a kind: a row's

@@ -53,7 +53,8 @@ const (
 )
 
 // txStatements are prepared on the writer by Open; see Store.stmt.
-var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm, insertEvent, putSupp}
+var txStatements = []string{idemExpires, putIdem, debitCompany, companyExists, commExists, insertComm, updateComm, insertEvent, putSupp,
+	savepointUpdate, rollbackUpdate, releaseUpdate}
 
 // commArgs returns the values of every column but version, in commColumns order.
 func commArgs(c comms.Communication) ([]any, error) {
@@ -174,7 +175,7 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 		return 0, wrap("CreateCommunication", err)
 	}
 	r := &createReq{ctx: ctx, ch: ch, args: args, idem: idem, wake: make(chan bool, 1)}
-	s.creates.submit(r, s.commitCreates)
+	s.creates.submit(r, maxGroup, s.commitCreates)
 	if r.err != nil {
 		return 0, wrap("CreateCommunication", r.err)
 	}
@@ -269,7 +270,11 @@ func (s *Store) debit(ctx context.Context, tx *sql.Tx, companyID string) (int64,
 
 // GetCommunication returns a row of the company; ErrNotFound if absent.
 func (s *Store) GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error) {
-	c, err := scanComm(s.r.QueryRowContext(ctx, selectComm+` WHERE company_id = ? AND id = ?`, companyID, id))
+	st, err := s.reader(ctx, selectComm+` WHERE company_id = ? AND id = ?`)
+	if err != nil {
+		return comms.Communication{}, wrap("GetCommunication", err)
+	}
+	c, err := scanComm(st.QueryRowContext(ctx, companyID, id))
 	if err != nil {
 		return comms.Communication{}, wrap("GetCommunication", err)
 	}
@@ -344,62 +349,6 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 		return cs[:limit], true, nil
 	}
 	return cs, false, nil
-}
-
-// UpdateCommunication writes ch in one transaction: the row if its stored
-// version is ch.Row.Version (as ch.Row.Version+1), its events, ch.Insert,
-// and with debit one credit.
-func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, withDebit bool) (comms.Communication, int64, error) {
-	c := ch.Row
-	args, err := commArgs(c)
-	if err != nil {
-		return comms.Communication{}, 0, wrap("UpdateCommunication", err)
-	}
-	var credits int64
-	err = inTx(ctx, s.w, func(tx *sql.Tx) error {
-		res, err := s.stmt(ctx, tx, updateComm).ExecContext(ctx, append(args[2:], c.CompanyID, c.ID, c.Version)...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			var exists bool
-			err := s.stmt(ctx, tx, commExists).QueryRowContext(ctx, c.CompanyID, c.ID).Scan(&exists)
-			switch {
-			case err != nil:
-				return err
-			case exists:
-				return comms.ErrConflict
-			default:
-				return comms.ErrNotFound
-			}
-		}
-		if err := s.insertEvents(ctx, tx, ch.Events); err != nil {
-			return err
-		}
-		for _, x := range ch.Suppress {
-			if err := s.putSuppression(ctx, tx, x); err != nil {
-				return fmt.Errorf("suppression of %s %s: %w", x.Channel, x.Recipient, err)
-			}
-		}
-		if ch.Insert != nil {
-			if err := s.insert(ctx, tx, *ch.Insert); err != nil {
-				return err
-			}
-		}
-		if withDebit {
-			credits, err = s.debit(ctx, tx, c.CompanyID)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return comms.Communication{}, 0, wrap("UpdateCommunication", err)
-	}
-	return asStored(c, c.Version+1), credits, nil
 }
 
 // GetIdempotency returns the record for key; ErrNotFound if there is none

@@ -32,9 +32,11 @@ func (s *Store) GetCompany(ctx context.Context, id string) (comms.Company, error
 	c := comms.Company{ID: id}
 	var settings string
 	var created int64
-	err := s.r.QueryRowContext(ctx,
-		`SELECT credits, settings, created_at FROM companies WHERE id = ?`, id).
-		Scan(&c.Credits, &settings, &created)
+	st, err := s.reader(ctx, `SELECT credits, settings, created_at FROM companies WHERE id = ?`)
+	if err != nil {
+		return comms.Company{}, wrap("GetCompany", err)
+	}
+	err = st.QueryRowContext(ctx, id).Scan(&c.Credits, &settings, &created)
 	if err != nil {
 		return comms.Company{}, wrap("GetCompany", err)
 	}

@@ -65,8 +65,11 @@ func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error {
 
 // GetSuppression returns the suppression of the recipient, active or lifted.
 func (s *Store) GetSuppression(ctx context.Context, companyID string, channel comms.SuppressionChannel, recipient string) (comms.Suppression, error) {
-	x, err := scanSupp(s.r.QueryRowContext(ctx, `SELECT `+suppColumns+` FROM suppressions
-		WHERE company_id = ? AND channel = ? AND recipient = ?`, companyID, string(channel), recipient))
+	st, err := s.reader(ctx, `SELECT `+suppColumns+` FROM suppressions WHERE company_id = ? AND channel = ? AND recipient = ?`)
+	if err != nil {
+		return comms.Suppression{}, wrap("GetSuppression", err)
+	}
+	x, err := scanSupp(st.QueryRowContext(ctx, companyID, string(channel), recipient))
 	if err != nil {
 		return comms.Suppression{}, wrap("GetSuppression", err)
 	}

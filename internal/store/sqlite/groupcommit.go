@@ -48,25 +48,36 @@ type createReq struct {
 	err     error
 }
 
-// group queues creates for the writer. Its zero value is ready.
-type group struct {
+func (r *createReq) wakeChan() chan bool { return r.wake }
+func (r *createReq) size() int           { return 1 }
+
+// request is what a group queues: a caller waiting on wakeChan, carrying
+// size writes.
+type request interface {
+	wakeChan() chan bool
+	size() int
+}
+
+// group queues requests for the writer. Its zero value is ready.
+type group[R request] struct {
 	mu      sync.Mutex
-	queue   []*createReq
+	queue   []R
 	leading bool         // a goroutine is committing; the queue waits for it
 	groups  atomic.Int64 // groups committed (or tried), for tests
 }
 
 // submit runs r in a group commit and returns once its result is set. The
 // goroutine that finds no commit under way leads: it commits the queue
-// (itself included) with run, answers every other request of the group, and
-// hands the lead to the first request queued meanwhile — so each caller
-// returns as soon as its own group is committed, and never serves others'.
-func (g *group) submit(r *createReq, run func([]*createReq)) {
+// (itself included, and as many requests after it as fit in limit writes)
+// with run, answers every other request of the group, and hands the lead to
+// the first request queued meanwhile — so each caller returns as soon as its
+// own group is committed, and never serves others'.
+func (g *group[R]) submit(r R, limit int, run func([]R)) {
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
 	if g.leading {
 		g.mu.Unlock()
-		if lead := <-r.wake; !lead {
+		if lead := <-r.wakeChan(); !lead {
 			return
 		}
 		g.mu.Lock()
@@ -75,7 +86,11 @@ func (g *group) submit(r *createReq, run func([]*createReq)) {
 	}
 	// r is the queue's first: only a leader removes requests, and the lead
 	// passes to queue[0].
-	n := min(len(g.queue), maxGroup)
+	n, writes := 1, g.queue[0].size()
+	for n < len(g.queue) && writes+g.queue[n].size() <= limit {
+		writes += g.queue[n].size()
+		n++
+	}
 	batch := slices.Clone(g.queue[:n])
 	g.queue = slices.Delete(g.queue, 0, n)
 	g.groups.Add(1)
@@ -84,18 +99,19 @@ func (g *group) submit(r *createReq, run func([]*createReq)) {
 	run(batch)
 
 	g.mu.Lock()
-	var next *createReq
-	if len(g.queue) > 0 {
+	var next R
+	lead := len(g.queue) > 0
+	if lead {
 		next = g.queue[0]
 	} else {
 		g.leading = false
 	}
 	g.mu.Unlock()
 	for _, b := range batch[1:] {
-		b.wake <- false
+		b.wakeChan() <- false
 	}
-	if next != nil {
-		next.wake <- true
+	if lead {
+		next.wakeChan() <- true
 	}
 }
 

@@ -107,7 +107,12 @@ type Store struct {
 	prepared map[string]*sql.Stmt
 	// creates gathers concurrent CreateCommunication calls into group
 	// commits (groupcommit.go).
-	creates group
+	creates group[*createReq]
+	// updates gathers concurrent UpdateCommunication(s) calls the same
+	// way (updates.go).
+	updates group[*updateReq]
+	// rstmts are the hot reads, prepared on r (updates.go).
+	rstmts readerStmts
 	// path is the database file, whose file system Ready checks for room.
 	path string
 }
@@ -252,6 +257,12 @@ func (s *Store) Close() error {
 	for _, st := range s.prepared {
 		errs = append(errs, st.Close())
 	}
+	s.rstmts.mu.Lock()
+	for _, st := range s.rstmts.m {
+		errs = append(errs, st.Close())
+	}
+	s.rstmts.m = nil
+	s.rstmts.mu.Unlock()
 	errs = append(errs, s.r.Close(), s.w.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite.Close: %w", err)

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"Idempotency", s.idempotency},
 		{"GetCommunication", s.getCommunication},
 		{"UpdateCommunication", s.updateCommunication},
+		{"Batch", s.batch},
 		{"ListCommunications", s.listCommunications},
 		{"DueCommunications", s.dueCommunications},
 		{"Events", s.events},

@@ -55,6 +55,13 @@ import (
 // is not set.
 const DefaultWorkers = 32
 
+// DefaultBatchWorkers is the number of batches delivered at once with a
+// BatchHandler when Options.Workers is not set: up to 8 × MaxBatch fires in
+// flight. More workers only held more rows in memory at once: the store
+// merges the claims of concurrent batches into one write anyway, and
+// fires that wait for a worker are handed over in fuller batches.
+const DefaultBatchWorkers = 8
+
 // ErrStopped is returned by Arm once the timer's Run has ended (or its
 // context is done), and by a second call to Run.
 var ErrStopped = errors.New("local timer: stopped")
@@ -66,9 +73,17 @@ var ErrStopped = errors.New("local timer: stopped")
 // sweeper's grace. A panic is logged and not retried.
 type Handler func(ctx context.Context, f comms.Fire) error
 
+// BatchHandler receives fires due together, at most Options.MaxBatch, in
+// due order, and returns one error per fire (nil, or a store failure: that
+// fire is re-armed with backoff as a Handler's error is). It lets the
+// embedded dispatcher read, claim and record a burst many rows per
+// transaction (docs/design.md §5).
+type BatchHandler func(ctx context.Context, fs []comms.Fire) []error
+
 // Options configure a Timer. The zero value is usable.
 type Options struct {
-	// Workers is the number of concurrent deliveries, default 32.
+	// Workers is the number of concurrent deliveries, default 32 (with
+	// Batch: concurrent batches, default DefaultBatchWorkers).
 	Workers int
 	// Logger receives handler errors and panics; default: discard.
 	Logger *slog.Logger
@@ -91,7 +106,20 @@ type Options struct {
 	// Horizon is how far ahead fires are held when Load is set; default
 	// DefaultHorizon.
 	Horizon time.Duration
+
+	// Batch, when set, receives the due fires instead of the Handler: the
+	// scheduler hands the fires due at one moment over in batches of up
+	// to MaxBatch (default DefaultMaxBatch), so a quiet timer still hands
+	// over one fire at a time and a burst many. Each worker takes one
+	// batch at a time.
+	Batch BatchHandler
+	// MaxBatch bounds a batch; default DefaultMaxBatch.
+	MaxBatch int
 }
+
+// DefaultMaxBatch is the largest batch handed to a BatchHandler by default
+// (River fetches up to 32 jobs at a time too).
+const DefaultMaxBatch = 32
 
 // DefaultHorizon is how far ahead a timer with a loader holds fires.
 const DefaultHorizon = 5 * time.Minute
@@ -105,10 +133,12 @@ type Armed struct {
 // Timer is the in-process comms.Timer. Create it with New, arm fires from
 // any goroutine, and call Run once.
 type Timer struct {
-	handler Handler
-	log     *slog.Logger
-	clock   clock.Clock
-	workers int
+	handler  Handler
+	batch    BatchHandler
+	maxBatch int
+	log      *slog.Logger
+	clock    clock.Clock
+	workers  int
 
 	retry backoff.Policy
 
@@ -133,8 +163,9 @@ type Timer struct {
 	// wake (capacity 1) tells the scheduler to look at the heap again: a new
 	// earliest fire, or room in queue after it was full.
 	wake chan struct{}
-	// queue carries due fires to the workers.
-	queue chan comms.Fire
+	// queue carries due fires to the workers: one fire per item, or a
+	// batch of up to maxBatch with a BatchHandler.
+	queue chan []comms.Fire
 	// starved is set while due fires wait in the heap because queue is
 	// full; the first worker to make room then wakes the scheduler.
 	starved atomic.Bool
@@ -151,6 +182,9 @@ func New(h Handler, opts Options) *Timer {
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
+		if opts.Batch != nil {
+			opts.Workers = DefaultBatchWorkers
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -163,6 +197,12 @@ func New(h Handler, opts Options) *Timer {
 	}
 	if opts.Horizon <= 0 {
 		opts.Horizon = DefaultHorizon
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Batch == nil {
+		opts.MaxBatch = 1
 	}
 	if opts.Loads == nil {
 		opts.Loads = func(string) bool { return true }
@@ -179,6 +219,8 @@ func New(h Handler, opts Options) *Timer {
 		ready:    ready,
 		edge:     clk.Now().Add(opts.Horizon),
 		handler:  h,
+		batch:    opts.Batch,
+		maxBatch: opts.MaxBatch,
 		log:      opts.Logger,
 		clock:    clk,
 		workers:  opts.Workers,
@@ -186,7 +228,7 @@ func New(h Handler, opts Options) *Timer {
 		failures: make(map[comms.Fire]int),
 		byFire:   make(map[comms.Fire]*entry),
 		wake:     make(chan struct{}, 1),
-		queue:    make(chan comms.Fire, 2*opts.Workers),
+		queue:    make(chan []comms.Fire, 2*opts.Workers),
 	}
 }
 
@@ -312,7 +354,7 @@ func (t *Timer) Len() int {
 	t.mu.Lock()
 	n := len(t.fires)
 	t.mu.Unlock()
-	return n + len(t.queue)
+	return n + len(t.queue) // a batch waiting counts once
 }
 
 // Run delivers fires until ctx is done, then stops taking new fires (Arm
@@ -372,8 +414,8 @@ func (t *Timer) schedule(ctx context.Context) {
 	}
 }
 
-// handOver moves every due fire, in due order, from the heap to the queue,
-// as far as the queue has room. It returns when the next fire is due; ok is
+// handOver moves every due fire, in due order, from the heap to the queue
+// (in batches of up to maxBatch), as far as the queue has room. It returns when the next fire is due; ok is
 // false when there is nothing to wait for on the clock (the heap is empty,
 // or due fires wait for room in the queue and a worker will wake the
 // scheduler).
@@ -386,11 +428,23 @@ func (t *Timer) handOver() (next time.Time, ok bool) {
 		if e.at.After(now) {
 			return e.at, true
 		}
-		if !t.offer(e.fire) {
+		var (
+			batch  = make([]comms.Fire, 0, min(t.maxBatch, len(t.fires)))
+			popped = make([]*entry, 0, cap(batch))
+		)
+		for len(batch) < t.maxBatch && len(t.fires) > 0 && !t.fires[0].at.After(now) {
+			e := heap.Pop(&t.fires).(*entry)
+			batch, popped = append(batch, e.fire), append(popped, e)
+		}
+		if !t.offer(batch) {
+			for _, e := range popped { // back in the heap, in the same order (seq)
+				heap.Push(&t.fires, e)
+			}
 			return time.Time{}, false
 		}
-		heap.Pop(&t.fires)
-		delete(t.byFire, e.fire)
+		for _, e := range popped {
+			delete(t.byFire, e.fire)
+		}
 	}
 	// A burst leaves a large backing array and map behind; drop them.
 	if cap(t.fires) > 1024 {
@@ -400,10 +454,10 @@ func (t *Timer) handOver() (next time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// offer puts f on the queue without blocking. When the queue is full it
+// offer puts a batch on the queue without blocking. When the queue is full it
 // marks the scheduler starved before trying once more, so that a worker
 // taking a fire after that last try is sure to see the mark and wake it.
-func (t *Timer) offer(f comms.Fire) bool {
+func (t *Timer) offer(f []comms.Fire) bool {
 	select {
 	case t.queue <- f:
 		return true
@@ -431,14 +485,20 @@ func (t *Timer) work(ctx, hctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case f := <-t.queue:
+		case fs := <-t.queue:
 			if t.starved.CompareAndSwap(true, false) {
 				t.signal()
 			}
 			if ctx.Err() != nil {
 				return
 			}
-			t.deliver(hctx, f)
+			if t.batch != nil {
+				t.deliverBatch(hctx, fs)
+				continue
+			}
+			for _, f := range fs {
+				t.deliver(hctx, f)
+			}
 		}
 	}
 }
@@ -451,7 +511,37 @@ func (t *Timer) deliver(ctx context.Context, f comms.Fire) {
 				fireAttrs(f), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	err := t.handler(ctx, f)
+	t.settle(ctx, f, t.handler(ctx, f))
+}
+
+// deliverBatch calls the batch handler, logging a panic, and settles each
+// fire with its error.
+func (t *Timer) deliverBatch(ctx context.Context, fs []comms.Fire) {
+	var errs []error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.log.ErrorContext(ctx, "local timer: batch handler panicked", slog.Int("fires", len(fs)),
+					slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			}
+		}()
+		errs = t.batch(ctx, fs)
+	}()
+	if errs == nil { // a panic: not retried, as with Handler
+		return
+	}
+	for i, f := range fs {
+		var err error
+		if i < len(errs) {
+			err = errs[i]
+		}
+		t.settle(ctx, f, err)
+	}
+}
+
+// settle forgets a delivered fire's failures, or re-arms a failed one after
+// a backoff.
+func (t *Timer) settle(ctx context.Context, f comms.Fire, err error) {
 	t.mu.Lock()
 	if err == nil || t.stopped {
 		delete(t.failures, f)
