@@ -77,6 +77,16 @@ func BenchmarkBurst(b *testing.B) {
 	}
 }
 
+// startServeNode runs the embedded process on dir with the configuration
+// `dispatcher serve` runs with by default (cmd/dispatcher: a sweep every
+// minute, 32 workers, synchronous=FULL, the 5-minute timer horizon, the
+// default leases), so a benchmark measures what an operator gets rather
+// than a test's faster sweep.
+func startServeNode(b *testing.B, dir string) *node {
+	b.Helper()
+	return startNodeWith(b, embedded.LocalConfig{DataDir: dir}, nil) // zero values: serve's defaults
+}
+
 // waitSent waits on the dispatcher's in-memory counters (polling the
 // store would compete with the dispatcher being measured).
 func waitSent(b *testing.B, n *node, want int, within time.Duration) {
