@@ -91,13 +91,22 @@ func (n *node) post(t testing.TB, body string) int {
 
 func (n *node) create(t testing.TB, body string) string {
 	t.Helper()
+	id, err := n.tryCreate(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// tryCreate is create for any goroutine: it returns what went wrong.
+func (n *node) tryCreate(body string) (string, error) {
 	req := httptest.NewRequest("POST", "/v1/scheduled-communications", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+n.key)
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	n.l.API.ServeHTTP(rec, req)
 	if rec.Code != 201 {
-		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+		return "", fmt.Errorf("create: %d %s", rec.Code, rec.Body)
 	}
 	var r struct {
 		Data struct {
@@ -105,9 +114,9 @@ func (n *node) create(t testing.TB, body string) string {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil || r.Data.ID == "" {
-		t.Fatalf("create: no id in %s (%v)", rec.Body, err)
+		return "", fmt.Errorf("create: no id in %s (%v)", rec.Body, err)
 	}
-	return r.Data.ID
+	return r.Data.ID, nil
 }
 
 func emailAt(at time.Time, to string) string {
