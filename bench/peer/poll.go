@@ -111,6 +111,9 @@ func (p *pollSide) lag(ctx context.Context) (metrics, error) {
 	if err := p.insert(ctx, dues); err != nil {
 		return nil, err
 	}
+	if _, err := p.pool.Exec(ctx, "ANALYZE poll_job"); err != nil {
+		return nil, err
+	}
 	if !time.Now().Before(start) {
 		return nil, fmt.Errorf("inserting ended after the first job was due")
 	}
