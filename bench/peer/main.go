@@ -37,7 +37,6 @@ func main() {
 	creates := flag.Int("creates", 3000, "creates (inserts) per concurrency level")
 	poll := flag.Duration("poll", time.Second, "interval of the polling design (0: leave it out)")
 	only := flag.String("workloads", "lag,burst,inserts", "which workloads to run, comma-separated")
-	stock := flag.Bool("river-stock", false, "insert River's future jobs as River does ('scheduled', promoted by its 5 s scheduler) instead of 'available' with a future scheduled_at")
 	flag.Parse()
 	if *dsn == "" || *pgdata == "" || *embeddedTest == "" {
 		log.Fatal("-dsn, -pgdata and -embedded-test are required")
@@ -47,7 +46,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rv.stock = *stock
 	pg := &postgres{dataDir: *pgdata}
 	ps := &pollSide{pool: rv.pool, every: *poll}
 	concurrencies := []int{2, 8, 32}
@@ -120,11 +118,7 @@ func main() {
 		slices.Sort(vs)
 		return vs[len(vs)/2], true
 	}
-	mode := "future jobs stored 'available' so its 1 ms fetch finds them when due"
-	if *stock {
-		mode = "stock: future jobs 'scheduled', promoted by its 5 s scheduler"
-	}
-	fmt.Printf("\nMedians of %d runs (Dispatcher: internal/embedded benchmarks, serve's defaults, synchronous=FULL; River v0.51.2, 32 workers, 1 ms fetch, %s; Postgres fsync=on, synchronous_commit=on).\n\n", *runs, mode)
+	fmt.Printf("\nMedians of %d runs (Dispatcher: internal/embedded benchmarks, serve's defaults, synchronous=FULL; River v0.51.2 as shipped, 32 workers, 1 ms fetch; Postgres fsync=on, synchronous_commit=on).\n\n", *runs)
 	pollCol := *poll > 0
 	if pollCol {
 		fmt.Printf("| workload | measure | Dispatcher | River | poll every %v | Dispatcher vs River |\n|---|---|---|---|---|---|\n", *poll)

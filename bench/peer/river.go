@@ -14,7 +14,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // benchArgs is the one job kind: the stand-in for "send this email at T".
@@ -52,34 +51,10 @@ func (w *benchWorker) Work(_ context.Context, job *river.Job[benchArgs]) error {
 	return nil
 }
 
-// dueIndex makes River's producer poll the due index itself: a job
-// inserted with a future ScheduledAt is stored as 'available' rather than
-// 'scheduled', so the 1 ms fetch loop (`state = 'available' AND
-// scheduled_at <= now()`) picks it up the moment it is due instead of
-// waiting for River's scheduler, which promotes 'scheduled' jobs only every
-// 5 s (maintenance.JobSchedulerIntervalDefault, not configurable). This is
-// River at its best for "run this at T"; stock River's lag would be up to
-// 5 s.
-type dueIndex struct {
-	river.JobInsertMiddlewareDefaults
-}
-
-func (dueIndex) InsertMany(ctx context.Context, many []*rivertype.JobInsertParams, doInner func(context.Context) ([]*rivertype.JobInsertResult, error)) ([]*rivertype.JobInsertResult, error) {
-	for _, p := range many {
-		if p.State == rivertype.JobStateScheduled {
-			p.State = rivertype.JobStateAvailable
-		}
-	}
-	return doInner(ctx)
-}
-
 // riverSide is one River client over the benchmark's Postgres.
 type riverSide struct {
 	pool *pgxpool.Pool
 	rec  *lagRecorder
-	// stock leaves River's insert path as it is (no dueIndex): future jobs
-	// wait for River's 5 s scheduler.
-	stock bool
 }
 
 func openRiver(ctx context.Context, dsn string) (*riverSide, error) {
@@ -97,21 +72,20 @@ func openRiver(ctx context.Context, dsn string) (*riverSide, error) {
 	return &riverSide{pool: pool, rec: &lagRecorder{}}, nil
 }
 
-// client is a fresh River client: 32 workers on the default queue, fetch
-// cooldown and poll interval at River's 1 ms minimum.
+// client is a fresh River client as shipped: 32 workers on the default
+// queue, fetch cooldown and poll interval at River's 1 ms minimum. A job
+// inserted with a future ScheduledAt is stored 'scheduled'; River's
+// scheduler (every 5 s) promotes those due within its next interval to
+// 'available' ahead of time, and the 1 ms fetch (`state = 'available' AND
+// scheduled_at <= now()`) takes each when it is due.
 func (r *riverSide) client() (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &benchWorker{rec: r.rec})
-	var middleware []rivertype.Middleware
-	if !r.stock {
-		middleware = append(middleware, &dueIndex{})
-	}
 	c, err := river.NewClient(riverpgxv5.New(r.pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 32}},
 		Workers:           workers,
 		FetchCooldown:     river.FetchCooldownMin,
 		FetchPollInterval: river.FetchPollIntervalMin,
-		Middleware:        middleware,
 		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
