@@ -38,7 +38,7 @@ func benchmarkCreateHTTP(b *testing.B, durability sqlite.Durability) {
 			if b.N > 45000 {
 				b.Fatalf("%d creates exceed the dev company's credits: use -benchtime Nx with N ≤ 45000", b.N)
 			}
-			n := startNodeWith(b, embedded.LocalConfig{DataDir: b.TempDir(), SweepEvery: time.Minute, Durability: durability}, nil)
+			n := startNodeWith(b, embedded.LocalConfig{DataDir: b.TempDir(), Durability: durability}, nil) // the rest: serve's defaults
 			defer n.stop()
 			srv := httptest.NewServer(n.l.API)
 			defer srv.Close()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
-	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 )
 
 // slowReceiver answers every message after delay and records, per
@@ -85,7 +84,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 // (0: as fast as the API takes them), and measures their delivery.
 func benchWebhooks(b *testing.B, events int, hang bool, pace time.Duration) {
 	dir := b.TempDir()
-	n := startNode(b, dir, dispatch.Config{}, nil) // the wall clock: lag is what is measured
+	n := startServeNode(b, dir) // the wall clock: lag is what is measured
 	defer n.stop()
 	rc := &slowReceiver{delay: 200 * time.Millisecond}
 	srv := httptest.NewServer(rc)
