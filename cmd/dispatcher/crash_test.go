@@ -102,8 +102,12 @@ func TestKillDashNineSendsNothingTwice(t *testing.T) {
 				}
 			}
 			settled := countEvents(t, srv.base, key, "sent", func(d map[string]any) bool { return d["settled_late"] == true })
-			t.Logf("%d rows, killed with %d outbox lines; after restart: %d lines, %d rows settled late from the outbox, %d duplicates, %d lost",
-				rows, atKill, len(lines), settled, dup, lost)
+			delivered := waitDelivered(t, srv.base, key, rows)
+			t.Logf("%d rows, killed with %d outbox lines; after restart: %d lines, %d rows settled late from the outbox, %d duplicates, %d lost, %d delivered",
+				rows, atKill, len(lines), settled, dup, lost, delivered)
+			if delivered != rows {
+				t.Errorf("%d of %d rows delivered: the reports of %d were lost to the kill", delivered, rows, rows-delivered)
+			}
 			if dup != 0 || lost != 0 || len(lines) != rows {
 				t.Errorf("%d rows sent twice, %d never sent, %d outbox lines for %d rows", dup, lost, len(lines), rows)
 			}
@@ -166,6 +170,10 @@ func TestKillDashNineThreeTimes(t *testing.T) {
 	// counted: the outbox proved nothing went out).
 	settledLate := countEvents(t, srv.base, key, "sent", func(d map[string]any) bool { return d["settled_late"] == true })
 	givenBack := countEvents(t, srv.base, key, "attempt_failed", func(d map[string]any) bool { return d["counted"] == false })
+	// No provider report is lost to the kills either: every email ends
+	// delivered (the reports a kill took are replayed from the outbox at
+	// the next start).
+	delivered := waitDelivered(t, srv.base, key, rows)
 	lines, err := devsink.ReadOutbox(outbox)
 	if err != nil {
 		t.Fatal(err)
@@ -195,8 +203,11 @@ func TestKillDashNineThreeTimes(t *testing.T) {
 			midBurst++
 		}
 	}
-	t.Logf("crash_test kills=%d rows=%d outbox_lines_at_kills=%v kills_mid_burst=%d restart_to_all_terminal_s=%.1f settled_late=%d given_back_unsent=%d outbox_lines=%d duplicates=%d lost=%d sweep_repairs=%d",
-		kills, rows, atKill, midBurst, terminal.Seconds(), settledLate, givenBack, len(lines), dup, lost, sweeps)
+	t.Logf("crash_test kills=%d rows=%d outbox_lines_at_kills=%v kills_mid_burst=%d restart_to_all_terminal_s=%.1f settled_late=%d given_back_unsent=%d outbox_lines=%d duplicates=%d lost=%d sweep_repairs=%d delivered=%d",
+		kills, rows, atKill, midBurst, terminal.Seconds(), settledLate, givenBack, len(lines), dup, lost, sweeps, delivered)
+	if delivered != rows {
+		t.Errorf("%d of %d rows delivered: the reports of %d were lost to the kills", delivered, rows, rows-delivered)
+	}
 	if dup != 0 || lost != 0 || len(lines) != rows {
 		t.Errorf("%d rows sent twice, %d never sent, %d outbox lines for %d rows", dup, lost, len(lines), rows)
 	}
@@ -360,6 +371,20 @@ func unfinished(t *testing.T, base, key string) int {
 		n += len(out.Data)
 	}
 	return n
+}
+
+// waitDelivered waits (to a generous bound) until the company has want
+// delivered events, and returns how many it has.
+func waitDelivered(t *testing.T, base, key string, want int) int {
+	all := func(map[string]any) bool { return true }
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n := countEvents(t, base, key, "delivered", all)
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval
+	}
 }
 
 // countEvents counts the company's events of a type whose data matches.
