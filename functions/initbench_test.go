@@ -172,4 +172,3 @@ func BenchmarkInit(b *testing.B) {
 		})
 	}
 }
-
