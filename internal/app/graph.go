@@ -15,6 +15,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/netguard"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
 // Store is every store port the product uses: the service's and the
@@ -113,7 +114,7 @@ type Graph struct {
 	// SMS delivery status) on the rows.
 	Feedback *feedback.Recorder
 	// Webhooks manages the companies' status-webhook endpoints.
-	Webhooks *webhooks.Service
+	Webhooks *endpoints.Service
 	// WebhookDeliveries fans events out to endpoints and makes the attempts.
 	WebhookDeliveries *webhooks.Engine
 }
@@ -216,7 +217,7 @@ func Build(p Ports) (*Graph, error) {
 	if secrets == nil {
 		secrets = webhooks.NewSecret
 	}
-	wh, err := webhooks.NewService(webhooks.Options{Store: p.Store, Secrets: secrets, URLs: urls, Clock: now, Logger: log})
+	wh, err := endpoints.NewService(endpoints.Options{Store: p.Store, Secrets: secrets, URLs: urls, Clock: now, Logger: log})
 	if err != nil {
 		return nil, err
 	}

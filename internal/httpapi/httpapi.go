@@ -28,6 +28,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/contract"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
 //go:embed openapi.json
@@ -75,7 +76,7 @@ type API struct {
 	// deliveries serves …/deliveries (SetWebhookDeliveries).
 	deliveries *webhooks.Engine
 	// endpoints serves /v1/webhook-endpoints (SetWebhookEndpoints).
-	endpoints *webhooks.Service
+	endpoints *endpoints.Service
 	log       *slog.Logger
 	mux       *http.ServeMux
 	routes    []Route
