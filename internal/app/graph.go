@@ -3,33 +3,28 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/app/core"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
-	"github.com/dispatcherhq/dispatcher/internal/netguard"
+	"github.com/dispatcherhq/dispatcher/internal/rowview"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
-// Store is every store port the product uses: the service's and the
-// dispatcher's. The SQLite and DynamoDB stores implement it.
-type Store interface {
-	comms.Store
-	dispatch.Store
-	webhooks.EndpointStore
-	webhooks.DeliveryStore
-}
+// Store is every store port the product uses (core.Store).
+type Store = core.Store
 
-// Deliver hands a due fire to the dispatcher (it is the dispatcher's
-// Handle).
-type Deliver func(ctx context.Context, f comms.Fire) error
+// Deliver hands a due fire to the dispatcher (core.Deliver).
+type Deliver = core.Deliver
 
 // Ports are the adapters of one deployment: all that differs between the
 // embedded process (SQLite, the in-process timer, the dev senders and voice
@@ -119,35 +114,35 @@ type Graph struct {
 	WebhookDeliveries *webhooks.Engine
 }
 
-// Build wires the product in dependency order: store → service and timer →
-// voice caller → dispatcher → API → voice webhooks. Two edges of the graph
-// point backwards, and this is the one place they are closed:
+// Build wires the product in dependency order: the core (internal/app/core:
+// store → timer → dispatcher → feedback → webhook engine), then the
+// service, the API and the voice webhooks. Two edges of the graph point
+// backwards:
 //
 //   - the timer delivers due fires to the dispatcher, which is built after
-//     it because the dispatcher arms the timer;
+//     it because the dispatcher arms the timer: core.Build closes it;
 //   - the voice caller of the embedded mode (the simulator) posts call
 //     outcomes to the API, which is built after the dispatcher that places
-//     the calls.
+//     the calls: closed here, the one place the API is built.
 //
 // Each is closed by a forwarder, handed to the factory in Ports, that calls
-// through the finished Graph. Build fills the Graph before it returns, and
+// through the finished graph. Build fills the Graph before it returns, and
 // nothing calls a forwarder before then: the local timer delivers only once
 // its Run is called, and the simulator posts only about a call the
 // dispatcher placed.
 //
 // Build fails only when a required port is missing.
 func Build(p Ports) (*Graph, error) {
-	var missing []error
-	for _, port := range []struct {
-		name   string
-		absent bool
-	}{{"Store", p.Store == nil}, {"Timer", p.Timer == nil}, {"Email", p.Email == nil}, {"SMS", p.SMS == nil}, {"Identities", p.Identities == nil}} {
-		if port.absent {
-			missing = append(missing, errors.New("app.Build: Ports."+port.name+" is required"))
-		}
+	cp := core.Ports{Store: p.Store, Timer: p.Timer, Email: p.Email, SMS: p.SMS,
+		Clock: p.Clock, Logger: p.Logger, Dispatch: p.Dispatch, Instance: p.Instance, Ledger: p.Ledger, SMSReceipts: p.SMSReceipts,
+		WebhookFanOut: p.WebhookFanOut, WebhookTimer: p.WebhookTimer, WebhookClient: p.WebhookClient,
+		WebhookLoopbackHTTP: p.WebhookLoopbackHTTP, Render: rowview.WebhookPayload}
+	missing := cp.Missing()
+	if p.Identities == nil {
+		missing = errors.Join(missing, errors.New("app.Build: Ports.Identities is required"))
 	}
-	if err := errors.Join(missing...); err != nil {
-		return nil, err
+	if missing != nil {
+		return nil, missing
 	}
 	now := p.Clock
 	if now == nil {
@@ -157,53 +152,21 @@ func Build(p Ports) (*Graph, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-
 	g := &Graph{Store: p.Store}
-	// The two back edges (see above): forwarders into the finished graph.
-	deliver := func(ctx context.Context, f comms.Fire) error {
-		if f.Kind == webhooks.FireKind {
-			return g.WebhookDeliveries.Deliver(ctx, f)
-		}
-		return g.Dispatcher.Handle(ctx, f)
-	}
-	// With the in-process fan-out, every write that records events tells
-	// the engine (built below) which company to fan out.
-	var store Store = p.Store
-	if p.WebhookFanOut {
-		n := notifying{Store: p.Store, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
-		store = n
-		if pr, ok := p.Store.(dispatch.ProcessingReader); ok {
-			store = notifyingProcessing{notifying: n, pr: pr}
-		}
-	}
+	// The API back edge (see above): a forwarder into the finished graph.
 	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.API.ServeHTTP(w, r) })
-
-	g.Timer = p.Timer(deliver)
-	if g.Timer == nil {
-		return nil, errors.New("app.Build: Ports.Timer returned no timer")
-	}
-	g.Service = scheduling.NewService(store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
-		scheduling.WithIdentityVerifier(p.Identities))
-	var voice dispatch.VoiceCaller = voiceUnavailable{}
+	var voice dispatch.VoiceCaller
 	if p.Voice != nil {
-		if v := p.Voice(apiHandler); v != nil {
-			voice = v
-		}
+		voice = p.Voice(apiHandler)
 	}
-	dopts := []dispatch.Option{dispatch.WithClock(now), dispatch.WithLogger(log), dispatch.WithInstance(p.Instance)}
-	if p.Ledger != nil {
-		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
+	cp.Voice, cp.Clock, cp.Logger = voice, now, log
+	c, err := core.Build(cp)
+	if err != nil {
+		return nil, fmt.Errorf("app.Build: %w", err)
 	}
-	if lookup, ok := voice.(dispatch.CallLookup); ok {
-		// The provider's record settles a call whose outcome never came.
-		dopts = append(dopts, dispatch.WithCallLookup(lookup))
-	}
-	g.Dispatcher = dispatch.New(store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
-	var fopts []feedback.Option
-	if p.SMSReceipts != nil {
-		fopts = append(fopts, feedback.WithSMSReceipts(p.SMSReceipts))
-	}
-	g.Feedback = feedback.New(store, log, now, fopts...)
+	g.Timer, g.Dispatcher, g.Feedback, g.WebhookDeliveries = c.Timer, c.Dispatcher, c.Feedback, c.WebhookDeliveries
+	g.Service = scheduling.NewService(c.Writes, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
+		scheduling.WithIdentityVerifier(p.Identities))
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
 	if r, ok := p.Store.(interface{ Ready(context.Context) error }); ok {
 		// GET /readyz: 503 while the store cannot commit (SQLite) or answer
@@ -223,16 +186,6 @@ func Build(p Ports) (*Graph, error) {
 	}
 	g.Webhooks = wh
 	g.API.SetWebhookEndpoints(wh)
-	client := p.WebhookClient
-	if client == nil {
-		client = webhooks.NewClient(netguard.Transport(netguard.Options{AllowLoopbackHTTP: p.WebhookLoopbackHTTP}))
-	}
-	whTimer := p.WebhookTimer
-	if whTimer == nil {
-		whTimer = g.Timer
-	}
-	g.WebhookDeliveries = webhooks.NewEngine(webhooks.EngineOptions{Feed: p.Store, Endpoints: p.Store, Deliveries: p.Store,
-		Timer: whTimer, Client: client, Render: httpapi.WebhookPayload, Now: now, Log: log})
 	g.API.SetWebhookDeliveries(g.WebhookDeliveries)
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Key: p.VoiceWebhookKey, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil
@@ -246,45 +199,3 @@ type AnyDomain struct{}
 func (AnyDomain) VerifiedForSending(context.Context, string) (bool, error) { return true, nil }
 
 var _ scheduling.IdentityVerifier = AnyDomain{}
-
-// voiceUnavailable is the voice port until a provider is configured: every
-// call fails permanently, naming why.
-type voiceUnavailable struct{}
-
-func (voiceUnavailable) PlaceCall(context.Context, dispatch.Call) (string, error) {
-	return "", comms.Permanent("voice_not_configured", "no voice provider is configured for this deployment")
-}
-
-// notifying is the store of the in-process webhook fan-out: every write
-// that records events tells notify the row's company after it commits.
-// notifyingProcessing is notifying over a store that lists its processing
-// rows alone: the dispatcher still finds dispatch.ProcessingReader.
-type notifyingProcessing struct {
-	notifying
-	pr dispatch.ProcessingReader
-}
-
-func (n notifyingProcessing) ProcessingCommunications(ctx context.Context, limit int) ([]comms.Communication, error) {
-	return n.pr.ProcessingCommunications(ctx, limit)
-}
-
-type notifying struct {
-	Store
-	notify func(companyID string)
-}
-
-func (n notifying) CreateCommunication(ctx context.Context, ch comms.Change, idem *comms.Idempotency) (int64, error) {
-	credits, err := n.Store.CreateCommunication(ctx, ch, idem)
-	if err == nil {
-		n.notify(ch.Row.CompanyID)
-	}
-	return credits, err
-}
-
-func (n notifying) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
-	stored, credits, err := n.Store.UpdateCommunication(ctx, ch, debit)
-	if err == nil && len(ch.Events) > 0 {
-		n.notify(ch.Row.CompanyID)
-	}
-	return stored, credits, err
-}

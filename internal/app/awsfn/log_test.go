@@ -1,4 +1,4 @@
-package app_test
+package awsfn_test
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dispatcherhq/dispatcher/internal/app"
+	"github.com/dispatcherhq/dispatcher/internal/app/awsfn"
 	"github.com/dispatcherhq/dispatcher/internal/emf"
 )
 
@@ -14,7 +14,7 @@ import (
 // attempts into EMF lines in the configured namespace, at its level.
 func TestNewLoggerEmitsEMF(t *testing.T) {
 	var buf bytes.Buffer
-	log := app.NewLogger(&buf, "warn", "Dispatcher/test")
+	log := awsfn.NewLogger(&buf, "warn", "Dispatcher/test")
 	log.Info(emf.DeliveryAttempt, "channel", "email", "result", "sent")
 	if buf.Len() != 0 {
 		t.Fatalf("an info line at level warn: %s", buf.String())
