@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-
 )
 
 // IdentityAPI is the one SES v2 operation the identity check uses;
@@ -53,7 +52,6 @@ type Identities struct {
 	mu       sync.Mutex
 	verified map[string]time.Time // domain → when the answer expires
 }
-
 
 // NewIdentities returns the identity check over client, built once per
 // process (typically the sesv2.Client the sender uses).
