@@ -123,7 +123,7 @@ func NewAWS(cfg config.AWS, clients Clients, log *slog.Logger, opts ...AWSOption
 		Store: cp.Store, Timer: cp.Timer, Email: cp.Email, SMS: cp.SMS,
 		// Declared sending domains must be verified SES identities of the
 		// account; positive answers are cached per process (warm Lambda).
-		Identities: ses.NewIdentities(clients.SES, ses.IdentityOptions{Now: o.fn.Now}),
+		Identities: ses.NewIdentities(awsfn.SESIdentities(clients.SES), ses.IdentityOptions{Now: o.fn.Now}),
 		// The provider reports outcomes by its own webhooks, through API Gateway.
 		Voice:           func(http.Handler) dispatch.VoiceCaller { return voice },
 		VoiceSecret:     o.hookKey,

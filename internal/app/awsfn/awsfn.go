@@ -98,14 +98,14 @@ func NewAdapters(cfg config.AWS, c Clients, log *slog.Logger, o Options) Adapter
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := Adapters{Store: dynamo.New(c.DynamoDB, cfg.TableName).WithRetention(cfg.Retention)}
+	a := Adapters{Store: dynamo.New(DynamoDB(c.DynamoDB), cfg.TableName).WithRetention(cfg.Retention)}
 	var store core.Store = a.Store
 	if o.Wrap != nil {
 		store = o.Wrap(store)
 	}
 	a.WebhookTimer = noWebhookQueue{}
 	if c.SQS != nil {
-		a.Timer = awstimer.New(c.SQS, c.Scheduler, awstimer.Config{
+		a.Timer = awstimer.New(SQS(c.SQS), Scheduler(c.Scheduler), awstimer.Config{
 			QueueURL: cfg.QueueURL, ScheduleGroup: cfg.ScheduleGroup, TargetARN: cfg.DispatchTargetARN,
 			RoleARN: cfg.SchedulerRoleARN, DLQARN: cfg.SchedulerDLQARN, Lead: cfg.SchedulerLead, Now: o.Now,
 		})
@@ -113,7 +113,7 @@ func NewAdapters(cfg config.AWS, c Clients, log *slog.Logger, o Options) Adapter
 		// like a row's, whose target (the dispatch function) hands it to
 		// this queue when it fires (Core.Handle).
 		if cfg.WebhookQueueURL != "" {
-			a.WebhookTimer = awstimer.New(c.SQS, c.Scheduler, awstimer.Config{
+			a.WebhookTimer = awstimer.New(SQS(c.SQS), Scheduler(c.Scheduler), awstimer.Config{
 				QueueURL: cfg.WebhookQueueURL, ScheduleGroup: cfg.ScheduleGroup, TargetARN: cfg.DispatchTargetARN,
 				RoleARN: cfg.SchedulerRoleARN, DLQARN: cfg.SchedulerDLQARN, Lead: cfg.SchedulerLead, Now: o.Now,
 			})
@@ -144,10 +144,10 @@ func NewAdapters(cfg config.AWS, c Clients, log *slog.Logger, o Options) Adapter
 		Render:              rowview.WebhookPayload,
 	}
 	if c.SES != nil {
-		a.Ports.Email = ses.New(c.SES, ses.Options{ConfigurationSet: cfg.SESConfigSet})
+		a.Ports.Email = ses.New(SESSend(c.SES), ses.Options{ConfigurationSet: cfg.SESConfigSet})
 	}
 	if c.SNS != nil {
-		a.Ports.SMS = snssender.New(c.SNS, snssender.Options{})
+		a.Ports.SMS = snssender.New(SNS(c.SNS), snssender.Options{})
 	}
 	return a
 }
@@ -234,7 +234,7 @@ func VoiceFromEnv(cfg config.AWS, awsCfg aws.Config) (dispatch.VoiceCaller, *Voi
 	if cfg.VoiceSecretARN == "" {
 		return nil, nil
 	}
-	secret := NewVoiceSecret(secretsmanager.NewFromConfig(awsCfg), cfg.VoiceSecretARN, VoiceSecretOptions{})
+	secret := NewVoiceSecret(Secrets(secretsmanager.NewFromConfig(awsCfg)), cfg.VoiceSecretARN, VoiceSecretOptions{})
 	return NewLazyRetell(secret, cfg.VoiceProviderURL, nil), secret
 }
 
