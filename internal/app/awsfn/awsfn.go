@@ -14,10 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -211,18 +211,59 @@ func (c *Core) Sweep(ctx context.Context) (dispatch.SweepResult, error) {
 
 // Env is what every function does first at cold start: it reads the
 // environment (need: the variables it requires), makes the JSON logger
-// and loads the SDK config.
-func Env(ctx context.Context, need config.Needs) (config.AWS, aws.Config, *slog.Logger, error) {
+// and makes the SDK config from the function's environment (LambdaConfig).
+func Env(_ context.Context, need config.Needs) (config.AWS, aws.Config, *slog.Logger, error) {
 	cfg, err := config.LoadAWS(os.Getenv, need)
 	if err != nil {
 		return cfg, aws.Config{}, nil, err
 	}
 	log := NewLogger(os.Stdout, cfg.LogLevel, cfg.MetricsNamespace)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := LambdaConfig(os.Getenv)
 	if err != nil {
-		return cfg, aws.Config{}, nil, fmt.Errorf("config.LoadDefaultConfig: %w", err)
+		return cfg, aws.Config{}, nil, err
 	}
 	return cfg, awsCfg, log, nil
+}
+
+// LambdaConfig is the SDK config of a Lambda function, read from what
+// Lambda puts in every function's environment: AWS_REGION and the
+// execution role's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_SESSION_TOKEN (what the SDK's default chain finds there too), and
+// AWS_ENDPOINT_URL when set (a function run against the emulator). It is
+// not config.LoadDefaultConfig on purpose: that links every credential
+// provider of the default chain (STS, SSO, SSO-OIDC, sign-in, IMDS,
+// process, shared files), ~2 MiB per bootstrap and their inits, none of
+// which a function uses. The CLI (cmd/dispatcher) keeps the default chain.
+// It fails naming the variable when the region or the keys are absent.
+func LambdaConfig(getenv func(string) string) (aws.Config, error) {
+	region := getenv("AWS_REGION")
+	if region == "" {
+		region = getenv("AWS_DEFAULT_REGION")
+	}
+	creds := aws.Credentials{AccessKeyID: getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: getenv("AWS_SESSION_TOKEN"), Source: "LambdaEnvironment"}
+	var missing []string
+	if region == "" {
+		missing = append(missing, "AWS_REGION")
+	}
+	if creds.AccessKeyID == "" {
+		missing = append(missing, "AWS_ACCESS_KEY_ID")
+	}
+	if creds.SecretAccessKey == "" {
+		missing = append(missing, "AWS_SECRET_ACCESS_KEY")
+	}
+	if len(missing) > 0 {
+		return aws.Config{}, fmt.Errorf("awsfn.LambdaConfig: missing %s", strings.Join(missing, ", "))
+	}
+	cfg := aws.NewConfig()
+	cfg.Region = region
+	cfg.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return creds, nil
+	}))
+	if u := getenv("AWS_ENDPOINT_URL"); u != "" {
+		cfg.BaseEndpoint = aws.String(u)
+	}
+	return *cfg, nil
 }
 
 // VoiceFromEnv is the voice caller and the webhook key of cfg: Retell at
