@@ -156,7 +156,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	// comms.WithRequestID: the fires this request arms carry the id, so
+	// the functions that handle them log it too.
+	r = r.WithContext(comms.WithRequestID(context.WithValue(r.Context(), requestIDKey, id), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
