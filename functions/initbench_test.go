@@ -16,12 +16,51 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
 // Functions are the Lambda functions, each built from functions/<name>.
 var Functions = []string{"api", "dispatch", "sweeper", "events", "webhooks"}
+
+// Ceilings of the linux/arm64 bootstraps (issue 14): the API, which
+// validates phone numbers with libphonenumber, ≤ 18 MiB; the functions
+// behind it, which link neither the API nor libphonenumber, ≤ 15 MiB.
+var ceilings = map[string]int64{"api": 18 << 20, "dispatch": 15 << 20, "sweeper": 15 << 20, "events": 15 << 20, "webhooks": 15 << 20}
+
+// phoneless are the functions that must not link libphonenumber: its init
+// parses all its metadata (~16 ms here, ~29 ms on a small Lambda).
+var phoneless = []string{"dispatch", "sweeper", "events", "webhooks"}
+
+// TestBootstrapSizes builds each function as `make build-functions` does
+// and holds it under its ceiling, and checks that only the api function
+// links libphonenumber or the HTTP API. (Skipped with -short: it links
+// five binaries, a few seconds with a warm build cache.)
+func TestBootstrapSizes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("links every function")
+	}
+	for _, fn := range phoneless {
+		out, err := exec.Command("go", "list", "-tags", "lambda.norpc", "-deps", "./"+fn).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", fn, err)
+		}
+		for _, pkg := range strings.Fields(string(out)) {
+			if pkg == "github.com/nyaruka/phonenumbers" || strings.HasSuffix(pkg, "/internal/httpapi") || strings.HasSuffix(pkg, "/internal/contract") {
+				t.Errorf("%s links %s", fn, pkg)
+			}
+		}
+	}
+	dir := t.TempDir()
+	for _, fn := range Functions {
+		raw, _ := sizes(t, build(t, dir, fn, "linux", "arm64"))
+		if int64(raw) > ceilings[fn] {
+			t.Errorf("%s bootstrap is %.1f MiB, over its ceiling of %d MiB", fn, float64(raw)/(1<<20), ceilings[fn]>>20)
+		}
+		t.Logf("%s: %.1f MiB", fn, float64(raw)/(1<<20))
+	}
+}
 
 // initRuns is how many cold starts each function's median is taken over.
 const initRuns = 5
