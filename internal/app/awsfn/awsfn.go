@@ -279,9 +279,9 @@ func VoiceFromEnv(cfg config.AWS, awsCfg aws.Config) (dispatch.VoiceCaller, *Voi
 	return NewLazyRetell(secret, cfg.VoiceProviderURL, nil), secret
 }
 
-// NewCore wires the core over the AWS adapters of cfg and c (c must hold
-// every client but SES and SNS may be nil only for a Core that sends
-// nothing).
+// NewCore wires the core over the AWS adapters of cfg and c, which must
+// hold every client (core.Build requires the senders; it fails naming a
+// missing one).
 func NewCore(cfg config.AWS, c Clients, log *slog.Logger, o Options) (*Core, error) {
 	a := NewAdapters(cfg, c, log, o)
 	g, err := core.Build(a.Ports)
