@@ -131,7 +131,12 @@ func NewAdapters(cfg config.AWS, c Clients, log *slog.Logger, o Options) Adapter
 	a.Ports = core.Ports{
 		Store: store,
 		// Fires come back through the dispatch function (Scheduler, SQS), not in process.
-		Timer:       func(core.Deliver) comms.Timer { return a.Timer },
+		Timer: func(core.Deliver) comms.Timer {
+			if a.Timer == nil {
+				return nil // no SQS client: core.Build says so
+			}
+			return a.Timer
+		},
 		Voice:       o.Voice,
 		Clock:       o.Now,
 		Logger:      log,
