@@ -17,7 +17,7 @@ SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
 
 .DEFAULT_GOAL := help
-.PHONY: help dev dev-aws synth template-test sam-validate test test-short build build-functions moto lint bench bench-peer fuzz api-fuzz clean
+.PHONY: help dev dev-aws synth template-test sam-validate test test-short build build-functions moto lint bench bench-peer bench-init fuzz api-fuzz clean
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ bench: ## Benchmarks recorded in BENCHMARKS.md (about 5 minutes).
 
 bench-peer: ## Side by side with River on Postgres (installs Postgres from Debian, River from the module proxy): lag, burst, inserts, medians of 3 (~15 min; ARGS="-runs 1").
 	scripts/bench-peer.sh $(ARGS)
+
+bench-init: ## Lambda bootstraps: size (linux/arm64, gzip -9) and start → ready against a Runtime API stub, median of 5 (BENCHMARKS.md).
+	$(GO) test -run '^$$' -bench Init -benchtime 1x -timeout 20m ./functions/
 
 api-fuzz: ## Schemathesis (pinned, into .venv-st/) against a fresh `dispatcher serve`: every check, seed $${SEED:-42}, $${EXAMPLES:-20} examples per operation.
 	scripts/schemathesis.sh

@@ -27,6 +27,6 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(httpadapter.NewV2(a.API).ProxyWithContext)
+	lambda.Start(httpadapter.NewV2(app.GatewayRequestIDs(a.API)).ProxyWithContext)
 	return nil
 }

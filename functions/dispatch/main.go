@@ -10,8 +10,7 @@ import (
 	_ "time/tzdata" // the Lambda runtime image has no zoneinfo
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/app/awsfn"
 	"github.com/dispatcherhq/dispatcher/internal/lambdafn"
 )
 
@@ -23,10 +22,11 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true, WebhookQueue: true})
+	// Only what delivering links: not the API, not libphonenumber (awsfn).
+	c, log, err := awsfn.DispatchFromEnv(ctx)
 	if err != nil {
 		return err
 	}
-	lambda.Start(lambdafn.Dispatch(a, log)) // rows to the dispatcher, webhook fires to their queue (app.AWS.Handle)
+	lambda.Start(lambdafn.Dispatch(c, log)) // rows to the dispatcher, webhook fires to their queue (awsfn.Core.Handle)
 	return nil
 }

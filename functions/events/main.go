@@ -11,8 +11,7 @@ import (
 	_ "time/tzdata" // the Lambda runtime image has no zoneinfo
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/app/awsfn"
 	"github.com/dispatcherhq/dispatcher/internal/lambdafn"
 )
 
@@ -25,10 +24,10 @@ func main() {
 
 func realMain(ctx context.Context) error {
 	// Only the table: recording a report neither sends nor arms a timer.
-	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true})
+	rec, log, err := awsfn.EventsFromEnv(ctx)
 	if err != nil {
 		return err
 	}
-	lambda.Start(lambdafn.Events(a.Feedback, log))
+	lambda.Start(lambdafn.Events(rec, log))
 	return nil
 }

@@ -9,8 +9,7 @@ import (
 	_ "time/tzdata" // the Lambda runtime image has no zoneinfo
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/app/awsfn"
 	"github.com/dispatcherhq/dispatcher/internal/lambdafn"
 )
 
@@ -22,10 +21,10 @@ func main() {
 }
 
 func realMain(ctx context.Context) error {
-	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Queue: true, Scheduler: true, WebhookQueue: true})
+	c, log, err := awsfn.DispatchFromEnv(ctx)
 	if err != nil {
 		return err
 	}
-	lambda.Start(lambdafn.Sweep(a, log)) // the dispatcher's sweep and lost webhook fires (app.AWS.Sweep)
+	lambda.Start(lambdafn.Sweep(c, log)) // the dispatcher's sweep and lost webhook fires (awsfn.Core.Sweep)
 	return nil
 }

@@ -12,8 +12,7 @@ import (
 	_ "time/tzdata" // the Lambda runtime image has no zoneinfo
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/dispatcherhq/dispatcher/internal/app"
-	"github.com/dispatcherhq/dispatcher/internal/config"
+	"github.com/dispatcherhq/dispatcher/internal/app/awsfn"
 	"github.com/dispatcherhq/dispatcher/internal/lambdafn"
 )
 
@@ -26,10 +25,10 @@ func main() {
 
 func realMain(ctx context.Context) error {
 	// The scheduler settings: a retry hours away is a schedule.
-	a, log, err := app.NewAWSFromEnv(ctx, config.Needs{Table: true, Scheduler: true, WebhookQueue: true})
+	engine, timer, log, err := awsfn.WebhooksFromEnv(ctx)
 	if err != nil {
 		return err
 	}
-	lambda.Start(lambdafn.Webhooks(a.Webhooks, lambdafn.WebhookOptions{Timer: a.WebhookTimer}, log))
+	lambda.Start(lambdafn.Webhooks(engine, lambdafn.WebhookOptions{Timer: timer}, log))
 	return nil
 }

@@ -3,33 +3,29 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/app/core"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/mailaddr"
-	"github.com/dispatcherhq/dispatcher/internal/netguard"
+	"github.com/dispatcherhq/dispatcher/internal/rowview"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
-// Store is every store port the product uses: the service's and the
-// dispatcher's. The SQLite and DynamoDB stores implement it.
-type Store interface {
-	comms.Store
-	dispatch.Store
-	webhooks.EndpointStore
-	webhooks.DeliveryStore
-}
+// Store is every store port the product uses (core.Store).
+type Store = core.Store
 
-// Deliver hands a due fire to the dispatcher (it is the dispatcher's
-// Handle).
-type Deliver func(ctx context.Context, f comms.Fire) error
+// Deliver hands a due fire to the dispatcher (core.Deliver).
+type Deliver = core.Deliver
 
 // Ports are the adapters of one deployment: all that differs between the
 // embedded process (SQLite, the in-process timer, the dev senders and voice
@@ -114,40 +110,40 @@ type Graph struct {
 	// SMS delivery status) on the rows.
 	Feedback *feedback.Recorder
 	// Webhooks manages the companies' status-webhook endpoints.
-	Webhooks *webhooks.Service
+	Webhooks *endpoints.Service
 	// WebhookDeliveries fans events out to endpoints and makes the attempts.
 	WebhookDeliveries *webhooks.Engine
 }
 
-// Build wires the product in dependency order: store → service and timer →
-// voice caller → dispatcher → API → voice webhooks. Two edges of the graph
-// point backwards, and this is the one place they are closed:
+// Build wires the product in dependency order: the core (internal/app/core:
+// store → timer → dispatcher → feedback → webhook engine), then the
+// service, the API and the voice webhooks. Two edges of the graph point
+// backwards:
 //
 //   - the timer delivers due fires to the dispatcher, which is built after
-//     it because the dispatcher arms the timer;
+//     it because the dispatcher arms the timer: core.Build closes it;
 //   - the voice caller of the embedded mode (the simulator) posts call
 //     outcomes to the API, which is built after the dispatcher that places
-//     the calls.
+//     the calls: closed here, the one place the API is built.
 //
 // Each is closed by a forwarder, handed to the factory in Ports, that calls
-// through the finished Graph. Build fills the Graph before it returns, and
+// through the finished graph. Build fills the Graph before it returns, and
 // nothing calls a forwarder before then: the local timer delivers only once
 // its Run is called, and the simulator posts only about a call the
 // dispatcher placed.
 //
 // Build fails only when a required port is missing.
 func Build(p Ports) (*Graph, error) {
-	var missing []error
-	for _, port := range []struct {
-		name   string
-		absent bool
-	}{{"Store", p.Store == nil}, {"Timer", p.Timer == nil}, {"Email", p.Email == nil}, {"SMS", p.SMS == nil}, {"Identities", p.Identities == nil}} {
-		if port.absent {
-			missing = append(missing, errors.New("app.Build: Ports."+port.name+" is required"))
-		}
+	cp := core.Ports{Store: p.Store, Timer: p.Timer, Email: p.Email, SMS: p.SMS,
+		Clock: p.Clock, Logger: p.Logger, Dispatch: p.Dispatch, Instance: p.Instance, Ledger: p.Ledger, SMSReceipts: p.SMSReceipts,
+		WebhookFanOut: p.WebhookFanOut, WebhookTimer: p.WebhookTimer, WebhookClient: p.WebhookClient,
+		WebhookLoopbackHTTP: p.WebhookLoopbackHTTP, Render: rowview.WebhookPayload}
+	missing := cp.Missing()
+	if p.Identities == nil {
+		missing = errors.Join(missing, errors.New("app.Build: Ports.Identities is required"))
 	}
-	if err := errors.Join(missing...); err != nil {
-		return nil, err
+	if missing != nil {
+		return nil, missing
 	}
 	now := p.Clock
 	if now == nil {
@@ -157,63 +153,22 @@ func Build(p Ports) (*Graph, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-
 	g := &Graph{Store: p.Store}
-	// The two back edges (see above): forwarders into the finished graph.
-	deliver := func(ctx context.Context, f comms.Fire) error {
-		if f.Kind == webhooks.FireKind {
-			return g.WebhookDeliveries.Deliver(ctx, f)
-		}
-		return g.Dispatcher.Handle(ctx, f)
-	}
-	// With the in-process fan-out, every write that records events tells
-	// the engine (built below) which company to fan out.
-	var store Store = p.Store
-	if p.WebhookFanOut {
-		n := notifying{Store: p.Store, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
-		store = n
-		if pr, ok := p.Store.(dispatch.ProcessingReader); ok {
-			store = notifyingProcessing{notifying: n, pr: pr}
-		}
-	}
+	// The API back edge (see above): a forwarder into the finished graph.
 	apiHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.API.ServeHTTP(w, r) })
-
-	g.Timer = p.Timer(deliver)
-	if g.Timer == nil {
-		return nil, errors.New("app.Build: Ports.Timer returned no timer")
+	var voice dispatch.VoiceCaller
+	if p.Voice != nil {
+		voice = p.Voice(apiHandler)
 	}
-	g.Service = scheduling.NewService(store, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
+	cp.Voice, cp.Clock, cp.Logger = voice, now, log
+	c, err := core.Build(cp)
+	if err != nil {
+		return nil, fmt.Errorf("app.Build: %w", err)
+	}
+	g.Timer, g.Dispatcher, g.Feedback, g.WebhookDeliveries = c.Timer, c.Dispatcher, c.Feedback, c.WebhookDeliveries
+	g.Service = scheduling.NewService(c.Writes, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
 		scheduling.WithIdentityVerifier(p.Identities),
 		scheduling.WithReservedDomains(mailaddr.DomainOf(p.Dispatch.WithDefaults().DefaultFrom)))
-	var voice dispatch.VoiceCaller = voiceUnavailable{}
-	if p.Voice != nil {
-		if v := p.Voice(apiHandler); v != nil {
-			voice = v
-		}
-	}
-	dopts := []dispatch.Option{dispatch.WithClock(now), dispatch.WithLogger(log), dispatch.WithInstance(p.Instance)}
-	if p.Ledger != nil {
-		dopts = append(dopts, dispatch.WithLedger(p.Ledger))
-	}
-	if lookup, ok := voice.(dispatch.CallLookup); ok {
-		// The provider's record settles a call whose outcome never came.
-		dopts = append(dopts, dispatch.WithCallLookup(lookup))
-	}
-	if b, ok := p.Store.(dispatch.BatchStore); ok {
-		// The batched hot path (docs/design.md §15): claims and results
-		// many rows per write. DynamoDB has no such port and stays per row.
-		var bs dispatch.BatchStore = b
-		if p.WebhookFanOut {
-			bs = notifyingBatch{BatchStore: b, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
-		}
-		dopts = append(dopts, dispatch.WithBatch(bs, dispatch.BatchConfig{}))
-	}
-	g.Dispatcher = dispatch.New(store, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
-	var fopts []feedback.Option
-	if p.SMSReceipts != nil {
-		fopts = append(fopts, feedback.WithSMSReceipts(p.SMSReceipts))
-	}
-	g.Feedback = feedback.New(store, log, now, fopts...)
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
 	if r, ok := p.Store.(interface{ Ready(context.Context) error }); ok {
 		// GET /readyz: 503 while the store cannot commit (SQLite) or answer
@@ -227,22 +182,12 @@ func Build(p Ports) (*Graph, error) {
 	if secrets == nil {
 		secrets = webhooks.NewSecret
 	}
-	wh, err := webhooks.NewService(webhooks.Options{Store: p.Store, Secrets: secrets, URLs: urls, Clock: now, Logger: log})
+	wh, err := endpoints.NewService(endpoints.Options{Store: p.Store, Secrets: secrets, URLs: urls, Clock: now, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	g.Webhooks = wh
 	g.API.SetWebhookEndpoints(wh)
-	client := p.WebhookClient
-	if client == nil {
-		client = webhooks.NewClient(netguard.Transport(netguard.Options{AllowLoopbackHTTP: p.WebhookLoopbackHTTP}))
-	}
-	whTimer := p.WebhookTimer
-	if whTimer == nil {
-		whTimer = g.Timer
-	}
-	g.WebhookDeliveries = webhooks.NewEngine(webhooks.EngineOptions{Feed: p.Store, Endpoints: p.Store, Deliveries: p.Store,
-		Timer: whTimer, Client: client, Render: httpapi.WebhookPayload, Now: now, Log: log})
 	g.API.SetWebhookDeliveries(g.WebhookDeliveries)
 	g.API.SetVoiceWebhooks(&VoiceHooks{Secret: p.VoiceSecret, Key: p.VoiceWebhookKey, Dispatcher: g.Dispatcher, Now: now, Log: log})
 	return g, nil
@@ -256,63 +201,3 @@ type AnyDomain struct{}
 func (AnyDomain) VerifiedForSending(context.Context, string) (bool, error) { return true, nil }
 
 var _ scheduling.IdentityVerifier = AnyDomain{}
-
-// voiceUnavailable is the voice port until a provider is configured: every
-// call fails permanently, naming why.
-type voiceUnavailable struct{}
-
-func (voiceUnavailable) PlaceCall(context.Context, dispatch.Call) (string, error) {
-	return "", comms.Permanent("voice_not_configured", "no voice provider is configured for this deployment")
-}
-
-// notifying is the store of the in-process webhook fan-out: every write
-// that records events tells notify the row's company after it commits.
-// notifyingProcessing is notifying over a store that lists its processing
-// rows alone: the dispatcher still finds dispatch.ProcessingReader.
-type notifyingProcessing struct {
-	notifying
-	pr dispatch.ProcessingReader
-}
-
-func (n notifyingProcessing) ProcessingCommunications(ctx context.Context, limit int) ([]comms.Communication, error) {
-	return n.pr.ProcessingCommunications(ctx, limit)
-}
-
-// notifyingBatch is notifying for the batch writes of the dispatcher.
-type notifyingBatch struct {
-	dispatch.BatchStore
-	notify func(companyID string)
-}
-
-func (n notifyingBatch) UpdateCommunications(ctx context.Context, chs []comms.Change) ([]comms.Communication, []error) {
-	stored, errs := n.BatchStore.UpdateCommunications(ctx, chs)
-	told := map[string]bool{}
-	for i, ch := range chs {
-		if errs[i] == nil && len(ch.Events) > 0 && !told[ch.Row.CompanyID] {
-			told[ch.Row.CompanyID] = true
-			n.notify(ch.Row.CompanyID)
-		}
-	}
-	return stored, errs
-}
-
-type notifying struct {
-	Store
-	notify func(companyID string)
-}
-
-func (n notifying) CreateCommunication(ctx context.Context, ch comms.Change, idem *comms.Idempotency) (int64, error) {
-	credits, err := n.Store.CreateCommunication(ctx, ch, idem)
-	if err == nil {
-		n.notify(ch.Row.CompanyID)
-	}
-	return credits, err
-}
-
-func (n notifying) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
-	stored, credits, err := n.Store.UpdateCommunication(ctx, ch, debit)
-	if err == nil && len(ch.Events) > 0 {
-		n.notify(ch.Row.CompanyID)
-	}
-	return stored, credits, err
-}

@@ -283,6 +283,13 @@ type Idempotency struct {
 // IdempotencyTTL is how long an Idempotency-Key is remembered.
 const IdempotencyTTL = 24 * time.Hour
 
+// MaxFollowUpHours bounds a voice follow-up's delay after the attempt
+// before it (follow_ups.delay_hours in the create contract,
+// internal/contract; docs/design.md). It is here, in the domain, so that
+// the stores' retention can rely on it without linking the contract's
+// validator.
+const MaxFollowUpHours = 720
+
 // UUIDString reports whether s is a UUID in its canonical 36-character form
 // and returns it lowercased.
 func UUIDString(s string) (string, bool) {

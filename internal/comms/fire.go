@@ -24,6 +24,31 @@ type Fire struct {
 	// arrives well before it (the Scheduler stage of the AWS timer fires
 	// early on purpose) is re-armed for the rest without reading the row.
 	DueAt time.Time `json:"due_at,omitzero"`
+	// RequestID is the id of the API request whose work armed this fire
+	// (the X-Request-Id the API answered, or the id of the invocation that
+	// armed a retry while handling a fire that carried one): the functions
+	// put it on every log line of the fire's handling (docs/design.md,
+	// "Following one communication"). Empty when nothing armed it in a
+	// request (the sweeper's refires). It is never part of a fire's
+	// identity: ScheduleName and the token ignore it.
+	RequestID string `json:"request_id,omitempty"`
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying id as the request id of the work
+// done under it ("" returns ctx).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID is the request id ctx carries (WithRequestID), "" if none.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }
 
 // FireOf is the fire a row currently waits for.

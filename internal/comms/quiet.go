@@ -6,9 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nyaruka/phonenumbers"
-
 	"github.com/dispatcherhq/dispatcher/internal/bizhours"
+	"github.com/dispatcherhq/dispatcher/internal/phonezone"
 )
 
 // This file decides when a row may be sent at all (docs/design.md §11):
@@ -123,22 +122,20 @@ const (
 
 // unknownTimezone is what libphonenumber's mapper answers for a number it
 // cannot place.
-const unknownTimezone = "Etc/Unknown"
+const unknownTimezone = phonezone.Unknown
 
 // PhoneNumberTimezones returns the IANA zones libphonenumber's timezone
 // mapper places an E.164 number in, sorted and distinct: one for most
 // numbers, several for an area code that spans zones (+1 208: Boise and Los
 // Angeles), every zone of the country for a number it knows only by its
-// country (toll-free, unassigned area codes). It returns nil when the
-// number does not parse, the mapper knows nothing of it (Etc/Unknown), or
+// country (toll-free, unassigned area codes). The table is the library's
+// (internal/phonezone: read on first use, so that functions which never
+// place a number do not pay libphonenumber's init). It returns nil when the
+// number is not "+" and digits, the mapper knows nothing of it (Etc/Unknown), or
 // one of the zones it names does not load: then nothing is known of where
 // the recipient is.
 func PhoneNumberTimezones(e164 string) []string {
-	num, err := phonenumbers.Parse(e164, "")
-	if err != nil {
-		return nil
-	}
-	names, err := phonenumbers.GetTimezonesForNumber(num)
+	names, err := phonezone.Zones(e164)
 	if err != nil {
 		return nil
 	}

@@ -23,7 +23,7 @@ const (
 	MaxAhead           = 365 * 24 * time.Hour
 	MaxSMSChars        = 1600
 	MaxCancelPolicy    = 4 << 10
-	MaxFollowUpHours   = 720
+	MaxFollowUpHours   = comms.MaxFollowUpHours
 	MaxCadenceAttempts = 10
 	// MaxHTMLBytes bounds an email's HTML so that a row fits in one
 	// DynamoDB item (400 KB) with room for the rest of the row.

@@ -63,7 +63,11 @@ func TestEmailDueIn20Minutes(t *testing.T) {
 		t.Fatalf("schedules: %+v, %v", list, err)
 	}
 	sch := list[0]
-	wantInput, _ := json.Marshal(comms.FireOf(row))
+	// The fire carries the id of the request that armed it (the API's
+	// meta.request_id), so the dispatch that handles it logs it.
+	wantFire := comms.FireOf(row)
+	wantFire.RequestID, _ = body["meta"].(map[string]any)["request_id"].(string)
+	wantInput, _ := json.Marshal(wantFire)
 	if sch.Name != awstimer.ScheduleName(comms.FireOf(row)) ||
 		sch.Expression != "at("+due.Add(-2*time.Minute).UTC().Format("2006-01-02T15:04:05")+")" ||
 		sch.Timezone != "UTC" || sch.TargetARN != s.conf.DispatchTargetARN || sch.RoleARN != s.conf.SchedulerRoleARN ||

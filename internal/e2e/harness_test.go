@@ -98,6 +98,9 @@ type options struct {
 	// must not run beside tests that read moto's data.json (see the
 	// Makefile's test target): moto cannot serialize stream records.
 	stream bool
+	// log, when set, receives the product's log as the functions write it
+	// (app.NewLogger: JSON, EMF, request ids).
+	log io.Writer
 }
 
 func deploy(t *testing.T, o options) *stack {
@@ -145,6 +148,9 @@ func deploy(t *testing.T, o options) *stack {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if o.log != nil {
+		log = app.NewLogger(o.log, "debug", "")
 	}
 	// Webhook receivers in the tests are local http servers.
 	opts := []app.AWSOption{app.WithAWSClock(s.clock.Now), app.WithDispatchConfig(o.dispatch), app.WithWebhookLoopback()}

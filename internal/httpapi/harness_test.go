@@ -25,7 +25,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
-	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 )
@@ -127,7 +127,7 @@ func setupCredits(t testing.TB, credits int64) *env {
 	svc := scheduling.NewService(store, scheduling.WithClock(func() time.Time { return testNow }), scheduling.WithIdentityVerifier(ids))
 	e := &env{t: t, api: httpapi.New(svc, auth.NewAuthenticator(store), discard()), store: store, keys: map[string]string{}, validate: true, ids: ids,
 		clock: clock.NewFake(testNow)}
-	hooks, err := webhooks.NewService(webhooks.Options{Store: store, Secrets: newSecret,
+	hooks, err := endpoints.NewService(endpoints.Options{Store: store, Secrets: newSecret,
 		URLs: app.WebhookURLs(false, publicResolver{}), Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)

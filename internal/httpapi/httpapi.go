@@ -29,6 +29,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/ratelimit"
 	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
 //go:embed openapi.json
@@ -76,7 +77,7 @@ type API struct {
 	// deliveries serves …/deliveries (SetWebhookDeliveries).
 	deliveries *webhooks.Engine
 	// endpoints serves /v1/webhook-endpoints (SetWebhookEndpoints).
-	endpoints *webhooks.Service
+	endpoints *endpoints.Service
 	log       *slog.Logger
 	mux       *http.ServeMux
 	routes    []Route
@@ -174,7 +175,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	// comms.WithRequestID: the fires this request arms carry the id, so
+	// the functions that handle them log it too.
+	r = r.WithContext(comms.WithRequestID(context.WithValue(r.Context(), requestIDKey, id), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {

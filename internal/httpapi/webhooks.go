@@ -9,10 +9,11 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/contract"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
 // SetWebhookEndpoints enables the /v1/webhook-endpoints routes (404 until set).
-func (a *API) SetWebhookEndpoints(s *webhooks.Service) { a.endpoints = s }
+func (a *API) SetWebhookEndpoints(s *endpoints.Service) { a.endpoints = s }
 
 // endpointView is a webhook endpoint as the API shows it: without its
 // secrets, of which only the current one's first characters are shown.

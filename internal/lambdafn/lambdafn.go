@@ -29,6 +29,8 @@ type Dispatcher interface {
 // an SQS event (it has "Records") or the input of a Scheduler schedule: the
 // fire itself. An SQS batch reports the records whose fire failed (store
 // errors) as batch item failures, so only those are redelivered; a
+// fire's request id (comms.Fire.RequestID) is put on the context of its
+// handling (comms.WithRequestID), so its log lines carry it; a
 // malformed record is logged and dropped (redelivering it cannot help). A
 // Scheduler invoke returns the error, so Scheduler retries it.
 func Dispatch(d Dispatcher, log *slog.Logger) func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -51,7 +53,7 @@ func Dispatch(d Dispatcher, log *slog.Logger) func(ctx context.Context, raw json
 			log.ErrorContext(ctx, "scheduler input is not a fire; dropped", "error", err.Error())
 			return nil, nil
 		}
-		if err := d.Handle(ctx, f); err != nil {
+		if err := d.Handle(comms.WithRequestID(ctx, f.RequestID), f); err != nil {
 			return nil, fmt.Errorf("dispatch.Handle: %w", err)
 		}
 		return nil, nil
@@ -67,8 +69,11 @@ func DispatchSQS(ctx context.Context, d Dispatcher, log *slog.Logger, ev events.
 			log.ErrorContext(ctx, "SQS message is not a fire; dropped", "message_id", rec.MessageId, "error", err.Error())
 			continue
 		}
-		if err := d.Handle(ctx, f); err != nil {
-			log.WarnContext(ctx, "fire failed; SQS will redeliver it", "message_id", rec.MessageId,
+		// The request that armed the fire is on every line of its handling
+		// (the functions' logger adds request_id from the context).
+		fctx := comms.WithRequestID(ctx, f.RequestID)
+		if err := d.Handle(fctx, f); err != nil {
+			log.WarnContext(fctx, "fire failed; SQS will redeliver it", "message_id", rec.MessageId,
 				"communication_id", f.CommunicationID, "error", err.Error())
 			res.BatchItemFailures = append(res.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}

@@ -18,10 +18,13 @@ import (
 type dispatcher struct {
 	got  []comms.Fire
 	fail string
+	// reqs are the request ids the fires' contexts carried.
+	reqs []string
 }
 
-func (d *dispatcher) Handle(_ context.Context, f comms.Fire) error {
+func (d *dispatcher) Handle(ctx context.Context, f comms.Fire) error {
 	d.got = append(d.got, f)
+	d.reqs = append(d.reqs, comms.RequestID(ctx))
 	if f.CommunicationID == d.fail {
 		return errors.New("store unavailable")
 	}
@@ -68,5 +71,31 @@ func TestSchedulerInvoke(t *testing.T) {
 	// A malformed input is dropped: retrying cannot help.
 	if _, err := h(context.Background(), json.RawMessage(`{"company_id":"c"}`)); err != nil || len(d.got) != 2 {
 		t.Errorf("malformed input: %v, %d handled", err, len(d.got))
+	}
+}
+
+// TestFiresCarryTheirRequestID: a fire's request_id is the request id of
+// the context it is handled under, through SQS and Scheduler; a fire
+// without one adds none.
+func TestFiresCarryTheirRequestID(t *testing.T) {
+	d := &dispatcher{}
+	h := lambdafn.Dispatch(d, log)
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: `{"company_id":"c","communication_id":"a","token":"t","request_id":"req-a"}`},
+		{MessageId: "m2", Body: `{"company_id":"c","communication_id":"b","token":"t"}`},
+	}}
+	raw, _ := json.Marshal(ev)
+	if _, err := h(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h(context.Background(), json.RawMessage(`{"company_id":"c","communication_id":"d","token":"t","request_id":"req-d"}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"req-a", "", "req-d"}
+	if len(d.reqs) != 3 || d.reqs[0] != want[0] || d.reqs[1] != want[1] || d.reqs[2] != want[2] {
+		t.Errorf("request ids = %q, want %q", d.reqs, want)
+	}
+	if d.got[0].RequestID != "req-a" {
+		t.Errorf("decoded fire = %+v", d.got[0])
 	}
 }

@@ -8,6 +8,7 @@ package webhooks
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"time"
 
@@ -162,3 +163,13 @@ type EndpointStore interface {
 	// if absent or another company's.
 	DeleteWebhookEndpoint(ctx context.Context, companyID, id string) error
 }
+
+// SecretMaker returns a new signing secret, "whsec_" + base64 of at least
+// 24 random bytes (webhooks.NewSecret, sign.go).
+type SecretMaker func() (string, error)
+
+// URLChecker decides whether an endpoint URL may be registered: it returns
+// the parsed URL, or an error whose text says, to the API's caller, why the
+// URL is refused (it becomes the 422's message for the field url). The
+// product's is internal/netguard's; it may resolve the host.
+type URLChecker func(ctx context.Context, raw string) (*url.URL, error)

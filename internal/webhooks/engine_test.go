@@ -18,6 +18,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
 // armed records the fires the engine arms, instead of a timer.
@@ -73,7 +74,7 @@ func engineSetup(t *testing.T, status int) *engineFixture {
 	t.Helper()
 	f := setup(t)
 	// Real secrets: the messages are signed and verified.
-	svc, err := webhooks.NewService(webhooks.Options{Store: f.store, Secrets: webhooks.NewSecret, Clock: f.clock,
+	svc, err := endpoints.NewService(endpoints.Options{Store: f.store, Secrets: webhooks.NewSecret, Clock: f.clock,
 		URLs: func(_ context.Context, raw string) (*url.URL, error) { return url.Parse(raw) }})
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +371,7 @@ func TestARetryDuringAnAttemptLosesNeither(t *testing.T) {
 func TestPingWaitsForASlot(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	svc, err := webhooks.NewService(webhooks.Options{Store: f.store, Secrets: webhooks.NewSecret, Clock: f.clock,
+	svc, err := endpoints.NewService(endpoints.Options{Store: f.store, Secrets: webhooks.NewSecret, Clock: f.clock,
 		URLs: func(_ context.Context, raw string) (*url.URL, error) { return url.Parse(raw) }})
 	if err != nil {
 		t.Fatal(err)

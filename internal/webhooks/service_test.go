@@ -14,12 +14,13 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/store/sqlite"
 	"github.com/dispatcherhq/dispatcher/internal/webhooks"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks/endpoints"
 )
 
 var t0 = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	svc   *webhooks.Service
+	svc   *endpoints.Service
 	store *sqlite.Store
 	mu    sync.Mutex
 	now   time.Time
@@ -48,7 +49,7 @@ func setup(t *testing.T) *fixture {
 		}
 	}
 	f := &fixture{store: store, now: t0, p: comms.Principal{CompanyID: "acme", KeyID: "k1"}}
-	f.svc, err = webhooks.NewService(webhooks.Options{
+	f.svc, err = endpoints.NewService(endpoints.Options{
 		Store: store,
 		Secrets: func() (string, error) {
 			f.mu.Lock()
@@ -72,7 +73,7 @@ func setup(t *testing.T) *fixture {
 
 func TestNewServiceNamesMissingPorts(t *testing.T) {
 	t.Parallel()
-	_, err := webhooks.NewService(webhooks.Options{})
+	_, err := endpoints.NewService(endpoints.Options{})
 	for _, name := range []string{"Store", "Secrets", "URLs"} {
 		if err == nil || !strings.Contains(err.Error(), "Options."+name) {
 			t.Errorf("error %v does not name Options.%s", err, name)

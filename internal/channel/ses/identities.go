@@ -11,8 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-
-	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 )
 
 // IdentityAPI is the one SES v2 operation the identity check uses;
@@ -54,8 +52,6 @@ type Identities struct {
 	mu       sync.Mutex
 	verified map[string]time.Time // domain → when the answer expires
 }
-
-var _ scheduling.IdentityVerifier = (*Identities)(nil)
 
 // NewIdentities returns the identity check over client, built once per
 // process (typically the sesv2.Client the sender uses).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dispatcherhq/dispatcher/internal/scheduling"
 	"slices"
 	"strings"
 	"sync"
@@ -207,3 +208,7 @@ func TestIdentitiesEmulator(t *testing.T) {
 		}
 	}
 }
+
+// Identities is the AWS deployment's scheduling.IdentityVerifier (asserted
+// here, not in the package, so that the senders do not link the service).
+var _ scheduling.IdentityVerifier = (*ses.Identities)(nil)

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
-	"github.com/dispatcherhq/dispatcher/internal/contract"
 )
 
 // Retention: a finished row, its events and its provider message id's
@@ -39,8 +38,8 @@ const (
 	OpenBound = 30 * 24 * time.Hour
 	// cadenceStep is the most one follow-up of a voice cadence can add to
 	// the cadence after the previous attempt finished: its delay (at most
-	// contract.MaxFollowUpHours), then at most OpenBound open.
-	cadenceStep = contract.MaxFollowUpHours*time.Hour + OpenBound
+	// comms.MaxFollowUpHours), then at most OpenBound open.
+	cadenceStep = comms.MaxFollowUpHours*time.Hour + OpenBound
 )
 
 // WithRetention makes the store give a terminal row, and what follows it,

@@ -41,6 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dispatcherhq/dispatcher/internal/awserr"
 	"github.com/dispatcherhq/dispatcher/internal/backoff"
@@ -176,6 +177,11 @@ func (t *Timer) Arm(ctx context.Context, f comms.Fire, at time.Time) error {
 	if f.CommunicationID == "" || f.Token == "" {
 		return errors.New("timer/aws.Arm: fire without communication id or token")
 	}
+	if f.RequestID == "" {
+		// The request whose work arms the fire travels with it, so the
+		// dispatch that handles it logs the same request_id.
+		f.RequestID = comms.RequestID(ctx)
+	}
 	body, err := json.Marshal(f)
 	if err != nil {
 		return fmt.Errorf("json.Marshal: %w", err)
@@ -186,6 +192,12 @@ func (t *Timer) Arm(ctx context.Context, f comms.Fire, at time.Time) error {
 			QueueUrl:     awssdk.String(t.cfg.QueueURL),
 			MessageBody:  awssdk.String(string(body)),
 			DelaySeconds: DelaySeconds(d),
+		}
+		if h := TraceHeader(ctx); h != "" {
+			// X-Ray: the consumer's trace continues the producer's.
+			in.MessageSystemAttributes = map[string]sqstypes.MessageSystemAttributeValue{
+				"AWSTraceHeader": {DataType: awssdk.String("String"), StringValue: awssdk.String(h)},
+			}
 		}
 		err := t.retry(ctx, func() error {
 			_, err := t.sqs.SendMessage(ctx, in)
@@ -210,6 +222,23 @@ func (t *Timer) Arm(ctx context.Context, f comms.Fire, at time.Time) error {
 		return fmt.Errorf("scheduler.CreateSchedule: %w", err)
 	}
 	return nil
+}
+
+// lambdaTraceKey is where aws-lambda-go keeps the invocation's X-Ray trace
+// header (Root=…;Parent=…;Sampled=…) in the handler's context.
+const lambdaTraceKey = "x-amzn-trace-id"
+
+// TraceHeader is the X-Ray trace header of the Lambda invocation ctx
+// belongs to, "" outside Lambda or without tracing. A message sent with
+// it as its AWSTraceHeader system attribute continues the trace in the
+// function SQS invokes (Scheduler carries no trace header: a far fire
+// starts a trace of its own and is followed by its request_id).
+func TraceHeader(ctx context.Context) string {
+	h, _ := ctx.Value(lambdaTraceKey).(string)
+	if !strings.HasPrefix(h, "Root=") {
+		return ""
+	}
+	return h
 }
 
 func (t *Timer) scheduleInput(f comms.Fire, at time.Time, body string) *scheduler.CreateScheduleInput {

@@ -677,3 +677,39 @@ func TestDisarmIgnoresIncompleteFires(t *testing.T) {
 		t.Fatalf("Disarm = %v, %v, %d calls; want nothing", deleted, err, len(b.sch.deletes))
 	}
 }
+
+// TestArmCarriesTheRequestAndTrace: a fire armed under a request carries
+// its id in the message and the schedule's input, and an SQS message the
+// invocation's X-Ray trace header; the schedule's name ignores the id.
+func TestArmCarriesTheRequestAndTrace(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	trace := "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	ctx := context.WithValue(comms.WithRequestID(context.Background(), "req-7"), "x-amzn-trace-id", trace) //nolint:staticcheck // aws-lambda-go's key
+	if err := b.timer.Arm(ctx, b.fire, now0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.timer.Arm(ctx, b.fire, now0.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.timer.Arm(context.Background(), b.fire, now0); err != nil {
+		t.Fatal(err)
+	}
+	var sent comms.Fire
+	if err := json.Unmarshal([]byte(*b.sqs.calls[0].MessageBody), &sent); err != nil || sent.RequestID != "req-7" {
+		t.Errorf("SQS body %s: request_id %q, %v", *b.sqs.calls[0].MessageBody, sent.RequestID, err)
+	}
+	if a, ok := b.sqs.calls[0].MessageSystemAttributes["AWSTraceHeader"]; !ok || awssdk.ToString(a.StringValue) != trace {
+		t.Errorf("AWSTraceHeader = %+v", b.sqs.calls[0].MessageSystemAttributes)
+	}
+	var scheduled comms.Fire
+	if err := json.Unmarshal([]byte(*b.sch.calls[0].Target.Input), &scheduled); err != nil || scheduled.RequestID != "req-7" {
+		t.Errorf("schedule input %s: %v", *b.sch.calls[0].Target.Input, err)
+	}
+	if *b.sch.calls[0].Name != awstimer.ScheduleName(b.fire) {
+		t.Errorf("schedule name %s depends on the request id", *b.sch.calls[0].Name)
+	}
+	if body := *b.sqs.calls[1].MessageBody; strings.Contains(body, "request_id") || b.sqs.calls[1].MessageSystemAttributes != nil {
+		t.Errorf("armed outside a request: %s %+v", body, b.sqs.calls[1].MessageSystemAttributes)
+	}
+}

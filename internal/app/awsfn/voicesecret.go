@@ -1,4 +1,4 @@
-package app
+package awsfn
 
 import (
 	"context"
@@ -146,7 +146,7 @@ func (v *VoiceSecret) read(ctx context.Context) (VoiceKeys, error) {
 	return keys, nil
 }
 
-// WebhookKey is the key voice webhooks are verified with (VoiceHooks.Key).
+// WebhookKey is the key voice webhooks are verified with (internal/app.VoiceHooks.Key).
 // An unreadable secret is comms.ErrUnavailable (503: the provider retries).
 func (v *VoiceSecret) WebhookKey(ctx context.Context) (string, error) {
 	k, err := v.Keys(ctx)

@@ -1,4 +1,4 @@
-package webhooks
+package endpoints
 
 import (
 	"context"
@@ -12,26 +12,17 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/contract"
+	"github.com/dispatcherhq/dispatcher/internal/webhooks"
 )
-
-// SecretMaker returns a new signing secret, "whsec_" + base64 of at least
-// 24 random bytes (webhooks.NewSecret, sign.go).
-type SecretMaker func() (string, error)
-
-// URLChecker decides whether an endpoint URL may be registered: it returns
-// the parsed URL, or an error whose text says, to the API's caller, why the
-// URL is refused (it becomes the 422's message for the field url). The
-// product's is internal/netguard's; it may resolve the host.
-type URLChecker func(ctx context.Context, raw string) (*url.URL, error)
 
 // Options are the ports of a Service.
 type Options struct {
 	// Store keeps the endpoints. Required.
-	Store EndpointStore
+	Store webhooks.EndpointStore
 	// Secrets makes signing secrets. Required.
-	Secrets SecretMaker
+	Secrets webhooks.SecretMaker
 	// URLs checks every URL that is registered or patched in. Required.
-	URLs URLChecker
+	URLs webhooks.URLChecker
 	// Clock is time.Now unless set.
 	Clock func() time.Time
 	// NewID makes endpoint ids; a UUID v7 (time-ordered, so the listing
@@ -45,9 +36,9 @@ type Options struct {
 // delete, read and rotate the signing secret. The static scopes of each
 // operation are checked by its caller, the route table of internal/httpapi.
 type Service struct {
-	store   EndpointStore
-	secrets SecretMaker
-	urls    URLChecker
+	store   webhooks.EndpointStore
+	secrets webhooks.SecretMaker
+	urls    webhooks.URLChecker
 	now     func() time.Time
 	newID   func() string
 	log     *slog.Logger
@@ -57,13 +48,13 @@ type Service struct {
 func NewService(o Options) (*Service, error) {
 	var missing []error
 	if o.Store == nil {
-		missing = append(missing, errors.New("webhooks.NewService: Options.Store is required"))
+		missing = append(missing, errors.New("endpoints.NewService: Options.Store is required"))
 	}
 	if o.Secrets == nil {
-		missing = append(missing, errors.New("webhooks.NewService: Options.Secrets is required"))
+		missing = append(missing, errors.New("endpoints.NewService: Options.Secrets is required"))
 	}
 	if o.URLs == nil {
-		missing = append(missing, errors.New("webhooks.NewService: Options.URLs is required"))
+		missing = append(missing, errors.New("endpoints.NewService: Options.URLs is required"))
 	}
 	if err := errors.Join(missing...); err != nil {
 		return nil, err
@@ -92,44 +83,44 @@ func (s *Service) checkURL(ctx context.Context, raw string) (string, error) {
 	return u.String(), nil
 }
 
-func (s *Service) newSecret(now time.Time) (Secret, error) {
+func (s *Service) newSecret(now time.Time) (webhooks.Secret, error) {
 	v, err := s.secrets()
 	if err != nil {
-		return Secret{}, fmt.Errorf("webhooks: making a secret: %w", err)
+		return webhooks.Secret{}, fmt.Errorf("webhooks: making a secret: %w", err)
 	}
-	return Secret{Value: v, CreatedAt: now}, nil
+	return webhooks.Secret{Value: v, CreatedAt: now}, nil
 }
 
 // Create registers an endpoint from a POST body and returns it with its
-// secret. ErrTooManyEndpoints when the company has MaxEndpoints already:
+// secret. webhooks.ErrTooManyEndpoints when the company has webhooks.MaxEndpoints already:
 // counted before the write, so creates racing each other can pass it by
 // their number (each is still one endpoint; the bound is a quota, not an
 // invariant anything relies on).
-func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte) (Endpoint, error) {
+func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte) (webhooks.Endpoint, error) {
 	in, err := contract.ParseWebhookEndpoint(body)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
 	u, err := s.checkURL(ctx, in.URL)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
-	have, _, err := s.store.ListWebhookEndpoints(ctx, p.CompanyID, "", MaxEndpoints)
+	have, _, err := s.store.ListWebhookEndpoints(ctx, p.CompanyID, "", webhooks.MaxEndpoints)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("store.ListWebhookEndpoints: %w", err)
+		return webhooks.Endpoint{}, fmt.Errorf("store.ListWebhookEndpoints: %w", err)
 	}
-	if len(have) >= MaxEndpoints {
-		return Endpoint{}, ErrTooManyEndpoints
+	if len(have) >= webhooks.MaxEndpoints {
+		return webhooks.Endpoint{}, webhooks.ErrTooManyEndpoints
 	}
 	now := s.clock()
 	secret, err := s.newSecret(now)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
-	e := Endpoint{ID: s.newID(), CompanyID: p.CompanyID, URL: u, EventTypes: in.EventTypes, Description: in.Description,
-		Secrets: []Secret{secret}, CreatedAt: now, UpdatedAt: now}
+	e := webhooks.Endpoint{ID: s.newID(), CompanyID: p.CompanyID, URL: u, EventTypes: in.EventTypes, Description: in.Description,
+		Secrets: []webhooks.Secret{secret}, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.PutWebhookEndpoint(ctx, e); err != nil {
-		return Endpoint{}, fmt.Errorf("store.PutWebhookEndpoint: %w", err)
+		return webhooks.Endpoint{}, fmt.Errorf("store.PutWebhookEndpoint: %w", err)
 	}
 	e.Version++
 	s.log.InfoContext(ctx, "webhook endpoint created", "company_id", p.CompanyID, "endpoint_id", e.ID, "key_id", p.KeyID)
@@ -138,30 +129,30 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte) (E
 
 // Get returns an endpoint of the caller with its live secrets (the caller
 // decides what of them to show).
-func (s *Service) Get(ctx context.Context, p comms.Principal, id string) (Endpoint, error) {
+func (s *Service) Get(ctx context.Context, p comms.Principal, id string) (webhooks.Endpoint, error) {
 	e, err := s.get(ctx, p, id)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
 	return e.Live(s.clock()), nil
 }
 
-func (s *Service) get(ctx context.Context, p comms.Principal, id string) (Endpoint, error) {
+func (s *Service) get(ctx context.Context, p comms.Principal, id string) (webhooks.Endpoint, error) {
 	if _, ok := comms.UUIDString(id); !ok {
 		// No endpoint has such an id: a 404, as for any unknown one.
-		return Endpoint{}, fmt.Errorf("webhook endpoint %q: %w", id, comms.ErrNotFound)
+		return webhooks.Endpoint{}, fmt.Errorf("webhook endpoint %q: %w", id, comms.ErrNotFound)
 	}
 	id, _ = comms.UUIDString(id)
 	e, err := s.store.GetWebhookEndpoint(ctx, p.CompanyID, id)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("store.GetWebhookEndpoint: %w", err)
+		return webhooks.Endpoint{}, fmt.Errorf("store.GetWebhookEndpoint: %w", err)
 	}
 	return e, nil
 }
 
 // List returns a page of the caller's endpoints (ordered by id) and the
 // cursor of the next page ("" on the last).
-func (s *Service) List(ctx context.Context, p comms.Principal, q url.Values) ([]Endpoint, string, error) {
+func (s *Service) List(ctx context.Context, p comms.Principal, q url.Values) ([]webhooks.Endpoint, string, error) {
 	after, limit, err := contract.ParseWebhookEndpointQuery(q)
 	if err != nil {
 		return nil, "", err
@@ -184,18 +175,18 @@ func (s *Service) List(ctx context.Context, p comms.Principal, q url.Values) ([]
 // Patch edits an endpoint: url (checked again), event_types, description,
 // disabled. disabled true disables it as manual (an endpoint already
 // disabled keeps its reason); false enables it and clears the reason.
-func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body []byte) (Endpoint, error) {
+func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body []byte) (webhooks.Endpoint, error) {
 	e, err := s.get(ctx, p, id)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
 	in, err := contract.ParseWebhookEndpointPatch(body)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
 	if in.URL != nil {
 		if e.URL, err = s.checkURL(ctx, *in.URL); err != nil {
-			return Endpoint{}, err
+			return webhooks.Endpoint{}, err
 		}
 	}
 	if in.SetTypes {
@@ -213,14 +204,14 @@ func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body 
 			// Re-enabled: a run of failures starts afresh.
 			e.Disabled, e.DisabledReason, e.DisabledAt, e.FailingSince = false, "", time.Time{}, time.Time{}
 		case !e.Disabled:
-			e.Disabled, e.DisabledReason, e.DisabledAt = true, DisabledManual, s.clock()
+			e.Disabled, e.DisabledReason, e.DisabledAt = true, webhooks.DisabledManual, s.clock()
 		}
 	}
 	now := s.clock()
 	e = e.Live(now)
 	e.UpdatedAt = now
 	if err := s.store.PutWebhookEndpoint(ctx, e); err != nil {
-		return Endpoint{}, fmt.Errorf("store.PutWebhookEndpoint: %w", err)
+		return webhooks.Endpoint{}, fmt.Errorf("store.PutWebhookEndpoint: %w", err)
 	}
 	e.Version++
 	return e, nil
@@ -240,22 +231,22 @@ func (s *Service) Delete(ctx context.Context, p comms.Principal, id string) erro
 }
 
 // RotateSecret gives the endpoint a new current secret; the one that was
-// current keeps signing for RotationOverlap (see Endpoint.Rotated). It
+// current keeps signing for webhooks.RotationOverlap (see webhooks.Endpoint.Rotated). It
 // returns the endpoint with its secrets, the new one first.
-func (s *Service) RotateSecret(ctx context.Context, p comms.Principal, id string) (Endpoint, error) {
+func (s *Service) RotateSecret(ctx context.Context, p comms.Principal, id string) (webhooks.Endpoint, error) {
 	e, err := s.get(ctx, p, id)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
 	now := s.clock()
 	secret, err := s.newSecret(now)
 	if err != nil {
-		return Endpoint{}, err
+		return webhooks.Endpoint{}, err
 	}
 	e = e.Rotated(secret.Value, now)
 	e.UpdatedAt = now
 	if err := s.store.PutWebhookEndpoint(ctx, e); err != nil {
-		return Endpoint{}, fmt.Errorf("store.PutWebhookEndpoint: %w", err)
+		return webhooks.Endpoint{}, fmt.Errorf("store.PutWebhookEndpoint: %w", err)
 	}
 	e.Version++
 	s.log.InfoContext(ctx, "webhook secret rotated", "company_id", p.CompanyID, "endpoint_id", e.ID, "key_id", p.KeyID)
