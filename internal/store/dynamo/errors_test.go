@@ -415,7 +415,7 @@ func TestOtherErrorsPassThroughWrapped(t *testing.T) {
 func TestMissingTableIsNotAMissingRow(t *testing.T) {
 	t.Parallel()
 	f := &fakeAPI{t: t}
-	f.get = func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+	f.query = func(*dynamodb.QueryInput) (*dynamodb.QueryOutput, error) { // a row and its body are one Query
 		return nil, &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}
 	}
 	_, err := dynamo.New(f, "tbl").GetCommunication(t.Context(), "co_1", "r1")
