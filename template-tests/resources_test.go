@@ -485,3 +485,30 @@ func TestPermanentFailureAlarms(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexesCopyNoPayload: a transition rewrites its row, and each index
+// whose projection holds what changed: the listing index projects only
+// the keys and what listings filter on (never the payload, which lives in
+// its own item over 1 KiB), the sweeper's only keys (issue 14).
+func TestIndexesCopyNoPayload(t *testing.T) {
+	dev, _ := stacks(t)
+	id := dev.tpl.only(t, "AWS::DynamoDB::Table", nil)
+	want := map[string]map[string]any{
+		"by_company": {"ProjectionType": "INCLUDE", "NonKeyAttributes": []any{"status", "channel", "contact_id", "customer_id", "deal_id", "cadence_root_id", "delivery_status", "state"}},
+		"by_due":     {"ProjectionType": "KEYS_ONLY"},
+	}
+	for _, g := range list(dev.tpl.Resources[id].prop("GlobalSecondaryIndexes")) {
+		g := g.(map[string]any)
+		w, ok := want[g["IndexName"].(string)]
+		if !ok {
+			continue
+		}
+		delete(want, g["IndexName"].(string))
+		if !jsonEqual(g["Projection"], w) {
+			t.Errorf("index %s projects %s, want %s", g["IndexName"], render(g["Projection"]), render(w))
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("indexes missing from the table: %v", want)
+	}
+}
