@@ -77,6 +77,14 @@ func realMain() error {
 		}
 		retentionDays = n
 	}
+	listingIndexAll := false
+	if v := ctx("listingIndexAll"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("context listingIndexAll %q: want true or false", v)
+		}
+		listingIndexAll = b
+	}
 	reserved, err := parseReserved(ctx("reservedConcurrency"))
 	if err != nil {
 		return err
@@ -106,6 +114,7 @@ func realMain() error {
 		DomainName:             ctx("domainName"),
 		CertificateArn:         ctx("certificateArn"),
 		RetentionDays:          retentionDays,
+		ListingIndexAll:        listingIndexAll,
 	}); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/dispatcherhq/dispatcher/internal/awstest"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
@@ -93,4 +94,47 @@ func num(t *testing.T, v types.AttributeValue) int64 {
 	_, err := fmt.Sscan(v.(*types.AttributeValueMemberN).Value, &n)
 	requireNoErr(t, err)
 	return n
+}
+
+// TestListingOnATableOfBeforeIssue14: a table whose by_company projects ALL
+// (every stack deployed before issue 14, which CloudFormation cannot
+// change in place) is accepted, and listings on it read the same rows.
+func TestListingOnATableOfBeforeIssue14(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	table := awstest.Unique(t, "oldlisting")
+	in := dynamo.TableInput(table)
+	in.GlobalSecondaryIndexes[0].Projection = &types.Projection{ProjectionType: types.ProjectionTypeAll}
+	if aws.ToString(in.GlobalSecondaryIndexes[0].IndexName) != dynamo.IndexByCompany {
+		t.Fatal("TableInput's first index is not by_company")
+	}
+	if _, err := client.CreateTable(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, client, table) })
+	requireNoErr(t, dynamo.CreateTable(t.Context(), client, table))
+	s := dynamo.New(client, table).WithRetention(retention)
+	ctx, co, now := t.Context(), "co_old", time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	requireNoErr(t, s.CreateCompany(ctx, comms.Company{ID: co, Credits: 10, Settings: comms.DefaultSettings(), CreatedAt: now}))
+	var ids []string
+	for i, html := range []string{"short", strings.Repeat("long ", 1000), "short again"} {
+		row := comms.Communication{ID: fmt.Sprintf("0193a1b2-c3d4-7e5f-8a9b-00000000000%d", i), CompanyID: co, Channel: comms.ChannelEmail,
+			ScheduledFor: now.Add(time.Duration(i+1) * time.Hour), NextAttemptAt: now.Add(time.Duration(i+1) * time.Hour), MaxAttempts: 3,
+			Source: comms.SourceAPI, Payload: payloadOf(t, comms.EmailPayload{ToEmail: "a@example.com", Subject: "s", HTMLBody: html})}
+		must[int64](t)(s.CreateCommunication(ctx, comms.Create(row, now), nil))
+		ids = append(ids, row.ID)
+	}
+	first := must[comms.Communication](t)(s.GetCommunication(ctx, co, ids[0]))
+	e := &lifecycleEnv{ctx: ctx, store: s}
+	e.update(t)(comms.Cancel(first, comms.CancelAPI, now.Add(time.Minute)))
+	rows, more, err := s.ListCommunications(ctx, co, comms.ListFilter{Status: comms.StatusPending, Limit: 1})
+	requireNoErr(t, err)
+	if len(rows) != 1 || rows[0].ID != ids[1] || !more || !strings.Contains(string(rows[0].Payload), "long long") {
+		t.Fatalf("pending, limit 1: %d rows (more %v), want %s with its payload", len(rows), more, ids[1])
+	}
+	rows, _, err = s.ListCommunications(ctx, co, comms.ListFilter{After: &comms.Cursor{ScheduledFor: rows[0].ScheduledFor, ID: rows[0].ID}, Status: comms.StatusPending})
+	requireNoErr(t, err)
+	if len(rows) != 1 || rows[0].ID != ids[2] {
+		t.Fatalf("after the cursor: %d rows, want %s", len(rows), ids[2])
+	}
 }

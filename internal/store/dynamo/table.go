@@ -142,11 +142,32 @@ func checkSchema(d *types.TableDescription) error {
 			return fmt.Errorf("index %s is missing", aws.ToString(wi.IndexName))
 		}
 		g := d.GlobalSecondaryIndexes[i]
-		if !sameKeys(g.KeySchema, wi.KeySchema) || g.Projection == nil || g.Projection.ProjectionType != wi.Projection.ProjectionType {
+		if !sameKeys(g.KeySchema, wi.KeySchema) || !projects(g.Projection, wi.Projection) {
 			return fmt.Errorf("index %s has other keys or projection", aws.ToString(wi.IndexName))
 		}
 	}
 	return nil
+}
+
+// projects reports whether an index projecting has serves the store where
+// it declares want: the same type, or ALL (which holds everything), and
+// for INCLUDE at least want's attributes. (Tables made before issue 14
+// project ALL on by_company; listings read their rows by key either way.)
+func projects(has, want *types.Projection) bool {
+	switch {
+	case has == nil:
+		return false
+	case has.ProjectionType == types.ProjectionTypeAll:
+		return true
+	case has.ProjectionType != want.ProjectionType:
+		return false
+	}
+	for _, a := range want.NonKeyAttributes {
+		if !slices.Contains(has.NonKeyAttributes, a) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameKeys(a, b []types.KeySchemaElement) bool {
