@@ -17,7 +17,7 @@ import (
 // Payload bodies. A row's payload longer than InlinePayloadMax bytes is not
 // kept in the row's item, which every transition rewrites (and pays for by
 // size), but in an item of its own in the row's partition, sk BODY,
-// written with the row's create and again only when the payload changes
+// written before the row's create and again only when the payload changes
 // (an edit) or its TTL must move (bodyTTL). The row's item then carries
 // body_ref instead of payload: the payload's FNV-1a 64 hash and the body
 // item's TTL ("<hash hex>.<ttl>"), which the body item carries too.
@@ -32,6 +32,18 @@ import (
 // before bodies existed or with a short payload), the write is repeated
 // with the body item's Put. A payload that shrinks to InlinePayloadMax or
 // less goes back into the row; its old body item is left to its TTL.
+//
+// Creates. CreateCommunication writes the body item with a PutItem of its
+// own just before the create's transaction (once its credit check passed),
+// not inside it: a transaction bills each item twice, 514 write units for a
+// 256 KiB body against 257. The row, written after, always finds its body;
+// a create whose transaction then fails (a lost debit race, a concurrent
+// Idempotency-Key, a timeout) leaves the body behind, without a row, until
+// its TTL. The Put is conditioned on the partition holding no other body
+// (attribute_not_exists(pk) OR the same body_ref), so it can never replace
+// the payload of a row that exists. Follow-ups (InsertCommunication, a
+// transition's insert) carry voice payloads, which stay inline; a large one
+// would be written in its transaction.
 const (
 	// InlinePayloadMax is the longest payload (JSON bytes) kept in the
 	// row's item: SMS, voice and short emails. At that size the row item
@@ -74,6 +86,25 @@ func (s *Store) bodyPut(c comms.Communication) (types.TransactWriteItem, error) 
 		return types.TransactWriteItem{}, err
 	}
 	return types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: item}}, nil
+}
+
+// putNewBody writes the body item of c, a row being created, with a plain
+// PutItem on condition that the row's partition holds no other body
+// (ErrAlreadyExists: the id is taken).
+func (s *Store) putNewBody(ctx context.Context, c comms.Communication) error {
+	put, err := s.bodyPut(c)
+	if err != nil {
+		return err
+	}
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: put.Put.Item,
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #bref = :bref"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#bref": attrBodyRef},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":bref": put.Put.Item[attrBodyRef]},
+	})
+	if _, ok := conditionFailed(err); ok {
+		return fmt.Errorf("%w: row %s has another payload item: %v", comms.ErrAlreadyExists, c.ID, err)
+	}
+	return err
 }
 
 // getComm reads a row and its body item with one strongly consistent Query

@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -34,6 +35,16 @@ func TestLargePayloadsLiveInTheirOwnItem(t *testing.T) {
 	got := must[comms.Communication](t)(e.store.GetCommunication(ctx, e.co, row.ID))
 	if !bytes.Equal(got.Payload, row.Payload) {
 		t.Fatalf("payload read back: %d bytes, want %d", len(got.Payload), len(row.Payload))
+	}
+	// A create of the same id with another payload replaces nothing: its
+	// body's Put (outside the transaction) is conditioned on the partition.
+	other := row
+	other.Payload = big("z")
+	if _, err := e.store.CreateCommunication(ctx, comms.Create(other, e.now), nil); !errors.Is(err, comms.ErrAlreadyExists) {
+		t.Fatalf("second create of %s: %v, want ErrAlreadyExists", row.ID, err)
+	}
+	if got := must[comms.Communication](t)(e.store.GetCommunication(ctx, e.co, row.ID)); !bytes.Equal(got.Payload, row.Payload) {
+		t.Fatal("a refused create replaced the row's payload")
 	}
 	raw := func(sk string) map[string]types.AttributeValue {
 		out, err := e.meter.raw.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(e.meter.tbl), ConsistentRead: aws.Bool(true),

@@ -266,13 +266,7 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 	if err != nil {
 		return 0, wrap(op, err)
 	}
-	if splitBody(c) {
-		body, err := s.bodyPut(c)
-		if err != nil {
-			return 0, wrap(op, err)
-		}
-		events = append(events, body) // after the items whose reasons are read
-	}
+	bodyWritten := !splitBody(c)
 	row, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return 0, wrap(op, err)
@@ -307,6 +301,13 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 				}
 			}
 			return 0, wrap(op, comms.ErrInsufficientCredits)
+		}
+		if !bodyWritten {
+			// The payload's item goes first, alone (bodies.go, "Creates").
+			if err := s.putNewBody(ctx, c); err != nil {
+				return 0, wrap(op, err)
+			}
+			bodyWritten = true
 		}
 		items := []types.TransactWriteItem{putRow, s.debitItem(c.CompanyID, seen)}
 		if idem != nil {
