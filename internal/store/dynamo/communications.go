@@ -41,34 +41,31 @@ type commItem struct {
 	Timezone             string `dynamodbav:"timezone,omitempty"`
 	RespectBusinessHours bool   `dynamodbav:"respect_business_hours,omitempty"`
 	Payload              []byte `dynamodbav:"payload,omitempty"`
-	// BodyRef names the payload's own item when the payload is not kept
-	// here (bodies.go).
-	BodyRef           string `dynamodbav:"body_ref,omitempty"`
-	ContactID         string `dynamodbav:"contact_id,omitempty"`
-	CustomerID        string `dynamodbav:"customer_id,omitempty"`
-	DealID            string `dynamodbav:"deal_id,omitempty"`
-	RelatedEntityType string `dynamodbav:"related_entity_type,omitempty"`
-	RelatedEntityID   string `dynamodbav:"related_entity_id,omitempty"`
-	CancelPolicy      []byte `dynamodbav:"cancel_policy,omitempty"`
-	AttemptCount      int    `dynamodbav:"attempt_count,omitempty"`
-	MaxAttempts       int    `dynamodbav:"max_attempts,omitempty"`
-	LastError         string `dynamodbav:"last_error,omitempty"`
-	Source            string `dynamodbav:"source,omitempty"`
-	Cadence           string `dynamodbav:"cadence,omitempty"`
-	CadenceRootID     string `dynamodbav:"cadence_root_id,omitempty"`
-	Outcome           string `dynamodbav:"outcome,omitempty"`
-	ProviderMessageID string `dynamodbav:"provider_message_id,omitempty"`
-	Token             string `dynamodbav:"token,omitempty"`
-	CreatedAt         string `dynamodbav:"created_at,omitempty"`
-	UpdatedAt         string `dynamodbav:"updated_at,omitempty"`
-	SentAt            string `dynamodbav:"sent_at,omitempty"`
-	CancelledAt       string `dynamodbav:"cancelled_at,omitempty"`
-	CancelReason      string `dynamodbav:"cancel_reason,omitempty"`
-	EventSeq          int64  `dynamodbav:"event_seq,omitempty"`
-	DeliveryStatus    string `dynamodbav:"delivery_status,omitempty"`
-	DeliveryAt        string `dynamodbav:"delivery_at,omitempty"`
-	DeliveryDetail    string `dynamodbav:"delivery_detail,omitempty"`
-	Version           int64  `dynamodbav:"version"`
+	ContactID            string `dynamodbav:"contact_id,omitempty"`
+	CustomerID           string `dynamodbav:"customer_id,omitempty"`
+	DealID               string `dynamodbav:"deal_id,omitempty"`
+	RelatedEntityType    string `dynamodbav:"related_entity_type,omitempty"`
+	RelatedEntityID      string `dynamodbav:"related_entity_id,omitempty"`
+	CancelPolicy         []byte `dynamodbav:"cancel_policy,omitempty"`
+	AttemptCount         int    `dynamodbav:"attempt_count,omitempty"`
+	MaxAttempts          int    `dynamodbav:"max_attempts,omitempty"`
+	LastError            string `dynamodbav:"last_error,omitempty"`
+	Source               string `dynamodbav:"source,omitempty"`
+	Cadence              string `dynamodbav:"cadence,omitempty"`
+	CadenceRootID        string `dynamodbav:"cadence_root_id,omitempty"`
+	Outcome              string `dynamodbav:"outcome,omitempty"`
+	ProviderMessageID    string `dynamodbav:"provider_message_id,omitempty"`
+	Token                string `dynamodbav:"token,omitempty"`
+	CreatedAt            string `dynamodbav:"created_at,omitempty"`
+	UpdatedAt            string `dynamodbav:"updated_at,omitempty"`
+	SentAt               string `dynamodbav:"sent_at,omitempty"`
+	CancelledAt          string `dynamodbav:"cancelled_at,omitempty"`
+	CancelReason         string `dynamodbav:"cancel_reason,omitempty"`
+	EventSeq             int64  `dynamodbav:"event_seq,omitempty"`
+	DeliveryStatus       string `dynamodbav:"delivery_status,omitempty"`
+	DeliveryAt           string `dynamodbav:"delivery_at,omitempty"`
+	DeliveryDetail       string `dynamodbav:"delivery_detail,omitempty"`
+	Version              int64  `dynamodbav:"version"`
 	// TTL is set on a terminal row when the store has a retention.
 	TTL int64 `dynamodbav:"ttl,omitempty"`
 
@@ -76,6 +73,10 @@ type commItem struct {
 	// stored before it was recorded.
 	TimezoneSource string   `dynamodbav:"timezone_source,omitempty"`
 	Timezones      []string `dynamodbav:"timezones,omitempty"`
+
+	// BodyRef names the payload's own item when the payload is not kept
+	// here (bodies.go).
+	BodyRef string `dynamodbav:"body_ref,omitempty"`
 }
 
 // Attribute names used in expressions on rows.
