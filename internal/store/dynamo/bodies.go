@@ -162,7 +162,10 @@ func bodyPayload(id, ref string, body map[string]types.AttributeValue) ([]byte, 
 }
 
 // decodeRows decodes row items and reads the body items of those that
-// have one (BatchGetItem, consistent or not), in order.
+// have one (BatchGetItem, consistent or not), in order. Eventually
+// consistent reads that find a row and a body of different moments are
+// read again strongly consistent (the body, then the row with it); a row
+// deleted meanwhile is then an error (rows are never deleted).
 func (s *Store) decodeRows(ctx context.Context, items []map[string]types.AttributeValue, consistent bool) ([]comms.Communication, error) {
 	rows := make([]comms.Communication, len(items))
 	refs := map[string]int{} // pk → index
@@ -185,8 +188,30 @@ func (s *Store) decodeRows(ctx context.Context, items []map[string]types.Attribu
 	if err := s.batchGetWith(ctx, keys, consistent, func(it map[string]types.AttributeValue) { bodies[pkOf(it)] = it }); err != nil {
 		return nil, err
 	}
+	// An eventually consistent read may see a row and its body at
+	// different moments (a body just written with its row, or just
+	// replaced by an edit): those are read again, strongly consistent.
+	var again []map[string]types.AttributeValue
+	for pk, i := range refs {
+		if b := bodies[pk]; b == nil || strAttr(b, attrBodyRef) != strAttr(items[i], attrBodyRef) {
+			again = append(again, key(pk, skBody))
+		}
+	}
+	if len(again) > 0 && !consistent {
+		if err := s.batchGetWith(ctx, again, true, func(it map[string]types.AttributeValue) { bodies[pkOf(it)] = it }); err != nil {
+			return nil, err
+		}
+	}
 	for pk, i := range refs {
 		p, err := bodyPayload(rows[i].ID, strAttr(items[i], attrBodyRef), bodies[pk])
+		if err != nil && !consistent {
+			// The row read was the stale one: read both again.
+			rows[i], err = s.getComm(ctx, rows[i].CompanyID, rows[i].ID)
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
