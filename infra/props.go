@@ -189,6 +189,15 @@ type DispatcherStackProps struct {
 	// From config.MinRetentionDays to config.MaxRetentionDays. Default:
 	// config.DefaultRetentionDays (90).
 	RetentionDays int
+	// ListingIndexAll keeps the by_company index projecting ALL, as stacks
+	// deployed before issue 14 have it: CloudFormation cannot change an
+	// existing index's projection, so such a stack sets this (context
+	// listingIndexAll=true) until it is migrated (docs/design.md §14.9).
+	// The code works with either projection (listings read the rows by key
+	// from the table); ALL only costs one more index write of the row
+	// (about 1 KB: payloads over 1 KiB are in their own item) per
+	// transition. Default false: the projection of dynamo.TableInput.
+	ListingIndexAll bool
 }
 
 // IsProd reports whether the props describe the production stage.

@@ -206,7 +206,7 @@ func NewDispatcherStack(scope constructs.Construct, id string, props *Dispatcher
 	retain := p.IsProd()
 	fnName := func(fn string) string { return prefix + "-" + fn }
 
-	if s.Table, err = NewDataTable(stack, "Data", &DataTableProps{Retain: retain}); err != nil {
+	if s.Table, err = NewDataTable(stack, "Data", &DataTableProps{Retain: retain, ListingIndexAll: p.ListingIndexAll}); err != nil {
 		return nil, err
 	}
 	if s.Queue, err = NewDispatchQueue(stack, "DispatchQueue", &DispatchQueueProps{

@@ -16,6 +16,9 @@ type DataTableProps struct {
 	// Retain turns on deletion protection and the RETAIN removal policy
 	// (production). Otherwise the table is destroyed with the stack.
 	Retain bool
+	// ListingIndexAll keeps dynamo.IndexByCompany projecting ALL
+	// (DispatcherStackProps.ListingIndexAll).
+	ListingIndexAll bool
 }
 
 // DataTable is the service's DynamoDB single table: on demand, point-in-time
@@ -72,6 +75,9 @@ func NewDataTable(scope constructs.Construct, id string, props *DataTableProps) 
 		}
 		if len(ix.NonKeyAttributes) > 0 {
 			gp.NonKeyAttributes = jsii.Strings(ix.NonKeyAttributes...)
+		}
+		if props.ListingIndexAll && ix.Name == IndexByCompany {
+			gp.ProjectionType, gp.NonKeyAttributes = awsdynamodb.ProjectionType_ALL, nil
 		}
 		t.AddGlobalSecondaryIndex(gp)
 		names = append(names, ix.Name)

@@ -2,12 +2,15 @@ package templatetests
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/dispatcherhq/dispatcher/infra"
 	"github.com/dispatcherhq/dispatcher/internal/store/dynamo"
 )
 
@@ -494,6 +497,66 @@ func TestPermanentFailureAlarms(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestIndexesCopyNoPayload: a transition rewrites its row, and each index
+// whose projection holds what changed: the listing index projects only
+// the keys and what listings filter on (never the payload, which lives in
+// its own item over 1 KiB), the sweeper's only keys (issue 14).
+func TestIndexesCopyNoPayload(t *testing.T) {
+	dev, _ := stacks(t)
+	id := dev.tpl.only(t, "AWS::DynamoDB::Table", nil)
+	want := map[string]map[string]any{
+		"by_company": {"ProjectionType": "INCLUDE", "NonKeyAttributes": []any{"status", "channel", "contact_id", "customer_id", "deal_id", "cadence_root_id", "delivery_status", "state"}},
+		"by_due":     {"ProjectionType": "KEYS_ONLY"},
+	}
+	for _, g := range list(dev.tpl.Resources[id].prop("GlobalSecondaryIndexes")) {
+		g := g.(map[string]any)
+		w, ok := want[g["IndexName"].(string)]
+		if !ok {
+			continue
+		}
+		delete(want, g["IndexName"].(string))
+		if !jsonEqual(g["Projection"], w) {
+			t.Errorf("index %s projects %s, want %s", g["IndexName"], render(g["Projection"]), render(w))
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("indexes missing from the table: %v", want)
+	}
+
+	// A stack deployed before keeps ALL (CloudFormation cannot change an
+	// index's projection in place): the prop says so, and changes nothing else.
+	flags, err := featureFlags(filepath.Join("..", "cdk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := devProps
+	props.AssetRoot, props.ListingIndexAll = assetRoot, true
+	stack, err := infra.NewDispatcherStack(awscdk.NewApp(&awscdk.AppProps{Context: &flags}), "Dispatcher-"+props.Stage, &props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old template
+	b, _ := json.Marshal(assertions.Template_FromStack(stack.Stack, nil).ToJSON())
+	if err := json.Unmarshal(b, &old); err != nil {
+		t.Fatal(err)
+	}
+	oldID := old.only(t, "AWS::DynamoDB::Table", nil)
+	got := list(old.Resources[oldID].prop("GlobalSecondaryIndexes"))
+	base := list(dev.tpl.Resources[id].prop("GlobalSecondaryIndexes"))
+	for i, g := range got {
+		g, w := g.(map[string]any), base[i].(map[string]any)
+		if g["IndexName"] == "by_company" {
+			if !jsonEqual(g["Projection"], map[string]any{"ProjectionType": "ALL"}) {
+				t.Errorf("ListingIndexAll: by_company projects %s, want ALL", render(g["Projection"]))
+			}
+			continue
+		}
+		if !jsonEqual(g, w) {
+			t.Errorf("ListingIndexAll changed index %s: %s", g["IndexName"], render(g))
 		}
 	}
 }

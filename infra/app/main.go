@@ -101,6 +101,14 @@ func realMain() error {
 	if err != nil {
 		return err
 	}
+	listingIndexAll := false
+	if v := ctx("listingIndexAll"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("context listingIndexAll %q: want true or false", v)
+		}
+		listingIndexAll = b
+	}
 	reserved, err := parseReserved(ctx("reservedConcurrency"))
 	if err != nil {
 		return err
@@ -136,6 +144,7 @@ func realMain() error {
 		CompanyRateLimit:       limits[2],
 		CompanyRateBurst:       int(limits[3]),
 		CompanyRateLimits:      overrides.Companies,
+		ListingIndexAll:        listingIndexAll,
 	}); err != nil {
 		return err
 	}

@@ -73,6 +73,10 @@ type commItem struct {
 	// stored before it was recorded.
 	TimezoneSource string   `dynamodbav:"timezone_source,omitempty"`
 	Timezones      []string `dynamodbav:"timezones,omitempty"`
+
+	// BodyRef names the payload's own item when the payload is not kept
+	// here (bodies.go).
+	BodyRef string `dynamodbav:"body_ref,omitempty"`
 }
 
 // Attribute names used in expressions on rows.
@@ -129,6 +133,21 @@ func newCommItem(c comms.Communication, version int64) (commItem, error) {
 	}
 	if c.Cadence != nil {
 		it.CadenceRootID = c.Cadence.RootID
+	}
+	return it, nil
+}
+
+// rowItem returns the item of c stored at version, with its TTL, and
+// without its payload when the payload goes in a body item (bodies.go).
+func (s *Store) rowItem(c comms.Communication, version int64) (commItem, error) {
+	it, err := newCommItem(c, version)
+	if err != nil {
+		return commItem{}, err
+	}
+	it.TTL = s.rowTTL(c)
+	if splitBody(c) {
+		it.Payload = nil
+		it.BodyRef, _ = s.bodyRef(c)
 	}
 	return it, nil
 }
@@ -240,15 +259,15 @@ type idemItem struct {
 func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *comms.Idempotency) (int64, error) {
 	const op = "CreateCommunication"
 	c := ch.Row
-	it, err := newCommItem(c, 1)
+	it, err := s.rowItem(c, 1)
 	if err != nil {
 		return 0, wrap(op, err)
 	}
-	it.TTL = s.rowTTL(c)
 	events, err := s.eventPuts(ch.Events, c)
 	if err != nil {
 		return 0, wrap(op, err)
 	}
+	bodyWritten := !splitBody(c)
 	row, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return 0, wrap(op, err)
@@ -283,6 +302,13 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 				}
 			}
 			return 0, wrap(op, comms.ErrInsufficientCredits)
+		}
+		if !bodyWritten {
+			// The payload's item goes first, alone (bodies.go, "Creates").
+			if err := s.putNewBody(ctx, c); err != nil {
+				return 0, wrap(op, err)
+			}
+			bodyWritten = true
 		}
 		items := []types.TransactWriteItem{putRow, s.debitItem(c.CompanyID, seen)}
 		if idem != nil {
@@ -340,11 +366,10 @@ func (s *Store) CreateCommunication(ctx context.Context, ch comms.Change, idem *
 // (ch.Row at version 1, no debit) with its events: the row's Put,
 // conditional on the id being new, first.
 func (s *Store) insertItems(ch comms.Change) ([]types.TransactWriteItem, error) {
-	it, err := newCommItem(ch.Row, 1)
+	it, err := s.rowItem(ch.Row, 1)
 	if err != nil {
 		return nil, err
 	}
-	it.TTL = s.rowTTL(ch.Row)
 	row, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return nil, err
@@ -352,6 +377,13 @@ func (s *Store) insertItems(ch comms.Change) ([]types.TransactWriteItem, error) 
 	events, err := s.eventPuts(ch.Events, ch.Row)
 	if err != nil {
 		return nil, err
+	}
+	if splitBody(ch.Row) {
+		body, err := s.bodyPut(ch.Row)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, body)
 	}
 	return append([]types.TransactWriteItem{{Put: &types.Put{TableName: s.table, Item: row,
 		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}}}},
@@ -369,18 +401,8 @@ func ttlSeconds(t time.Time) int64 {
 
 // GetCommunication returns a row of the company; ErrNotFound if absent.
 func (s *Store) GetCommunication(ctx context.Context, companyID, id string) (comms.Communication, error) {
-	const op = "GetCommunication"
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: s.table, Key: commKey(companyID, id), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return comms.Communication{}, wrap(op, err)
-	}
-	if out.Item == nil {
-		return comms.Communication{}, wrap(op, comms.ErrNotFound)
-	}
-	c, err := decodeComm(out.Item)
-	return c, wrap(op, err)
+	c, err := s.getComm(ctx, companyID, id)
+	return c, wrap("GetCommunication", err)
 }
 
 // UpdateCommunication writes ch in one TransactWriteItems: the row's Put
@@ -392,26 +414,60 @@ func (s *Store) GetCommunication(ctx context.Context, companyID, id string) (com
 func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit bool) (comms.Communication, int64, error) {
 	const op = "UpdateCommunication"
 	c := ch.Row
-	it, err := newCommItem(c, c.Version+1)
+	it, err := s.rowItem(c, c.Version+1)
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
 	}
-	it.TTL = s.rowTTL(c)
 	stored, err := it.comm()
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
 	}
+	stored.Payload = c.Payload
 	row, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
 	}
 	names := map[string]string{"#version": attrVersion}
-	putRow := types.TransactWriteItem{Put: &types.Put{
-		TableName: s.table, Item: row,
-		ConditionExpression: aws.String("#version = :expected"), ExpressionAttributeNames: names,
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":expected": num(c.Version)},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
+	// A row whose payload has its own item is first written without it, on
+	// condition that the stored row names the same body (bodies.go); withBody
+	// is set when it does not, and the write is repeated with the body's Put.
+	withBody := false
+	putRow := func() types.TransactWriteItem {
+		p := &types.Put{
+			TableName: s.table, Item: row,
+			ConditionExpression: aws.String("#version = :expected"), ExpressionAttributeNames: names,
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":expected": num(c.Version)},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}
+		if it.BodyRef != "" && !withBody {
+			p.ConditionExpression = aws.String("#version = :expected AND #bref = :bref")
+			p.ExpressionAttributeNames = map[string]string{"#version": attrVersion, "#bref": attrBodyRef}
+			p.ExpressionAttributeValues = map[string]types.AttributeValue{":expected": num(c.Version), ":bref": str(it.BodyRef)}
+		}
+		return types.TransactWriteItem{Put: p}
+	}
+	var body types.TransactWriteItem
+	if it.BodyRef != "" {
+		if body, err = s.bodyPut(c); err != nil {
+			return comms.Communication{}, 0, wrap(op, err)
+		}
+	}
+	// staleBody reports whether a cancelled write failed only on body_ref:
+	// the row is at the expected version but names another body (or none).
+	staleBody := func(err error) bool {
+		codes, olds, _ := cancellation(err)
+		if it.BodyRef == "" || withBody || !failed(codes, 0) || olds[0] == nil {
+			return false
+		}
+		v, ok := olds[0][attrVersion].(*types.AttributeValueMemberN)
+		return ok && v.Value == strconv.FormatInt(c.Version, 10)
+	}
+	withBodyPut := func(items []types.TransactWriteItem) []types.TransactWriteItem {
+		if withBody {
+			return append(items, body)
+		}
+		return items
+	}
 	rest, err := s.eventPuts(ch.Events, c)
 	if err != nil {
 		return comms.Communication{}, 0, wrap(op, err)
@@ -457,13 +513,19 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 	if !debit {
 		ctx, cancel := context.WithTimeout(ctx, MaxEventWrite)
 		defer cancel()
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: append([]types.TransactWriteItem{putRow}, rest...),
-		})
-		if err != nil {
-			return comms.Communication{}, 0, wrap(op, written(err, 1))
+		for {
+			_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+				TransactItems: withBodyPut(append([]types.TransactWriteItem{putRow()}, rest...)),
+			})
+			if staleBody(err) {
+				withBody = true
+				continue
+			}
+			if err != nil {
+				return comms.Communication{}, 0, wrap(op, written(err, 1))
+			}
+			return stored, 0, nil // without a debit the balance is not read (one call per write)
 		}
-		return stored, 0, nil // without a debit the balance is not read (one call per write)
 	}
 
 	unlock, err := s.debits.lock(ctx, c.CompanyID)
@@ -502,10 +564,14 @@ func (s *Store) UpdateCommunication(ctx context.Context, ch comms.Change, debit 
 			}
 			return comms.Communication{}, 0, wrap(op, comms.ErrInsufficientCredits)
 		}
-		items := append([]types.TransactWriteItem{putRow, s.debitItem(c.CompanyID, seen)}, rest...)
+		items := withBodyPut(append([]types.TransactWriteItem{putRow(), s.debitItem(c.CompanyID, seen)}, rest...))
 		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			return stored, seen - 1, nil
+		}
+		if staleBody(err) {
+			withBody = true
+			continue
 		}
 		codes, _, _ := cancellation(err)
 		if !failed(codes, 1) && !conflicted(err, codes) || failed(codes, 0) {
@@ -696,11 +762,62 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 	if len(filters) > 0 {
 		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
 	}
-	rows, more, err := queryListing(ctx, s.api, in, limit,
+	keys, more, err := queryListing(ctx, s.api, in, limit,
 		func(item map[string]types.AttributeValue) bool {
 			return skip != "" && strAttr(item, AttrGSI1SK) == skip
-		}, decodeComm)
-	return rows, more, wrap(op, err)
+		}, func(item map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+			return map[string]types.AttributeValue{AttrPK: item[AttrPK], AttrSK: item[AttrSK]}, nil
+		})
+	if err != nil {
+		return nil, false, wrap(op, err)
+	}
+	// The index holds the keys and what the filters read (IndexByCompany):
+	// the rows are read from the table, eventually consistent like the
+	// index, in the index's order. A row that changed since the index saw
+	// it so that it no longer matches is left out.
+	items, err := s.batchGetItems(ctx, keys, false)
+	if err != nil {
+		return nil, false, wrap(op, err)
+	}
+	rows, err := s.decodeRows(ctx, items, false)
+	if err != nil {
+		return nil, false, wrap(op, err)
+	}
+	out := rows[:0]
+	for _, c := range rows {
+		if listed(c, f, status, lo, hi, skip) {
+			out = append(out, c)
+		}
+	}
+	return out, more, nil
+}
+
+// listed reports whether row c, read from the table, still belongs in the
+// listing whose index query found it: the filters and the sort-key range
+// (lo inclusive, hi exclusive, skip the cursor's own row).
+func listed(c comms.Communication, f comms.ListFilter, status comms.Status, lo, hi, skip string) bool {
+	k := listSK(c.ScheduledFor, c.ID)
+	eq := func(want, got string) bool { return want == "" || want == got }
+	return (lo == "" || k >= lo) && (hi == "" || k < hi) && k != skip &&
+		eq(string(status), string(c.Status)) && eq(string(f.DeliveryStatus), string(c.Delivery.Status)) &&
+		eq(string(f.Channel), string(c.Channel)) && eq(f.ContactID, c.ContactID) && eq(f.CustomerID, c.CustomerID) &&
+		eq(f.DealID, c.DealID) && (f.CadenceRootID == "" || c.Cadence != nil && c.Cadence.RootID == f.CadenceRootID)
+}
+
+// batchGetItems reads the items of keys (BatchGetItem) and returns those
+// found in the order of keys.
+func (s *Store) batchGetItems(ctx context.Context, keys []map[string]types.AttributeValue, consistent bool) ([]map[string]types.AttributeValue, error) {
+	got := make(map[string]map[string]types.AttributeValue, len(keys))
+	if err := s.batchGetWith(ctx, keys, consistent, func(item map[string]types.AttributeValue) { got[pkOf(item)+"|"+strAttr(item, AttrSK)] = item }); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]types.AttributeValue, 0, len(keys))
+	for _, k := range keys {
+		if item := got[pkOf(k)+"|"+strAttr(k, AttrSK)]; item != nil {
+			out = append(out, item)
+		}
+	}
+	return out, nil
 }
 
 // DueCommunications returns up to limit pending rows whose next_attempt_at,
@@ -710,10 +827,20 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 // reads the rows with a strongly consistent BatchGetItem; a row that moved
 // on since the index saw it (no longer due, or terminal) is left out.
 func (s *Store) DueCommunications(ctx context.Context, t time.Time, limit int) ([]comms.Communication, error) {
-	rows, err := dueItems(ctx, s, prefixDue, keyTS(t), limit, decodeComm, func(c comms.Communication) bool {
+	items, err := dueItems(ctx, s, prefixDue, keyTS(t), limit, func(item map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+		return item, nil
+	}, func(item map[string]types.AttributeValue) bool {
+		c, err := decodeComm(item)
+		if err != nil {
+			return true // decodeRows reports it
+		}
 		due, ok := dueAt(c)
 		return ok && due.Before(t)
 	})
+	if err != nil {
+		return nil, wrap("DueCommunications", err)
+	}
+	rows, err := s.decodeRows(ctx, items, true)
 	return rows, wrap("DueCommunications", err)
 }
 
@@ -825,11 +952,16 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 // BatchGetItems of at most batchSize keys, retrying unprocessed keys with
 // backoff (maxDebitAttempts at most), and hands each item found to each.
 func (s *Store) batchGetEach(ctx context.Context, keys []map[string]types.AttributeValue, each func(map[string]types.AttributeValue)) error {
+	return s.batchGetWith(ctx, keys, true, each)
+}
+
+// batchGetWith is batchGetEach with strongly consistent reads or not.
+func (s *Store) batchGetWith(ctx context.Context, keys []map[string]types.AttributeValue, consistent bool, each func(map[string]types.AttributeValue)) error {
 	for chunk := range slices.Chunk(keys, batchSize) {
 		pending := chunk
 		for attempt := 1; len(pending) > 0; attempt++ {
 			out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-				*s.table: {Keys: pending, ConsistentRead: aws.Bool(true)},
+				*s.table: {Keys: pending, ConsistentRead: aws.Bool(consistent)},
 			}})
 			if err != nil {
 				return err

@@ -304,8 +304,30 @@ func (s *Store) ListDeliveries(ctx context.Context, companyID, endpointID string
 		in.FilterExpression = aws.String("#state = :state")
 	}
 	in.ExpressionAttributeNames, in.ExpressionAttributeValues = names, values
-	ds, more, err := queryListing(ctx, s.api, in, limit, nil, decodeDelivery)
-	return ds, more, wrap(op, err)
+	keys, more, err := queryListing(ctx, s.api, in, limit, nil, func(item map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+		return map[string]types.AttributeValue{AttrPK: item[AttrPK], AttrSK: item[AttrSK]}, nil
+	})
+	if err != nil {
+		return nil, false, wrap(op, err)
+	}
+	// The index projects the keys and state (ByCompanyAttributes): the
+	// deliveries are read from the table, eventually consistent like the
+	// index; one whose state no longer matches is left out.
+	items, err := s.batchGetItems(ctx, keys, false)
+	if err != nil {
+		return nil, false, wrap(op, err)
+	}
+	ds := make([]webhooks.Delivery, 0, len(items))
+	for _, item := range items {
+		d, err := decodeDelivery(item)
+		if err != nil {
+			return nil, false, wrap(op, err)
+		}
+		if f.State == "" || d.State == f.State {
+			ds = append(ds, d)
+		}
+	}
+	return ds, more, nil
 }
 
 // UpdateDelivery is one UpdateItem of the mutable attributes (and the

@@ -8,10 +8,16 @@
 // epoch seconds; only idempotency records and SMS receipts carry it). Three global secondary
 // indexes:
 //
-//   - by_company: gsi1pk (S) / gsi1sk (S), projection ALL. Every row
+//   - by_company: gsi1pk (S) / gsi1sk (S), projection INCLUDE of
+//     ByCompanyAttributes (status, channel, contact_id, customer_id,
+//     deal_id, cadence_root_id, delivery_status, state). Every row
 //     carries gsi1pk = ROWS#<company>, gsi1sk = <scheduled_for>#<id>: a
-//     company's rows ordered by (scheduled_for, id), whole, so that a
-//     listing filters and returns them without reading the table.
+//     company's rows ordered by (scheduled_for, id). A listing filters on
+//     the index and reads the rows it found from the table by key
+//     (BatchGetItem, eventually consistent), so that a transition writes
+//     the index only when a filtered attribute changes, and never copies a
+//     payload into it (issue 14: a 256 KiB email cost 257 index units per
+//     transition with ALL).
 //   - by_due: gsi2pk (S) / gsi2sk (S), projection KEYS_ONLY, sparse: it
 //     costs one small index write per transition instead of a copy of the
 //     payload, and the sweeper reads the few rows it finds by key. Only
@@ -49,7 +55,10 @@
 //	webhook endpoint   COMPANY#<company>          WEBHOOK#<id>                 url, event_types (JSON S), secrets (JSON S), version (N)
 //	domain claim       DOMAINS                    <domain, labels reversed>    company_id, domain (its one holder, with subdomains)
 //	domain claims ver. DOMAINS                    VERSION                      version (N): bumped by every change of claims
-//	row                COMM#<company>#<id>        COMM                         + gsi1*, gsi2* while non-terminal, ttl once terminal (retention.go)
+//	row                COMM#<company>#<id>        COMM                         + gsi1*, gsi2* while non-terminal, ttl once terminal (retention.go);
+//	                                                                           payload, or body_ref when the payload has its own item
+//	row payload        COMM#<company>#<id>        BODY                         payload (B), body_ref, ttl (bodyTTL): payloads over
+//	                                                                           InlinePayloadMax (1 KiB), written once (bodies.go)
 //	event              COMM#<company>#<id>        EVT#<sequence, 10 digits>    + gsi3* (by_feed), ttl (retention.go)
 //	message id map     PMID#<provider message id> PMID                         company_id, communication_id, ttl (the row's)
 //	suppression        SUPP#<company>             <channel>#<recipient>        lifted_at, lifted_by once lifted
@@ -71,7 +80,8 @@
 // year-1 string). Payload and cancel_policy are binary attributes holding the
 // JSON bytes exactly as given; last_error, cadence and outcome are JSON
 // strings; cadence_root_id is copied out of cadence for filtering. Optional
-// attributes are absent when empty.
+// attributes are absent when empty. A payload longer than InlinePayloadMax
+// is not in the row's item but in the row's BODY item (bodies.go).
 //
 // # Access patterns
 //
@@ -127,23 +137,26 @@
 //	                                                                   expires_at <= :created → else ErrIdempotencyKeyExists
 //	InsertCommunication  TransactWriteItems: Put row, ConditionCheck   row: attribute_not_exists(pk) → ErrAlreadyExists;
 //	                     company (no debit: cadence follow-ups)        company: attribute_exists(pk) → ErrNotFound
-//	GetCommunication     GetItem (consistent)                          COMM#<c>#<id> / COMM
-//	UpdateCommunication  TransactWriteItems (with debit after a        version = :expected, ReturnValuesOnConditionCheck-
-//	                     GetItem company): Put row, [Update company],  Failure ALL_OLD: old image → ErrConflict, none → ErrNotFound;
-//	                     Put events, [insert's row and events],        suppressions and the message id map unconditional (they
-//	                     Put suppressions, [Put PMID# map]             are written only if the row's condition holds)
+//	GetCommunication     Query (consistent)                            pk = COMM#<c>#<id> AND sk BETWEEN BODY AND COMM (row + payload)
+//	UpdateCommunication  TransactWriteItems (with debit after a        version = :expected [AND body_ref = :ref], ReturnValuesOn-
+//	                     GetItem company): Put row, [Update company],  ConditionCheckFailure ALL_OLD: old image → ErrConflict, none →
+//	                     Put events, [insert's row and events],        ErrNotFound (an old image at the expected version: the body
+//	                     Put suppressions, [Put PMID# map], [Put BODY  changed, written again with it); suppressions, the message
+//	                     when the payload or its TTL changed]          id map and the body unconditional (written only with the row)
 //	GetIdempotency       GetItem (consistent)                          IDEM#<c>#<key> / IDEM; expired by now → ErrNotFound
-//	ListCommunications   Query by_company (eventually consistent)      gsi1pk = ROWS#<c> [AND gsi1sk >= :lo | < :hi |
-//	                                                                   BETWEEN :lo AND :hi]; other filters as FilterExpression
+//	ListCommunications   Query by_company (eventually consistent),     gsi1pk = ROWS#<c> [AND gsi1sk >= :lo | < :hi |
+//	                     then BatchGetItem (eventually consistent) of  BETWEEN :lo AND :hi]; other filters as FilterExpression;
+//	                     the rows, then of their BODY items            rows that no longer match once read are left out
 //	DueCommunications    Query by_due, every shard in parallel, then   gsi2pk = DUE#<n> AND gsi2sk < <t>, Limit = limit;
 //	                     BatchGetItem (consistent) of the earliest     keys merged by gsi2sk; rows re-checked as still due
+//	                     rows, then of their BODY items
 //	FanOut               BatchGetItem (consistent) of the deliveries,  cursor Put: cursor = :from (attribute_not_exists(pk) for
 //	                     then TransactWriteItems: Put cursor, Put      "") → ErrConflict; delivery Put: attribute_not_exists(pk)
 //	                     each delivery not found (≤ 99 + 1 items)      (written since the read → read again, retry ≤ 10)
 //	FanOutCursor         GetItem (consistent)                          COMPANY#<c> / WHFANOUT
 //	GetDelivery          GetItem (consistent)                          WHDLV#<c>#<endpoint>#<id> / WHDLV
-//	ListDeliveries       Query by_company backwards (eventually        gsi1pk = WHDLV#<c>#<endpoint> [AND gsi1sk < :cursor];
-//	                     consistent)                                   state as FilterExpression
+//	ListDeliveries       Query by_company backwards, then BatchGet-    gsi1pk = WHDLV#<c>#<endpoint> [AND gsi1sk < :cursor];
+//	                     Item (both eventually consistent)             state as FilterExpression, and again on the items read
 //	UpdateDelivery       UpdateItem SET state, attempts, next_attempt_ version = :expected, ReturnValuesOnConditionCheckFailure
 //	                     at, updated_at, version, gsi2* (or REMOVE)    ALL_OLD: old image → ErrConflict, none → ErrNotFound
 //	DueDeliveries        Query by_due, WHDUE# shards in parallel, then gsi2pk = WHDUE#<n> AND gsi2sk < <t>$ (t inclusive);
@@ -204,14 +217,16 @@
 // cursor, DynamoDB's 100 items, and at most 4 MB in all (a delivery's
 // payload embeds the row, so a fan-out of large emails needs fewer
 // deliveries per call). Within one process a company's fan-outs take a
-// lock, as its debits do. A delivery item, with the copy by_company keeps,
-// is bounded by the 400 KB item limit like the row it carries.
+// lock, as its debits do. A delivery item is bounded by the 400 KB item
+// limit like the row it carries (by_company keeps only its keys and state).
 //
 // # Consistency
 //
-// Every GetItem, BatchGetItem and base-table Query is strongly consistent.
-// Index reads are eventually consistent, as DynamoDB offers nothing else on
-// a GSI: a row written a moment ago may be missing from ListCommunications,
+// Every GetItem, BatchGetItem and base-table Query is strongly consistent,
+// except the listings' BatchGetItems, which read what their index query
+// found and are eventually consistent like it (half the read units). Index
+// reads are eventually consistent, as DynamoDB offers nothing else on a
+// GSI: a row written a moment ago may be missing from ListCommunications,
 // or listed with its previous state. DueCommunications takes only the
 // membership from its index and reads the rows themselves consistently,
 // dropping any that stopped being due; a row that became due a moment ago

@@ -26,8 +26,9 @@ const (
 	// AttrSK is the table's sort key (S).
 	AttrSK = "sk"
 	// IndexByCompany lists a company's rows ordered by (scheduled_for, id):
-	// partition key AttrGSI1PK, sort key AttrGSI1SK, projection ALL (listing
-	// filters on, and returns, whole rows).
+	// partition key AttrGSI1PK, sort key AttrGSI1SK, projection INCLUDE of
+	// ByCompanyAttributes (what listing filters on; the rows themselves are
+	// then read from the table).
 	IndexByCompany = "by_company"
 	// AttrGSI1PK is the partition key of IndexByCompany (S): ROWS#<company>.
 	AttrGSI1PK = "gsi1pk"

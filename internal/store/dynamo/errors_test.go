@@ -415,7 +415,7 @@ func TestOtherErrorsPassThroughWrapped(t *testing.T) {
 func TestMissingTableIsNotAMissingRow(t *testing.T) {
 	t.Parallel()
 	f := &fakeAPI{t: t}
-	f.get = func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+	f.query = func(*dynamodb.QueryInput) (*dynamodb.QueryOutput, error) { // a row and its body are one Query
 		return nil, &types.ResourceNotFoundException{Message: aws.String("Requested resource not found")}
 	}
 	_, err := dynamo.New(f, "tbl").GetCommunication(t.Context(), "co_1", "r1")
@@ -435,5 +435,51 @@ func TestCreateCommunicationGivesUpWhenItsContextEnds(t *testing.T) {
 	_, err := dynamo.New(f, "tbl").CreateCommunication(ctx, row(), nil)
 	if !errors.Is(err, context.Canceled) || f.transacts != 1 {
 		t.Fatalf("error = %v after %d attempts; want context.Canceled after 1", err, f.transacts)
+	}
+}
+
+// TestListingReadsABodyAgainWhenItsReadIsStale: a listing's eventually
+// consistent reads can see a row and its payload item of different moments
+// (an edit just replaced the payload); the body is then read again,
+// strongly consistent, and the row is listed with its own payload.
+func TestListingReadsABodyAgainWhenItsReadIsStale(t *testing.T) {
+	t.Parallel()
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	pk := "COMM#co_1#r1"
+	row := map[string]types.AttributeValue{"pk": s(pk), "sk": s("COMM"), "id": s("r1"), "company_id": s("co_1"),
+		"channel": s("email"), "status": s("pending"), "scheduled_for": s("2026-12-01T09:00:00.000000000Z"),
+		"gsi1pk": s("ROWS#co_1"), "gsi1sk": s("2026-12-01T09:00:00.000000000Z#r1"), "version": &types.AttributeValueMemberN{Value: "2"},
+		"body_ref": s("new.0")}
+	body := func(ref, payload string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"pk": s(pk), "sk": s("BODY"), "body_ref": s(ref),
+			"payload": &types.AttributeValueMemberB{Value: []byte(payload)}}
+	}
+	f := &fakeAPI{t: t}
+	f.query = func(*dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+		return &dynamodb.QueryOutput{Items: []map[string]types.AttributeValue{{"pk": s(pk), "sk": s("COMM"), "gsi1sk": row["gsi1sk"]}}}, nil
+	}
+	var consistentBodyReads int
+	f.batchGet = func(in *dynamodb.BatchGetItemInput) (*dynamodb.BatchGetItemOutput, error) {
+		ka := in.RequestItems["tbl"]
+		var out []map[string]types.AttributeValue
+		for _, k := range ka.Keys {
+			switch {
+			case k["sk"].(*types.AttributeValueMemberS).Value == "COMM":
+				out = append(out, row)
+			case aws.ToBool(ka.ConsistentRead):
+				consistentBodyReads++
+				out = append(out, body("new.0", `{"v":"new"}`))
+			default:
+				out = append(out, body("old.0", `{"v":"old"}`)) // a replica behind
+			}
+		}
+		return &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{"tbl": out}}, nil
+	}
+	rows, _, err := dynamo.New(f, "tbl").ListCommunications(t.Context(), "co_1", comms.ListFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || string(rows[0].Payload) != `{"v":"new"}` || consistentBodyReads != 1 {
+		t.Fatalf("rows %d, payload %s, %d consistent body reads; want the new payload after one", len(rows), rows[0].Payload, consistentBodyReads)
 	}
 }

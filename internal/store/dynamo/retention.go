@@ -90,3 +90,34 @@ func (s *Store) eventTTL(e comms.Event, c comms.Communication) int64 {
 	}
 	return ttlSeconds(at.Add(s.retention + OpenBound + cadenceTail(c)))
 }
+
+// bodyBucket is the step of a payload item's TTL (bodyTTL): rows whose
+// lifecycle stays within one step keep the body's TTL they were created
+// with, so that their payload item is written once.
+const bodyBucket = int64(OpenBound / time.Second)
+
+// bodyTTL is the TTL of the payload item of c as written now (0: none):
+// the row's TTL, or for an open row the latest of its last write,
+// scheduled_for, next_attempt_at and lease plus retention (and cadenceTail),
+// rounded up to the next bodyBucket step and one step more. So the payload
+// outlives its row by between one and two steps (30–60 days), whatever
+// transitions come while the row's need stays in the step it was written
+// for; a write whose need moves to another step (a row open a month, a
+// reschedule by months, a very late delivery report) writes the payload
+// item again with its new TTL (see bodyRef).
+func (s *Store) bodyTTL(c comms.Communication) int64 {
+	if s.retention <= 0 {
+		return 0
+	}
+	need := s.rowTTL(c)
+	if need == 0 {
+		at := c.UpdatedAt
+		for _, t := range []time.Time{c.ScheduledFor, c.NextAttemptAt, c.LeaseUntil} {
+			if t.After(at) {
+				at = t
+			}
+		}
+		need = ttlSeconds(at.Add(s.retention + cadenceTail(c)))
+	}
+	return (need/bodyBucket + 2) * bodyBucket
+}

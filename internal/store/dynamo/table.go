@@ -24,7 +24,8 @@ type TableAPI interface {
 const tableWait = 5 * time.Minute
 
 // TableInput returns the CreateTable request of the Store's schema (the
-// package documentation describes it): pk/sk, by_company projecting ALL,
+// package documentation describes it): pk/sk, by_company projecting the
+// listing filters' attributes (ByCompanyAttributes),
 // by_due projecting KEYS_ONLY, by_feed projecting ALL, on-demand billing,
 // and a stream of the items' keys (StreamViewType KEYS_ONLY), which feeds
 // the status-webhook fan-out (EventStreamFilter).
@@ -50,12 +51,21 @@ func TableInput(table string) *dynamodb.CreateTableInput {
 			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeKeysOnly,
 		},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-			{IndexName: aws.String(IndexByCompany), KeySchema: keys(AttrGSI1PK, AttrGSI1SK), Projection: projection(types.ProjectionTypeAll)},
+			{IndexName: aws.String(IndexByCompany), KeySchema: keys(AttrGSI1PK, AttrGSI1SK), Projection: &types.Projection{
+				ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: ByCompanyAttributes}},
 			{IndexName: aws.String(IndexByDue), KeySchema: keys(AttrGSI2PK, AttrGSI2SK), Projection: projection(types.ProjectionTypeKeysOnly)},
 			{IndexName: aws.String(IndexByFeed), KeySchema: keys(AttrGSI3PK, AttrGSI3SK), Projection: projection(types.ProjectionTypeAll)},
 		},
 	}
 }
+
+// ByCompanyAttributes are the attributes IndexByCompany projects besides the
+// keys: those the listings filter on (rows: status, channel, contact,
+// customer, deal, cadence root, delivery status; webhook deliveries:
+// state). Listings read the items themselves from the table by key, so a
+// transition writes the index only when one of these changes, and never
+// copies a payload into it.
+var ByCompanyAttributes = []string{"status", "channel", "contact_id", "customer_id", "deal_id", "cadence_root_id", "delivery_status", "state"}
 
 // TableOption changes the CreateTable request.
 type TableOption func(*dynamodb.CreateTableInput)
@@ -132,11 +142,32 @@ func checkSchema(d *types.TableDescription) error {
 			return fmt.Errorf("index %s is missing", aws.ToString(wi.IndexName))
 		}
 		g := d.GlobalSecondaryIndexes[i]
-		if !sameKeys(g.KeySchema, wi.KeySchema) || g.Projection == nil || g.Projection.ProjectionType != wi.Projection.ProjectionType {
+		if !sameKeys(g.KeySchema, wi.KeySchema) || !projects(g.Projection, wi.Projection) {
 			return fmt.Errorf("index %s has other keys or projection", aws.ToString(wi.IndexName))
 		}
 	}
 	return nil
+}
+
+// projects reports whether an index projecting has serves the store where
+// it declares want: the same type, or ALL (which holds everything), and
+// for INCLUDE at least want's attributes. (Tables made before issue 14
+// project ALL on by_company; listings read their rows by key either way.)
+func projects(has, want *types.Projection) bool {
+	switch {
+	case has == nil:
+		return false
+	case has.ProjectionType == types.ProjectionTypeAll:
+		return true
+	case has.ProjectionType != want.ProjectionType:
+		return false
+	}
+	for _, a := range want.NonKeyAttributes {
+		if !slices.Contains(has.NonKeyAttributes, a) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameKeys(a, b []types.KeySchemaElement) bool {
