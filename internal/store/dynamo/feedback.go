@@ -128,10 +128,18 @@ func (s *Store) suppUpdate(x comms.Suppression) (*types.Update, error) {
 		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values}, nil
 }
 
-// suppressionPuts returns the unconditional writes (Updates that keep the
-// item's lifts) of a Change's suppressions, one per (company, channel,
-// recipient) — the last one given — as a transaction may not write one item
-// twice.
+// suppAddCondition is the condition of every suppression write: the
+// recipient has no active suppression (no item, or a lifted one). A
+// suppression is added, never replaces an active one (first reason wins
+// while active).
+const suppAddCondition = "attribute_not_exists(#pk) OR attribute_exists(#lifted)"
+
+// suppressionPuts returns the writes (Updates that keep the item's lifts,
+// conditional on suppAddCondition) of a Change's suppressions, one per
+// (company, channel, recipient) — the last one given — as a transaction may
+// not write one item twice. The recorder leaves out recipients it read as
+// actively suppressed; one suppressed since fails the condition, which
+// cancels the transaction as ErrConflict, and the recorder reads again.
 func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteItem, error) {
 	var out []types.TransactWriteItem
 	at := map[string]int{}
@@ -140,6 +148,8 @@ func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteIt
 		if err != nil {
 			return nil, err
 		}
+		u.ConditionExpression = aws.String(suppAddCondition)
+		u.ExpressionAttributeNames["#pk"], u.ExpressionAttributeNames["#lifted"] = AttrPK, attrLiftedAt
 		put := types.TransactWriteItem{Update: u}
 		k := prefixSupp + x.CompanyID + "\x00" + suppSK(x.Channel, x.Recipient)
 		if i, ok := at[k]; ok {
@@ -152,21 +162,46 @@ func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteIt
 	return out, nil
 }
 
-// PutSuppression creates or replaces the suppression of (company, channel,
-// recipient) in a transaction that checks the company exists (ErrNotFound).
-func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error {
+// PutSuppression adds the suppression of (company, channel, recipient)
+// unless it has an active one: after a consistent GetItem of the company
+// (ErrNotFound), one UpdateItem conditional on suppAddCondition. It
+// returns the record as stored (ReturnValues ALL_NEW: the lifts the Update
+// kept) and true, or — the condition failed — the active suppression
+// (ReturnValuesOnConditionCheckFailure ALL_OLD) and false. A single-item
+// conditional write: of concurrent puts of one recipient exactly one
+// creates. (A company is never deleted while its API keys can call this.)
+func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) (comms.Suppression, bool, error) {
 	const op = "PutSuppression"
-	puts, err := s.suppressionPuts([]comms.Suppression{x})
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: s.table, Key: companyKey(x.CompanyID),
+		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}})
+	switch {
+	case err != nil:
+		return comms.Suppression{}, false, wrap(op, err)
+	case out.Item == nil:
+		return comms.Suppression{}, false, wrap(op, comms.ErrNotFound)
+	}
+	u, err := s.suppUpdate(x)
 	if err != nil {
-		return wrap(op, err)
+		return comms.Suppression{}, false, wrap(op, err)
 	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: append(puts, s.companyExistsItem(x.CompanyID)),
+	u.ExpressionAttributeNames["#pk"], u.ExpressionAttributeNames["#lifted"] = AttrPK, attrLiftedAt
+	res, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ConditionExpression:                 aws.String(suppAddCondition),
+		ExpressionAttributeNames:            u.ExpressionAttributeNames,
+		ExpressionAttributeValues:           u.ExpressionAttributeValues,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if codes, _, ok := cancellation(err); ok && failed(codes, 1) {
-		err = comms.ErrNotFound
+	if old, ok := conditionFailed(err); ok && old != nil {
+		cur, err := decodeSupp(old)
+		return cur, false, wrap(op, err)
 	}
-	return wrap(op, err)
+	if err != nil {
+		return comms.Suppression{}, false, wrap(op, err)
+	}
+	got, err := decodeSupp(res.Attributes)
+	return got, err == nil, wrap(op, err)
 }
 
 // GetSuppression returns the suppression of the recipient, active or lifted.
