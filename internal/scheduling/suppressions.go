@@ -85,18 +85,19 @@ func recipientsOf(row comms.Communication) []recipient {
 	return nil
 }
 
-// Suppressions returns a page of the caller's suppressions and the cursor
-// of the next page ("" on the last).
-func (s *Service) Suppressions(ctx context.Context, p comms.Principal, f comms.SuppressionFilter) ([]comms.Suppression, string, error) {
+// Suppressions returns a page of the caller's suppressions, the cursor of
+// the next page ("" on the last; it is valid only with f's filters) and
+// whether more exist.
+func (s *Service) Suppressions(ctx context.Context, p comms.Principal, f comms.SuppressionFilter) ([]comms.Suppression, string, bool, error) {
 	list, more, err := s.store.ListSuppressions(ctx, p.CompanyID, f)
 	if err != nil {
-		return nil, "", fmt.Errorf("store.ListSuppressions: %w", err)
+		return nil, "", false, fmt.Errorf("store.ListSuppressions: %w", err)
 	}
 	next := ""
 	if more && len(list) > 0 {
-		next = contract.SuppressionCursor(list[len(list)-1])
+		next = contract.SuppressionCursor(list[len(list)-1], f)
 	}
-	return list, next, nil
+	return list, next, next != "", nil
 }
 
 // Suppression returns one suppression of the caller, active or lifted.
