@@ -3,8 +3,11 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestConcurrentPutsOfOneRecipientCreateOnce: six concurrent PUTs of one
@@ -86,4 +89,28 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestSenderProblemsAreReportedWithTheOthers: a create (or an edit) with a
+// field error and a sender resource the company does not have reports
+// both at once — the from_email's domain, a missing phone number.
+func TestSenderProblemsAreReportedWithTheOthers(t *testing.T) {
+	e := setup(t)
+	body := strings.Replace(strings.Replace(emailBody(at(time.Hour)), "alex@example.com", "alex@elsewhere.example", 1),
+		`"timezone":"Australia/Sydney"`, `"timezone":"Mars/Olympus"`, 1)
+	r := e.mustDo("POST", "/v1/scheduled-communications", "all", body, 422)
+	if f := r.fields(); !slices.Contains(f, "timezone") || !slices.Contains(f, "payload.from_email") {
+		t.Errorf("create: fields %v, want timezone and payload.from_email", f)
+	}
+	sms := strings.Replace(smsBody(at(time.Hour)), phoneID, "00000000-0000-4000-8000-000000000000", 1)
+	sms = strings.Replace(sms, `"channel":"sms",`, `"channel":"sms","timezone":"Mars/Olympus",`, 1)
+	r = e.mustDo("POST", "/v1/scheduled-communications", "all", sms, 422)
+	if f := r.fields(); !slices.Contains(f, "timezone") || !slices.Contains(f, "payload.phone_number_id") {
+		t.Errorf("sms create: fields %v, want timezone and payload.phone_number_id (body %s)", f, sms)
+	}
+	id := e.mustDo("POST", "/v1/scheduled-communications", "all", emailBody(at(time.Hour)), 201).row(t)["id"].(string)
+	r = e.mustDo("PATCH", "/v1/scheduled-communications/"+id, "all", `{"timezone":"Mars/Olympus","payload":{"from_email":"alex@elsewhere.example"}}`, 422)
+	if f := r.fields(); !slices.Contains(f, "timezone") || !slices.Contains(f, "payload.from_email") {
+		t.Errorf("edit: fields %v, want timezone and payload.from_email", f)
+	}
 }
