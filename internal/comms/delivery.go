@@ -344,9 +344,25 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 			}
 		}
 	}
-	rank, cur := r.Status.rank(), ch.Row.Delivery.Status.rank()
-	moves := old == nil && aboutPrimary && (rank > cur || len(fresh) > 0 && rank == cur && ch.Row.Delivery.Status != "")
-	if !moves && len(fresh) == 0 {
+	// toWrite: the fresh ones with no active suppression (an active one,
+	// manual or another row's, is kept as it is).
+	var toWrite []string
+	for _, rcpt := range fresh {
+		if p, ok := r.Prior[rcpt]; !ok || p.Recipient == "" || !p.Active() {
+			toWrite = append(toWrite, rcpt)
+		}
+	}
+	// A suppressing report of the same rank replaces the row's status
+	// when it says something else (a Permanent bounce after a Transient
+	// one, an opt-out after a failure); a redelivery says the same.
+	cur := ch.Row.Delivery
+	rank, curRank := r.Status.rank(), cur.Status.rank()
+	moves := old == nil && aboutPrimary && (rank > curRank ||
+		r.Suppress != "" && rank == curRank && (r.Status != cur.Status || r.Detail != cur.Detail))
+	// A cc-only report is news while this row's report has not suppressed
+	// the cc yet (no rank on the row says it).
+	ccNews := !aboutPrimary && len(fresh) > 0
+	if !moves && len(toWrite) == 0 && !ccNews {
 		if old != nil {
 			return Change{}, old
 		}
@@ -355,7 +371,7 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 		}
 		return Change{}, fmt.Errorf("%w: %s after %s", ErrNothingToRecord, r.Status, row.Delivery.Status)
 	}
-	if r.Suppress != "" {
+	if len(fresh) > 0 {
 		recipients = fresh
 	}
 	at := r.At.UTC().Truncate(time.Millisecond) // like every time the lifecycle records
@@ -372,10 +388,7 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 	data := DeliveryData{Status: r.Status, ProviderMessageID: msg, ProviderAt: at,
 		Detail: r.Detail, Recipients: recipients}
 	if r.Suppress != "" {
-		for _, rcpt := range recipients {
-			if r.Prior[rcpt].Recipient != "" && r.Prior[rcpt].Active() {
-				continue // already suppressed: the active suppression is kept as it is
-			}
+		for _, rcpt := range toWrite {
 			ch.Suppress = append(ch.Suppress, Suppression{CompanyID: row.CompanyID, Channel: channel,
 				Recipient: rcpt, Reason: r.Suppress, Detail: r.Detail,
 				CommunicationID: row.ID, CreatedAt: now, CreatedBy: SuppressedBySystem})

@@ -113,4 +113,20 @@ func TestReportKeepsAnActiveSuppression(t *testing.T) {
 	if err != nil || len(ch.Suppress) != 0 || ch.Row.Delivery.Status != DeliveryBounced {
 		t.Fatalf("bounce of a manually suppressed address: %+v %v", ch.Suppress, err)
 	}
+	// Redelivered: the rank says it was recorded (no second event).
+	if _, err := RecordDelivery(applied(ch), r, now.Add(time.Minute)); !errors.Is(err, ErrNothingToRecord) {
+		t.Errorf("the bounce redelivered: %v, want nothing to record", err)
+	}
+	// A Permanent bounce after a Transient one, the address suppressed by
+	// hand: recorded once (the row takes the permanent detail), then a
+	// redelivery records nothing.
+	row := sentEmail(now)
+	row.Delivery = Delivery{Status: DeliveryBounced, At: now, Detail: "Transient/MailboxFull"}
+	ch, err = RecordDelivery(row, r, now)
+	if err != nil || len(ch.Suppress) != 0 || ch.Row.Delivery.Detail != "Permanent/General" {
+		t.Fatalf("permanent after transient, suppressed by hand: %+v %+v %v", ch.Row.Delivery, ch.Suppress, err)
+	}
+	if _, err := RecordDelivery(applied(ch), r, now.Add(time.Minute)); !errors.Is(err, ErrNothingToRecord) {
+		t.Errorf("redelivered: %v, want nothing to record", err)
+	}
 }
