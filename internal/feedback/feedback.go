@@ -6,9 +6,12 @@
 // parsed by ParseSESEvent and ParseSMSDeliveryLog.
 //
 // Providers deliver reports at least once and in any order. Recording is
-// idempotent and order-tolerant by construction: RecordDelivery records a
-// report only when it moves the row forward, so a duplicate or a late
-// lower-ranked report is acknowledged and changes nothing.
+// idempotent and order-tolerant by construction: RecordDelivery moves a
+// row's delivery status only forward, and records a suppressing report
+// (permanent bounce, complaint, opt-out) whatever the rank unless this
+// row's report already suppressed its recipients (the suppression records
+// the recorder reads say so), so a duplicate or a late lower-ranked report
+// is acknowledged and changes nothing.
 package feedback
 
 import (
@@ -74,7 +77,9 @@ const (
 	// Recorded: the row changed (and its event was written).
 	Recorded Outcome = "recorded"
 	// Ignored: a duplicate, a report ranked below the row's status, a
-	// report of another message, or a row in a status reports do not change.
+	// non-suppressing report of an earlier attempt's message (logged as a
+	// duplicate send when a later attempt sent the row), or a row in a
+	// status reports do not change.
 	Ignored Outcome = "ignored"
 	// Unknown: no such row in that company (a foreign or forged tag, or a
 	// message Dispatcher did not send).
