@@ -194,7 +194,10 @@ type DeliveryData struct {
 	ProviderAt time.Time `json:"provider_at"`
 	Detail     string    `json:"detail"`
 	Recipients []string  `json:"recipients"`
-	// Suppressed is true when the report suppressed its recipients for the company.
+	// Suppressed is true when the report is a suppressing one (permanent
+	// bounce, complaint, opt-out): its recipients are suppressed for the
+	// company — by this report, or already (an active suppression is kept
+	// as it is).
 	Suppressed bool `json:"suppressed"`
 }
 
@@ -206,18 +209,97 @@ var ErrNothingToRecord = errors.New("nothing to record")
 // TransitionRecordDelivery names RecordDelivery.
 const TransitionRecordDelivery Transition = "record_delivery"
 
+// EarlierAttemptError is the ErrNothingToRecord of a report about a message
+// the row no longer stands for: a message sent by an earlier attempt of
+// the row (its attempt tag is below the row's attempt count, or its message
+// id is not the row's). When the row has since been sent by a later
+// attempt, the provider's record proves the recipient got two copies;
+// receivers log it (package feedback: a WARN naming both attempts).
+type EarlierAttemptError struct {
+	// Attempt and ProviderMessageID are the report's (Attempt 0 when the
+	// report does not say).
+	Attempt           int
+	ProviderMessageID string
+	// RowAttempt and RowProviderMessageID are the row's.
+	RowAttempt           int
+	RowProviderMessageID string
+	// Duplicate is true when the row is sent by another message: the
+	// recipient got both.
+	Duplicate bool
+}
+
+func (e *EarlierAttemptError) Error() string {
+	return fmt.Sprintf("%s: a report about message %s (attempt %d), the row's is %q (attempt %d)",
+		ErrNothingToRecord, e.ProviderMessageID, e.Attempt, e.RowProviderMessageID, e.RowAttempt)
+}
+
+// Is makes an EarlierAttemptError an ErrNothingToRecord.
+func (e *EarlierAttemptError) Is(target error) bool { return target == ErrNothingToRecord }
+
+// EarlierAttempt returns the EarlierAttemptError of r on row when r is
+// about a message of an earlier attempt, nil when it is about the row's
+// current one.
+func EarlierAttempt(row Communication, r DeliveryReport) *EarlierAttemptError {
+	other := r.ProviderMessageID != "" && row.ProviderMessageID != "" && r.ProviderMessageID != row.ProviderMessageID
+	same := r.ProviderMessageID != "" && r.ProviderMessageID == row.ProviderMessageID
+	older := r.Attempt > 0 && r.Attempt < row.AttemptCount && !same
+	if !other && !older {
+		return nil
+	}
+	return &EarlierAttemptError{Attempt: r.Attempt, ProviderMessageID: r.ProviderMessageID, RowAttempt: row.AttemptCount,
+		RowProviderMessageID: row.ProviderMessageID, Duplicate: row.Status == StatusSent && other}
+}
+
+// ReportRecipients returns the suppression channel of an email or SMS row
+// and the normalized recipients (NormalizeRecipient) r is about, among
+// those the row was sent to: the ones it names, or — when it names none —
+// the row's own recipient (To, or the number). SES publishes one event per
+// message, and a COMPLAINT's complainedRecipients may be empty (many
+// mailbox providers redact the complainant from the feedback report; SES
+// "Complaint object": https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html#event-publishing-retrieving-sns-contents-complaint-object),
+// so a report naming no one is about the message's To. primary says
+// whether the row's own recipient is among them.
+func ReportRecipients(row Communication, r DeliveryReport) (channel SuppressionChannel, recipients []string, primary bool) {
+	channel, own, known := row.recipients()
+	if len(r.Recipients) == 0 {
+		return channel, []string{own}, true
+	}
+	seen := map[string]bool{}
+	for _, rcpt := range r.Recipients {
+		n := NormalizeRecipient(channel, rcpt)
+		if !known[n] || seen[n] {
+			continue // not an address this row was sent to: a provider's rewrite, or forged
+		}
+		seen[n] = true
+		recipients = append(recipients, n)
+		primary = primary || n == own
+	}
+	return channel, recipients, primary
+}
+
 // RecordDelivery records a provider report on an email or SMS row.
 //
-//   - On a sent row, the report is recorded when its status ranks above the
-//     row's (see DeliveryStatus.rank) and it is about the row's message:
-//     delivery_status, its time and detail change, and the status's event is
-//     emitted. With r.Suppress the change also suppresses the recipients
-//     for the company, in the same write.
+//   - On a sent row, a report about the row's message is recorded when its
+//     status ranks above the row's (see DeliveryStatus.rank): delivery_status,
+//     its time and detail change, and the status's event is emitted.
+//   - A suppressing report (r.Suppress: permanent bounce, complaint, SMS
+//     opt-out) is recorded whatever the rank — a Permanent bounce after a
+//     Transient one, a complaint about an earlier attempt's copy — unless
+//     this row's report already suppressed each recipient for that reason
+//     (r.Prior, active or lifted: a redelivery after a lift must not
+//     restore it). It emits its event, moves the row only forward (or
+//     replaces a same-rank status, a definite answer after a soft one), and
+//     suppresses each recipient that has no active suppression — an
+//     active one is kept as it is (first reason wins while active; the
+//     stores' write is conditional on that too).
 //   - On a row not yet recorded as sent (processing, or pending after a
 //     failed-looking attempt) whose attempt count is r.Attempt, the report
 //     is the provider's proof that attempt r.Attempt went out: the row is
 //     settled as sent first (a sent event with settled_late), so it is never
 //     sent again.
+//   - A report about an earlier attempt's message (EarlierAttemptError)
+//     never moves the row; only a suppressing one records (its event names
+//     that message).
 //
 // Anything else returns ErrNothingToRecord (a no-op, not an error to retry).
 func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change, error) {
@@ -228,7 +310,12 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 	if err != nil {
 		return Change{}, err
 	}
+	old := EarlierAttempt(row, r)
 	switch {
+	case old != nil:
+		if r.Suppress == "" {
+			return Change{}, old
+		}
 	case row.Status != StatusSent:
 		if r.Attempt <= 0 || r.Attempt != row.AttemptCount || row.SentAt != nil {
 			return Change{}, fmt.Errorf("%w: a report of attempt %d on a %s row at attempt %d", ErrNothingToRecord, r.Attempt, row.Status, row.AttemptCount)
@@ -236,8 +323,6 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 		ch.Row.Status = StatusSent
 		ch.Row.LastError = nil
 		ch.settledLate(r.ProviderMessageID, r.At, now)
-	case r.ProviderMessageID != "" && row.ProviderMessageID != "" && r.ProviderMessageID != row.ProviderMessageID:
-		return Change{}, fmt.Errorf("%w: a report about message %s, the row's is %s", ErrNothingToRecord, r.ProviderMessageID, row.ProviderMessageID)
 	case r.Status == DeliveryAccepted:
 		// The sent event already says the provider accepted it.
 		return Change{}, fmt.Errorf("%w: accepted, and the row is already sent", ErrNothingToRecord)
@@ -245,39 +330,49 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 	// The report is about the row's own recipient (To, or the number) when
 	// it names it or names no one; a report only about a cc address records
 	// its event (and suppresses the address) without moving the row.
-	channel, primary, known := row.recipients()
-	recipients, aboutPrimary := []string{}, len(r.Recipients) == 0
-	for _, rcpt := range r.Recipients {
-		n := NormalizeRecipient(channel, rcpt)
-		if !known[n] {
-			continue // not an address this row was sent to: a provider's rewrite, or forged
-		}
-		recipients = append(recipients, n)
-		aboutPrimary = aboutPrimary || n == primary
-	}
-	if len(r.Recipients) > 0 && len(recipients) == 0 {
+	channel, recipients, aboutPrimary := ReportRecipients(row, r)
+	if len(recipients) == 0 {
 		return Change{}, fmt.Errorf("%w: a report about %v, none of them this row's recipients", ErrNothingToRecord, r.Recipients)
 	}
-	if !aboutPrimary && r.Suppress != "" {
-		// Only cc addresses: no rank on the row says whether this was
-		// recorded, the suppression records do.
-		fresh := recipients[:0:0]
+	// fresh: the recipients this row's report has not suppressed yet for
+	// this reason (no rank says it for a cc, nor for a same-rank report).
+	var fresh []string
+	if r.Suppress != "" {
 		for _, rcpt := range recipients {
 			if !r.Prior[rcpt].from(row.ID, r.Suppress) {
 				fresh = append(fresh, rcpt)
 			}
 		}
-		if len(fresh) == 0 {
-			return Change{}, fmt.Errorf("%w: %s of %v already recorded from this row", ErrNothingToRecord, r.Status, recipients)
-		}
-		recipients = fresh
 	}
-	moves := aboutPrimary && r.Status.rank() > ch.Row.Delivery.Status.rank()
-	if !moves && (aboutPrimary || r.Suppress == "") {
+	// toWrite: the fresh ones with no active suppression (an active one,
+	// manual or another row's, is kept as it is).
+	var toWrite []string
+	for _, rcpt := range fresh {
+		if p, ok := r.Prior[rcpt]; !ok || p.Recipient == "" || !p.Active() {
+			toWrite = append(toWrite, rcpt)
+		}
+	}
+	// A suppressing report of the same rank replaces the row's status
+	// when it says something else (a Permanent bounce after a Transient
+	// one, an opt-out after a failure); a redelivery says the same.
+	cur := ch.Row.Delivery
+	rank, curRank := r.Status.rank(), cur.Status.rank()
+	moves := old == nil && aboutPrimary && (rank > curRank ||
+		r.Suppress != "" && rank == curRank && (r.Status != cur.Status || r.Detail != cur.Detail))
+	// A cc-only report is news while this row's report has not suppressed
+	// the cc yet (no rank on the row says it).
+	ccNews := !aboutPrimary && len(fresh) > 0
+	if !moves && len(toWrite) == 0 && !ccNews {
+		if old != nil {
+			return Change{}, old
+		}
 		if ch.Row.Status != row.Status { // settled late: that alone is worth writing
 			return ch, nil
 		}
 		return Change{}, fmt.Errorf("%w: %s after %s", ErrNothingToRecord, r.Status, row.Delivery.Status)
+	}
+	if len(fresh) > 0 {
+		recipients = fresh
 	}
 	at := r.At.UTC().Truncate(time.Millisecond) // like every time the lifecycle records
 	if at.IsZero() {
@@ -286,15 +381,19 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 	if moves {
 		ch.Row.Delivery = Delivery{Status: r.Status, At: at, Detail: r.Detail}
 	}
-	data := DeliveryData{Status: r.Status, ProviderMessageID: ch.Row.ProviderMessageID, ProviderAt: at,
+	msg := ch.Row.ProviderMessageID
+	if old != nil && r.ProviderMessageID != "" {
+		msg = r.ProviderMessageID // the earlier attempt's message the report is about
+	}
+	data := DeliveryData{Status: r.Status, ProviderMessageID: msg, ProviderAt: at,
 		Detail: r.Detail, Recipients: recipients}
 	if r.Suppress != "" {
-		for _, rcpt := range recipients {
+		for _, rcpt := range toWrite {
 			ch.Suppress = append(ch.Suppress, Suppression{CompanyID: row.CompanyID, Channel: channel,
 				Recipient: rcpt, Reason: r.Suppress, Detail: r.Detail,
 				CommunicationID: row.ID, CreatedAt: now, CreatedBy: SuppressedBySystem})
 		}
-		data.Suppressed = len(ch.Suppress) > 0
+		data.Suppressed = true // newly, or already (kept)
 	}
 	ch.emit(r.Status.event(), now, data)
 	return ch, nil

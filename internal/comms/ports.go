@@ -21,11 +21,16 @@ type Store interface {
 // Suppress list is written by UpdateCommunication in the same write as the
 // row; these methods serve the API and the dispatcher.
 type SuppressionStore interface {
-	// PutSuppression creates or replaces the suppression of (company,
-	// channel, recipient), active (LiftedAt nil) or not, keeping the
-	// record's Lifts (x.Lifts is ignored). Recipient must already be
-	// normalized (NormalizeRecipient). Change.Suppress is written the same way.
-	PutSuppression(ctx context.Context, s Suppression) error
+	// PutSuppression adds the suppression of (company, channel,
+	// recipient) unless the recipient has an active one, in one
+	// conditional write: it creates the record, or replaces a lifted one
+	// keeping its Lifts (s.Lifts is ignored), and returns the record as
+	// stored and true; or it returns the active one unchanged and false
+	// (first reason wins while active). Recipient must already be
+	// normalized (NormalizeRecipient). ErrNotFound if there is no such
+	// company. Change.Suppress is written the same way (an active
+	// suppression is kept as it is).
+	PutSuppression(ctx context.Context, s Suppression) (Suppression, bool, error)
 	// GetSuppression returns the suppression of the recipient, active or
 	// lifted; ErrNotFound if the company never suppressed it.
 	GetSuppression(ctx context.Context, companyID string, channel SuppressionChannel, recipient string) (Suppression, error)

@@ -22,7 +22,8 @@ func DecodePatch(body []byte) (map[string]any, error) {
 
 // ValidatePatch merges patch into the create body that row stands for and
 // validates the result as a create: the channel cannot change, and
-// scheduled_for's window is checked only when the patch moves it.
+// scheduled_for's window is checked only when the patch moves it. As
+// ValidateCreate, an error comes with the Refs of the fields that passed.
 func ValidatePatch(row comms.Communication, patch map[string]any, now time.Time) (CreateRequest, error) {
 	if ch, present := patch["channel"]; present && ch != string(row.Channel) {
 		return CreateRequest{}, &comms.ValidationError{Fields: []comms.FieldError{{Field: "channel", Message: "cannot be changed; cancel this communication and create a new one"}}}

@@ -109,21 +109,33 @@ func ParseSuppressionQuery(q url.Values) (comms.SuppressionFilter, error) {
 		c.add("include_lifted", "must be true or false")
 	}
 	if v := q.Get("cursor"); v != "" {
-		after, ok := decodeSuppressionCursor(v)
-		if !ok {
+		after, filters, ok := decodeSuppressionCursor(v)
+		switch {
+		case !ok:
 			c.add("cursor", badCursor)
-		} else {
+		case c.errs.Err() == nil && filters != suppressionFilters(f):
+			// A cursor pages the listing it came from: with other filters
+			// it would skip or repeat suppressions of this one.
+			c.add("cursor", "was returned for a listing with other filters (channel, recipient, include_lifted); repeat the query that returned it, or drop cursor to start this one")
+		default:
 			f.After = after
 		}
 	}
 	return f, c.errs.Err()
 }
 
+// suppressionFilters is the part of a cursor that ties it to the listing's
+// filters: channel, recipient and include_lifted.
+func suppressionFilters(f comms.SuppressionFilter) string {
+	return fmt.Sprintf("%s\x01%s\x01%t", f.Channel, f.Recipient, f.IncludeLifted)
+}
+
 // SuppressionCursor is the opaque cursor (base64url, URL-safe as it is) of
-// a listing's last suppression; the store's position is
-// "<channel>:<recipient>".
-func SuppressionCursor(s comms.Suppression) string {
-	pos := string(s.Channel) + ":" + s.Recipient
+// a listing's last suppression under filters f: the store's position
+// "<channel>:<recipient>", then f's filters (a cursor used with other
+// filters is refused), then a checksum of both.
+func SuppressionCursor(s comms.Suppression, f comms.SuppressionFilter) string {
+	pos := string(s.Channel) + ":" + s.Recipient + "\x00" + suppressionFilters(f)
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%s\x00%08x", pos, checksum(pos)))
 }
 
@@ -138,25 +150,32 @@ func checksum(pos string) uint32 {
 }
 
 // decodeSuppressionCursor reads a cursor made by SuppressionCursor into
-// the store's position.
-func decodeSuppressionCursor(v string) (string, bool) {
+// the store's position and the filters it was made for.
+func decodeSuppressionCursor(v string) (string, string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil || !utf8.Valid(b) {
-		return "", false
+		return "", "", false
 	}
-	pos, sum, ok := strings.Cut(string(b), "\x00")
-	if !ok || sum != fmt.Sprintf("%08x", checksum(pos)) {
-		return "", false
+	i := strings.LastIndexByte(string(b), 0)
+	if i < 0 {
+		return "", "", false
 	}
-	b = []byte(pos)
-	ch, r, ok := strings.Cut(string(b), ":")
+	body, sum := string(b[:i]), string(b[i+1:])
+	if sum != fmt.Sprintf("%08x", checksum(body)) {
+		return "", "", false
+	}
+	pos, filters, ok := strings.Cut(body, "\x00")
+	if !ok {
+		return "", "", false
+	}
+	ch, r, ok := strings.Cut(pos, ":")
 	if !ok || !comms.SuppressionChannel(ch).Valid() || r == "" || r != comms.NormalizeRecipient(comms.SuppressionChannel(ch), r) {
-		return "", false
+		return "", "", false
 	}
 	// Only a recipient a suppression can have (a store key is bounded).
 	valid := Email
 	if comms.SuppressionChannel(ch) == comms.SuppressSMS {
 		valid = E164
 	}
-	return string(b), valid(r)
+	return pos, filters, valid(r)
 }

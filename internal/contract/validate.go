@@ -321,7 +321,10 @@ type ValidateOptions struct {
 }
 
 // ValidateCreate checks a decoded create body against the contract and
-// returns the request, or a *comms.ValidationError naming every offending field.
+// returns the request, or a *comms.ValidationError naming every offending
+// field. With the error, the request returned still carries the Refs of
+// the fields that passed (from_email, phone_number_id, voice agents), so
+// that the caller resolves them too and reports every problem at once.
 func ValidateCreate(doc any, now time.Time, opts ValidateOptions) (CreateRequest, error) {
 	var c checker
 	top, ok := c.object("", doc, topShape)
@@ -355,7 +358,7 @@ func ValidateCreate(doc any, now time.Time, opts ValidateOptions) (CreateRequest
 		c.payload(&req, p)
 	}
 	if err := c.errs.Err(); err != nil {
-		return CreateRequest{}, err
+		return CreateRequest{Refs: req.Refs}, err
 	}
 	return req, nil
 }

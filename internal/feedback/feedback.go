@@ -6,9 +6,12 @@
 // parsed by ParseSESEvent and ParseSMSDeliveryLog.
 //
 // Providers deliver reports at least once and in any order. Recording is
-// idempotent and order-tolerant by construction: RecordDelivery records a
-// report only when it moves the row forward, so a duplicate or a late
-// lower-ranked report is acknowledged and changes nothing.
+// idempotent and order-tolerant by construction: RecordDelivery moves a
+// row's delivery status only forward, and records a suppressing report
+// (permanent bounce, complaint, opt-out) whatever the rank unless this
+// row's report already suppressed its recipients (the suppression records
+// the recorder reads say so), so a duplicate or a late lower-ranked report
+// is acknowledged and changes nothing.
 package feedback
 
 import (
@@ -74,7 +77,9 @@ const (
 	// Recorded: the row changed (and its event was written).
 	Recorded Outcome = "recorded"
 	// Ignored: a duplicate, a report ranked below the row's status, a
-	// report of another message, or a row in a status reports do not change.
+	// non-suppressing report of an earlier attempt's message (logged as a
+	// duplicate send when a later attempt sent the row), or a row in a
+	// status reports do not change.
 	Ignored Outcome = "ignored"
 	// Unknown: no such row in that company (a foreign or forged tag, or a
 	// message Dispatcher did not send).
@@ -115,11 +120,15 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 			return "", err
 		}
 		if r.Suppress != "" {
-			if r.Prior, err = rc.prior(ctx, row, r.Recipients); err != nil {
+			if r.Prior, err = rc.prior(ctx, row, r); err != nil {
 				return "", err
 			}
 		}
 		ch, err := comms.RecordDelivery(row, r, rc.now().UTC().Truncate(time.Millisecond))
+		var old *comms.EarlierAttemptError
+		if errors.As(err, &old) && old.Duplicate {
+			rc.duplicate(ctx, row, old)
+		}
 		if errors.Is(err, comms.ErrNothingToRecord) || errors.Is(err, comms.ErrInvalidTransition) {
 			rc.log.DebugContext(ctx, "delivery report ignored", "communication_id", row.ID, "reason", err.Error())
 			return Ignored, nil
@@ -134,6 +143,9 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 		if err != nil {
 			return "", fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
+		if old := comms.EarlierAttempt(row, r); old != nil && old.Duplicate {
+			rc.duplicate(ctx, row, old)
+		}
 		rc.log.InfoContext(ctx, MsgDeliveryReport, "communication_id", row.ID, "company_id", row.CompanyID,
 			"channel", string(row.Channel), "delivery_status", string(r.Status), "settled_late", row.Status != comms.StatusSent,
 			"suppressed", len(ch.Suppress))
@@ -146,16 +158,27 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 // and SNS ids are ~60 characters; a store key cannot hold an unbounded one).
 const maxProviderMessageID = 256
 
-// prior reads the company's suppression records of a suppressing report's
-// recipients (see comms.DeliveryReport.Prior).
-func (rc *Recorder) prior(ctx context.Context, row comms.Communication, recipients []string) (map[string]comms.Suppression, error) {
-	channel := comms.SuppressEmail
-	if row.Channel == comms.ChannelSMS {
-		channel = comms.SuppressSMS
-	}
+// MsgDuplicateSend is the WARN message of a provider report proving that
+// an earlier attempt of a row went out although a later attempt sent it
+// again: the recipient got two copies (docs/design.md, "Never twice").
+// Attributes: communication_id, company_id, attempt and
+// provider_message_id (the earlier one's), row_attempt and
+// row_provider_message_id (the row's).
+const MsgDuplicateSend = "duplicate send: the provider reports an earlier attempt's message of a row a later attempt sent again"
+
+func (rc *Recorder) duplicate(ctx context.Context, row comms.Communication, e *comms.EarlierAttemptError) {
+	rc.log.WarnContext(ctx, MsgDuplicateSend, "communication_id", row.ID, "company_id", row.CompanyID,
+		"attempt", e.Attempt, "provider_message_id", e.ProviderMessageID,
+		"row_attempt", e.RowAttempt, "row_provider_message_id", e.RowProviderMessageID)
+}
+
+// prior reads the company's suppression records of the recipients a
+// suppressing report is about (comms.ReportRecipients; see
+// comms.DeliveryReport.Prior).
+func (rc *Recorder) prior(ctx context.Context, row comms.Communication, r comms.DeliveryReport) (map[string]comms.Suppression, error) {
+	channel, recipients, _ := comms.ReportRecipients(row, r)
 	out := map[string]comms.Suppression{}
-	for _, rcpt := range recipients {
-		n := comms.NormalizeRecipient(channel, rcpt)
+	for _, n := range recipients {
 		s, err := rc.store.GetSuppression(ctx, row.CompanyID, channel, n)
 		if errors.Is(err, comms.ErrNotFound) {
 			continue

@@ -55,7 +55,7 @@ func (a *API) listSuppressions(w http.ResponseWriter, r *http.Request, p comms.P
 	if err != nil {
 		return err
 	}
-	list, next, err := a.svc.Suppressions(r.Context(), p, f)
+	list, next, more, err := a.svc.Suppressions(r.Context(), p, f)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (a *API) listSuppressions(w http.ResponseWriter, r *http.Request, p comms.P
 	for i, s := range list {
 		out[i] = suppressionOf(s)
 	}
-	return ok(w, r, http.StatusOK, out, map[string]any{"next_cursor": nullable(next)})
+	return ok(w, r, http.StatusOK, out, map[string]any{"next_cursor": nullable(next), "has_more": more})
 }
 
 func (a *API) getSuppression(w http.ResponseWriter, r *http.Request, p comms.Principal) error {

@@ -183,7 +183,7 @@ func (s *Service) Create(ctx context.Context, p comms.Principal, body []byte, id
 	now := s.clock()
 	req, err := contract.ValidateCreate(doc, now, contract.ValidateOptions{})
 	if err != nil {
-		return Created{}, err
+		return Created{}, s.withRefProblems(ctx, p.CompanyID, req.Refs, err)
 	}
 	row := comms.Communication{
 		ID:          s.newID(),
@@ -325,6 +325,30 @@ func businessHoursOpen(set comms.Settings, t time.Time) bool {
 	return ok
 }
 
+// withRefProblems adds to a contract's validation error the problems of
+// the sender resources the request names (checkRefs: a from_email outside
+// the company's sending domains, a missing phone number or voice agent), so
+// that a request is answered with every problem at once. A store failure
+// while resolving them leaves err as it is (it is still the answer).
+func (s *Service) withRefProblems(ctx context.Context, companyID string, refs []contract.ResourceRef, err error) error {
+	var ve *comms.ValidationError
+	if len(refs) == 0 || !errors.As(err, &ve) {
+		return err
+	}
+	company := func() (comms.Settings, error) {
+		co, err := s.store.GetCompany(ctx, companyID)
+		if err != nil {
+			return comms.Settings{}, fmt.Errorf("store.GetCompany: %w", err)
+		}
+		return co.Settings.WithDefaults(), nil
+	}
+	var more *comms.ValidationError
+	if !errors.As(s.checkRefs(ctx, companyID, refs, company), &more) {
+		return err
+	}
+	return &comms.ValidationError{Fields: append(slices.Clone(ve.Fields), more.Fields...)}
+}
+
 // checkRefs resolves each sender resource a payload names within the
 // company, reporting every missing one under its field: phone numbers and
 // voice agents in the store, a from_email's domain in the company's
@@ -420,7 +444,7 @@ func (s *Service) Patch(ctx context.Context, p comms.Principal, id string, body 
 		now := s.clock()
 		req, err := contract.ValidatePatch(row, patch, now)
 		if err != nil {
-			return comms.Communication{}, 0, err
+			return comms.Communication{}, 0, s.withRefProblems(ctx, p.CompanyID, req.Refs, err)
 		}
 		next := row
 		if err := s.apply(ctx, &next, req); err != nil {

@@ -85,18 +85,19 @@ func recipientsOf(row comms.Communication) []recipient {
 	return nil
 }
 
-// Suppressions returns a page of the caller's suppressions and the cursor
-// of the next page ("" on the last).
-func (s *Service) Suppressions(ctx context.Context, p comms.Principal, f comms.SuppressionFilter) ([]comms.Suppression, string, error) {
+// Suppressions returns a page of the caller's suppressions, the cursor of
+// the next page ("" on the last; it is valid only with f's filters) and
+// whether more exist.
+func (s *Service) Suppressions(ctx context.Context, p comms.Principal, f comms.SuppressionFilter) ([]comms.Suppression, string, bool, error) {
 	list, more, err := s.store.ListSuppressions(ctx, p.CompanyID, f)
 	if err != nil {
-		return nil, "", fmt.Errorf("store.ListSuppressions: %w", err)
+		return nil, "", false, fmt.Errorf("store.ListSuppressions: %w", err)
 	}
 	next := ""
 	if more && len(list) > 0 {
-		next = contract.SuppressionCursor(list[len(list)-1])
+		next = contract.SuppressionCursor(list[len(list)-1], f)
 	}
-	return list, next, nil
+	return list, next, next != "", nil
 }
 
 // Suppression returns one suppression of the caller, active or lifted.
@@ -113,26 +114,24 @@ func (s *Service) Suppression(ctx context.Context, p comms.Principal, channel, r
 }
 
 // PutSuppression adds a suppression by hand (a CRM's own unsubscribe list):
-// reason manual, created by the caller's key. It is idempotent: an active
-// suppression of the recipient is returned unchanged (created false).
+// reason manual, created by the caller's key. It is idempotent and atomic:
+// the store adds it only if the recipient has no active suppression (one
+// conditional write), so of concurrent PUTs of one recipient exactly one
+// creates (created true); the others, and any later PUT while it is
+// active, get the active suppression unchanged (created false). The record
+// returned is the one stored (its lifts included).
 func (s *Service) PutSuppression(ctx context.Context, p comms.Principal, body []byte) (comms.Suppression, bool, error) {
 	req, err := contract.ParseSuppression(body)
 	if err != nil {
 		return comms.Suppression{}, false, err
 	}
-	cur, err := s.store.GetSuppression(ctx, p.CompanyID, req.Channel, req.Recipient)
-	switch {
-	case err == nil && cur.Active():
-		return cur, false, nil
-	case err != nil && !errors.Is(err, comms.ErrNotFound):
-		return comms.Suppression{}, false, fmt.Errorf("store.GetSuppression: %w", err)
-	}
 	sup := comms.Suppression{CompanyID: p.CompanyID, Channel: req.Channel, Recipient: req.Recipient,
 		Reason: comms.SuppressManual, Detail: req.Detail, CreatedAt: s.clock(), CreatedBy: p.KeyID}
-	if err := s.store.PutSuppression(ctx, sup); err != nil {
+	got, created, err := s.store.PutSuppression(ctx, sup)
+	if err != nil {
 		return comms.Suppression{}, false, fmt.Errorf("store.PutSuppression: %w", err)
 	}
-	return sup, true, nil
+	return got, created, nil
 }
 
 // LiftSuppression lifts the caller's active suppression of a recipient,

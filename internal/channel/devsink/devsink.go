@@ -138,6 +138,9 @@ type Outbox struct {
 	// failWrites, when set, is returned by every append instead of
 	// writing (FailWrites).
 	failWrites error
+
+	// index serves FindAttempt (reports.go).
+	index attemptIndex
 }
 
 var (

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -136,9 +137,11 @@ func SMSReports(m dispatch.SMS, messageID string, t time.Time) []Report {
 
 // FindAttempt answers from the outbox, the dev senders' own record of what
 // they sent: the provider message id of the line that sent the row's
-// current attempt, if any (dispatch.AttemptLedger). It reads the file from
-// the start; the sweeper asks only about attempts whose result was never
-// recorded, which happens after a crash, not on every send.
+// current attempt, if any (dispatch.AttemptLedger). It looks the attempt up
+// in an index of the outbox's sent lines, built on first use by reading the
+// file once and extended on each later call by the lines appended since
+// (by this process or another writing the same file), so that a sweep of
+// many uncertain rows reads the file once, not once per row.
 func (o *Outbox) FindAttempt(ctx context.Context, row comms.Communication) (string, bool, error) {
 	return o.findAttempt(ctx, row.ID, row.AttemptCount)
 }
@@ -147,39 +150,78 @@ func (o *Outbox) FindAttempt(ctx context.Context, row comms.Communication) (stri
 // with no line was not sent.
 func (o *Outbox) Complete() bool { return true }
 
+// attemptKey names one attempt of one row.
+type attemptKey struct {
+	id      string
+	attempt int
+}
+
+// attemptIndex is the outbox's sent lines by attempt, as far as the file
+// has been read (offset: the end of its last complete line read).
+type attemptIndex struct {
+	mu     sync.Mutex
+	offset int64
+	sent   map[attemptKey]string
+}
+
 func (o *Outbox) findAttempt(ctx context.Context, communicationID string, attempt int) (string, bool, error) {
 	o.mu.Lock()
-	var name string
-	if o.f != nil {
-		name = o.f.Name()
-	}
+	closed := o.f == nil
 	o.mu.Unlock()
-	if name == "" {
+	if closed {
 		return "", false, fmt.Errorf("devsink: find attempt: %w", os.ErrClosed)
 	}
-	f, err := os.Open(name)
-	if err != nil {
+	ix := &o.index
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if err := ix.extend(ctx, o.path); err != nil {
 		return "", false, fmt.Errorf("devsink: find attempt: %w", err)
 	}
+	id, ok := ix.sent[attemptKey{communicationID, attempt}]
+	return id, ok, nil
+}
+
+// extend reads the complete lines appended to the file at path since the
+// last call (all of it the first time, or when the file is now shorter
+// than what was read: it was replaced) into the index. A line still being
+// written (no newline yet) is left for the next call.
+func (ix *attemptIndex) extend(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
 	defer f.Close()
-	needle := []byte(`"communication_id":"` + communicationID + `"`)
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if ix.sent == nil || st.Size() < ix.offset {
+		ix.sent, ix.offset = map[attemptKey]string{}, 0
+	}
+	if st.Size() == ix.offset {
+		return nil
+	}
+	if _, err := f.Seek(ix.offset, io.SeekStart); err != nil {
+		return err
+	}
 	r := bufio.NewReader(f)
 	for {
 		raw, err := r.ReadBytes('\n')
-		if bytes.Contains(raw, needle) {
-			var l Line
-			if json.Unmarshal(raw, &l) == nil && l.CommunicationID == communicationID && l.Attempt == attempt && l.Result == ResultSent {
-				return l.ProviderMessageID, true, nil
-			}
-		}
 		if errors.Is(err, io.EOF) {
-			return "", false, nil
+			return nil // raw, if any, is a line not complete yet
 		}
 		if err != nil {
-			return "", false, fmt.Errorf("devsink: find attempt: %w", err)
+			return err
 		}
-		if ctx.Err() != nil {
-			return "", false, ctx.Err()
+		ix.offset += int64(len(raw))
+		if bytes.Contains(raw, []byte(`"result":"`+ResultSent+`"`)) {
+			var l Line
+			if json.Unmarshal(raw, &l) == nil && l.Result == ResultSent {
+				ix.sent[attemptKey{l.CommunicationID, l.Attempt}] = l.ProviderMessageID
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 }

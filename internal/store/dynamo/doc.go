@@ -117,11 +117,13 @@
 //	GetWebhookEndpoint   GetItem (consistent)                          COMPANY#<c> / WEBHOOK#<id>
 //	ListWebhookEndpoints Query (consistent)                            pk = COMPANY#<c> AND sk BETWEEN WEBHOOK#<after> AND WEBHOOK$
 //	DeleteWebhookEndpoint DeleteItem                                   attribute_exists(pk) → ErrNotFound
-//	PutSuppression       TransactWriteItems: Put, ConditionCheck       company attribute_exists(pk) → ErrNotFound
-//	                     company
+//	PutSuppression       GetItem company (consistent), then            no company → ErrNotFound; attribute_not_exists(pk) OR
+//	                     UpdateItem ALL_NEW (keeps lifts)              attribute_exists(lifted_at), else ALL_OLD: the active one
+//	                                                                   returned unchanged (created false)
 //	GetSuppression       GetItem (consistent)                          SUPP#<c> / <channel>#<recipient>
 //	ListSuppressions     Query (consistent)                            pk = SUPP#<c> [AND sk > :cursor | BETWEEN <ch># AND <ch>$];
-//	                                                                   recipient and attribute_not_exists(lifted_at) filter
+//	                                                                   attribute_not_exists(lifted_at) filter; with a recipient:
+//	                                                                   GetItem of each channel's key instead (no partition scan)
 //	LiftSuppression      UpdateItem SET lifted_at, lifted_by,          attribute_exists(pk) AND attribute_not_exists(lifted_at)
 //	                     ReturnValues ALL_NEW                          → ErrNotFound
 //	CommunicationBy-     GetItem PMID# (consistent), then GetItem      the row must still carry the id, else ErrNotFound

@@ -82,8 +82,8 @@ type Store struct {
 	// what makes a debit correct.
 	debits keyedLocks
 	// claims serialises this process's puts of one phone number (keyed by
-	// the number) and its writes of sending-domain claims (keyed DOMAINS),
-	// in the same spirit: the conditions are what make a put correct.
+	// the number), its writes of sending-domain claims (keyed DOMAINS) and
+	// its puts of one suppression (keyed by its item's key), in the same spirit: the conditions are what make a put correct.
 	claims keyedLocks
 	// fanOuts serialises this process's webhook fan-outs of one company
 	// (keyed by company), in the same spirit.

@@ -483,3 +483,24 @@ func TestListingReadsABodyAgainWhenItsReadIsStale(t *testing.T) {
 		t.Fatalf("rows %d, payload %s, %d consistent body reads; want the new payload after one", len(rows), rows[0].Payload, consistentBodyReads)
 	}
 }
+
+// TestListSuppressionsOfARecipientIsAKeyLookup: a listing filtered by
+// recipient reads the recipient's key on each channel (GetItem), never
+// the company's partition (no Query).
+func TestListSuppressionsOfARecipientIsAKeyLookup(t *testing.T) {
+	var keys []string
+	f := &fakeAPI{t: t, get: func(in *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+		keys = append(keys, in.Key["sk"].(*types.AttributeValueMemberS).Value)
+		if !aws.ToBool(in.ConsistentRead) {
+			t.Error("not a consistent read")
+		}
+		return &dynamodb.GetItemOutput{}, nil
+	}}
+	xs, more, err := dynamo.New(f, "tbl").ListSuppressions(t.Context(), "acme", comms.SuppressionFilter{Recipient: "ada@example.com", Limit: 10})
+	if err != nil || len(xs) != 0 || more {
+		t.Fatalf("%v %v %v", xs, more, err)
+	}
+	if len(keys) != 2 || keys[0] != "email#ada@example.com" || keys[1] != "sms#ada@example.com" {
+		t.Errorf("read keys %v, want email#ada@example.com and sms#ada@example.com", keys)
+	}
+}

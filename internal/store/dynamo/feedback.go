@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -128,10 +129,18 @@ func (s *Store) suppUpdate(x comms.Suppression) (*types.Update, error) {
 		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values}, nil
 }
 
-// suppressionPuts returns the unconditional writes (Updates that keep the
-// item's lifts) of a Change's suppressions, one per (company, channel,
-// recipient) — the last one given — as a transaction may not write one item
-// twice.
+// suppAddCondition is the condition of every suppression write: the
+// recipient has no active suppression (no item, or a lifted one). A
+// suppression is added, never replaces an active one (first reason wins
+// while active).
+const suppAddCondition = "attribute_not_exists(#pk) OR attribute_exists(#lifted)"
+
+// suppressionPuts returns the writes (Updates that keep the item's lifts,
+// conditional on suppAddCondition) of a Change's suppressions, one per
+// (company, channel, recipient) — the last one given — as a transaction may
+// not write one item twice. The recorder leaves out recipients it read as
+// actively suppressed; one suppressed since fails the condition, which
+// cancels the transaction as ErrConflict, and the recorder reads again.
 func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteItem, error) {
 	var out []types.TransactWriteItem
 	at := map[string]int{}
@@ -140,6 +149,8 @@ func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteIt
 		if err != nil {
 			return nil, err
 		}
+		u.ConditionExpression = aws.String(suppAddCondition)
+		u.ExpressionAttributeNames["#pk"], u.ExpressionAttributeNames["#lifted"] = AttrPK, attrLiftedAt
 		put := types.TransactWriteItem{Update: u}
 		k := prefixSupp + x.CompanyID + "\x00" + suppSK(x.Channel, x.Recipient)
 		if i, ok := at[k]; ok {
@@ -152,21 +163,59 @@ func (s *Store) suppressionPuts(xs []comms.Suppression) ([]types.TransactWriteIt
 	return out, nil
 }
 
-// PutSuppression creates or replaces the suppression of (company, channel,
-// recipient) in a transaction that checks the company exists (ErrNotFound).
-func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error {
+// PutSuppression adds the suppression of (company, channel, recipient)
+// unless it has an active one: after a consistent GetItem of the company
+// (ErrNotFound), one UpdateItem conditional on suppAddCondition. It
+// returns the record as stored (ReturnValues ALL_NEW: the lifts the Update
+// kept) and true, or — the condition failed — the active suppression
+// (ReturnValuesOnConditionCheckFailure ALL_OLD) and false. A single-item
+// conditional write: of concurrent puts of one recipient exactly one
+// creates. (A company is never deleted while its API keys can call this.)
+// Within one process, puts of one recipient queue on a lock, as puts of a
+// phone number do: the condition is what makes a put right on DynamoDB;
+// the lock lets the suite's concurrent case pass against moto, which runs
+// concurrent requests without isolation.
+func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) (comms.Suppression, bool, error) {
 	const op = "PutSuppression"
-	puts, err := s.suppressionPuts([]comms.Suppression{x})
+	unlock, err := s.claims.lock(ctx, prefixSupp+x.CompanyID+"#"+suppSK(x.Channel, x.Recipient))
 	if err != nil {
-		return wrap(op, err)
+		return comms.Suppression{}, false, wrap(op, err)
 	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: append(puts, s.companyExistsItem(x.CompanyID)),
+	defer unlock()
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: s.table, Key: companyKey(x.CompanyID),
+		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK}})
+	switch {
+	case err != nil:
+		return comms.Suppression{}, false, wrap(op, err)
+	case out.Item == nil:
+		return comms.Suppression{}, false, wrap(op, comms.ErrNotFound)
+	}
+	u, err := s.suppUpdate(x)
+	if err != nil {
+		return comms.Suppression{}, false, wrap(op, err)
+	}
+	u.ExpressionAttributeNames["#pk"], u.ExpressionAttributeNames["#lifted"] = AttrPK, attrLiftedAt
+	res, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ConditionExpression:                 aws.String(suppAddCondition),
+		ExpressionAttributeNames:            u.ExpressionAttributeNames,
+		ExpressionAttributeValues:           u.ExpressionAttributeValues,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if codes, _, ok := cancellation(err); ok && failed(codes, 1) {
-		err = comms.ErrNotFound
+	if old, ok := conditionFailed(err); ok {
+		if len(old) == 0 { // the old image is not always given back (moto): read it
+			cur, err := s.GetSuppression(ctx, x.CompanyID, x.Channel, x.Recipient)
+			return cur, false, wrap(op, err)
+		}
+		cur, err := decodeSupp(old)
+		return cur, false, wrap(op, err)
 	}
-	return wrap(op, err)
+	if err != nil {
+		return comms.Suppression{}, false, wrap(op, err)
+	}
+	got, err := decodeSupp(res.Attributes)
+	return got, err == nil, wrap(op, err)
 }
 
 // GetSuppression returns the suppression of the recipient, active or lifted.
@@ -191,6 +240,16 @@ func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.
 		}
 		after = suppSK(comms.SuppressionChannel(ch), rcpt)
 	}
+	if f.Recipient != "" {
+		xs, err := s.suppressionsOf(ctx, companyID, f, after)
+		if err != nil {
+			return nil, false, wrap(op, err)
+		}
+		if len(xs) > limit {
+			return xs[:limit], true, nil
+		}
+		return xs, false, nil
+	}
 	names := map[string]string{"#pk": AttrPK}
 	values := map[string]types.AttributeValue{":pk": str(prefixSupp + companyID)}
 	kc := "#pk = :pk"
@@ -212,10 +271,6 @@ func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.
 		names["#sk"], values[":lo"] = AttrSK, str(after)
 	}
 	var filters []string
-	if f.Recipient != "" {
-		names["#rcpt"], values[":rcpt"] = "recipient", str(f.Recipient)
-		filters = append(filters, "#rcpt = :rcpt")
-	}
 	if !f.IncludeLifted {
 		names["#lifted"] = attrLiftedAt
 		filters = append(filters, "attribute_not_exists(#lifted)")
@@ -233,6 +288,33 @@ func (s *Store) ListSuppressions(ctx context.Context, companyID string, f comms.
 	xs, more, err := queryListing(ctx, s.api, in, limit,
 		func(item map[string]types.AttributeValue) bool { return after != "" && strAttr(item, AttrSK) == after }, decodeSupp)
 	return xs, more, wrap(op, err)
+}
+
+// suppressionsOf is ListSuppressions of one recipient: a recipient has at
+// most one suppression per channel, each at a known key, so it is a
+// consistent GetItem per channel (f.Channel, or email then sms — the
+// listing's order) instead of a scan of the company's partition, after
+// the cursor's sort key.
+func (s *Store) suppressionsOf(ctx context.Context, companyID string, f comms.SuppressionFilter, after string) ([]comms.Suppression, error) {
+	channels := []comms.SuppressionChannel{comms.SuppressEmail, comms.SuppressSMS}
+	if f.Channel != "" {
+		channels = []comms.SuppressionChannel{f.Channel}
+	}
+	out := []comms.Suppression{}
+	for _, ch := range channels {
+		if after != "" && suppSK(ch, f.Recipient) <= after {
+			continue
+		}
+		x, err := s.GetSuppression(ctx, companyID, ch, f.Recipient)
+		if errors.Is(err, comms.ErrNotFound) || err == nil && !f.IncludeLifted && !x.Active() {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 // LiftSuppression sets lifted_at and lifted_by on the suppression if it is

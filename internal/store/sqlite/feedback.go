@@ -15,25 +15,37 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 )
 
-// putSupp creates or replaces a suppression; UpdateCommunication runs it in
-// the row's transaction for a Change's Suppress, PutSuppression on its own.
+// putSupp adds a suppression unless the recipient has an active one: it
+// creates the record, or replaces a lifted one (keeping its lifts), and
+// returns the stored record; no row when an active one is kept as it is
+// (the conflict update's WHERE). UpdateCommunication runs it in the row's
+// transaction for a Change's Suppress, PutSuppression on its own.
 const putSupp = `INSERT INTO suppressions (company_id, channel, recipient, reason, detail, communication_id,
 		created_at, created_by, lifted_at, lifted_by)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (company_id, channel, recipient) DO UPDATE SET
 	  reason = excluded.reason, detail = excluded.detail, communication_id = excluded.communication_id,
 	  created_at = excluded.created_at, created_by = excluded.created_by,
-	  lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by`
+	  lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by
+	WHERE suppressions.lifted_at IS NOT NULL
+	RETURNING ` + suppColumns
 
 // suppColumns are read by scanSupp; lifts (JSON of []comms.SuppressionLift)
 // is written only by LiftSuppression, so a put keeps it.
 const suppColumns = `company_id, channel, recipient, reason, detail, communication_id, created_at, created_by, lifted_at, lifted_by, lifts`
 
-// putSuppression writes x inside tx.
-func (s *Store) putSuppression(ctx context.Context, tx *sql.Tx, x comms.Suppression) error {
-	_, err := s.stmt(ctx, tx, putSupp).ExecContext(ctx, x.CompanyID, string(x.Channel), x.Recipient, string(x.Reason),
-		x.Detail, x.CommunicationID, ts(x.CreatedAt), x.CreatedBy, tsPtr(x.LiftedAt), x.LiftedBy)
-	return err
+// putSuppression adds x inside tx unless the recipient has an active
+// suppression, and returns the stored record and true, or the active one
+// and false.
+func (s *Store) putSuppression(ctx context.Context, tx *sql.Tx, x comms.Suppression) (comms.Suppression, bool, error) {
+	got, err := scanSupp(s.stmt(ctx, tx, putSupp).QueryRowContext(ctx, x.CompanyID, string(x.Channel), x.Recipient, string(x.Reason),
+		x.Detail, x.CommunicationID, ts(x.CreatedAt), x.CreatedBy, tsPtr(x.LiftedAt), x.LiftedBy))
+	if !errors.Is(err, sql.ErrNoRows) {
+		return got, err == nil, err
+	}
+	cur, err := scanSupp(tx.QueryRowContext(ctx, `SELECT `+suppColumns+` FROM suppressions
+		WHERE company_id = ? AND channel = ? AND recipient = ?`, x.CompanyID, string(x.Channel), x.Recipient))
+	return cur, false, err
 }
 
 func scanSupp(row scanner) (comms.Suppression, error) {
@@ -57,10 +69,24 @@ func scanSupp(row scanner) (comms.Suppression, error) {
 	return x, nil
 }
 
-// PutSuppression creates or replaces the suppression of (company, channel,
-// recipient); ErrNotFound if there is no such company.
-func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) error {
-	return wrap("PutSuppression", inTx(ctx, s.w, func(tx *sql.Tx) error { return s.putSuppression(ctx, tx, x) }))
+// PutSuppression adds the suppression of (company, channel, recipient)
+// unless it has an active one, in one transaction (the INSERT's conflict
+// update is conditional on the record being lifted): the stored record and
+// true, or the active one unchanged and false; ErrNotFound if there is no
+// such company.
+func (s *Store) PutSuppression(ctx context.Context, x comms.Suppression) (comms.Suppression, bool, error) {
+	var (
+		got     comms.Suppression
+		created bool
+	)
+	err := inTx(ctx, s.w, func(tx *sql.Tx) (err error) {
+		got, created, err = s.putSuppression(ctx, tx, x)
+		return err
+	})
+	if err != nil {
+		return comms.Suppression{}, false, wrap("PutSuppression", err)
+	}
+	return got, created, nil
 }
 
 // GetSuppression returns the suppression of the recipient, active or lifted.

@@ -207,8 +207,14 @@ func (s *Store) update(ctx context.Context, tx *sql.Tx, ch comms.Change, args []
 		return 0, err
 	}
 	for _, x := range ch.Suppress {
-		if err := s.putSuppression(ctx, tx, x); err != nil {
+		_, added, err := s.putSuppression(ctx, tx, x)
+		if err != nil {
 			return 0, fmt.Errorf("suppression of %s %s: %w", x.Channel, x.Recipient, err)
+		}
+		if !added {
+			// Suppressed since the caller read it: an active one is kept as
+			// it is, and the caller reads again (as on DynamoDB).
+			return 0, fmt.Errorf("%w: %s %s has an active suppression", comms.ErrConflict, x.Channel, x.Recipient)
 		}
 	}
 	if ch.Insert != nil {

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,8 +221,8 @@ func (s suite) suppressWithChange(t *testing.T) {
 	t.Run("ReplacesALiftedOne", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
-		requireNoError(t, b.store.PutSuppression(b.ctx, comms.Suppression{CompanyID: b.company.ID, Channel: comms.SuppressEmail,
-			Recipient: "ada@example.com", Reason: comms.SuppressManual, CreatedAt: b.now, CreatedBy: "key_1"}))
+		b.putSupp(t, comms.Suppression{CompanyID: b.company.ID, Channel: comms.SuppressEmail,
+			Recipient: "ada@example.com", Reason: comms.SuppressManual, CreatedAt: b.now, CreatedBy: "key_1"})
 		_, err := b.store.LiftSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com", "key_1", b.now.Add(time.Second))
 		requireNoError(t, err)
 
@@ -233,6 +235,111 @@ func (s suite) suppressWithChange(t *testing.T) {
 			t.Fatalf("after a bounce of a lifted address: %+v, want an active bounce suppression", got)
 		}
 	})
+}
+
+// suppressionsKeepActive: a suppression is added only if the recipient has
+// no active one (first reason wins while active), by PutSuppression and by
+// a Change's Suppress, each one conditional write.
+func (s suite) suppressionsKeepActive(t *testing.T) {
+	t.Run("PutKeepsAnActiveOne", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		manual := b.putSupp(t, b.supp(b.company.ID, comms.SuppressEmail, "ada@example.com"))
+		other := manual
+		other.Reason, other.Detail, other.CreatedBy, other.CreatedAt = comms.SuppressComplaint, "later", "key_2", b.now.Add(time.Hour)
+		got, created, err := b.store.PutSuppression(b.ctx, other)
+		requireNoError(t, err)
+		if created {
+			t.Fatalf("a put over an active suppression created")
+		}
+		requireEqual(t, manual, got)
+		stored, err := b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
+		requireNoError(t, err)
+		requireEqual(t, manual, stored)
+	})
+
+	t.Run("PutAfterALiftReturnsTheLifts", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		x := b.putSupp(t, b.supp(b.company.ID, comms.SuppressEmail, "ada@example.com"))
+		lifted, err := b.store.LiftSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com", "key_1", b.now.Add(time.Minute))
+		requireNoError(t, err)
+		again := x
+		again.CreatedAt = b.now.Add(time.Hour)
+		got := b.putSupp(t, again)
+		if len(got.Lifts) != 1 || got.Lifts[0] != lifted.Lifts[0] || !got.Active() {
+			t.Fatalf("the put's record: %+v, want active with the earlier lift", got)
+		}
+		stored, err := b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
+		requireNoError(t, err)
+		requireEqual(t, stored, got)
+	})
+
+	t.Run("ConcurrentPutsOneCreates", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		const n = 6
+		type res struct {
+			x       comms.Suppression
+			created bool
+			err     error
+		}
+		out := make([]res, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				x := b.supp(b.company.ID, comms.SuppressEmail, "ada@example.com")
+				x.Detail, x.CreatedBy = fmt.Sprintf("put %d", i), fmt.Sprintf("key_%d", i)
+				out[i].x, out[i].created, out[i].err = b.store.PutSuppression(b.ctx, x)
+			})
+		}
+		wg.Wait()
+		stored, err := b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
+		requireNoError(t, err)
+		created := 0
+		for i, r := range out {
+			requireNoError(t, r.err)
+			if r.created {
+				created++
+			}
+			if !reflect.DeepEqual(r.x, stored) {
+				t.Errorf("put %d returned %+v, the stored one is %+v", i, r.x, stored)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("%d of %d concurrent puts created, want exactly 1", created, n)
+		}
+	})
+
+	t.Run("ChangeKeepsAnActiveOne", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		// The company suppressed ada by hand after the recorder read
+		// her suppressions: the report's write is refused (the caller
+		// reads again), and nothing of it is written.
+		row := b.sentEmail(t, b.company.ID, "ada@example.com", "ses-"+uuid.NewString())
+		stale := b.bounce(t, row, "ada@example.com")
+		manual := b.putSupp(t, b.supp(b.company.ID, comms.SuppressEmail, "ada@example.com"))
+		_, _, err := b.store.UpdateCommunication(b.ctx, stale, false)
+		requireErrorIs(t, err, comms.ErrConflict)
+		got, err := b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
+		requireNoError(t, err)
+		requireEqual(t, manual, got)
+		reread, err := b.store.GetCommunication(b.ctx, b.company.ID, row.ID)
+		requireNoError(t, err)
+		requireEqual(t, row, reread)
+	})
+}
+
+// putSupp puts x, which must create it, and returns the stored record.
+func (b *bundle) putSupp(t *testing.T, x comms.Suppression) comms.Suppression {
+	t.Helper()
+	got, created, err := b.store.PutSuppression(b.ctx, x)
+	requireNoError(t, err)
+	if !created {
+		t.Fatalf("PutSuppression of %s %s: not created; the stored one is %+v", x.Channel, x.Recipient, got)
+	}
+	return got
 }
 
 // supp returns an active manual suppression of the company.
@@ -279,14 +386,14 @@ func (s suite) suppressions(t *testing.T) {
 		x := comms.Suppression{CompanyID: b.company.ID, Channel: comms.SuppressSMS, Recipient: "+61412345678",
 			Reason: comms.SuppressOptOut, Detail: "Phone has opted out — STOP", CommunicationID: uuid.NewString(),
 			CreatedAt: b.now, CreatedBy: comms.SuppressedBySystem, LiftedAt: &lifted, LiftedBy: "key_1"}
-		requireNoError(t, b.store.PutSuppression(b.ctx, x))
+		b.putSupp(t, x)
 		got, err := b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressSMS, "+61412345678")
 		requireNoError(t, err)
 		requireEqual(t, x, got)
 
 		// A put replaces every field, here making it active again.
 		y := b.supp(b.company.ID, comms.SuppressSMS, "+61412345678")
-		requireNoError(t, b.store.PutSuppression(b.ctx, y))
+		b.putSupp(t, y)
 		got, err = b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressSMS, "+61412345678")
 		requireNoError(t, err)
 		requireEqual(t, y, got)
@@ -296,14 +403,15 @@ func (s suite) suppressions(t *testing.T) {
 		requireErrorIs(t, err, comms.ErrNotFound)
 		_, err = b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "never@example.com")
 		requireErrorIs(t, err, comms.ErrNotFound)
-		requireErrorIs(t, b.store.PutSuppression(b.ctx, b.supp("co_"+uuid.NewString(), comms.SuppressEmail, "a@example.com")), comms.ErrNotFound)
+		_, _, err = b.store.PutSuppression(b.ctx, b.supp("co_"+uuid.NewString(), comms.SuppressEmail, "a@example.com"))
+		requireErrorIs(t, err, comms.ErrNotFound)
 	})
 
 	t.Run("Lift", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		x := b.supp(b.company.ID, comms.SuppressEmail, "ada@example.com")
-		requireNoError(t, b.store.PutSuppression(b.ctx, x))
+		b.putSupp(t, x)
 		at := b.now.Add(time.Hour)
 		lifted, err := b.store.LiftSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com", "key_lifter", at)
 		requireNoError(t, err)
@@ -329,7 +437,7 @@ func (s suite) suppressions(t *testing.T) {
 		again := x
 		again.CreatedAt = b.now.Add(2 * time.Hour)
 		again.Reason = comms.SuppressComplaint
-		requireNoError(t, b.store.PutSuppression(b.ctx, again))
+		b.putSupp(t, again)
 		got, err = b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")
 		requireNoError(t, err)
 		wantAgain := again
@@ -365,12 +473,12 @@ func (s suite) suppressions(t *testing.T) {
 			}
 			x := b.supp(b.company.ID, ch, r)
 			x.CreatedAt = b.now.Add(time.Duration(i) * time.Second)
-			requireNoError(t, b.store.PutSuppression(b.ctx, x))
+			b.putSupp(t, x)
 			all = append(all, x)
 		}
 		// The same recipient on the other channel, for the recipient filter.
 		both := b.supp(b.company.ID, comms.SuppressSMS, "ada@example.com")
-		requireNoError(t, b.store.PutSuppression(b.ctx, both))
+		b.putSupp(t, both)
 		all = append(all, both)
 		for _, r := range []string{"bob@example.com", "+61400000001"} {
 			ch := comms.SuppressEmail
@@ -457,7 +565,7 @@ func (s suite) suppressions(t *testing.T) {
 		var want []string
 		for i := range 101 {
 			x := b.supp(b.company.ID, comms.SuppressEmail, fmt.Sprintf("user%03d@example.com", i))
-			requireNoError(t, b.store.PutSuppression(b.ctx, x))
+			b.putSupp(t, x)
 			want = append(want, suppKey(x))
 		}
 		xs, more, err := b.store.ListSuppressions(b.ctx, b.company.ID, comms.SuppressionFilter{Limit: 100})
@@ -473,8 +581,8 @@ func (s suite) suppressions(t *testing.T) {
 		b := s.setup(t)
 		other := b.newCompany(t, 0)
 		mine := b.supp(b.company.ID, comms.SuppressEmail, "ada@example.com")
-		requireNoError(t, b.store.PutSuppression(b.ctx, mine))
-		requireNoError(t, b.store.PutSuppression(b.ctx, b.supp(b.company.ID, comms.SuppressSMS, "+61412345678")))
+		b.putSupp(t, mine)
+		b.putSupp(t, b.supp(b.company.ID, comms.SuppressSMS, "+61412345678"))
 
 		_, err := b.store.GetSuppression(b.ctx, other.ID, comms.SuppressEmail, "ada@example.com")
 		requireErrorIs(t, err, comms.ErrNotFound)
@@ -487,7 +595,7 @@ func (s suite) suppressions(t *testing.T) {
 		// The other company suppressing and lifting the same address
 		// touches only its own.
 		theirs := b.supp(other.ID, comms.SuppressEmail, "ada@example.com")
-		requireNoError(t, b.store.PutSuppression(b.ctx, theirs))
+		b.putSupp(t, theirs)
 		_, err = b.store.LiftSuppression(b.ctx, other.ID, comms.SuppressEmail, "ada@example.com", "key_x", b.now)
 		requireNoError(t, err)
 		got, err := b.store.GetSuppression(b.ctx, b.company.ID, comms.SuppressEmail, "ada@example.com")

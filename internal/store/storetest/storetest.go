@@ -79,6 +79,7 @@ func Run(t *testing.T, newStore func(t *testing.T) comms.Store) {
 		{"Delivery", s.delivery},
 		{"SuppressWithChange", s.suppressWithChange},
 		{"Suppressions", s.suppressions},
+		{"SuppressionsKeepActive", s.suppressionsKeepActive},
 		{"ProviderMessageID", s.providerMessageID},
 		{"PhoneNumberClaims", s.phoneNumberClaims},
 		{"SendingDomains", s.sendingDomains},
