@@ -76,7 +76,7 @@ func TestBatchClaimsTheReadyRowsInOneWriteAndSendsTheRestPerRow(t *testing.T) {
 	held := b.create("sms", time.Minute, `{"respect_business_hours":true}`)
 	expiring := b.create("email", time.Minute, `{"cancel_policy":{"max_delay_minutes":1}}`)
 	suppressed := b.create("email", time.Minute, `{"payload":{"to_email":"gone@example.com"}}`)
-	if err := b.store.PutSuppression(b.ctx, comms.Suppression{CompanyID: "acme", Channel: comms.SuppressEmail, Recipient: "gone@example.com",
+	if _, _, err := b.store.PutSuppression(b.ctx, comms.Suppression{CompanyID: "acme", Channel: comms.SuppressEmail, Recipient: "gone@example.com",
 		Reason: comms.SuppressBounce, CreatedAt: start, CreatedBy: "test"}); err != nil {
 		t.Fatal(err)
 	}
