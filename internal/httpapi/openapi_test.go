@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -145,5 +146,18 @@ func TestRouteScopesMatchOpenAPI(t *testing.T) {
 				t.Errorf("%s: by_channel %s = %v, want [%s]", op, ch, scopes, want)
 			}
 		}
+	}
+}
+
+// TestEmbeddedDocumentIsOpenAPIJSON: the document served (embedded
+// gzipped) is openapi.json as it is in the repository; after editing
+// openapi.json, run `go generate ./internal/httpapi`.
+func TestEmbeddedDocumentIsOpenAPIJSON(t *testing.T) {
+	src, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(src, httpapi.OpenAPI()) {
+		t.Fatal("the embedded openapi.json.gz is not openapi.json: run `go generate ./internal/httpapi`")
 	}
 }
