@@ -86,21 +86,7 @@ func TestKillDashNineSendsNothingTwice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sent := map[string]int{}
-			for _, l := range lines {
-				if l.Result == devsink.ResultSent {
-					sent[l.CommunicationID]++
-				}
-			}
-			dup, lost := 0, 0
-			for _, id := range ids {
-				switch n := sent[id]; {
-				case n == 0:
-					lost++
-				case n > 1:
-					dup++
-				}
-			}
+			dup, lost := sendCounts(lines, ids)
 			settled := countEvents(t, srv.base, key, "sent", func(d map[string]any) bool { return d["settled_late"] == true })
 			delivered := waitDelivered(t, srv.base, key, rows)
 			t.Logf("%d rows, killed with %d outbox lines; after restart: %d lines, %d rows settled late from the outbox, %d duplicates, %d lost, %d delivered",
@@ -181,21 +167,7 @@ func TestKillDashNineThreeTimes(t *testing.T) {
 	srv.kill(t)
 	logs = append(logs, srv.logs.String())
 
-	sent := map[string]int{}
-	for _, l := range lines {
-		if l.Result == devsink.ResultSent {
-			sent[l.CommunicationID]++
-		}
-	}
-	dup, lost := 0, 0
-	for _, id := range ids {
-		switch n := sent[id]; {
-		case n == 0:
-			lost++
-		case n > 1:
-			dup++
-		}
-	}
+	dup, lost := sendCounts(lines, ids)
 	_, _, sweeps := readRepairs(logs)
 	midBurst := 0
 	for _, n := range atKill {
@@ -371,6 +343,26 @@ func unfinished(t *testing.T, base, key string) int {
 		n += len(out.Data)
 	}
 	return n
+}
+
+// sendCounts counts, among ids, the rows the outbox lines sent more than
+// once (dup) and never (lost).
+func sendCounts(lines []devsink.Line, ids []string) (dup, lost int) {
+	sent := map[string]int{}
+	for _, l := range lines {
+		if l.Result == devsink.ResultSent {
+			sent[l.CommunicationID]++
+		}
+	}
+	for _, id := range ids {
+		switch n := sent[id]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			dup++
+		}
+	}
+	return dup, lost
 }
 
 // waitDelivered waits (to a generous bound) until the company has want

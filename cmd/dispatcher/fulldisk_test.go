@@ -135,22 +135,7 @@ func TestFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	perRow := map[string]int{}
-	for _, l := range lines {
-		if l.Result == devsink.ResultSent {
-			perRow[l.CommunicationID]++
-		}
-	}
-	dup, lost := 0, 0
-	for _, id := range ids {
-		switch perRow[id] {
-		case 0:
-			lost++
-		case 1:
-		default:
-			dup++
-		}
-	}
+	dup, lost := sendCounts(lines, ids)
 	t.Logf("fulldisk_test rows=%d full_s=%.1f (%.1f s after due) sent_while_full=%d freed_to_all_out_s=%.2f readyz_while_full=%s readyz_200_after_freed_s=%.1f given_back_unsent=%d attempts=%v statuses=%v outbox_lines=%d duplicates=%d lost=%d",
 		rows, freed.Sub(filled).Seconds(), freed.Sub(due).Seconds(), sentDuring, lastOut.Sub(freed).Seconds(), codes(ready), readyAfter.Seconds(),
 		givenBack, attempts, statuses, len(lines), dup, lost)

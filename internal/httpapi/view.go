@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
-	"time"
-
 	"github.com/dispatcherhq/dispatcher/internal/comms"
 	"github.com/dispatcherhq/dispatcher/internal/rowview"
 )
@@ -26,24 +23,10 @@ func WebhookPayload(ev comms.Event, row comms.Communication) ([]byte, error) {
 	return rowview.WebhookPayload(ev, row)
 }
 
-func null(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func orNull(b json.RawMessage) json.RawMessage {
-	if len(b) == 0 {
-		return json.RawMessage("null")
-	}
-	return b
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
+// The view helpers are rowview's (one definition for the API and the
+// status webhooks).
+var (
+	null   = rowview.Null
+	orNull = rowview.OrNull
+	utc    = rowview.UTC
+)

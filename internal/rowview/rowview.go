@@ -55,17 +55,17 @@ func Of(c comms.Communication) Row {
 	v := Row{
 		ID: c.ID, Channel: c.Channel, Status: c.Status,
 		ScheduledFor: c.ScheduledFor.UTC(), NextAttemptAt: c.NextAttemptAt.UTC(),
-		Timezone: null(c.Timezone), RespectBusinessHours: c.RespectBusinessHours,
-		Payload:   orNull(c.Payload),
-		ContactID: null(c.ContactID), CustomerID: null(c.CustomerID), DealID: null(c.DealID),
-		RelatedEntityType: null(c.RelatedEntityType), RelatedEntityID: null(c.RelatedEntityID),
-		CancelPolicy: orNull(c.CancelPolicy),
+		Timezone: Null(c.Timezone), RespectBusinessHours: c.RespectBusinessHours,
+		Payload:   OrNull(c.Payload),
+		ContactID: Null(c.ContactID), CustomerID: Null(c.CustomerID), DealID: Null(c.DealID),
+		RelatedEntityType: Null(c.RelatedEntityType), RelatedEntityID: Null(c.RelatedEntityID),
+		CancelPolicy: OrNull(c.CancelPolicy),
 		AttemptCount: c.AttemptCount, MaxAttempts: c.MaxAttempts, LastError: c.LastError,
 		Source: c.Source, Cadence: c.Cadence, Outcome: c.Outcome,
-		ProviderMessageID: null(c.ProviderMessageID),
+		ProviderMessageID: Null(c.ProviderMessageID),
 		CreatedAt:         c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
-		SentAt: utc(c.SentAt), CancelledAt: utc(c.CancelledAt), CancelReason: null(string(c.CancelReason)),
-		DeliveryStatus: null(string(c.Delivery.Status)), DeliveryDetail: null(c.Delivery.Detail),
+		SentAt: UTC(c.SentAt), CancelledAt: UTC(c.CancelledAt), CancelReason: Null(string(c.CancelReason)),
+		DeliveryStatus: Null(string(c.Delivery.Status)), DeliveryDetail: Null(c.Delivery.Detail),
 	}
 	v.TimezoneSource, v.Timezones = c.ZoneSource(), c.Timezones
 	if c.Delivery.Status != "" && !c.Delivery.At.IsZero() {
@@ -75,21 +75,24 @@ func Of(c comms.Communication) Row {
 	return v
 }
 
-func null(s string) *string {
+// Null is s, or JSON null for "".
+func Null(s string) *string {
 	if s == "" {
 		return nil
 	}
 	return &s
 }
 
-func orNull(b json.RawMessage) json.RawMessage {
+// OrNull is b, or JSON null when b is empty.
+func OrNull(b json.RawMessage) json.RawMessage {
 	if len(b) == 0 {
 		return json.RawMessage("null")
 	}
 	return b
 }
 
-func utc(t *time.Time) *time.Time {
+// UTC is *t in UTC, or nil.
+func UTC(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
@@ -116,7 +119,7 @@ func Events(evs []comms.Event) []Event {
 	out := make([]Event, len(evs))
 	for i, e := range evs {
 		out[i] = Event{ID: e.ID, CommunicationID: e.CommunicationID, Sequence: e.Sequence, Type: e.Type,
-			At: e.At.UTC().Format(RFC3339Milli), Data: orNull(e.Data)}
+			At: e.At.UTC().Format(RFC3339Milli), Data: OrNull(e.Data)}
 	}
 	return out
 }

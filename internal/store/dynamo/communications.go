@@ -638,6 +638,12 @@ const filteredPage = 200
 // needed, plus one to know whether more exist, plus one when skip names
 // the cursor's own item (which an inclusive key bound returns, and skip
 // drops).
+// tableKey decodes an index item of a listing as the key of its table
+// item (the listing reads the items by key: BatchGetItem).
+func tableKey(item map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	return map[string]types.AttributeValue{AttrPK: item[AttrPK], AttrSK: item[AttrSK]}, nil
+}
+
 func queryListing[T any](ctx context.Context, api API, in *dynamodb.QueryInput, limit int,
 	skip func(map[string]types.AttributeValue) bool, decode func(map[string]types.AttributeValue) (T, error)) ([]T, bool, error) {
 	extra := 1
@@ -765,9 +771,7 @@ func (s *Store) ListCommunications(ctx context.Context, companyID string, f comm
 	keys, more, err := queryListing(ctx, s.api, in, limit,
 		func(item map[string]types.AttributeValue) bool {
 			return skip != "" && strAttr(item, AttrGSI1SK) == skip
-		}, func(item map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
-			return map[string]types.AttributeValue{AttrPK: item[AttrPK], AttrSK: item[AttrSK]}, nil
-		})
+		}, tableKey)
 	if err != nil {
 		return nil, false, wrap(op, err)
 	}

@@ -304,9 +304,7 @@ func (s *Store) ListDeliveries(ctx context.Context, companyID, endpointID string
 		in.FilterExpression = aws.String("#state = :state")
 	}
 	in.ExpressionAttributeNames, in.ExpressionAttributeValues = names, values
-	keys, more, err := queryListing(ctx, s.api, in, limit, nil, func(item map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
-		return map[string]types.AttributeValue{AttrPK: item[AttrPK], AttrSK: item[AttrSK]}, nil
-	})
+	keys, more, err := queryListing(ctx, s.api, in, limit, nil, tableKey)
 	if err != nil {
 		return nil, false, wrap(op, err)
 	}
