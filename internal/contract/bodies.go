@@ -272,9 +272,9 @@ func NotSendingDomain(addr string, domains []string) string {
 		return ""
 	}
 	if len(domains) == 0 {
-		return "domain " + d + " is not one of the company's sending_domains (settings.sending_domains): none is declared; declare the domain in settings.sending_domains first"
+		return "domain " + d + " is not one of the company's sending_domains (settings.sending_domains): none is declared; declare a domain of the company's own in settings.sending_domains first, or leave from_email out to send from the deployment's default address"
 	}
-	return "domain " + d + " is not one of the company's sending_domains (settings.sending_domains), nor a subdomain of one; declare it in settings.sending_domains first"
+	return "domain " + d + " is not one of the company's sending_domains (settings.sending_domains), nor a subdomain of one; declare it in settings.sending_domains first if it is the company's own, or leave from_email out to send from the deployment's default address"
 }
 
 // reported tells whether field, or the field it is part of, is in fields.

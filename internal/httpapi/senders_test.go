@@ -175,7 +175,7 @@ func TestFromEmailNeedsASendingDomain(t *testing.T) {
 	}
 
 	// No domain declared: a from_email is refused, and says to declare it.
-	refused(withFrom("alex@example.com"), "domain example.com is not one of the company's sending_domains (settings.sending_domains): none is declared; declare the domain in settings.sending_domains first")
+	refused(withFrom("alex@example.com"), "domain example.com is not one of the company's sending_domains (settings.sending_domains): none is declared; declare a domain of the company's own in settings.sending_domains first, or leave from_email out to send from the deployment's default address")
 	// Without from_email the row uses default_from_email or the deployment's sender: accepted.
 	e.mustDo("POST", "/v1/scheduled-communications", "fresh", withoutFrom(), 201)
 

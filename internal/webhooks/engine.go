@@ -115,7 +115,13 @@ func (e *Engine) Notify(companyID string) {
 	n.mu.Unlock()
 	e.running.Go(func() {
 		for {
-			if err := e.FanOut(e.ctx, companyID); err != nil {
+			switch err := e.FanOut(e.ctx, companyID); {
+			case err == nil:
+			case e.ctx.Err() != nil:
+				// Stopping: what is left is fanned out at the next start
+				// (the cursor says what is left), not an error.
+				e.log.Debug("webhook fan-out stopped with the engine", "company_id", companyID, "error", err.Error())
+			default:
 				e.log.Error("webhook fan-out failed; the next write or the sweep retries it", "company_id", companyID, "error", err.Error())
 			}
 			n.mu.Lock()
