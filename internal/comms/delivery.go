@@ -337,7 +337,12 @@ func RecordDelivery(row Communication, r DeliveryReport, now time.Time) (Change,
 	// fresh: the recipients this row's report has not suppressed yet for
 	// this reason (no rank says it for a cc, nor for a same-rank report).
 	var fresh []string
-	if r.Suppress != "" {
+	// redelivered: this row already records exactly this report (its
+	// delivery status and detail), so a suppression it would add was
+	// decided when it first came — even if none was written then because
+	// another one was active, which a lift since must not bring back.
+	redelivered := old == nil && aboutPrimary && row.Delivery.Status == r.Status && row.Delivery.Detail == r.Detail
+	if r.Suppress != "" && !redelivered {
 		for _, rcpt := range recipients {
 			if !r.Prior[rcpt].from(row.ID, r.Suppress) {
 				fresh = append(fresh, rcpt)

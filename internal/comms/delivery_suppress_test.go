@@ -130,3 +130,39 @@ func TestReportKeepsAnActiveSuppression(t *testing.T) {
 		t.Errorf("redelivered: %v, want nothing to record", err)
 	}
 }
+
+// TestARedeliveredReportDoesNotUndoALift: row B's complaint arrived while row A's (or a manual) suppression of the
+// same address was active: B's row moved to complained, the suppression
+// was kept as A's. The company then lifted it. A redelivery of B's report
+// (SES at-least-once, or the dev mode's replay of the outbox's last minute
+// at a restart) must not suppress the address again.
+func TestARedeliveredReportDoesNotUndoALift(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for _, firstBy := range []string{"A", ""} { // another row's report; a manual PUT
+		claimed, _ := Claim(Communication{ID: "B", CompanyID: "co", Channel: ChannelEmail, Status: StatusPending, MaxAttempts: 3,
+			Payload: json.RawMessage(`{"to_email":"x@example.com"}`)}, now.Add(time.Minute), now)
+		sentCh, _ := RecordSent(claimed.Row, "msg-B", now)
+		rep := DeliveryReport{Status: DeliveryComplained, Attempt: 1, ProviderMessageID: "msg-B", At: now.Add(time.Second),
+			Recipients: []string{"x@example.com"}, Suppress: SuppressComplaint}
+		reason, by := SuppressComplaint, SuppressedBySystem
+		if firstBy == "" {
+			reason, by = SuppressionReason("manual"), "key_1"
+		}
+		active := Suppression{CompanyID: "co", Channel: SuppressEmail, Recipient: "x@example.com", Reason: reason,
+			CommunicationID: firstBy, CreatedAt: now, CreatedBy: by}
+		rep.Prior = map[string]Suppression{"x@example.com": active}
+		ch, err := RecordDelivery(sentCh.Row, rep, now.Add(2*time.Second))
+		if err != nil || len(ch.Suppress) != 0 || ch.Row.Delivery.Status != DeliveryComplained {
+			t.Fatalf("first complaint: suppress=%v status=%s err=%v", ch.Suppress, ch.Row.Delivery.Status, err)
+		}
+		liftAt := now.Add(10 * time.Second)
+		lifted := active
+		lifted.LiftedAt, lifted.LiftedBy = &liftAt, "key_1"
+		lifted.Lifts = []SuppressionLift{active.Lifted("key_1", liftAt)}
+		rep.Prior = map[string]Suppression{"x@example.com": lifted}
+		ch2, err := RecordDelivery(ch.Row, rep, now.Add(20*time.Second))
+		if len(ch2.Suppress) != 0 {
+			t.Errorf("first suppressed by %q: the redelivered complaint of B re-suppressed the lifted address: %+v (err %v)", firstBy, ch2.Suppress, err)
+		}
+	}
+}
