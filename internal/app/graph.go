@@ -11,6 +11,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/app/core"
 	"github.com/dispatcherhq/dispatcher/internal/auth"
 	"github.com/dispatcherhq/dispatcher/internal/comms"
+	"github.com/dispatcherhq/dispatcher/internal/config"
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/feedback"
 	"github.com/dispatcherhq/dispatcher/internal/httpapi"
@@ -142,6 +143,13 @@ func Build(p Ports) (*Graph, error) {
 	if p.Identities == nil {
 		missing = errors.Join(missing, errors.New("app.Build: Ports.Identities is required"))
 	}
+	// The deployment's own sender domain is reserved (no company may
+	// declare it): a default From that names none would reserve nothing.
+	reserved := mailaddr.DomainOf(p.Dispatch.WithDefaults().DefaultFrom)
+	if reserved == "" {
+		missing = errors.Join(missing, fmt.Errorf("app.Build: the default From address %q is not a bare address (name@domain, as %s takes it)",
+			p.Dispatch.DefaultFrom, config.EnvDefaultFromEmail))
+	}
 	if missing != nil {
 		return nil, missing
 	}
@@ -168,7 +176,7 @@ func Build(p Ports) (*Graph, error) {
 	g.Timer, g.Dispatcher, g.Feedback, g.WebhookDeliveries = c.Timer, c.Dispatcher, c.Feedback, c.WebhookDeliveries
 	g.Service = scheduling.NewService(c.Writes, scheduling.WithTimer(g.Timer), scheduling.WithClock(now), scheduling.WithLogger(log),
 		scheduling.WithIdentityVerifier(p.Identities),
-		scheduling.WithReservedDomains(mailaddr.DomainOf(p.Dispatch.WithDefaults().DefaultFrom)))
+		scheduling.WithReservedDomains(reserved))
 	g.API = httpapi.New(g.Service, auth.NewAuthenticator(p.Store), log)
 	if r, ok := p.Store.(interface{ Ready(context.Context) error }); ok {
 		// GET /readyz: 503 while the store cannot commit (SQLite) or answer

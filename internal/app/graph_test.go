@@ -275,6 +275,19 @@ func TestBuildNamesMissingPorts(t *testing.T) {
 	}
 }
 
+// TestBuildRefusesADefaultFromWithoutDomain: the deployment's sender
+// domain is reserved from companies; a default From that is not a bare
+// address (a display name, a trailing dot) would reserve nothing.
+func TestBuildRefusesADefaultFromWithoutDomain(t *testing.T) {
+	t.Parallel()
+	for _, from := range []string{"Acme <no-reply@acme.com>", "no-reply@acme.com."} {
+		_, err := app.Build(app.Ports{Dispatch: dispatch.Config{DefaultFrom: from}})
+		if err == nil || !strings.Contains(err.Error(), "is not a bare address") {
+			t.Errorf("DefaultFrom %q: %v, want a refusal naming it", from, err)
+		}
+	}
+}
+
 // TestNewAWSWiresTheGraph builds the AWS wiring without calling AWS: the
 // parts are there, and without a voice key the webhook refuses deliveries.
 func TestNewAWSWiresTheGraph(t *testing.T) {

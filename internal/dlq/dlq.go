@@ -188,6 +188,11 @@ func Classify(body string, attrs map[string]string) (m Message) {
 	case len(probe.DDBStreamBatch) > 0:
 		m.Kind = KindStreamBatch
 		m.Source = "dynamodb stream"
+	case isCloudWatchLogs(json.RawMessage(body)):
+		// An SMS batch redriven to the events queue that failed again
+		// there: the queue's redrive policy put its bare body back.
+		m.Kind, m.Replay = KindSMSReports, body
+		m.Source = "events queue"
 	case probe.Source == "aws.ses" && len(probe.Detail) > 0:
 		m.Kind, m.Replay = KindSESEvent, body
 		m.Source = "aws.ses " + probe.DetailType

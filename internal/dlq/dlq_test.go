@@ -62,6 +62,7 @@ func TestClassify(t *testing.T) {
 		{"SES event", sesEvent, nil, dlq.KindSESEvent, sesEvent, "", ""},
 		{"stream batch", streamBatch, nil, dlq.KindStreamBatch, "", "", ""},
 		{"SMS reports the events function failed on", smsReportsFailed, nil, dlq.KindSMSReports, `{"awslogs":{"data":"H4sIAAAAAAAA"}}`, "", "RetriesExhausted after 3 invokes"},
+		{"SMS reports redriven that failed again on the events queue", `{"awslogs":{"data":"H4sIAAAAAAAA"}}`, nil, dlq.KindSMSReports, `{"awslogs":{"data":"H4sIAAAAAAAA"}}`, "", ""},
 		{"garbage", `not json`, nil, dlq.KindUnknown, "", "", ""},
 	} {
 		m := dlq.Classify(c.body, c.attrs)

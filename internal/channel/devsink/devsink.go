@@ -162,7 +162,49 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devsink: open outbox: %w", err)
 	}
+	if err := cutTornTail(path, f); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return &Outbox{now: now, f: f, path: path}, nil
+}
+
+// cutTornTail truncates an outbox whose last line has no newline (a write
+// a power loss cut short) back to its last complete line, as a write-ahead
+// log drops a torn record: the send it began never completed, and the
+// next line must not be glued onto it.
+func cutTornTail(path string, f *os.File) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("devsink: open outbox: %w", err)
+	}
+	defer r.Close()
+	st, err := r.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	end := st.Size()
+	last := make([]byte, 1)
+	if _, err := r.ReadAt(last, end-1); err != nil {
+		return fmt.Errorf("devsink: read outbox: %w", err)
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	// Find the last newline, reading backwards.
+	buf := make([]byte, 64<<10)
+	for pos := end; pos > 0; {
+		start := max(pos-int64(len(buf)), 0)
+		n, err := r.ReadAt(buf[:pos-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("devsink: read outbox: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return f.Truncate(start + int64(i) + 1)
+		}
+		pos = start
+	}
+	return f.Truncate(0)
 }
 
 // Path is the outbox file's path.
@@ -367,14 +409,21 @@ func ReadOutbox(path string) ([]Line, error) {
 }
 
 // tailChunk is how much of an outbox ReadOutboxTail reads at a time, from
-// the end backwards.
-const tailChunk = 256 << 10
+// the end backwards; tailOldRun how many lines older than its window in a
+// row end its reading.
+const (
+	tailChunk  = 256 << 10
+	tailOldRun = 64
+)
 
 // ReadOutboxTail returns the lines of an outbox written within window of
-// its last line (by Line.At), oldest first: what a restart replays the
+// its last line (by Line.At), in file order: what a restart replays the
 // provider reports of. It reads the file from its end backwards, so its
-// cost is that of the tail, not of the whole outbox. A missing file has no
-// lines; a line that is not a JSON [Line] is an error.
+// cost is that of the tail, not of the whole outbox, and stops after
+// tailOldRun older lines in a row (one old line among new ones, written
+// across a clock step, does not hide the new ones before it). A missing
+// file has no lines; a line that is not a JSON [Line] (cut by a copy or a
+// power loss) is skipped.
 func ReadOutboxTail(path string, window time.Duration) ([]Line, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -392,6 +441,7 @@ func ReadOutboxTail(path string, window time.Duration) ([]Line, error) {
 		end   = st.Size()
 		carry []byte // the start of a line cut by the chunk before it
 		rev   []Line // newest first
+		old   int    // older lines in a row
 	)
 	for end > 0 {
 		start := max(end-tailChunk, 0)
@@ -419,13 +469,20 @@ func ReadOutboxTail(path string, window time.Duration) ([]Line, error) {
 				continue
 			}
 			var l Line
-			if err := json.Unmarshal(raw, &l); err != nil {
-				return nil, fmt.Errorf("devsink: %s: a line of the tail: %w", path, err)
+			if json.Unmarshal(raw, &l) != nil {
+				continue // a line cut by a copy or a power loss: not a send to replay
 			}
 			if len(rev) > 0 && l.At.Before(rev[0].At.Add(-window)) {
-				slices.Reverse(rev)
-				return rev, nil
+				// Older than the window. Lines are appended in time order
+				// but a clock step can put an old one among new ones: stop
+				// only after a run of them.
+				if old++; old >= tailOldRun {
+					slices.Reverse(rev)
+					return rev, nil
+				}
+				continue
 			}
+			old = 0
 			rev = append(rev, l)
 		}
 		end = start
