@@ -69,7 +69,7 @@ func dropTTL(t *testing.T, client *dynamodb.Client, table, pk string) {
 	t.Helper()
 	for sk := range partitionTTLs(t, client, table, pk) {
 		if _, err := client.UpdateItem(t.Context(), &dynamodb.UpdateItemInput{TableName: aws.String(table),
-			Key: map[string]types.AttributeValue{dynamo.AttrPK: &types.AttributeValueMemberS{Value: pk}, dynamo.AttrSK: &types.AttributeValueMemberS{Value: sk}},
+			Key:              map[string]types.AttributeValue{dynamo.AttrPK: &types.AttributeValueMemberS{Value: pk}, dynamo.AttrSK: &types.AttributeValueMemberS{Value: sk}},
 			UpdateExpression: aws.String("REMOVE #ttl"), ExpressionAttributeNames: map[string]string{"#ttl": dynamo.AttrTTL}}); err != nil {
 			t.Fatal(err)
 		}
