@@ -273,8 +273,9 @@ func (b *backfill) segment(ctx context.Context, i int) error {
 }
 
 // lastRow caches the row last read in a segment: a scan returns a
-// partition's items together (BODY, COMM, then its events), so the events
-// of a row find it here.
+// partition's items together in sort-key order (BODY, COMM, then its
+// events), so the events of a row usually find it here. The order saves
+// reads; nothing depends on it.
 type lastRow struct {
 	pk    string
 	row   comms.Communication
