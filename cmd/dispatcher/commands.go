@@ -54,7 +54,7 @@ companies and API keys of a store: the embedded SQLite file in --data, or with
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%s: %s (see %s --help)", name(c), flagMessage(err), c.CommandPath())
 	})
-	root.AddCommand(serveCmd(stderr), companiesCmd(), keysCmd(), dlqCmd())
+	root.AddCommand(serveCmd(stderr), companiesCmd(), keysCmd(), dlqCmd(), retentionCmd())
 	return root
 }
 

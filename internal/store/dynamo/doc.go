@@ -5,7 +5,8 @@
 // # Table
 //
 // Partition key pk (S), sort key sk (S), on-demand billing, TTL on ttl (N,
-// epoch seconds; only idempotency records and SMS receipts carry it). Three global secondary
+// epoch seconds; see AttrTTL and retention.go for what carries it;
+// Backfill stamps items stored before retention existed). Three global secondary
 // indexes:
 //
 //   - by_company: gsi1pk (S) / gsi1sk (S), projection INCLUDE of
