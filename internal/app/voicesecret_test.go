@@ -1,57 +1,21 @@
 package app_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/dispatcherhq/dispatcher/internal/app"
 	"github.com/dispatcherhq/dispatcher/internal/app/awsfn"
+	"github.com/dispatcherhq/dispatcher/internal/awstest"
 	"github.com/dispatcherhq/dispatcher/internal/channel/retell"
 	"github.com/dispatcherhq/dispatcher/internal/config"
 )
-
-// fakeSecrets answers GetSecretValue with value, or err when set, and
-// counts the reads.
-type fakeSecrets struct {
-	mu    sync.Mutex
-	value string
-	err   error
-	reads int
-}
-
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reads++
-	if aws.ToString(in.SecretId) != "arn:secret" {
-		return nil, errors.New("wrong secret id " + aws.ToString(in.SecretId))
-	}
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(f.value)}, nil
-}
-
-func (f *fakeSecrets) set(value string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.value, f.err = value, err
-}
-
-func (f *fakeSecrets) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reads
-}
 
 // TestNewAWSVoiceWebhooksReadTheSecretLazily: the AWS wiring with
 // WithVoiceSecret reads nothing when built; a webhook while Secrets
@@ -60,13 +24,13 @@ func (f *fakeSecrets) count() int {
 func TestNewAWSVoiceWebhooksReadTheSecretLazily(t *testing.T) {
 	t.Parallel()
 	now := base
-	sm := &fakeSecrets{}
+	sm := &awstest.FakeSecrets{}
 	secret := awsfn.NewVoiceSecret(sm, "arn:secret", awsfn.VoiceSecretOptions{Now: func() time.Time { return now }})
-	sm.set("", errors.New("InternalServiceError"))
+	sm.Set("", errors.New("InternalServiceError"))
 	a := app.NewAWS(config.AWS{TableName: "t", QueueURL: "http://127.0.0.1:1/q", ScheduleGroup: "g"},
 		app.NewClients(aws.Config{Region: "us-east-1"}), nil, app.WithAWSClock(func() time.Time { return now }),
 		app.WithVoiceSecret(secret, "https://voice.invalid"))
-	if n := sm.count(); n != 0 {
+	if n := sm.Reads(); n != 0 {
 		t.Fatalf("%d secret reads while wiring, want none", n)
 	}
 	body := []byte(`{"event":"call_started","call":{"call_id":"call_9"}}`)
@@ -81,7 +45,7 @@ func TestNewAWSVoiceWebhooksReadTheSecretLazily(t *testing.T) {
 	if code := post("key-1"); code != http.StatusServiceUnavailable {
 		t.Errorf("webhook while the secret is unreadable: %d, want 503", code)
 	}
-	sm.set(`{"api_key":"key-1","webhook_signing_secret":"generated"}`, nil)
+	sm.Set(`{"api_key":"key-1","webhook_signing_secret":"generated"}`, nil)
 	now = now.Add(time.Minute)
 	if code := post("generated"); code != http.StatusUnauthorized {
 		t.Errorf("signed with the generated webhook_signing_secret: %d, want 401", code)

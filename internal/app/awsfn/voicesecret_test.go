@@ -19,46 +19,12 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/dispatch"
 )
 
-// fakeSecrets answers GetSecretValue with value, or err when set, and
-// counts the reads.
-type fakeSecrets struct {
-	mu    sync.Mutex
-	value string
-	err   error
-	reads int
-}
-
-func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reads++
-	if aws.ToString(in.SecretId) != "arn:secret" {
-		return nil, errors.New("wrong secret id " + aws.ToString(in.SecretId))
-	}
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(f.value)}, nil
-}
-
-func (f *fakeSecrets) set(value string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.value, f.err = value, err
-}
-
-func (f *fakeSecrets) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reads
-}
-
 var base = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 
 const company = "acme"
 
 type voiceSecretBundle struct {
-	sm     *fakeSecrets
+	sm     *awstest.FakeSecrets
 	now    *time.Time
 	secret *awsfn.VoiceSecret
 }
@@ -66,7 +32,8 @@ type voiceSecretBundle struct {
 func setupVoiceSecret(t *testing.T, value string) voiceSecretBundle {
 	t.Helper()
 	now := base
-	sm := &fakeSecrets{value: value}
+	sm := &awstest.FakeSecrets{}
+	sm.Set(value, nil)
 	return voiceSecretBundle{sm: sm, now: &now, secret: awsfn.NewVoiceSecret(sm, "arn:secret", awsfn.VoiceSecretOptions{
 		TTL: 5 * time.Minute, MaxStale: time.Hour, RetryAfter: 5 * time.Second, Now: func() time.Time { return now },
 	})}
@@ -78,7 +45,7 @@ func TestVoiceSecretIsLazyAndCached(t *testing.T) {
 	t.Parallel()
 	b := setupVoiceSecret(t, `{"api_key":"key-1","webhook_signing_secret":"generated"}`)
 	ctx := context.Background()
-	if n := b.sm.count(); n != 0 {
+	if n := b.sm.Reads(); n != 0 {
 		t.Fatalf("%d reads before anything asked", n)
 	}
 	for range 3 {
@@ -86,10 +53,10 @@ func TestVoiceSecretIsLazyAndCached(t *testing.T) {
 			t.Fatalf("Keys = %+v, %v", k, err)
 		}
 	}
-	if n := b.sm.count(); n != 1 {
+	if n := b.sm.Reads(); n != 1 {
 		t.Errorf("%d reads within the TTL, want 1", n)
 	}
-	b.sm.set(`{"api_key":"key-2"}`, nil)
+	b.sm.Set(`{"api_key":"key-2"}`, nil)
 	*b.now = b.now.Add(5 * time.Minute)
 	if k, err := b.secret.Keys(ctx); err != nil || k.APIKey != "key-2" {
 		t.Errorf("after the TTL: %+v, %v, want the rotated key", k, err)
@@ -106,7 +73,7 @@ func TestVoiceSecretServesStaleWhileSecretsManagerFails(t *testing.T) {
 	if _, err := b.secret.Keys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.sm.set("", errors.New("ThrottlingException"))
+	b.sm.Set("", errors.New("ThrottlingException"))
 	*b.now = b.now.Add(6 * time.Minute)
 	if k, err := b.secret.Keys(ctx); err != nil || k.APIKey != "key-1" {
 		t.Fatalf("stale within MaxStale: %+v, %v", k, err)
@@ -114,7 +81,7 @@ func TestVoiceSecretServesStaleWhileSecretsManagerFails(t *testing.T) {
 	if k, err := b.secret.Keys(ctx); err != nil || k.APIKey != "key-1" {
 		t.Fatalf("again: %+v, %v", k, err)
 	}
-	if n := b.sm.count(); n != 2 {
+	if n := b.sm.Reads(); n != 2 {
 		t.Errorf("%d reads, want 2 (a failure is not retried within RetryAfter)", n)
 	}
 	*b.now = b.now.Add(time.Hour)
@@ -124,7 +91,7 @@ func TestVoiceSecretServesStaleWhileSecretsManagerFails(t *testing.T) {
 	if _, err := b.secret.WebhookKey(ctx); !errors.Is(err, comms.ErrUnavailable) {
 		t.Errorf("WebhookKey err = %v, want comms.ErrUnavailable (503: the provider retries)", err)
 	}
-	b.sm.set(`{"api_key":"key-2"}`, nil)
+	b.sm.Set(`{"api_key":"key-2"}`, nil)
 	*b.now = b.now.Add(5 * time.Second)
 	if k, err := b.secret.Keys(ctx); err != nil || k.APIKey != "key-2" {
 		t.Errorf("after Secrets Manager recovers: %+v, %v", k, err)
@@ -181,12 +148,12 @@ func TestLazyRetell(t *testing.T) {
 	if !errors.As(err, &se) || se.Transient || se.Code != "voice_not_configured" {
 		t.Fatalf("empty api_key: %v, want permanent voice_not_configured", err)
 	}
-	b.sm.set(`{"api_key":"key-1"}`, nil)
+	b.sm.Set(`{"api_key":"key-1"}`, nil)
 	*b.now = b.now.Add(5 * time.Minute)
 	if id, err := caller.PlaceCall(ctx, call); err != nil || id != "call_1" {
 		t.Fatalf("PlaceCall = %q, %v", id, err)
 	}
-	b.sm.set(`{"api_key":"key-2"}`, nil)
+	b.sm.Set(`{"api_key":"key-2"}`, nil)
 	*b.now = b.now.Add(5 * time.Minute)
 	if _, err := caller.PlaceCall(ctx, call); err != nil {
 		t.Fatal(err)
@@ -197,7 +164,7 @@ func TestLazyRetell(t *testing.T) {
 	}
 	mu.Unlock()
 
-	b.sm.set("", errors.New("InternalServiceError"))
+	b.sm.Set("", errors.New("InternalServiceError"))
 	*b.now = b.now.Add(3 * time.Hour)
 	_, err = caller.PlaceCall(ctx, call)
 	if !errors.As(err, &se) || !se.Transient || se.Code != awsfn.CodeVoiceSecretUnavailable {
