@@ -44,6 +44,7 @@ type Recorder struct {
 	log      *slog.Logger
 	now      func() time.Time
 	receipts SMSReceipts
+	batch    BatchStore // RecordBatch's reads and writes; nil: one by one
 }
 
 // Option configures a Recorder.
@@ -119,39 +120,61 @@ func (rc *Recorder) Record(ctx context.Context, t Target, r comms.DeliveryReport
 		if err != nil {
 			return "", err
 		}
-		if r.Suppress != "" {
-			if r.Prior, err = rc.prior(ctx, row, r); err != nil {
-				return "", err
-			}
+		ch, err := rc.decide(ctx, row, &r)
+		if err != nil {
+			return "", err
 		}
-		ch, err := comms.RecordDelivery(row, r, rc.now().UTC().Truncate(time.Millisecond))
-		var old *comms.EarlierAttemptError
-		if errors.As(err, &old) && old.Duplicate {
-			rc.duplicate(ctx, row, old)
-		}
-		if errors.Is(err, comms.ErrNothingToRecord) || errors.Is(err, comms.ErrInvalidTransition) {
-			rc.log.DebugContext(ctx, "delivery report ignored", "communication_id", row.ID, "reason", err.Error())
+		if ch == nil {
 			return Ignored, nil
 		}
-		if err != nil {
-			return "", fmt.Errorf("comms.RecordDelivery: %w", err)
-		}
-		_, _, err = rc.store.UpdateCommunication(ctx, ch, false)
+		_, _, err = rc.store.UpdateCommunication(ctx, *ch, false)
 		if errors.Is(err, comms.ErrConflict) {
 			continue // another report or the dispatcher wrote first: read again
 		}
 		if err != nil {
 			return "", fmt.Errorf("store.UpdateCommunication: %w", err)
 		}
-		if old := comms.EarlierAttempt(row, r); old != nil && old.Duplicate {
-			rc.duplicate(ctx, row, old)
-		}
-		rc.log.InfoContext(ctx, MsgDeliveryReport, "communication_id", row.ID, "company_id", row.CompanyID,
-			"channel", string(row.Channel), "delivery_status", string(r.Status), "settled_late", row.Status != comms.StatusSent,
-			"suppressed", len(ch.Suppress))
+		rc.recorded(ctx, row, r, *ch)
 		return Recorded, nil
 	}
 	return "", fmt.Errorf("feedback.Record: row %s kept changing: %w", t.CommunicationID, comms.ErrConflict)
+}
+
+// decide is Record's rule for one report on row as read: the change to
+// write, or nil when the report changes nothing (a duplicate, a lower
+// rank, a row in a status reports do not change: logged, Ignored). For a
+// suppressing report it first reads the company's suppressions of its
+// recipients into r.Prior. Only a store failure is an error.
+func (rc *Recorder) decide(ctx context.Context, row comms.Communication, r *comms.DeliveryReport) (*comms.Change, error) {
+	if r.Suppress != "" {
+		var err error
+		if r.Prior, err = rc.prior(ctx, row, *r); err != nil {
+			return nil, err
+		}
+	}
+	ch, err := comms.RecordDelivery(row, *r, rc.now().UTC().Truncate(time.Millisecond))
+	var old *comms.EarlierAttemptError
+	if errors.As(err, &old) && old.Duplicate {
+		rc.duplicate(ctx, row, old)
+	}
+	if errors.Is(err, comms.ErrNothingToRecord) || errors.Is(err, comms.ErrInvalidTransition) {
+		rc.log.DebugContext(ctx, "delivery report ignored", "communication_id", row.ID, "reason", err.Error())
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("comms.RecordDelivery: %w", err)
+	}
+	return &ch, nil
+}
+
+// recorded logs a report whose change ch, decided on row, was written.
+func (rc *Recorder) recorded(ctx context.Context, row comms.Communication, r comms.DeliveryReport, ch comms.Change) {
+	if old := comms.EarlierAttempt(row, r); old != nil && old.Duplicate {
+		rc.duplicate(ctx, row, old)
+	}
+	rc.log.InfoContext(ctx, MsgDeliveryReport, "communication_id", row.ID, "company_id", row.CompanyID,
+		"channel", string(row.Channel), "delivery_status", string(r.Status), "settled_late", row.Status != comms.StatusSent,
+		"suppressed", len(ch.Suppress))
 }
 
 // maxProviderMessageID bounds a provider message id worth looking up (SES

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/internal/comms"
@@ -156,19 +157,22 @@ func Build(p Ports) (*Graph, error) {
 		// The provider's record settles a call whose outcome never came.
 		dopts = append(dopts, dispatch.WithCallLookup(lookup))
 	}
+	var fopts []feedback.Option
 	if b, ok := p.Store.(dispatch.BatchStore); ok {
-		// The batched hot path (docs/design.md §15): claims and results
-		// many rows per write. DynamoDB has no such port and stays per row.
+		// The batched hot path (docs/design.md §15): claims, results and
+		// the dev senders' reports many rows per write. DynamoDB has no
+		// such port and stays per row.
 		var bs dispatch.BatchStore = b
 		if p.WebhookFanOut {
 			bs = notifyingBatch{BatchStore: b, notify: func(companyID string) { g.WebhookDeliveries.Notify(companyID) }}
 		}
 		dopts = append(dopts, dispatch.WithBatch(bs, dispatch.BatchConfig{}))
+		fopts = append(fopts, feedback.WithBatch(bs))
 	}
 	g.Dispatcher = dispatch.New(g.Writes, g.Timer, dispatch.Senders{Email: p.Email, SMS: p.SMS, Voice: voice}, p.Dispatch, dopts...)
 	writes := p
 	writes.Store = g.Writes
-	g.Feedback = Feedback(writes)
+	g.Feedback = Feedback(writes, fopts...)
 	if p.WebhookTimer == nil {
 		p.WebhookTimer = g.Timer
 	}
@@ -192,9 +196,9 @@ func (p Ports) Missing() error {
 }
 
 // Feedback is the recorder of the providers' delivery reports over
-// p.Store (the events function runs it alone).
-func Feedback(p Ports) *feedback.Recorder {
-	var fopts []feedback.Option
+// p.Store (the events function runs it alone), with opts added.
+func Feedback(p Ports, opts ...feedback.Option) *feedback.Recorder {
+	fopts := slices.Clone(opts)
 	if p.SMSReceipts != nil {
 		fopts = append(fopts, feedback.WithSMSReceipts(p.SMSReceipts))
 	}
