@@ -34,7 +34,9 @@ func serveAWS(ctx context.Context, ln net.Listener, data string, create bool, sw
 		if err := awslocal.CreateResources(ctx, awslocal.ClientsOf(clients), conf); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "resources ready: table %s, queue %s, schedule group %s\n", conf.TableName, conf.QueueURL, conf.ScheduleGroup)
+		dlqName, _ := awslocal.SchedulerDLQName(conf) // CreateResources checked it
+		fmt.Fprintf(stdout, "resources ready: table %s, queue %s, schedule group %s, Scheduler DLQ %s (dispatcher dlq inspect --queue %s)\n",
+			conf.TableName, conf.QueueURL, conf.ScheduleGroup, dlqName, dlqName)
 	}
 	var aopts []app.AWSOption
 	emulated := os.Getenv("AWS_ENDPOINT_URL") != ""
