@@ -20,7 +20,7 @@ CFN_LINT_VERSION := 1.58.0
 .PHONY: help dev dev-aws synth template-test sam-validate test test-short build build-functions moto lint bench bench-peer bench-init fuzz api-fuzz clean
 
 help: ## List the targets.
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 dev: ## Run the whole product locally on the embedded store (API on $(ADDR), data in $(DATA)/).
 	$(GO) run ./cmd/dispatcher serve --addr $(ADDR) --data $(DATA) $(ARGS)
