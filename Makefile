@@ -20,7 +20,7 @@ CFN_LINT_VERSION := 1.58.0
 .PHONY: help dev dev-aws synth template-test sam-validate test test-short build build-functions moto lint bench bench-peer bench-init fuzz api-fuzz clean
 
 help: ## List the targets.
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 dev: ## Run the whole product locally on the embedded store (API on $(ADDR), data in $(DATA)/).
 	$(GO) run ./cmd/dispatcher serve --addr $(ADDR) --data $(DATA) $(ARGS)
@@ -32,6 +32,11 @@ RECORD_READERS := ./internal/e2e/ ./internal/channel/ses/ ./internal/channel/sns
 # stream records in /moto-api/data.json, so they run apart from the readers.
 STREAM_TESTS := TestStatusWebhooksOnAWS
 
+# Each company's API limit under `make dev-aws`: the stack's defaults (companyRateLimit,
+# companyRateBurst); `make dev-aws DISPATCHER_COMPANY_RATE_LIMIT=2 DISPATCHER_COMPANY_RATE_BURST=5`
+# to see 429s by hand.
+DISPATCHER_COMPANY_RATE_LIMIT ?= 25
+DISPATCHER_COMPANY_RATE_BURST ?= 50
 # The AWS wiring against the local emulator: names of the resources --create-resources makes there.
 DEV_AWS_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 	DISPATCHER_TABLE_NAME=dev-dispatcher DISPATCHER_QUEUE_URL=$(AWS_ENDPOINT_URL)/123456789012/dev-dispatch \
@@ -39,7 +44,8 @@ DEV_AWS_ENV := AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY
 	DISPATCHER_SCHEDULE_GROUP=dev-dispatcher DISPATCHER_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/dev-scheduler \
 	DISPATCHER_DISPATCH_FUNCTION_ARN=arn:aws:lambda:us-east-1:123456789012:function:dev-dispatch \
 	DISPATCHER_SCHEDULER_DLQ_ARN=arn:aws:sqs:us-east-1:123456789012:dev-dispatch-dlq \
-	DISPATCHER_DEFAULT_FROM_EMAIL=team@dev.example.com
+	DISPATCHER_DEFAULT_FROM_EMAIL=team@dev.example.com \
+	DISPATCHER_COMPANY_RATE_LIMIT=$(DISPATCHER_COMPANY_RATE_LIMIT) DISPATCHER_COMPANY_RATE_BURST=$(DISPATCHER_COMPANY_RATE_BURST)
 
 dev-aws: moto ## Run the AWS wiring (DynamoDB, SQS, Scheduler, SES, SNS) locally against moto on $(AWS_ENDPOINT_URL).
 	$(DEV_AWS_ENV) $(GO) run ./cmd/dispatcher serve --backend aws --create-resources --addr $(ADDR) --data $(DATA)-aws $(ARGS)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -19,12 +18,16 @@ import (
 
 // serveAWS wires `serve --backend aws`: the configuration and the clients,
 // the resources when asked, the product over them, and the local runner of
-// what Lambda and EventBridge do (internal/awslocal).
-func serveAWS(ctx context.Context, ln net.Listener, data string, create bool, sweep time.Duration, stdout io.Writer, log *slog.Logger) error {
+// what Lambda and EventBridge do (internal/awslocal). It logs to stderr as
+// the functions do (app.NewLogger: DISPATCHER_LOG_LEVEL, the EMF metrics,
+// and the request id of the API call that armed a fire on the lines of its
+// send, docs/design.md §14.8).
+func serveAWS(ctx context.Context, ln net.Listener, data string, create bool, sweep time.Duration, stdout, stderr io.Writer) error {
 	conf, err := config.LoadAWS(os.Getenv, config.Needs{Table: true, Queue: true, Scheduler: true})
 	if err != nil {
 		return err
 	}
+	log := app.NewLogger(stderr, conf.LogLevel, conf.MetricsNamespace)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("config.LoadDefaultConfig: %w", err)
@@ -34,7 +37,9 @@ func serveAWS(ctx context.Context, ln net.Listener, data string, create bool, sw
 		if err := awslocal.CreateResources(ctx, awslocal.ClientsOf(clients), conf); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "resources ready: table %s, queue %s, schedule group %s\n", conf.TableName, conf.QueueURL, conf.ScheduleGroup)
+		dlqName, _ := awslocal.SchedulerDLQName(conf) // CreateResources checked it
+		fmt.Fprintf(stdout, "resources ready: table %s, queue %s, schedule group %s, Scheduler DLQ %s (dispatcher dlq inspect --queue %s)\n",
+			conf.TableName, conf.QueueURL, conf.ScheduleGroup, dlqName, dlqName)
 	}
 	var aopts []app.AWSOption
 	emulated := os.Getenv("AWS_ENDPOINT_URL") != ""

@@ -310,10 +310,10 @@ func serve(ctx context.Context, c *cobra.Command, f serveFlags, stdout, stderr i
 		return err
 	}
 	defer ln.Close()
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	if f.backend == "aws" {
-		return serveAWS(ctx, ln, f.data, f.create, f.sweep, stdout, log)
+		return serveAWS(ctx, ln, f.data, f.create, f.sweep, stdout, stderr)
 	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	var rl ratelimit.Policy
 	if f.rateLimit != 0 {
 		rl.Default = ratelimit.Limit{Rate: f.rateLimit, Burst: f.rateBurst}

@@ -42,7 +42,8 @@ func dlqInspectCmd() *cobra.Command {
 again at once (their receive counts go up; the stack's DLQs have no redrive policy of their own,
 so nothing moves). Kinds: fire, schedule_undelivered (Scheduler could not invoke dispatch),
 invoke_failed (dispatch failed on a fire after Lambda's retries), sweep_undelivered (Scheduler could
-not invoke the sweeper: nothing to replay), ses_event, stream_batch (nothing to replay), unknown.`,
+not invoke the sweeper: nothing to replay), ses_event, sms_reports (the events function failed on a
+batch of SMS delivery-status lines), stream_batch (nothing to replay), unknown.`,
 		Example: `  dispatcher dlq inspect --queue "$(out SchedulerDeadLetterQueueName)"
   dispatcher dlq inspect --queue https://sqs.eu-west-1.amazonaws.com/123456789012/dispatcher-dev-… --json`,
 		Args: cobra.NoArgs,

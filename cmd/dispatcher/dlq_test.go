@@ -10,6 +10,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dispatcherhq/dispatcher/internal/awstest"
+	"github.com/dispatcherhq/dispatcher/internal/dlq"
 )
 
 // TestDLQCommands runs `dlq inspect` and `dlq redrive` as an operator
@@ -67,4 +68,18 @@ func TestDLQCommands(t *testing.T) {
 	oneLine(t, "redrive --kind fires", err, `--kind "fires": want one of fire,`)
 	_, _, err = run("dlq", "redrive", "--queue", dlqURL, "--to", dlqURL)
 	oneLine(t, "redrive onto itself", err, "the same queue")
+}
+
+// TestDLQHelpNamesEveryKind: `dlq inspect --help` names every kind inspect
+// can print and `redrive --kind` takes, so none is a surprise on call.
+func TestDLQHelpNamesEveryKind(t *testing.T) {
+	out, _, err := run("dlq", "inspect", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range dlq.KindNames() {
+		if !strings.Contains(out, k) {
+			t.Errorf("dlq inspect --help does not name the kind %q:\n%s", k, out)
+		}
+	}
 }

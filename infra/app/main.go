@@ -38,6 +38,11 @@ func realMain() error {
 	if stage == "" {
 		stage = "dev"
 	}
+	for _, key := range zeroMeansDefault {
+		if err := notZero(key, ctx(key)); err != nil {
+			return err
+		}
+	}
 	maxConc := 0
 	if v := ctx("dispatchMaxConcurrency"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -151,6 +156,23 @@ func realMain() error {
 	// Always: a deployment never skips cdk-nag.
 	infra.AddNagChecks(app)
 	app.Synth(nil)
+	return nil
+}
+
+// zeroMeansDefault lists the numeric context keys whose stack prop takes 0
+// as "not set" and uses its default instead (infra.DispatcherStackProps).
+var zeroMeansDefault = []string{"dispatchMaxConcurrency", "webhookMaxConcurrency", "retentionDays", "permanentFailureRatio",
+	"apiThrottleRate", "apiThrottleBurst", "companyRateLimit", "companyRateBurst"}
+
+// notZero refuses a context value of 0 for key: the prop would take it for
+// "not set" and deploy the default (e.g. -c companyRateLimit=0 would limit
+// each company to 25 requests/s, not turn the limit off), so it is an error
+// rather than a silent surprise. Anything else, "" included, is left to the
+// parsing and validation that follow.
+func notZero(key, v string) error {
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
+		return fmt.Errorf("context %s %q: 0 is not a value for it (the stack would use its default instead); leave the key out for the default, or see docs/deploy.md for its range", key, v)
+	}
 	return nil
 }
 

@@ -2,7 +2,8 @@
 // is what `dispatcher serve --backend aws` does against an emulator (moto,
 // LocalStack) or an AWS account: it plays the parts of the deployment that
 // are not our code. CreateResources makes what the CDK stack makes (the
-// table, the queue, the schedule group, a sender identity), and a Runner
+// table, the queues, the Scheduler DLQ, the schedule group, a sender
+// identity), and a Runner
 // does what Lambda and EventBridge do around the functions: it consumes the
 // dispatch queue as the SQS event source mapping would, runs the sweeper on
 // a schedule and — against an emulator, which never fires schedules — fires
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,31 +77,44 @@ var (
 )
 
 // CreateResources makes, on an emulator, what the CDK stack makes on AWS:
-// the table (dynamo.CreateTable: the Store's schema, TTL on), the queue
-// named by the last path segment of c.QueueURL, the schedule group and,
-// when c.DefaultFromEmail is set, that sender identity (an emulator's SES,
-// like AWS's, sends only from a verified one). A resource that already
-// exists is accepted — the table only with the Store's schema — so it can
-// run at every start.
+// the table (dynamo.CreateTable: the Store's schema, TTL on), the queues
+// named by the last path segment of c.QueueURL and c.WebhookQueueURL, the
+// Scheduler dead-letter queue named by the last field of c.SchedulerDLQARN
+// (so `dispatcher dlq inspect` has the queue to read on the emulator too),
+// the schedule group and, when c.DefaultFromEmail is set, that sender
+// identity (an emulator's SES, like AWS's, sends only from a verified one).
+// A resource that already exists is accepted — the table only with the
+// Store's schema — so it can run at every start.
 func CreateResources(ctx context.Context, cl Clients, c config.AWS) error {
 	if err := dynamo.CreateTable(ctx, cl.DynamoDB, c.TableName); err != nil {
 		return fmt.Errorf("awslocal.CreateResources: table: %w", err)
 	}
-	queues := map[string]string{config.EnvQueueURL: c.QueueURL}
+	urls := map[string]string{config.EnvQueueURL: c.QueueURL}
 	if c.WebhookQueueURL != "" {
-		queues[config.EnvWebhookQueueURL] = c.WebhookQueueURL
+		urls[config.EnvWebhookQueueURL] = c.WebhookQueueURL
 	}
-	for env, q := range queues {
+	var names []string
+	for env, q := range urls {
 		u, err := url.Parse(q)
 		if err != nil || path.Base(u.Path) == "." || path.Base(u.Path) == "/" {
 			return fmt.Errorf("awslocal.CreateResources: %s %q names no queue", env, q)
 		}
-		_, err = cl.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(path.Base(u.Path))})
+		names = append(names, path.Base(u.Path))
+	}
+	if c.SchedulerDLQARN != "" {
+		name, err := SchedulerDLQName(c)
+		if err != nil {
+			return fmt.Errorf("awslocal.CreateResources: %w", err)
+		}
+		names = append(names, name)
+	}
+	for _, name := range names {
+		_, err := cl.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
 		// CreateQueue of an existing queue with the same attributes returns
 		// it; with other attributes it is QueueNameExists: there it is.
 		var nameExists *sqstypes.QueueNameExists
 		if err != nil && !errors.As(err, &nameExists) {
-			return fmt.Errorf("awslocal.CreateResources: sqs.CreateQueue: %w", err)
+			return fmt.Errorf("awslocal.CreateResources: sqs.CreateQueue %s: %w", name, err)
 		}
 	}
 	if err := createScheduleGroup(ctx, cl.Scheduler, c.ScheduleGroup); err != nil {
@@ -113,6 +128,17 @@ func CreateResources(ctx context.Context, cl Clients, c config.AWS) error {
 		}
 	}
 	return nil
+}
+
+// SchedulerDLQName is the name of the queue c.SchedulerDLQARN names (an SQS
+// queue ARN, arn:aws:sqs:<region>:<account>:<name>); an error names the
+// variable when the ARN is not one.
+func SchedulerDLQName(c config.AWS) (string, error) {
+	f := strings.Split(c.SchedulerDLQARN, ":")
+	if len(f) != 6 || f[0] != "arn" || f[2] != "sqs" || f[5] == "" {
+		return "", fmt.Errorf("%s %q is not an SQS queue ARN", config.EnvSchedulerDLQARN, c.SchedulerDLQARN)
+	}
+	return f[5], nil
 }
 
 // createScheduleGroup creates the group unless GetScheduleGroup finds it.

@@ -39,7 +39,7 @@ func setup(t *testing.T) (config.AWS, aws.Config, app.Clients) {
 		ScheduleGroup:     awstest.Unique(t, "g"),
 		SchedulerRoleARN:  "arn:aws:iam::123456789012:role/awslocal-scheduler",
 		DispatchTargetARN: "arn:aws:lambda:us-east-1:123456789012:function:awslocal-dispatch",
-		SchedulerDLQARN:   "arn:aws:sqs:us-east-1:123456789012:awslocal-dlq",
+		SchedulerDLQARN:   "arn:aws:sqs:us-east-1:123456789012:" + awstest.Unique(t, "dlq"),
 		DefaultFromEmail:  strings.ToLower(awstest.Unique(t, "from")) + "@awslocal.example.com",
 		SchedulerLead:     2 * time.Minute,
 	}
@@ -47,6 +47,9 @@ func setup(t *testing.T) (config.AWS, aws.Config, app.Clients) {
 		ctx := context.Background()
 		_, _ = clients.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(conf.TableName)})
 		_, _ = clients.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(conf.QueueURL)})
+		if dlq, err := clients.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(conf.SchedulerDLQARN[strings.LastIndex(conf.SchedulerDLQARN, ":")+1:])}); err == nil {
+			_, _ = clients.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: dlq.QueueUrl})
+		}
 		_, _ = clients.Scheduler.DeleteScheduleGroup(ctx, &scheduler.DeleteScheduleGroupInput{Name: aws.String(conf.ScheduleGroup)})
 	})
 	return conf, cfg, clients
@@ -70,6 +73,11 @@ func TestCreateResourcesIsIdempotent(t *testing.T) {
 	q, err := clients.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(conf.QueueURL[strings.LastIndex(conf.QueueURL, "/")+1:])})
 	if err != nil || aws.ToString(q.QueueUrl) == "" {
 		t.Errorf("queue: %v, %v", q, err)
+	}
+	// The Scheduler DLQ too, so `dispatcher dlq inspect` finds it on the emulator.
+	dlq, err := clients.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(conf.SchedulerDLQARN[strings.LastIndex(conf.SchedulerDLQARN, ":")+1:])})
+	if err != nil || aws.ToString(dlq.QueueUrl) == "" {
+		t.Errorf("scheduler DLQ: %v, %v", dlq, err)
 	}
 	if _, err := clients.Scheduler.GetScheduleGroup(ctx, &scheduler.GetScheduleGroupInput{Name: aws.String(conf.ScheduleGroup)}); err != nil {
 		t.Errorf("schedule group: %v", err)
@@ -222,5 +230,20 @@ func TestRunDeliversWebhooks(t *testing.T) {
 		}
 	case <-time.After(90 * time.Second): // a bound for a broken build: the feed settles in ~16 s
 		t.Fatal("no webhook within 90 s")
+	}
+}
+
+// TestSchedulerDLQName: the queue CreateResources makes for
+// DISPATCHER_SCHEDULER_DLQ_ARN is the ARN's last field; anything but an SQS
+// queue ARN is refused, naming the variable.
+func TestSchedulerDLQName(t *testing.T) {
+	got, err := awslocal.SchedulerDLQName(config.AWS{SchedulerDLQARN: "arn:aws:sqs:us-east-1:123456789012:dev-dispatch-dlq"})
+	if err != nil || got != "dev-dispatch-dlq" {
+		t.Errorf("SchedulerDLQName = %q, %v; want dev-dispatch-dlq", got, err)
+	}
+	for _, bad := range []string{"dev-dispatch-dlq", "arn:aws:sns:us-east-1:123456789012:topic", "arn:aws:sqs:us-east-1:123456789012:", "arn:aws:sqs:us-east-1:123456789012:a:b"} {
+		if _, err := awslocal.SchedulerDLQName(config.AWS{SchedulerDLQARN: bad}); err == nil || !strings.Contains(err.Error(), config.EnvSchedulerDLQARN) {
+			t.Errorf("SchedulerDLQName(%q) = %v; want an error naming %s", bad, err, config.EnvSchedulerDLQARN)
+		}
 	}
 }
