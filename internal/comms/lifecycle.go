@@ -218,7 +218,13 @@ type (
 // same write with its own events. If the compare-and-swap loses, nothing of
 // it is written.
 type Change struct {
-	Row    Communication
+	Row Communication
+	// Before is the row the transition was made from, as its caller read
+	// or stored it (nil for a create and for a change not made by a
+	// transition). A store may write only the columns of Row that differ
+	// from it: under the compare-and-swap on its version, the stored row
+	// is Before (the SQLite store does; docs/design.md §15).
+	Before *Communication
 	Events []Event
 	Insert *Change
 	// Suppress are suppressions the change makes (a hard bounce, a
@@ -292,13 +298,14 @@ func begin(row Communication, t Transition, now time.Time, from ...Status) (Chan
 	if !slices.Contains(from, row.Status) {
 		return Change{}, now, &TransitionError{Transition: t, Status: row.Status, From: from}
 	}
+	before := row
 	if now.Before(row.UpdatedAt) {
 		now = row.UpdatedAt
 	}
 	row.UpdatedAt = now
 	row.Token = NewToken()
 	row.LeaseOwner = "" // the claimer sets it again after Claim
-	return Change{Row: row}, now, nil
+	return Change{Row: row, Before: &before}, now, nil
 }
 
 // emit appends an event of the row at now, numbering it after the row's last.
@@ -336,6 +343,7 @@ func Reschedule(row, next Communication, now time.Time) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
+	ch.Before = &row // the edit starts from the stored row, not from next
 	ch.emit(EventRescheduled, now, RescheduledData{Changed: ChangedFields(row, next),
 		ScheduledFor: next.ScheduledFor.UTC(), NextAttemptAt: next.NextAttemptAt.UTC()})
 	return ch, nil

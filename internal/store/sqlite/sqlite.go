@@ -105,6 +105,9 @@ type Store struct {
 	r *sql.DB // read-only connections
 	// prepared holds txStatements, prepared on w.
 	prepared map[string]*sql.Stmt
+	// narrow holds the UPDATEs of the column sets transitions change
+	// (narrow.go), prepared on w as they are first needed.
+	narrow narrowStmts
 	// creates gathers concurrent CreateCommunication calls into group
 	// commits (groupcommit.go).
 	creates group[*createReq]
@@ -257,6 +260,7 @@ func (s *Store) Close() error {
 	for _, st := range s.prepared {
 		errs = append(errs, st.Close())
 	}
+	errs = append(errs, s.narrow.close()...)
 	s.rstmts.mu.Lock()
 	for _, st := range s.rstmts.m {
 		errs = append(errs, st.Close())

@@ -40,8 +40,9 @@ const maxUpdateGroup = 256
 type updateReq struct {
 	ctx   context.Context
 	chs   []comms.Change
-	args  [][]any // commArgs of each change's row
-	debit bool    // UpdateCommunication's withDebit (a single change)
+	args  [][]any     // commArgs of each change's row
+	upd   []rowUpdate // each change's UPDATE of its row
+	debit bool        // UpdateCommunication's withDebit (a single change)
 	wake  chan bool
 	// Results, one per change.
 	credits []int64
@@ -101,14 +102,17 @@ func (s *Store) UpdateCommunications(ctx context.Context, chs []comms.Change) (s
 }
 
 func (s *Store) updateRequest(ctx context.Context, chs []comms.Change, debit bool) (*updateReq, error) {
-	r := &updateReq{ctx: ctx, chs: chs, debit: debit, args: make([][]any, len(chs)), wake: make(chan bool, 1),
-		credits: make([]int64, len(chs)), errs: make([]error, len(chs))}
+	r := &updateReq{ctx: ctx, chs: chs, debit: debit, args: make([][]any, len(chs)), upd: make([]rowUpdate, len(chs)),
+		wake: make(chan bool, 1), credits: make([]int64, len(chs)), errs: make([]error, len(chs))}
 	for i, ch := range chs {
 		args, err := commArgs(ch.Row)
 		if err != nil {
 			return nil, fmt.Errorf("row %s: %w", ch.Row.ID, err)
 		}
 		r.args[i] = args
+		if r.upd[i], err = s.rowUpdate(ctx, ch, args); err != nil {
+			return nil, fmt.Errorf("row %s: %w", ch.Row.ID, err)
+		}
 	}
 	return r, nil
 }
@@ -134,7 +138,7 @@ func (s *Store) commitUpdates(batch []*updateReq) {
 				if _, err := s.stmt(ctx, tx, savepointUpdate).ExecContext(ctx); err != nil {
 					return err
 				}
-				credits, err := s.update(ctx, tx, r.chs[i], r.args[i], r.debit)
+				credits, err := s.update(ctx, tx, r.chs[i], r.upd[i], r.debit)
 				switch {
 				case err == nil:
 					r.credits[i] = credits
@@ -173,7 +177,7 @@ func (s *Store) updateAlone(ctx context.Context, r *updateReq, i int) {
 	var credits int64
 	err := inTx(ctx, s.w, func(tx *sql.Tx) error {
 		var err error
-		credits, err = s.update(ctx, tx, r.chs[i], r.args[i], r.debit)
+		credits, err = s.update(ctx, tx, r.chs[i], r.upd[i], r.debit)
 		return err
 	})
 	r.credits[i], r.errs[i] = credits, err
@@ -181,9 +185,9 @@ func (s *Store) updateAlone(ctx context.Context, r *updateReq, i int) {
 
 // update runs one change's statements inside tx: the row's
 // compare-and-swap, its events, suppressions, inserted row and debit.
-func (s *Store) update(ctx context.Context, tx *sql.Tx, ch comms.Change, args []any, withDebit bool) (int64, error) {
+func (s *Store) update(ctx context.Context, tx *sql.Tx, ch comms.Change, u rowUpdate, withDebit bool) (int64, error) {
 	c := ch.Row
-	res, err := s.stmt(ctx, tx, updateComm).ExecContext(ctx, append(args[2:len(args):len(args)], c.CompanyID, c.ID, c.Version)...)
+	res, err := tx.StmtContext(ctx, u.stmt).ExecContext(ctx, u.args...)
 	if err != nil {
 		return 0, err
 	}
